@@ -1,0 +1,13 @@
+export { loadCity, validateCity } from './load.ts';
+export { ConfigInvalidError, ConfigReadError, formatIssue, type ConfigIssue } from './errors.ts';
+export { CityConfig } from './schema/city.ts';
+export { AREA_LEVELS, type AreaLevel } from './schema/areas.ts';
+export { ZONE_TYPES, VEHICLE_CLASSES, STALL_CLASSES } from './schema/cameras.ts';
+export type { ServicesT } from './schema/services.ts';
+export type { IngestT, DetectorsT, ModelT } from './schema/pipeline.ts';
+export type { RouteRuleT, RoutingT, SlaPolicyT } from './schema/people.ts';
+export type { City, CityConfigT, Area, CameraT, ZoneT, TerminalT, CategoryT, DepartmentT } from './city.ts';
+export { CityGrid, type CellHit } from './grid.ts';
+export { REQUIRED_CATEGORIES } from './semantics.ts';
+export { haversineM, pointInRing, isClosed, findSelfIntersection, type Point, type Ring } from './geometry.ts';
+export { generateCity, type GenerateOptions } from './demo-city.ts';

@@ -1,0 +1,48 @@
+import { Type, type Static } from 'typebox';
+import { Strict, Id, LatLon, Pixel } from './common.ts';
+
+export const ZONE_TYPES = ['no_parking', 'road_occupation'] as const;
+export const VEHICLE_CLASSES = ['car', 'truck', 'bus', 'motorcycle'];
+export const STALL_CLASSES = ['umbrella', 'dining table', 'bench', 'chair', 'handbag', 'suitcase', 'bicycle', 'backpack'];
+
+export const Zone = Strict({
+  id: Id,
+  name: Type.Optional(Type.String()),
+  type: Type.Enum([...ZONE_TYPES]),
+  polygon: Type.Array(Pixel, { description: 'a closed ring in image pixels: the last point repeats the first' }),
+  dwell_s: Type.Number({ exclusiveMinimum: 0, default: 300 }),
+  classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'vehicle classes (no_parking) or person classes (road_occupation)' })),
+  stall_classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+  presence_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.6 }),
+  min_score: Type.Number({ minimum: 0, maximum: 1, default: 0.35 }),
+  min_box_px: Type.Number({ minimum: 0, default: 12 }),
+  cooldown_s: Type.Number({ minimum: 0, default: 600 }),
+  ground_point: Type.Optional(LatLon),
+});
+
+/** Four image points and the four ground points they show, for mapping any image point to lat/lon. */
+export const Homography = Strict({
+  image: Type.Array(Pixel, { minItems: 4, maxItems: 4 }),
+  ground: Type.Array(LatLon, { minItems: 4, maxItems: 4 }),
+});
+
+export const Camera = Strict({
+  id: Id,
+  name: Type.Optional(Type.String()),
+  type: Type.Enum(['rtsp', 'ffmpeg'], { default: 'rtsp', description: 'rtsp: the in-process client; ffmpeg: one ffmpeg process per camera' }),
+  url: Type.String({ pattern: '^rtsps?://', description: 'rtsp://host[:port]/path' }),
+  username: Type.Optional(Type.String()),
+  password: Type.Optional(Type.String()),
+  lat: Type.Number({ minimum: -90, maximum: 90 }),
+  lon: Type.Number({ minimum: -180, maximum: 180 }),
+  heading_deg: Type.Number({ minimum: 0, maximum: 360, default: 0 }),
+  cell: Type.Optional(Id),
+  enabled: Type.Boolean({ default: true }),
+  sample_period_s: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  image_size: Type.Optional(Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: '[width, height] the zones are drawn on' })),
+  homography: Type.Optional(Homography),
+  zones: Type.Array(Zone, { default: [] }),
+});
+
+export type CameraT = Static<typeof Camera>;
+export type ZoneT = Static<typeof Zone>;

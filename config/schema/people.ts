@@ -1,0 +1,53 @@
+import { Type, type Static } from 'typebox';
+import { Strict, Id, Names, HoursWindow } from './common.ts';
+
+export const Terminal = Strict({
+  id: Id,
+  worker: Type.String({ minLength: 1, description: 'the grid worker or cleaner who carries it' }),
+  role: Type.Enum(['grid_worker', 'cleaner', 'grid_leader'], { default: 'grid_worker' }),
+  cell: Id,
+  username: Type.Optional(Type.String({ minLength: 1, description: 'MQTT user name; the terminal id when absent' })),
+  password: Type.String({ minLength: 8 }),
+  owntracks: Type.Optional(Strict({ user: Type.String({ minLength: 1 }), device: Type.String({ minLength: 1 }) })),
+});
+
+export const Category = Strict({ code: Id, ...Names, parent: Type.Optional(Id) });
+
+export const Department = Strict({
+  id: Id,
+  ...Names,
+  supervisory: Type.Boolean({ default: false, description: 'receives cases after the third missed deadline' }),
+  command: Type.Boolean({ default: false, description: 'the command centre: the default route' }),
+});
+
+export const RouteRule = Strict({
+  id: Id,
+  categories: Type.Optional(Type.Array(Id, { minItems: 1, description: 'category codes; any when absent' })),
+  areas: Type.Optional(Type.Array(Id, { minItems: 1, description: 'area ids at any level; any when absent' })),
+  hours: Type.Optional(Type.Array(HoursWindow, { minItems: 1, description: 'local time windows; any time when absent' })),
+  departments: Type.Array(Id, { minItems: 1 }),
+  continue: Type.Boolean({ default: false, description: 'also try the next rules, for joint handling' }),
+});
+
+export const Routing = Strict({
+  default_department: Id,
+  merge_radius_m: Type.Number({ minimum: 0, default: 30 }),
+  merge_window_s: Type.Number({ minimum: 0, default: 1800 }),
+  rules: Type.Array(RouteRule, { default: [] }),
+});
+
+export const SlaPolicy = Strict({
+  id: Id,
+  categories: Type.Optional(Type.Array(Id, { minItems: 1 })),
+  departments: Type.Optional(Type.Array(Id, { minItems: 1 })),
+  sign_within_s: Type.Number({ exclusiveMinimum: 0 }),
+  resolve_within_s: Type.Number({ exclusiveMinimum: 0 }),
+  escalate: Type.Boolean({ default: true, description: 'a missed deadline goes one level up the area hierarchy' }),
+});
+
+export type TerminalT = Static<typeof Terminal>;
+export type CategoryT = Static<typeof Category>;
+export type DepartmentT = Static<typeof Department>;
+export type RouteRuleT = Static<typeof RouteRule>;
+export type RoutingT = Static<typeof Routing>;
+export type SlaPolicyT = Static<typeof SlaPolicy>;

@@ -1,0 +1,38 @@
+import { Type, type Static } from 'typebox';
+import { Strict, Section } from './common.ts';
+
+/** Camera ingest settings shared by all cameras; a camera may override the sampling period. */
+export const Ingest = Section({
+  sample_period_s: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  max_connects_in_flight: Type.Integer({ minimum: 1, default: 64 }),
+  stall_timeout_s: Type.Number({ exclusiveMinimum: 0, default: 10 }),
+  backoff_initial_ms: Type.Integer({ minimum: 1, default: 1000 }),
+  backoff_max_ms: Type.Integer({ minimum: 1, default: 60_000 }),
+  decode_budget_per_s: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'keyframes decoded per second, over all cameras' }),
+}, { description: 'camera ingest' });
+
+/** The detector model; `type` picks the adapter. */
+export const Model = Section({
+  type: Type.Enum(['nanodet', 'yolov8', 'yolov5'], { default: 'nanodet' }),
+  path: Type.Optional(Type.String({ minLength: 1, description: 'an .onnx file; the converted NanoDet-m in the data folder when absent' })),
+  name: Type.Optional(Type.String()),
+  version: Type.Optional(Type.String()),
+  input_size: Type.Optional(Type.Integer({ minimum: 32 })),
+  resize: Type.Optional(Type.Enum(['letterbox', 'stretch'])),
+  classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'class names; COCO when absent' })),
+  score_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.3 }),
+  iou_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+});
+
+export const Detectors = Section({
+  model: Model,
+  workers: Type.Optional(Type.Integer({ minimum: 1, description: 'as many as cores when absent' })),
+  intra_op_threads: Type.Integer({ minimum: 1, default: 1 }),
+  queue_per_camera: Type.Integer({ minimum: 1, default: 2 }),
+  reverify_s: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+  gate_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.02, description: 'mean thumbnail change below which a sample is not inferred' }),
+}, { description: 'detectors' });
+
+export type IngestT = Static<typeof Ingest>;
+export type DetectorsT = Static<typeof Detectors>;
+export type ModelT = Static<typeof Model>;

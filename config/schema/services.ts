@@ -1,0 +1,31 @@
+import { Type, type Static } from 'typebox';
+import { Strict, Section } from './common.ts';
+
+/** Where the engine's services live. No URL means: run the embedded one. */
+export const Services = Section({
+  node_id: Type.Optional(Type.String({ minLength: 1 })),
+  data_dir: Type.String({ default: './data', description: 'relative to the working directory' }),
+  http: Section({
+    host: Type.String({ default: '127.0.0.1' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+  }, { description: 'console, API, /healthz and /metrics' }),
+  nats: Section({
+    url: Type.Optional(Type.String({ pattern: '^(nats|tls)://' })),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'embedded nats-server port; 0 picks a free one' }),
+  }),
+  mqtt: Section({
+    url: Type.Optional(Type.String({ pattern: '^(mqtts?|wss?|tcp)://' })),
+    host: Type.String({ default: '127.0.0.1', description: 'embedded broker bind address' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: 'embedded broker port' }),
+    username: Type.Optional(Type.String({ description: 'service user gridwatch connects as' })),
+    password: Type.Optional(Type.String()),
+  }),
+  clickhouse: Section({
+    url: Type.Optional(Type.String({ pattern: '^https?://' })),
+    database: Type.String({ default: 'gridwatch', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String()),
+  }),
+});
+
+export type ServicesT = Static<typeof Services>;

@@ -1,0 +1,95 @@
+import { createServer, type Server } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import { Counter, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
+import type { Principal, BrokerAcl } from './acl.ts';
+import { BrokerListenError } from './errors.ts';
+
+export interface BrokerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly acl: BrokerAcl;
+  readonly log: Logger;
+  readonly metrics: Registry;
+}
+
+const principals = new WeakMap<Client, Principal>();
+
+/** The embedded aedes broker on a loopback port, with per-terminal log-in and topic rights. */
+export class EmbeddedBroker {
+  readonly #opts: BrokerOptions;
+  #aedes: Aedes | null = null;
+  #server: Server | null = null;
+  #port = 0;
+  readonly #refused: Counter<'reason'>;
+
+  constructor(opts: BrokerOptions) {
+    this.#opts = opts;
+    this.#refused = new Counter({ name: 'gridwatch_mqtt_refused_total', help: 'MQTT log-ins and packets the embedded broker refused', labelNames: ['reason'], registers: [opts.metrics] });
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `mqtt://${this.#opts.host}:${this.#port}`;
+  }
+
+  health(): ComponentHealth {
+    if (!this.#server?.listening) return { state: 'down', reason: 'embedded broker is not listening' };
+    return { state: 'up', url: this.url, clients: this.#aedes?.connectedClients ?? 0 };
+  }
+
+  async start(): Promise<void> {
+    const { acl, log } = this.#opts;
+    const aedes = await Aedes.createBroker({
+      authenticate: (client, username, password, done) => {
+        const p = acl.authenticate(username, password?.toString());
+        if (!p) {
+          this.#refused.inc({ reason: 'bad_login' });
+          log.warn({ client: client.id, username }, 'MQTT log-in refused: bad user name or password');
+          const err = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
+          return done(err as never, false);
+        }
+        principals.set(client, p);
+        done(null, true);
+      },
+      authorizePublish: (client, packet, done) => {
+        const p = client ? principals.get(client) : undefined;
+        if (!p || !acl.mayPublish(p, packet.topic)) {
+          this.#refused.inc({ reason: 'foreign_topic' });
+          log.warn({ client: client?.id, topic: packet.topic }, 'MQTT publish refused: not this client\'s topic');
+          return done(new Error(`not allowed to publish to ${packet.topic}`));
+        }
+        done(null);
+      },
+      authorizeSubscribe: (client, sub, done) => {
+        const p = principals.get(client);
+        if (!p || !acl.maySubscribe(p)) {
+          this.#refused.inc({ reason: 'subscribe' });
+          log.warn({ client: client.id, topic: sub.topic }, 'MQTT subscribe refused: terminals subscribe to nothing');
+          return done(null, null); // a refused subscription is answered with a failure code, not a disconnect
+        }
+        done(null, sub);
+      },
+    });
+    this.#aedes = aedes;
+    const server = createServer(aedes.handle);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err) => reject(new BrokerListenError(this.#opts.host, this.#opts.port, err)));
+      server.listen(this.#opts.port, this.#opts.host, () => resolve());
+    });
+    this.#server = server;
+    const addr = server.address();
+    this.#port = typeof addr === 'object' && addr ? addr.port : this.#opts.port;
+    log.info({ url: this.url }, 'embedded MQTT broker up');
+  }
+
+  async stop(): Promise<void> {
+    const server = this.#server, aedes = this.#aedes;
+    this.#server = null;
+    this.#aedes = null;
+    if (aedes) await new Promise<void>((r) => aedes.close(() => r()));
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}

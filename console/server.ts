@@ -1,0 +1,38 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { HealthRegistry, Logger, Registry } from '../core/index.ts';
+
+export interface HttpServerOptions {
+  readonly host: string;
+  readonly port: number;
+  readonly log: Logger;
+  readonly health: HealthRegistry;
+  readonly metrics: Registry;
+}
+
+/**
+ * The engine's HTTP server: `/healthz` and `/metrics` here; the console, the Open311 API and
+ * the statistics API register on it as plugins.
+ */
+export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
+  const app = Fastify({ loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+
+  app.get('/healthz', {
+    schema: {
+      response: {
+        200: { type: 'object', properties: { status: { type: 'string' }, components: { type: 'object', additionalProperties: true } }, required: ['status', 'components'] },
+        503: { type: 'object', properties: { status: { type: 'string' }, components: { type: 'object', additionalProperties: true } }, required: ['status', 'components'] },
+      },
+    },
+  }, async (_req, reply) => {
+    const report = opts.health.report();
+    // Degraded still serves; only a component that is down makes the node unhealthy.
+    return reply.code(report.status === 'down' ? 503 : 200).send(report);
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', opts.metrics.contentType);
+    return opts.metrics.metrics();
+  });
+
+  return app;
+}

@@ -1,0 +1,90 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import mqtt from 'mqtt';
+import { jetstreamManager, jetstream } from '@nats-io/jetstream';
+import { silentLogger } from '../core/index.ts';
+import { loadCity } from '../config/index.ts';
+import { writeTestCity } from '../test/harness.ts';
+import { Engine } from './index.ts';
+
+async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('engine on embedded services', () => {
+  let engine: Engine;
+  let raw: Record<string, any>;
+
+  beforeAll(async () => {
+    const t = await writeTestCity({ cameras: 2, terminals: 3 });
+    raw = t.raw;
+    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: {} });
+    await engine.start();
+  });
+  afterAll(async () => engine?.stop());
+
+  it('reports nats, mqtt and clickhouse up on /healthz, and serves /metrics', async () => {
+    const res = await fetch(`${engine.httpUrl}/healthz`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { status: string; components: Record<string, { state: string; embedded?: boolean }> };
+    expect(body.status).toBe('up');
+    for (const c of ['nats', 'mqtt', 'clickhouse']) expect(body.components[c]?.state).toBe('up');
+    expect(body.components.nats?.embedded).toBe(true);
+    const metrics = await fetch(`${engine.httpUrl}/metrics`);
+    expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
+    expect(await metrics.text()).toMatch(/^gridwatch_process_cpu_user_seconds_total \d/m);
+  });
+
+  it('embedded aedes takes a real mqtt.js terminal, and refuses bad log-ins and foreign topics', async () => {
+    const t0 = raw.terminals[0], t1 = raw.terminals[1];
+    const url = engine.broker!.url;
+    const seen: string[] = [];
+    await engine.mqtt.client.subscribeAsync('gw/terminals/#', { qos: 1 });
+    engine.mqtt.client.on('message', (topic) => seen.push(topic));
+
+    const bad = mqtt.connect(url, { username: t0.id, password: 'wrong-password', reconnectPeriod: 0 });
+    const badErr = await new Promise<Error>((resolve) => bad.once('error', resolve));
+    expect(badErr.message).toMatch(/Bad username or password|Not authorized/i);
+    bad.end(true);
+
+    const good = await mqtt.connectAsync(url, { username: t0.id, password: t0.password, reconnectPeriod: 0 });
+    await good.publishAsync(`gw/terminals/${t0.id}/location`, JSON.stringify({ _type: 'location', lat: 43.87, lon: 125.31, tst: 1 }), { qos: 1 });
+    await good.publishAsync(`gw/terminals/${t1.id}/location`, '{}', { qos: 0 }).catch(() => undefined); // someone else's topic
+    await until('own-topic message', () => seen.includes(`gw/terminals/${t0.id}/location`));
+    await good.endAsync().catch(() => undefined);
+    expect(seen).not.toContain(`gw/terminals/${t1.id}/location`);
+    const metrics = await engine.metrics.getSingleMetricAsString('gridwatch_mqtt_refused_total');
+    expect(metrics).toMatch(/reason="bad_login"} 1/);
+    expect(metrics).toMatch(/reason="foreign_topic"} 1/);
+  });
+
+  it('chdb creates, writes and reads a table in the data folder', async () => {
+    await engine.telemetry.exec('CREATE TABLE IF NOT EXISTS probe (at DateTime64(3), camera LowCardinality(String), n UInt32) ENGINE = MergeTree ORDER BY (camera, at)');
+    await engine.telemetry.insert('probe', [{ at: '2026-11-22 08:00:00.000', camera: 'cam-0001', n: 3 }, { at: '2026-11-22 08:00:01.000', camera: 'cam-0002', n: 4 }]);
+    const rows = await engine.telemetry.query<{ camera: string; n: number }>('SELECT camera, n FROM probe ORDER BY camera');
+    expect(rows).toEqual([{ camera: 'cam-0001', n: 3 }, { camera: 'cam-0002', n: 4 }]);
+    expect(existsSync(join(engine.dataDir, 'clickhouse'))).toBe(true);
+  });
+
+  it('restarts the embedded nats-server after SIGKILL, and JetStream keeps its streams', async () => {
+    const jsm = await jetstreamManager(engine.bus.nc);
+    await jsm.streams.add({ name: 'PROBE', subjects: ['probe.>'] });
+    await jetstream(engine.bus.nc).publish('probe.a', 'before');
+    const pid = engine.natsServer!.pid!;
+    process.kill(pid, 'SIGKILL');
+    await until('nats down', () => engine.health.report().components.nats?.state === 'down' || undefined, 5000).catch(() => undefined);
+    await until('nats restarted', () => (engine.natsServer!.pid !== pid && engine.health.report().components.nats?.state === 'up') || undefined);
+    expect(engine.natsServer!.status().restarts).toBe(1);
+    const js = jetstream(engine.bus.nc);
+    await until('publish after restart', async () => (await js.publish('probe.a', 'after').catch(() => undefined)) ?? undefined);
+    const info = await (await jetstreamManager(engine.bus.nc)).streams.info('PROBE');
+    expect(info.state.messages).toBe(2);
+  });
+});

@@ -1,0 +1,147 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { HealthRegistry, createMetricsRegistry, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
+import type { City } from '../config/index.ts';
+import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
+import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
+import { openTelemetryStore, type TelemetryStore } from '../telemetry/index.ts';
+import { createHttpServer } from '../console/index.ts';
+import { ServiceMqttClient } from './mqtt-client.ts';
+import { EngineStartError } from './errors.ts';
+
+export interface EngineOptions {
+  readonly city: City;
+  readonly log: Logger;
+  readonly nodeId?: string;
+  /** Environment overrides: NATS_URL, MQTT_URL, CLICKHOUSE_URL, PORT, GRIDWATCH_DATA_DIR. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+type Step = { name: string; stop: () => Promise<void> };
+
+/**
+ * The composition root. Starts NATS, MQTT, ClickHouse and HTTP in order (embedded ones when no
+ * URL is configured) and stops them in reverse, so that nothing accepted is lost on shutdown.
+ */
+export class Engine {
+  readonly city: City;
+  readonly log: Logger;
+  readonly nodeId: string;
+  readonly dataDir: string;
+  readonly health = new HealthRegistry();
+  readonly metrics: Registry = createMetricsRegistry();
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #abort = new AbortController();
+  #started: Step[] = [];
+  #natsServer: EmbeddedNatsServer | null = null;
+  #broker: EmbeddedBroker | null = null;
+  bus!: BusConnection;
+  mqtt!: ServiceMqttClient;
+  telemetry!: TelemetryStore;
+  http!: FastifyInstance;
+
+  constructor(opts: EngineOptions) {
+    this.city = opts.city;
+    this.log = opts.log;
+    this.#env = opts.env ?? process.env;
+    const services = this.city.config.services;
+    this.nodeId = opts.nodeId ?? services.node_id ?? 'node-1';
+    this.dataDir = resolve(this.#env.GRIDWATCH_DATA_DIR ?? services.data_dir);
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** The embedded nats-server, when the engine runs one. */
+  get natsServer(): EmbeddedNatsServer | null {
+    return this.#natsServer;
+  }
+
+  get broker(): EmbeddedBroker | null {
+    return this.#broker;
+  }
+
+  get httpUrl(): string {
+    const addr = this.http?.server.address();
+    return typeof addr === 'object' && addr ? `http://${addr.address}:${addr.port}` : '';
+  }
+
+  async #step<T>(name: string, start: () => Promise<T>, stop: (v: T) => Promise<void>): Promise<T> {
+    let v: T;
+    try {
+      v = await start();
+    } catch (err) {
+      throw new EngineStartError(name, err);
+    }
+    this.#started.push({ name, stop: () => stop(v) });
+    return v;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.dataDir, { recursive: true });
+    const services = this.city.config.services;
+    const log = this.log;
+    try {
+      // NATS: external when a URL is given, else nats-server with JetStream in the data folder.
+      let natsUrl = this.#env.NATS_URL ?? services.nats.url;
+      if (!natsUrl) {
+        const server = new EmbeddedNatsServer({ dataDir: this.dataDir, port: services.nats.port, serverName: `gridwatch-${this.nodeId}`, log: log.child({ component: 'nats-server' }) });
+        this.#natsServer = await this.#step('embedded nats-server', async () => (await server.start(), server), (s) => s.stop());
+        natsUrl = server.url;
+      }
+      this.bus = await this.#step('NATS connection', () => BusConnection.open(natsUrl!, `gridwatch-${this.nodeId}`, log.child({ component: 'bus' })), (b) => b.drain());
+      const server = this.#natsServer;
+      this.health.register('nats', { health: () => joinHealth(server?.health(), this.bus.health()) });
+
+      // MQTT: external broker by URL, or aedes on a loopback port; gridwatch logs in as the service user.
+      const mqttUrl = this.#env.MQTT_URL ?? services.mqtt.url;
+      let auth = { username: services.mqtt.username, password: services.mqtt.password };
+      let url = mqttUrl;
+      if (!url) {
+        const acl = new BrokerAcl(this.city.terminals.values(), auth);
+        const broker = new EmbeddedBroker({ host: services.mqtt.host, port: Number(this.#env.MQTT_PORT ?? services.mqtt.port), acl, log: log.child({ component: 'mqtt-broker' }), metrics: this.metrics });
+        this.#broker = await this.#step('embedded MQTT broker', async () => (await broker.start(), broker), (b) => b.stop());
+        url = broker.url;
+        auth = { username: acl.serviceUser, password: acl.servicePassword };
+      }
+      this.mqtt = await this.#step('MQTT service client', () => ServiceMqttClient.open(url!, auth, `gridwatch-${this.nodeId}`, log.child({ component: 'mqtt' })), (c) => c.close());
+      const broker = this.#broker;
+      this.health.register('mqtt', { health: () => joinHealth(broker?.health(), this.mqtt.health()) });
+
+      // ClickHouse: embedded chdb in the data folder, or a server by URL.
+      this.telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
+      this.health.register('clickhouse', this.telemetry);
+
+      // HTTP last: it reports on everything above.
+      const port = Number(this.#env.PORT ?? services.http.port);
+      this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
+      await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
+      log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  /** Stops every started component in reverse order; each gets its own chance even if one fails. */
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    const steps = this.#started.reverse();
+    this.#started = [];
+    for (const s of steps) {
+      try {
+        await s.stop();
+      } catch (err) {
+        this.log.error({ component: s.name, err: (err as Error).message }, 'error while stopping');
+      }
+    }
+  }
+}
+
+/** An embedded server and our client of it: up only when both are. */
+function joinHealth(server: ComponentHealth | undefined, client: ComponentHealth): ComponentHealth {
+  if (server && server.state !== 'up') return { ...server, client: client.state };
+  return server ? { ...client, embedded: true } : { ...client, embedded: false };
+}

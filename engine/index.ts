@@ -1,0 +1,3 @@
+export { Engine, type EngineOptions } from './engine.ts';
+export { runEngine } from './run.ts';
+export { EngineStartError } from './errors.ts';

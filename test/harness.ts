@@ -1,0 +1,70 @@
+/**
+ * Real services for tests: nats-server and Mosquitto on free loopback ports, each stopped by
+ * its own PID. Every test that needs a server starts it from here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, waitForPort } from '../core/index.ts';
+import { findNatsServer } from '../bus/index.ts';
+import { generateCity, type GenerateOptions } from '../config/index.ts';
+
+export interface Service {
+  readonly url: string;
+  readonly port: number;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+export function tempDir(prefix = 'gw-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+}
+
+/** A nats-server with JetStream in a temp folder. */
+export async function startNatsServer(opts: { storeDir?: string; port?: number } = {}): Promise<Service> {
+  const port = opts.port ?? (await freePort());
+  const store = opts.storeDir ?? tempDir('gw-nats-');
+  const child = spawn(findNatsServer(), ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' });
+  await waitForPort(port);
+  return { url: `nats://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
+}
+
+/** A Mosquitto broker that takes anonymous clients on loopback (or a given config body). */
+export async function startMosquitto(opts: { extraConfig?: string } = {}): Promise<Service> {
+  const port = await freePort();
+  const dir = tempDir('gw-mosquitto-');
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n${opts.extraConfig ?? ''}`);
+  const bin = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p));
+  const child = spawn(bin ?? 'mosquitto', ['-c', conf], { stdio: 'ignore' });
+  await waitForPort(port);
+  return { url: `mqtt://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
+}
+
+/**
+ * A demo city written to a temp folder with the engine's ports set for a test: HTTP and MQTT
+ * on free ports, data in the folder. Returns the YAML path and the folder.
+ */
+export async function writeTestCity(options: Partial<GenerateOptions> & { services?: Record<string, unknown> } = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {
+  const dir = tempDir('gw-city-');
+  const raw = generateCity({ cameras: options.cameras ?? 2, terminals: options.terminals ?? 2, ...options }) as Record<string, any>;
+  raw.services = { data_dir: join(dir, 'data'), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() }, ...options.services };
+  const file = join(dir, 'city.yaml');
+  writeFileSync(file, stringify(raw));
+  return { file, dir, raw };
+}

@@ -1,0 +1,81 @@
+import { describe, it, expect } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { tempDir, writeTestCity } from '../test/harness.ts';
+
+const BIN = join(import.meta.dirname, '..', 'bin', 'gridwatch.mjs');
+const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+
+describe('gridwatch command', () => {
+  it('lists its commands', () => {
+    const r = run('--help');
+    expect(r.status).toBe(0);
+    for (const c of ['start', 'config', 'city']) expect(r.stdout).toMatch(new RegExp(`^\\s+${c}\\b`, 'm'));
+  });
+
+  it('generates a city that config check accepts, and lists every error of a broken one', () => {
+    const dir = tempDir();
+    const file = join(dir, 'city.yaml');
+    const gen = run('city', 'generate', '--cameras', '30', '--terminals', '12', '--out', file);
+    expect(gen.status, gen.stderr).toBe(0);
+    const ok = run('config', 'check', file);
+    expect(ok.status, ok.stdout + ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/ok \(120 cells, 30 cameras, 12 terminals/);
+
+    const raw = parse(readFileSync(file, 'utf8'));
+    raw.cameras[12].zones[0].polygon = [[0, 0], [10, 10]];
+    raw.cameras[3].cell = 'G9999';
+    raw.terminals[0].pasword = 'typo';
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, stringify(raw));
+    const bad = run('config', 'check', broken);
+    expect(bad.status).toBe(2);
+    // Schema errors come first; the semantic ones are reported once the schema holds.
+    expect(bad.stdout.trim().split('\n')).toEqual(['terminals[0].pasword: unknown key']);
+    delete raw.terminals[0].pasword;
+    writeFileSync(broken, stringify(raw));
+    const bad2 = run('config', 'check', broken);
+    expect(bad2.status).toBe(2);
+    expect(bad2.stdout.trim().split('\n').sort()).toEqual(['cameras[12].zones[0].polygon: needs at least 3 points, got 2', 'cameras[3].cell: unknown grid cell "G9999"']);
+  });
+
+  it('refuses to start on an invalid config with the same messages', () => {
+    const dir = tempDir();
+    const file = join(dir, 'city.yaml');
+    run('city', 'generate', '--cameras', '2', '--terminals', '1', '--out', file);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('default_department: command', 'default_department: nobody'));
+    const r = run('start', '--config', file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^routing\.default_department: unknown department "nobody"$/m);
+  });
+
+  it('starts, reports healthy, and on SIGTERM stops every component and exits 0', async () => {
+    const { file, raw } = await writeTestCity();
+    const child = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (out += b));
+    const url = `http://127.0.0.1:${raw.services.http.port}/healthz`;
+    const deadline = Date.now() + 60_000;
+    let health: { status?: string; components?: Record<string, { state: string }> } = {};
+    while (Date.now() < deadline) {
+      health = await fetch(url).then((r) => r.json() as Promise<typeof health>).catch(() => ({}));
+      if (health.status === 'up') break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(health.status, out).toBe('up');
+    const natsPid = Number(readFileSync(join(raw.services.data_dir, 'nats-server.pid'), 'utf8'));
+    expect(existsSync(`/proc/${natsPid}`)).toBe(true);
+
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 15_000))]);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/"msg":"stopped"/);
+    // The embedded nats-server went with it.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(existsSync(`/proc/${natsPid}`) && !readFileSync(`/proc/${natsPid}/stat`, 'utf8').includes(') Z')).toBe(false);
+  });
+});

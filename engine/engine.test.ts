@@ -37,6 +37,9 @@ describe('engine on embedded services', () => {
     expect(body.status).toBe('up');
     for (const c of ['nats', 'mqtt', 'clickhouse']) expect(body.components[c]?.state).toBe('up');
     expect(body.components.nats?.embedded).toBe(true);
+    // A single node holds the lease of every camera.
+    expect(body.components.cluster).toMatchObject({ state: 'up', owned: 2, nodes: 1 });
+    expect([...engine.ownedCameras].sort()).toEqual(['cam-0001', 'cam-0002']);
     const metrics = await fetch(`${engine.httpUrl}/metrics`);
     expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
     expect(await metrics.text()).toMatch(/^gridwatch_process_cpu_user_seconds_total \d/m);

@@ -7,6 +7,7 @@ import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
 import { openTelemetryStore, type TelemetryStore } from '../telemetry/index.ts';
 import { createHttpServer } from '../console/index.ts';
+import { CameraLeases } from '../cluster/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { EngineStartError } from './errors.ts';
 
@@ -40,6 +41,9 @@ export class Engine {
   mqtt!: ServiceMqttClient;
   telemetry!: TelemetryStore;
   http!: FastifyInstance;
+  leases!: CameraLeases;
+  /** Cameras this node ingests: those it holds a lease for. */
+  readonly ownedCameras = new Set<string>();
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
@@ -113,6 +117,18 @@ export class Engine {
       // ClickHouse: embedded chdb in the data folder, or a server by URL.
       this.telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
       this.health.register('clickhouse', this.telemetry);
+
+      // Cameras are shared between nodes by leases; a single node simply gets them all.
+      const cluster = services.cluster;
+      const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
+      this.leases = new CameraLeases({
+        nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: log.child({ component: 'leases' }), metrics: this.metrics,
+        leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms,
+        onAcquire: (id) => void this.ownedCameras.add(id),
+        onRelease: (id) => void this.ownedCameras.delete(id),
+      });
+      await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
+      this.health.register('cluster', this.leases);
 
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);

@@ -20,6 +20,10 @@ export const Services = Section({
     username: Type.Optional(Type.String({ description: 'service user gridwatch connects as' })),
     password: Type.Optional(Type.String()),
   }),
+  cluster: Section({
+    lease_ms: Type.Integer({ minimum: 1000, default: 10_000, description: 'a camera lease not renewed for this long moves to another node' }),
+    tick_ms: Type.Integer({ minimum: 100, default: 2_000, description: 'how often leases are renewed and assignments reconciled' }),
+  }, { description: 'cameras shared between nodes through JetStream KV leases' }),
   clickhouse: Section({
     url: Type.Optional(Type.String({ pattern: '^https?://' })),
     database: Type.String({ default: 'gridwatch', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),

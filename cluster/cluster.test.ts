@@ -1,0 +1,101 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { startNatsServer, type Service } from '../test/harness.ts';
+import { assignCameras } from './index.ts';
+
+const cams = (n: number) => Array.from({ length: n }, (_, i) => `cam-${String(i + 1).padStart(4, '0')}`);
+
+describe('camera assignment', () => {
+  it('balances cameras within two of an even share, the same on every node', () => {
+    const a = assignCameras(cams(1000), ['node-b', 'node-a', 'node-c']);
+    const b = assignCameras(cams(1000), ['node-c', 'node-a', 'node-b']);
+    expect([...a]).toEqual([...b]);
+    const load = new Map<string, number>();
+    for (const n of a.values()) load.set(n, (load.get(n) ?? 0) + 1);
+    for (const n of ['node-a', 'node-b', 'node-c']) expect(Math.abs(load.get(n)! - 1000 / 3)).toBeLessThanOrEqual(2);
+  });
+
+  it('moves about a fair share when a node joins, and only the dead node\'s cameras when one dies', () => {
+    const three = assignCameras(cams(900), ['a', 'b', 'c']);
+    const four = assignCameras(cams(900), ['a', 'b', 'c', 'd']);
+    const moved = [...three].filter(([c, n]) => four.get(c) !== n).length;
+    expect(moved).toBeGreaterThanOrEqual(225);
+    expect(moved).toBeLessThan(900 * 0.4);
+    const two = assignCameras(cams(900), ['a', 'b']);
+    const movedOnDeath = [...three].filter(([c, n]) => n !== 'c' && two.get(c) !== n).length;
+    expect(movedOnDeath).toBeLessThan(900 * 0.1);
+  });
+});
+
+type Line = { node: string; t: number; owned: string[] };
+
+describe('camera leases over a real nats-server', () => {
+  const COUNT = 300, LEASE_MS = 4000, TICK_MS = 500;
+  let nats: Service;
+  const nodes = new Map<string, ChildProcess>();
+  const latest = new Map<string, Line>();
+  const history: Line[] = [];
+
+  function startNode(id: string): void {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'test', 'fixtures', 'lease-node.ts'), nats.url, id, String(COUNT), String(LEASE_MS), String(TICK_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      const line = JSON.parse(l) as Line;
+      latest.set(line.node, line);
+      history.push(line);
+    });
+    nodes.set(id, child);
+  }
+
+  async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<number> {
+    const t0 = Date.now();
+    while (!ok()) {
+      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify([...latest.values()].map((l) => [l.node, l.owned.length]))}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return Date.now() - t0;
+  }
+
+  const counts = (ids: string[]) => ids.map((id) => latest.get(id)?.owned.length ?? 0);
+  const covered = (ids: string[]) => new Set(ids.flatMap((id) => latest.get(id)?.owned ?? [])).size === COUNT && counts(ids).reduce((a, b) => a + b, 0) === COUNT;
+  const balanced = (ids: string[]) => counts(ids).every((c) => Math.abs(c - COUNT / ids.length) <= (0.1 * COUNT) / ids.length);
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+  });
+  afterAll(async () => {
+    for (const c of nodes.values()) if (c.exitCode === null) c.kill('SIGKILL');
+    await nats?.stop();
+  });
+
+  it('three nodes share the cameras evenly; a SIGKILLed node\'s cameras move within 15 s; a joining node gets its share', async () => {
+    for (const id of ['node-1', 'node-2', 'node-3']) startNode(id);
+    const all3 = ['node-1', 'node-2', 'node-3'];
+    await until('three balanced nodes', () => covered(all3) && balanced(all3), 30_000);
+
+    nodes.get('node-2')!.kill('SIGKILL');
+    const killedAt = Date.now();
+    const two = ['node-1', 'node-3'];
+    const took = await until('takeover', () => covered(two), 15_000);
+    expect(took).toBeLessThan(15_000);
+    expect(balanced(two)).toBe(true);
+
+    // No camera was held by two live nodes at once (node-2 is dead from killedAt).
+    for (const cam of latest.get('node-1')!.owned) expect(latest.get('node-3')!.owned).not.toContain(cam);
+
+    startNode('node-4');
+    const next = ['node-1', 'node-3', 'node-4'];
+    await until('rebalance after join', () => covered(next) && balanced(next), 20_000);
+    expect(Date.now() - killedAt).toBeLessThan(60_000);
+  });
+
+  it('a node that stops cleanly hands its cameras over at once', async () => {
+    const stopping = nodes.get('node-4')!;
+    stopping.kill('SIGTERM');
+    await new Promise((r) => stopping.once('exit', r));
+    const took = await until('handover after clean stop', () => covered(['node-1', 'node-3']), 15_000);
+    // Released leases are taken at the next tick, well before they would expire.
+    expect(took).toBeLessThan(LEASE_MS);
+  });
+});

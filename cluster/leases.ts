@@ -1,0 +1,196 @@
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Gauge, Counter, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
+import { assignCameras } from './assign.ts';
+import { LeaseBucketError } from './errors.ts';
+
+export interface CameraLeasesOptions {
+  readonly nc: NatsConnection;
+  readonly nodeId: string;
+  readonly cameraIds: readonly string[];
+  readonly log: Logger;
+  readonly metrics: Registry;
+  /** A lease not renewed for this long expires; a dead node's cameras move after it. */
+  readonly leaseMs?: number;
+  /** How often leases and the node's heartbeat are renewed, and assignments reconciled. */
+  readonly tickMs?: number;
+  readonly bucketPrefix?: string;
+  /** Called when this node must start ingesting a camera. */
+  readonly onAcquire: (cameraId: string) => void | Promise<void>;
+  /** Called when this node must stop; the lease is released only after this returns. */
+  readonly onRelease: (cameraId: string) => void | Promise<void>;
+}
+
+interface Held {
+  revision: number;
+}
+
+/** KV keys may not contain every character an id may; ids are letters, digits, _ . - already. */
+const key = (id: string) => id.replace(/[^A-Za-z0-9_\-./=]/g, '_');
+
+/**
+ * Shares cameras between nodes through leases in a JetStream KV bucket.
+ *
+ * Each node heartbeats into a `nodes` bucket whose entries expire after `leaseMs`, so the live
+ * nodes are the keys present. All nodes compute the same balanced assignment from that list
+ * (rendezvous hashing with bounded loads). A node claims a camera by creating its key in the
+ * `leases` bucket (create fails while another node holds it), renews it by compare-and-set on
+ * its revision, and hands it over by stopping ingest first and deleting the key second. A node
+ * that cannot renew within `leaseMs` drops all its cameras, so that no camera is ingested twice
+ * for longer than one lease period.
+ */
+export class CameraLeases {
+  readonly #o: Required<Omit<CameraLeasesOptions, 'cameraIds'>>;
+  #cameraIds: readonly string[];
+  #nodes: KV | null = null;
+  #leases: KV | null = null;
+  readonly #held = new Map<string, Held>();
+  #liveNodes: string[] = [];
+  #timer: NodeJS.Timeout | null = null;
+  #ticking: Promise<void> | null = null;
+  #lastRenewOk = 0;
+  #stopped = false;
+  #lastError = '';
+  readonly #owned: Gauge;
+  readonly #moves: Counter<'kind'>;
+
+  constructor(opts: CameraLeasesOptions) {
+    this.#o = { leaseMs: 10_000, tickMs: 2_000, bucketPrefix: 'gw', ...opts };
+    this.#cameraIds = opts.cameraIds;
+    this.#owned = new Gauge({ name: 'gridwatch_cluster_cameras_owned', help: 'Cameras this node holds leases for', registers: [opts.metrics] });
+    this.#moves = new Counter({ name: 'gridwatch_cluster_lease_changes_total', help: 'Leases acquired and released by this node', labelNames: ['kind'], registers: [opts.metrics] });
+  }
+
+  /** The cameras this node ingests now. */
+  owned(): string[] {
+    return [...this.#held.keys()].sort();
+  }
+
+  status(): { node: string; owned: number; liveNodes: readonly string[]; lastError: string } {
+    return { node: this.#o.nodeId, owned: this.#held.size, liveNodes: this.#liveNodes, lastError: this.#lastError };
+  }
+
+  health(): ComponentHealth {
+    const age = Date.now() - this.#lastRenewOk;
+    if (this.#lastRenewOk === 0 || age > this.#o.leaseMs) return { state: 'down', reason: this.#lastError || 'leases not renewed', owned: this.#held.size };
+    if (this.#lastError) return { state: 'degraded', reason: this.#lastError, owned: this.#held.size, nodes: this.#liveNodes.length };
+    return { state: 'up', owned: this.#held.size, nodes: this.#liveNodes.length };
+  }
+
+  async start(): Promise<void> {
+    const kvm = new Kvm(this.#o.nc);
+    const ttl = this.#o.leaseMs;
+    const open = async (name: string) => {
+      try {
+        return await kvm.create(name, { history: 1, ttl });
+      } catch (err) {
+        throw new LeaseBucketError(name, err);
+      }
+    };
+    this.#nodes = await open(`${this.#o.bucketPrefix}_nodes`);
+    this.#leases = await open(`${this.#o.bucketPrefix}_camera_leases`);
+    await this.#tick();
+    this.#timer = setInterval(() => void this.#tickOnce(), this.#o.tickMs);
+  }
+
+  /** Replaces the camera list (config changed): cameras no longer listed are released. */
+  setCameras(ids: readonly string[]): void {
+    this.#cameraIds = ids;
+    void this.#tickOnce();
+  }
+
+  #tickOnce(): Promise<void> {
+    if (!this.#ticking) this.#ticking = this.#tick().finally(() => (this.#ticking = null));
+    return this.#ticking;
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#stopped || !this.#nodes || !this.#leases) return;
+    const { nodeId, log } = this.#o;
+    try {
+      await this.#nodes.put(key(nodeId), JSON.stringify({ node: nodeId, at: Date.now() }));
+      const live: string[] = [];
+      for await (const k of await this.#nodes.keys()) live.push(k);
+      this.#liveNodes = live.sort();
+      await this.#renew();
+      const desired = assignCameras(this.#cameraIds, this.#liveNodes.includes(key(nodeId)) ? this.#liveNodes : [...this.#liveNodes, key(nodeId)]);
+      // Hand over first, so that the new owner finds the lease free as soon as possible.
+      for (const cam of [...this.#held.keys()]) if (desired.get(cam) !== key(nodeId)) await this.#release(cam);
+      for (const [cam, owner] of desired) if (owner === key(nodeId) && !this.#held.has(cam)) await this.#claim(cam);
+      this.#lastError = '';
+    } catch (err) {
+      this.#lastError = (err as Error).message;
+      log.warn({ err: this.#lastError }, 'lease tick failed');
+    }
+    // Fencing: leases we could not renew in time may already belong to another node.
+    if (this.#held.size && Date.now() - this.#lastRenewOk > this.#o.leaseMs) {
+      log.error({ cameras: this.#held.size }, 'leases not renewed within the lease period; dropping all cameras');
+      for (const cam of [...this.#held.keys()]) await this.#drop(cam);
+    }
+    this.#owned.set(this.#held.size);
+  }
+
+  async #renew(): Promise<void> {
+    const value = JSON.stringify({ node: this.#o.nodeId });
+    for (const [cam, h] of this.#held) {
+      try {
+        h.revision = await this.#leases!.update(key(cam), value, h.revision);
+      } catch (err) {
+        // Someone else holds it now (we were fenced or partitioned): stop ingesting it.
+        this.#o.log.warn({ camera: cam, err: (err as Error).message }, 'lost a camera lease');
+        await this.#drop(cam);
+      }
+    }
+    this.#lastRenewOk = Date.now();
+  }
+
+  async #claim(cam: string): Promise<void> {
+    const value = JSON.stringify({ node: this.#o.nodeId });
+    let revision: number;
+    try {
+      revision = await this.#leases!.create(key(cam), value);
+    } catch {
+      // Held by someone, or left by us before a restart: adopt our own, wait for others' to expire.
+      const e = await this.#leases!.get(key(cam));
+      if (!e || e.operation !== 'PUT' || (e.json<{ node: string }>().node !== this.#o.nodeId)) return;
+      try {
+        revision = await this.#leases!.update(key(cam), value, e.revision);
+      } catch {
+        return;
+      }
+    }
+    this.#held.set(cam, { revision });
+    this.#moves.inc({ kind: 'acquired' });
+    try {
+      await this.#o.onAcquire(cam);
+    } catch (err) {
+      this.#o.log.error({ camera: cam, err: (err as Error).message }, 'could not start a leased camera');
+    }
+  }
+
+  async #drop(cam: string): Promise<void> {
+    if (!this.#held.delete(cam)) return;
+    this.#moves.inc({ kind: 'released' });
+    try {
+      await this.#o.onRelease(cam);
+    } catch (err) {
+      this.#o.log.error({ camera: cam, err: (err as Error).message }, 'could not stop a released camera');
+    }
+  }
+
+  async #release(cam: string): Promise<void> {
+    const h = this.#held.get(cam);
+    await this.#drop(cam);
+    if (h) await this.#leases!.delete(key(cam), { previousSeq: h.revision }).catch(() => undefined);
+  }
+
+  /** Stops ingest of every held camera, then releases the leases and leaves the node list. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    await this.#ticking;
+    for (const cam of [...this.#held.keys()]) await this.#release(cam);
+    await this.#nodes?.delete(key(this.#o.nodeId)).catch(() => undefined);
+    this.#owned.set(0);
+  }
+}

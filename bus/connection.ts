@@ -32,7 +32,7 @@ export class BusConnection {
 
   static async open(url: string, name: string, log: Logger): Promise<BusConnection> {
     try {
-      const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 5000 });
+      const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 5000 });
       return new BusConnection(nc, url, log);
     } catch (err) {
       throw new NatsConnectError(url, err);

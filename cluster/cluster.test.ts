@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startNatsServer, type Service } from '../test/harness.ts';
+import { startNatsCluster, startNatsServer } from '../test/harness.ts';
 import { assignCameras } from './index.ts';
 
 const cams = (n: number) => Array.from({ length: n }, (_, i) => `cam-${String(i + 1).padStart(4, '0')}`);
@@ -31,15 +31,43 @@ describe('camera assignment', () => {
 
 type Line = { node: string; t: number; owned: string[] };
 
-describe('camera leases over a real nats-server', () => {
+/** The longest time any camera was held by two nodes at once, from their ownership reports. */
+function maxDoubleHoldMs(lines: readonly Line[], diedAt: Record<string, number>): number {
+  const spans = new Map<string, { node: string; from: number; to: number }[]>();
+  const open = new Map<string, Map<string, number>>();
+  const end = Math.max(...lines.map((l) => l.t));
+  for (const l of [...lines].sort((a, b) => a.t - b.t)) {
+    const mine = open.get(l.node) ?? new Map<string, number>();
+    open.set(l.node, mine);
+    const now = new Set(l.owned);
+    for (const [cam, from] of mine) if (!now.has(cam)) {
+      spans.set(cam, [...(spans.get(cam) ?? []), { node: l.node, from, to: l.t }]);
+      mine.delete(cam);
+    }
+    for (const cam of now) if (!mine.has(cam)) mine.set(cam, l.t);
+  }
+  for (const [node, mine] of open) for (const [cam, from] of mine) spans.set(cam, [...(spans.get(cam) ?? []), { node, from, to: diedAt[node] ?? end }]);
+  let worst = 0;
+  for (const list of spans.values()) for (const a of list) for (const b of list) {
+    if (a.node < b.node) worst = Math.max(worst, Math.min(a.to, b.to) - Math.max(a.from, b.from));
+  }
+  return worst;
+}
+
+/** The same scenario on one nats-server and on a 3-server NATS cluster (nodes on different servers). */
+function leaseScenario(name: string, startNats: () => Promise<{ urls: string[]; stop(): Promise<void> }>, replicas: number): void {
+describe(name, () => {
   const COUNT = 300, LEASE_MS = 4000, TICK_MS = 500;
-  let nats: Service;
+  let nats: { urls: string[]; stop(): Promise<void> };
   const nodes = new Map<string, ChildProcess>();
   const latest = new Map<string, Line>();
   const history: Line[] = [];
 
   function startNode(id: string): void {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'test', 'fixtures', 'lease-node.ts'), nats.url, id, String(COUNT), String(LEASE_MS), String(TICK_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Each node prefers a different server of the cluster, and fails over to the others.
+    const k = nodes.size % nats.urls.length;
+    const urls = [...nats.urls.slice(k), ...nats.urls.slice(0, k)].join(',');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'test', 'fixtures', 'lease-node.ts'), urls, id, String(COUNT), String(LEASE_MS), String(TICK_MS), String(replicas)], { stdio: ['ignore', 'pipe', 'inherit'] });
     createInterface({ input: child.stdout! }).on('line', (l) => {
       const line = JSON.parse(l) as Line;
       latest.set(line.node, line);
@@ -62,7 +90,7 @@ describe('camera leases over a real nats-server', () => {
   const balanced = (ids: string[]) => counts(ids).every((c) => Math.abs(c - COUNT / ids.length) <= (0.1 * COUNT) / ids.length);
 
   beforeAll(async () => {
-    nats = await startNatsServer();
+    nats = await startNats();
   });
   afterAll(async () => {
     for (const c of nodes.values()) if (c.exitCode === null) c.kill('SIGKILL');
@@ -88,6 +116,9 @@ describe('camera leases over a real nats-server', () => {
     const next = ['node-1', 'node-3', 'node-4'];
     await until('rebalance after join', () => covered(next) && balanced(next), 20_000);
     expect(Date.now() - killedAt).toBeLessThan(60_000);
+    // From every node's ownership reports: no camera was held by two nodes for longer than one
+    // lease period (the killed node's hold ends when it was killed).
+    expect(maxDoubleHoldMs(history, { 'node-2': killedAt })).toBeLessThan(LEASE_MS);
   });
 
   it('a node that stops cleanly hands its cameras over at once', async () => {
@@ -99,3 +130,10 @@ describe('camera leases over a real nats-server', () => {
     expect(took).toBeLessThan(LEASE_MS);
   });
 });
+}
+
+leaseScenario('camera leases over a real nats-server', async () => {
+  const s = await startNatsServer();
+  return { urls: [s.url], stop: s.stop };
+}, 1);
+leaseScenario('camera leases over a 3-server NATS cluster', () => startNatsCluster(3), 3);

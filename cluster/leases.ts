@@ -15,6 +15,8 @@ export interface CameraLeasesOptions {
   /** How often leases and the node's heartbeat are renewed, and assignments reconciled. */
   readonly tickMs?: number;
   readonly bucketPrefix?: string;
+  /** Copies of the lease buckets in a NATS cluster; 3 survives the loss of one server. */
+  readonly replicas?: number;
   /** Called when this node must start ingesting a camera. */
   readonly onAcquire: (cameraId: string) => void | Promise<void>;
   /** Called when this node must stop; the lease is released only after this returns. */
@@ -55,7 +57,7 @@ export class CameraLeases {
   readonly #moves: Counter<'kind'>;
 
   constructor(opts: CameraLeasesOptions) {
-    this.#o = { leaseMs: 10_000, tickMs: 2_000, bucketPrefix: 'gw', ...opts };
+    this.#o = { leaseMs: 10_000, tickMs: 2_000, bucketPrefix: 'gw', replicas: 1, ...opts };
     this.#cameraIds = opts.cameraIds;
     this.#owned = new Gauge({ name: 'gridwatch_cluster_cameras_owned', help: 'Cameras this node holds leases for', registers: [opts.metrics] });
     this.#moves = new Counter({ name: 'gridwatch_cluster_lease_changes_total', help: 'Leases acquired and released by this node', labelNames: ['kind'], registers: [opts.metrics] });
@@ -82,7 +84,7 @@ export class CameraLeases {
     const ttl = this.#o.leaseMs;
     const open = async (name: string) => {
       try {
-        return await kvm.create(name, { history: 1, ttl });
+        return await kvm.create(name, { history: 1, ttl, replicas: this.#o.replicas });
       } catch (err) {
         throw new LeaseBucketError(name, err);
       }

@@ -123,7 +123,7 @@ export class Engine {
       const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
       this.leases = new CameraLeases({
         nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: log.child({ component: 'leases' }), metrics: this.metrics,
-        leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms,
+        leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
         onAcquire: (id) => void this.ownedCameras.add(id),
         onRelease: (id) => void this.ownedCameras.delete(id),
       });

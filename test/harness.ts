@@ -44,6 +44,30 @@ export async function startNatsServer(opts: { storeDir?: string; port?: number }
   return { url: `nats://127.0.0.1:${port}`, port, process: child, stop: stopper(child) };
 }
 
+/**
+ * A NATS cluster of `size` servers with JetStream on loopback ports, as a deployment runs it.
+ * `urls` lists each server; a client given all of them fails over between them.
+ */
+export async function startNatsCluster(size = 3): Promise<{ urls: string[]; servers: Service[]; stop(): Promise<void> }> {
+  const clientPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(',');
+  const servers: Service[] = [];
+  for (let i = 0; i < size; i++) {
+    const dir = tempDir(`gw-natsc${i}-`);
+    const conf = join(dir, 'nats.conf');
+    writeFileSync(conf, [
+      `server_name: n${i}`, `listen: 127.0.0.1:${clientPorts[i]}`,
+      `jetstream { store_dir: "${join(dir, 'js')}" }`,
+      `cluster { name: gwtest, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes.split(',').map((r) => `"${r}"`).join(', ')}] }`,
+    ].join('\n'));
+    const child = spawn(findNatsServer(), ['-c', conf], { stdio: 'ignore' });
+    servers.push({ url: `nats://127.0.0.1:${clientPorts[i]}`, port: clientPorts[i]!, process: child, stop: stopper(child) });
+  }
+  await Promise.all(clientPorts.map((p) => waitForPort(p)));
+  return { urls: servers.map((s) => s.url), servers, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
+}
+
 /** A Mosquitto broker that takes anonymous clients on loopback (or a given config body). */
 export async function startMosquitto(opts: { extraConfig?: string } = {}): Promise<Service> {
   const port = await freePort();

@@ -91,7 +91,7 @@ export const MIGRATIONS: readonly Migration[] = [
         `CREATE TABLE IF NOT EXISTS cases_daily (
           day Date, district ${lc}, category ${lc}, department ${lc}, street ${lc}, cell ${lc},
           created UInt64, dispatched UInt64, signed UInt64, signed_on_time UInt64,
-          resolved UInt64, closed UInt64, closed_on_time UInt64, escalated UInt64,
+          resolved UInt64, resolved_on_time UInt64, closed UInt64, closed_on_time UInt64, escalated UInt64,
           resolve_s_sum Float64, resolve_n UInt64, satisfaction_sum Float64, satisfaction_n UInt64
         ) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day)
           ORDER BY (day, district, category, department, street, cell) SETTINGS ${DEDUP}`,
@@ -102,6 +102,7 @@ export const MIGRATIONS: readonly Migration[] = [
             countIf(to_state = 'signed') AS signed,
             countIf(to_state = 'signed' AND (deadline IS NULL OR ts <= deadline)) AS signed_on_time,
             countIf(to_state = 'resolved') AS resolved,
+            countIf(to_state = 'resolved' AND (deadline IS NULL OR ts <= deadline)) AS resolved_on_time,
             countIf(to_state = 'closed') AS closed,
             countIf(to_state = 'closed' AND (deadline IS NULL OR ts <= deadline)) AS closed_on_time,
             countIf(to_state IN ('escalated', 'transferred')) AS escalated,

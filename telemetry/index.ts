@@ -2,6 +2,8 @@ import type { ServicesT } from '../config/index.ts';
 import { ChdbStore } from './chdb-store.ts';
 import { ServerStore } from './server-store.ts';
 import type { TelemetryStore } from './store.ts';
+import type { Logger, Registry } from '../core/index.ts';
+import { TelemetryWriter, type RejectedRow } from './writer.ts';
 
 export type { TelemetryStore, InsertSettings } from './store.ts';
 export { ChdbStore } from './chdb-store.ts';
@@ -24,3 +26,9 @@ export function openTelemetryStore(services: ServicesT, dataDir: string): Promis
 }
 export { TelemetryStats, statsCity, ONLINE_GAP_S, type StatsCity, type StatsFilter, type Summary, type CaseCounts, type CategoryShare, type CellRank, type DepartmentRank, type WorkerRank, type HeatCell, type CameraUptime, type DetectorQuality } from './stats.ts';
 export { registerStatsRoutes } from './stats-routes.ts';
+
+/** The writer with the city's `services.clickhouse.writer` settings; its spool is in `<dataDir>/telemetry-spool`. */
+export function createTelemetryWriter(services: ServicesT, opts: { store: TelemetryStore; dataDir: string; log: Logger; metrics: Registry; onReject?: (r: RejectedRow) => void }): TelemetryWriter {
+  const { spool_max_mb, ...w } = services.clickhouse.writer;
+  return new TelemetryWriter({ ...opts, settings: { ...w, spool_max_bytes: Math.round(spool_max_mb * 1024 * 1024) } });
+}

@@ -23,6 +23,8 @@ class FlakyStore implements TelemetryStore {
   landThenFail = false;
   poison = '';
   calls = 0;
+  /** the first row's sample_id of each detections batch that landed, in insert order */
+  landed: number[] = [];
   constructor(readonly inner: TelemetryStore) {}
   get mode() { return this.inner.mode; }
   get database() { return this.inner.database; }
@@ -36,6 +38,8 @@ class FlakyStore implements TelemetryStore {
     if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:8123 (simulated outage)');
     if (this.poison && body.includes(this.poison)) throw new Error('Code: 27. DB::Exception: Cannot parse input (CANNOT_PARSE_INPUT_ASSERTION_FAILED) (simulated)');
     await this.inner.insertRaw(table, body, s);
+    const first = /"o-(\d+)"/.exec(body.subarray(0, 200).toString());
+    if (table === 'detections' && first) this.landed.push(Number(first[1]));
     if (this.landThenFail) throw new Error('insert took longer than 30000 ms (simulated: it landed anyway)');
   }
 }
@@ -190,6 +194,8 @@ for (const mode of modes) {
       const [s] = await store.query<{ n: number }>(`SELECT sum(samples) AS n FROM camera_uptime_daily WHERE camera = 'out-cam'`);
       expect(Number(s!.n)).toBe(n / 10); // the rollup saw each status row once, replays included
       expect(await metrics.metrics()).toMatch(/^gridwatch_telemetry_batches_total\{path="replayed"\} [1-9]/m);
+      expect(flaky.landed.length).toBeGreaterThan(10);
+      expect(flaky.landed).toEqual([...flaky.landed].sort((a, b) => a - b)); // replayed in order
 
       // Rows left in the spool at shutdown are replayed by the next writer on the same folder.
       flaky.down = true;

@@ -11,7 +11,7 @@ export { ServerStore } from './server-store.ts';
 export { TelemetryOpenError, TelemetryQueryError, TelemetryMigrationError, TelemetryRowError, TelemetryStatsQueryError } from './errors.ts';
 export { MIGRATIONS, migrate, type Migration, type MigrationContext, type MigrationResult } from './migrations.ts';
 export {
-  TABLES, TABLE_NAMES, CAMERA_STATES, EVENT_SOURCES, CASE_STATES, VERDICTS, encodeRow, RowError,
+  TABLES, TABLE_NAMES, CAMERA_STATES, EVENT_SOURCES, CASE_STATES, VERDICTS, encodeRow, compileEncoder, RowError, type RowEncoder,
   type TableName, type TableRows, type Column, type ColumnKind, type Millis,
   type CameraStatusRow, type SampleRow, type DetectionRow, type TerminalPositionRow, type TerminalReportRow,
   type EventRow, type EventSource, type CaseTransitionRow, type CaseState, type VerdictRow,

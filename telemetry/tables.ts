@@ -255,12 +255,17 @@ export class RowError {
   }
 }
 
+/** Strings that JSON writes as they are (no quote, backslash, control character or lone surrogate). */
+const PLAIN = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
 /** Milliseconds → the text DateTime64(3) parses exactly: seconds with a decimal fraction. */
 function tsText(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  const frac = ms - s * 1000;
-  return frac === 0 ? `"${s}"` : `"${s}.${String(Math.round(frac)).padStart(3, '0')}"`;
+  const m = Math.round(ms);
+  const f = m % 1000;
+  return `"${(m - f) / 1000}.${f < 10 ? `00${f}` : f < 100 ? `0${f}` : f}"`;
 }
+
+const MAX_TS_MS = 4102444800000; // 2100-01-01
 
 function encodeValue(col: Column, v: unknown): string | RowError {
   if (v === undefined) {
@@ -272,10 +277,10 @@ function encodeValue(col: Column, v: unknown): string | RowError {
     case 'string':
       if (typeof v !== 'string') return new RowError(col.name, `expected a string, got ${describe(v)}`);
       if (col.values && !col.values.includes(v)) return new RowError(col.name, `expected one of ${col.values.join('|')}, got ${describe(v)}`);
-      return JSON.stringify(v);
+      return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
     case 'ts': {
       const ms = v instanceof Date ? v.getTime() : v;
-      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > 4102444800000) return new RowError(col.name, `expected epoch milliseconds or a Date, got ${describe(v)}`);
+      if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_TS_MS) return new RowError(col.name, `expected epoch milliseconds or a Date, got ${describe(v)}`);
       return tsText(ms);
     }
     case 'bool':
@@ -295,7 +300,8 @@ function encodeValue(col: Column, v: unknown): string | RowError {
 
 /**
  * Validates one row against its table and encodes it as one JSONCompactEachRow line (with the
- * newline), or returns why it cannot be written. Unknown fields are ignored.
+ * newline), or returns why it cannot be written. Unknown fields are ignored. This is the
+ * reference implementation; the writer uses `compileEncoder`, which gives the same results.
  */
 export function encodeRow(columns: readonly Column[], row: unknown): string | RowError {
   if (row === null || typeof row !== 'object' || Array.isArray(row)) return new RowError('*', `expected an object, got ${describe(row)}`);
@@ -308,4 +314,47 @@ export function encodeRow(columns: readonly Column[], row: unknown): string | Ro
     line += i === 0 ? v : `,${v}`;
   }
   return `${line}]\n`;
+}
+
+export type RowEncoder = (row: unknown) => string | RowError;
+
+/**
+ * Builds, once per table, a straight-line encoder for its columns: the writer's hot path, about
+ * twice as fast as the generic loop. On any doubt it defers to `encodeRow` for the exact reason.
+ */
+export function compileEncoder(columns: readonly Column[]): RowEncoder {
+  const src: string[] = ["if (r === null || typeof r !== 'object' || Array.isArray(r)) return slow(r);", "let v; let s = '[';"];
+  columns.forEach((col, i) => {
+    const sep = i === 0 ? '' : ',';
+    src.push(`v = r[${JSON.stringify(col.name)}];`);
+    src.push(col.default === undefined ? 'if (v === undefined) return slow(r);' : `if (v === undefined) v = D[${i}];`);
+    let put: string;
+    switch (col.kind) {
+      case 'string':
+        put = `if (typeof v !== 'string'${col.values ? ` || !V[${i}].has(v)` : ''}) return slow(r); s += ${JSON.stringify(sep)} + (PLAIN.test(v) ? '"' + v + '"' : JSON.stringify(v));`;
+        break;
+      case 'ts':
+        put = `if (v instanceof Date) v = v.getTime(); if (typeof v !== 'number' || !(v >= 0 && v <= ${MAX_TS_MS})) return slow(r); s += ${JSON.stringify(sep)} + ts(v);`;
+        break;
+      case 'bool':
+        put = `if (v === true || v === 1) s += ${JSON.stringify(`${sep}true`)}; else if (v === false || v === 0) s += ${JSON.stringify(`${sep}false`)}; else return slow(r);`;
+        break;
+      case 'f32':
+      case 'f64':
+        put = `if (typeof v !== 'number' || !Number.isFinite(v)) return slow(r); s += ${JSON.stringify(sep)} + v;`;
+        break;
+      default: {
+        const [lo, hi] = RANGES[col.kind]!;
+        put = `if (typeof v !== 'number' || !Number.isInteger(v) || v < ${lo} || v > ${hi}) return slow(r); s += ${JSON.stringify(sep)} + v;`;
+      }
+    }
+    src.push(col.nullable ? `if (v === null) s += ${JSON.stringify(`${sep}null`)}; else { ${put} }` : `if (v === null) return slow(r); ${put}`);
+  });
+  src.push("return s + ']\\n';");
+  const defaults = columns.map((c) => c.default);
+  const values = columns.map((c) => (c.values ? new Set(c.values) : null));
+  const slow = (r: unknown) => encodeRow(columns, r);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const make = new Function('D', 'V', 'PLAIN', 'ts', 'slow', `return function encode(r) {\n${src.join('\n')}\n};`);
+  return make(defaults, values, PLAIN, tsText, slow) as RowEncoder;
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Counter, Gauge, Histogram, stageCounters, type ComponentHealth, type Logger, type Registry, type StageCounters } from '../core/index.ts';
 import type { TelemetryStore } from './store.ts';
 import { Spool, type Batch } from './spool.ts';
-import { TABLES, encodeRow, type TableName, type TableRows, type Column } from './tables.ts';
+import { TABLES, TABLE_NAMES, compileEncoder, type RowEncoder, type TableName, type TableRows } from './tables.ts';
 
 export interface WriterSettings {
   /** a table's buffer is sealed into a batch at this many rows… */
@@ -132,6 +132,7 @@ export class TelemetryWriter {
   readonly #spool: Spool;
   readonly #onReject?: (r: RejectedRow) => void;
   readonly #buffers = new Map<TableName, Buffered>();
+  readonly #encoders = new Map<string, RowEncoder>(TABLE_NAMES.map((t) => [t, compileEncoder(TABLES[t])]));
   readonly #queue: Batch[] = [];
   readonly #recent: RejectedRow[] = [];
   readonly #id = randomBytes(6).toString('hex');
@@ -196,13 +197,12 @@ export class TelemetryWriter {
    */
   write<T extends TableName>(table: T, row: TableRows[T]): boolean {
     this.#counts.received++;
-    this.#m.stage.received.inc({ stage: 'telemetry' });
-    const columns: readonly Column[] | undefined = TABLES[table];
-    if (!columns) {
+    const encode = this.#encoders.get(table);
+    if (!encode) {
       this.#reject(table, row, `unknown table ${String(table)}`);
       return false;
     }
-    const line = encodeRow(columns, row);
+    const line = encode(row);
     if (typeof line !== 'string') {
       this.#reject(table, row, line.toString());
       return false;
@@ -282,6 +282,7 @@ export class TelemetryWriter {
   #seal(table: TableName, buf: Buffered): void {
     const body = Buffer.from(buf.lines.join(''), 'utf8');
     const rows = buf.lines.length;
+    this.#m.stage.received.inc({ stage: 'telemetry' }, rows); // counted per batch, not per row
     buf.lines = [];
     buf.bytes = 0;
     const seq = ++this.#seq;
@@ -432,6 +433,7 @@ export class TelemetryWriter {
     }
     const r: RejectedRow = { table, reason, row: text.slice(0, 300) };
     this.#counts.rejected++;
+    this.#m.stage.received.inc({ stage: 'telemetry' });
     this.#m.rows.inc({ table, outcome: 'rejected' });
     this.#m.stage.dropped.inc({ stage: 'telemetry', reason: 'bad_row' });
     this.#recent.push(r);

@@ -8,7 +8,9 @@
  *         --batch rows (JSONEachRow; no validation, no buffering, no spool).
  * writer: the same rows as producers hand them over (times in epoch ms), one `write()` each:
  *         validated, encoded, batched by size/time, inserted with a deduplication token.
- * Also reports the event loop's delay while the writer runs (chdb inserts run off the loop).
+ * Also reports the event loop's delay idle, while only chdb inserts run, and while the writer runs
+ * (chdb inserts run off the loop), and `ceiling_rows_per_s`: pre-encoded positions inserted back
+ * to back, i.e. ClickHouse alone with no JavaScript work.
  * The last stdout line is the JSON result; it is also written to benchmarks/results/telemetry.json.
  */
 import { execSync } from 'node:child_process';
@@ -17,7 +19,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createMetricsRegistry, silentLogger } from '../core/index.ts';
-import { ChdbStore, ServerStore, TelemetryWriter, migrate, type TelemetryStore, type TableName, type TerminalPositionRow, type DetectionRow } from '../telemetry/index.ts';
+import { ChdbStore, ServerStore, TelemetryWriter, TABLES, compileEncoder, migrate, type TelemetryStore, type TableName, type TerminalPositionRow, type DetectionRow } from '../telemetry/index.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -86,6 +88,15 @@ async function viaWriter(store: TelemetryStore, dir: string, table: TableName, r
   return { s, loopP99Ms: h.percentile(99) / 1e6, loopMaxMs: h.max / 1e6 };
 }
 
+/** Event-loop delay while `fn` runs (1 ms resolution). */
+async function loopDelay(fn: () => Promise<void>): Promise<{ p99_ms: number; max_ms: number }> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  await fn();
+  h.disable();
+  return { p99_ms: +(h.percentile(99) / 1e6).toFixed(2), max_ms: +(h.max / 1e6).toFixed(2) };
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-telemetry-bench-'));
   const url = process.env.CLICKHOUSE_URL;
@@ -119,6 +130,18 @@ async function main(): Promise<void> {
     console.log(`${table}: writer ${per[table]!.rows_per_s} rows/s, bare ${per[table]!.raw_rows_per_s} rows/s, ratio ${per[table]!.ratio}, event loop p99 ${per[table]!.loop_p99_ms} ms`);
     tBare += b, tWriter += w, nRows += n, loopP99 = Math.max(loopP99, p99), loopMax = Math.max(loopMax, mx);
   }
+  // Does ClickHouse work block the loop? The loop idle, against the loop while only chdb inserts
+  // run (pre-encoded batches, no JavaScript work between them).
+  const idle = await loopDelay(() => new Promise((r) => setTimeout(r, 1000)));
+  const bodies: Buffer[] = [];
+  const enc = compileEncoder(TABLES.terminal_positions);
+  for (let k = 0; k < 10; k++) bodies.push(Buffer.from(positions(BATCH, now + (offset += BATCH)).map((r) => enc(r) as string).join('')));
+  const t0 = performance.now();
+  const insertOnly = await loopDelay(async () => {
+    for (const b of bodies) await store.insertRaw('terminal_positions', b);
+  });
+  const ceiling = Math.round((bodies.length * BATCH) / ((performance.now() - t0) / 1000));
+  console.log(`event loop p99: idle ${idle.p99_ms} ms, during chdb inserts only ${insertOnly.p99_ms} ms, during the writer run ${loopP99.toFixed(2)} ms`);
   await store.close();
   if (url) {
     const s = await ServerStore.open(url, `gw_bench_${process.pid}`);
@@ -133,7 +156,10 @@ async function main(): Promise<void> {
   const result = {
     bench: 'telemetry', mode: url ? 'server' : 'embedded', rows_per_table: ROWS * ROUNDS, batch_rows: BATCH,
     rows_per_s: Math.round(nRows / tWriter), raw_rows_per_s: Math.round(nRows / tBare), ratio: +(tBare / tWriter).toFixed(3),
-    event_loop_p99_ms: +loopP99.toFixed(2), event_loop_max_ms: +loopMax.toFixed(2), tables: per,
+    // positions already encoded, inserted back to back: what ClickHouse alone takes, for scale
+    ceiling_rows_per_s: ceiling,
+    event_loop_p99_ms: +loopP99.toFixed(2), event_loop_max_ms: +loopMax.toFixed(2),
+    event_loop: { idle, inserts_only: insertOnly, writer: { p99_ms: +loopP99.toFixed(2), max_ms: +loopMax.toFixed(2) } }, tables: per,
     machine: { cores: cpus().length, memory_gib: +(totalmem() / 2 ** 30).toFixed(1), cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
     commit, at: new Date().toISOString(),
   };

@@ -63,9 +63,11 @@ export interface WriterStatus {
   readonly recentRejects: readonly RejectedRow[];
 }
 
+/** A table's open batch: encoded rows appended to one growing byte buffer, so sealing is O(1). */
 interface Buffered {
-  lines: string[];
+  data: Buffer;
   bytes: number;
+  rows: number;
   since: number;
 }
 
@@ -209,13 +211,19 @@ export class TelemetryWriter {
     }
     let buf = this.#buffers.get(table);
     if (!buf) {
-      buf = { lines: [], bytes: 0, since: Date.now() };
+      buf = { data: Buffer.allocUnsafe(64 * 1024), bytes: 0, rows: 0, since: Date.now() };
       this.#buffers.set(table, buf);
     }
-    if (buf.lines.length === 0) buf.since = Date.now();
-    buf.lines.push(line);
-    buf.bytes += line.length;
-    if (buf.lines.length >= this.settings.batch_max_rows || buf.bytes >= this.settings.batch_max_bytes) this.#seal(table, buf);
+    if (buf.rows === 0) buf.since = Date.now();
+    const worst = line.length * 3; // UTF-8 bytes per UTF-16 unit, at most
+    if (buf.bytes + worst > buf.data.length) {
+      const grown = Buffer.allocUnsafe(Math.max(buf.data.length * 2, buf.bytes + worst));
+      buf.data.copy(grown, 0, 0, buf.bytes);
+      buf.data = grown;
+    }
+    buf.bytes += buf.data.write(line, buf.bytes, 'utf8');
+    buf.rows++;
+    if (buf.rows >= this.settings.batch_max_rows || buf.bytes >= this.settings.batch_max_bytes) this.#seal(table, buf);
     return true;
   }
 
@@ -244,7 +252,7 @@ export class TelemetryWriter {
 
   status(): WriterStatus {
     let buffered = 0;
-    for (const b of this.#buffers.values()) buffered += b.lines.length;
+    for (const b of this.#buffers.values()) buffered += b.rows;
     return {
       running: this.#running,
       failing: this.#failing,
@@ -270,21 +278,25 @@ export class TelemetryWriter {
   #tick(): void {
     const now = Date.now();
     for (const [table, buf] of this.#buffers) {
-      if (buf.lines.length && now - buf.since >= this.settings.flush_interval_ms) this.#seal(table, buf);
+      if (buf.rows && now - buf.since >= this.settings.flush_interval_ms) this.#seal(table, buf);
     }
     if (this.#failing && now >= this.#retryAt) this.#kick();
   }
 
   #sealAll(): void {
-    for (const [table, buf] of this.#buffers) if (buf.lines.length) this.#seal(table, buf);
+    for (const [table, buf] of this.#buffers) if (buf.rows) this.#seal(table, buf);
   }
 
   #seal(table: TableName, buf: Buffered): void {
-    const body = Buffer.from(buf.lines.join(''), 'utf8');
-    const rows = buf.lines.length;
+    // Hand the filled buffer over as the batch body; the next batch starts in a fresh one of the
+    // size this table has needed, and a table that went quiet shrinks back.
+    const body = buf.data.subarray(0, buf.bytes);
+    const rows = buf.rows;
     this.#m.stage.received.inc({ stage: 'telemetry' }, rows); // counted per batch, not per row
-    buf.lines = [];
+    const next = rows >= this.settings.batch_max_rows || buf.bytes >= this.settings.batch_max_bytes ? buf.data.length : 64 * 1024;
+    buf.data = Buffer.allocUnsafe(next);
     buf.bytes = 0;
+    buf.rows = 0;
     const seq = ++this.#seq;
     const batch: Batch = { seq, table, rows, token: `gw-${this.#id}-${seq}`, body };
     // While ClickHouse is failing, or too many batches wait, new batches go to disk, not memory.

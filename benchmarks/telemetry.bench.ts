@@ -85,6 +85,7 @@ async function viaWriter(store: TelemetryStore, dir: string, table: TableName, r
   await writer.stop();
   const st = writer.status();
   if (!ok || st.rows.rejected || st.rows.dropped || st.rows.written !== rows.length) throw new Error(`writer lost rows: ${JSON.stringify(st.rows)}`);
+  if (st.batches.spilled) console.log(`  ${table}: ${st.batches.spilled} of ${st.batches.direct + st.batches.replayed} batches went through the spool (ClickHouse slower than the producer)`);
   return { s, loopP99Ms: h.percentile(99) / 1e6, loopMaxMs: h.max / 1e6 };
 }
 

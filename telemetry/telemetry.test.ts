@@ -213,6 +213,28 @@ for (const mode of modes) {
       expect(Number(r2!.u)).toBe(before + 300);
     });
 
+    it('raises the alarm as the spool fills, goes down and counts drops when it is full, refuses rows after stop', async () => {
+      const flaky = new FlakyStore(store);
+      flaky.down = true;
+      const metrics = createMetricsRegistry({ defaults: false });
+      const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'full'), log: silentLogger(), metrics, settings: { ...FAST, batch_max_rows: 10, spool_max_bytes: 8 * 1024 } });
+      await writer.start();
+      for (let i = 0; i < 10; i++) writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
+      await until('first batch spooled', () => writer.status().spool.batches === 1);
+      expect(writer.health()).toMatchObject({ state: 'degraded', alarm: 'filling' });
+      for (let i = 10; i < 400; i++) writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
+      await until('spool full', () => writer.status().rows.dropped > 0);
+      expect(writer.health().state).toBe('down');
+      expect(writer.health().reason).toMatch(/spool full/);
+      expect(await metrics.metrics()).toMatch(/^gridwatch_stage_dropped_total\{stage="telemetry",reason="spool_full"\} [1-9]/m);
+      const { spool, rows } = writer.status();
+      expect(spool.bytes).toBeLessThanOrEqual(8 * 1024);
+      expect(spool.rows + rows.dropped).toBe(400); // every row is either waiting on disk or counted as dropped
+      await writer.stop();
+      expect(writer.write('samples', { ts: D0, camera: 'full-cam', sample_id: 'late', inferred: false })).toBe(false);
+      expect(writer.status().recentRejects.at(-1)?.reason).toMatch(/stopped/);
+    });
+
     describe('statistics on a scripted scenario, computed by hand', () => {
       let stats: TelemetryStats;
       const range = { from_ms: D0, to_ms: D0 + 2 * DAY };

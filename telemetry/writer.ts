@@ -60,6 +60,8 @@ export interface WriterStatus {
   readonly queuedBatches: number;
   readonly spool: { readonly batches: number; readonly rows: number; readonly bytes: number; readonly fill: number; readonly dir: string };
   readonly rows: { readonly received: number; readonly written: number; readonly rejected: number; readonly dropped: number };
+  /** batches inserted straight from memory, spilled to the spool, replayed from it */
+  readonly batches: { readonly direct: number; readonly spilled: number; readonly replayed: number };
   readonly recentRejects: readonly RejectedRow[];
 }
 
@@ -147,6 +149,8 @@ export class TelemetryWriter {
   #backoff = 0;
   #lastError = '';
   #running = false;
+  #stopped = false;
+  #batches = { direct: 0, spilled: 0, replayed: 0 };
   #spoolFull = false;
   #rejectLogAt = 0;
   #rejectsSinceLog = 0;
@@ -179,6 +183,7 @@ export class TelemetryWriter {
   async stop(drainMs = 5000): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
+    this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
     this.#sealAll();
@@ -199,6 +204,10 @@ export class TelemetryWriter {
    */
   write<T extends TableName>(table: T, row: TableRows[T]): boolean {
     this.#counts.received++;
+    if (this.#stopped) {
+      this.#reject(table, row, 'the telemetry writer is stopped (engine shutting down)');
+      return false;
+    }
     const encode = this.#encoders.get(table);
     if (!encode) {
       this.#reject(table, row, `unknown table ${String(table)}`);
@@ -261,6 +270,7 @@ export class TelemetryWriter {
       queuedBatches: this.#queue.length,
       spool: { batches: this.#spool.length, rows: this.#spool.rows, bytes: this.#spool.bytes, fill: this.#spool.fill, dir: this.#spool.dir },
       rows: { ...this.#counts },
+      batches: { ...this.#batches },
       recentRejects: [...this.#recent],
     };
   }
@@ -315,6 +325,7 @@ export class TelemetryWriter {
       try {
         await this.#spool.push(batch);
         this.#m.batches.inc({ path: 'spilled' });
+        this.#batches.spilled++;
       } catch (err) {
         this.#log.error({ err: firstLine(err), dir: this.#spool.dir }, 'telemetry: cannot write to the spool');
         this.#drop(batch, 'spool_error');
@@ -369,8 +380,12 @@ export class TelemetryWriter {
           if (fromSpool) {
             await this.#spool.shift();
             this.#m.batches.inc({ path: 'replayed' });
+            this.#batches.replayed++;
             this.#gauges();
-          } else this.#m.batches.inc({ path: 'direct' });
+          } else {
+            this.#m.batches.inc({ path: 'direct' });
+            this.#batches.direct++;
+          }
           if (this.#failing) this.#log.info({ spool: this.#spool.length }, 'telemetry: ClickHouse takes inserts again');
           this.#failing = false;
           this.#backoff = 0;

@@ -76,7 +76,7 @@ export class Spool {
     return this.#bytes + batch.body.length + 256 <= this.maxBytes;
   }
 
-  /** Appends a batch at the tail. The caller checks `fits` first. */
+  /** Adds a batch in sequence order (normally at the tail). The caller checks `fits` first. */
   async push(batch: Batch): Promise<void> {
     const file = `${String(batch.seq).padStart(12, '0')}.${batch.table}.${batch.rows}.batch`;
     const header = Buffer.from(`${JSON.stringify({ v: 1, token: batch.token, table: batch.table, rows: batch.rows })}\n`);
@@ -90,7 +90,11 @@ export class Spool {
     }
     await rename(tmp, join(this.dir, file));
     const bytes = header.length + batch.body.length;
-    this.#entries.push({ seq: batch.seq, table: batch.table, rows: batch.rows, file, bytes });
+    // Keep the index in sequence order: a failed in-flight batch can be spilled after newer ones.
+    const entry = { seq: batch.seq, table: batch.table, rows: batch.rows, file, bytes };
+    let i = this.#entries.length;
+    while (i > 0 && this.#entries[i - 1]!.seq > entry.seq) i--;
+    this.#entries.splice(i, 0, entry);
     this.#bytes += bytes;
     this.#rows += batch.rows;
   }
@@ -105,12 +109,20 @@ export class Spool {
     return { seq: e.seq, table: header.table, token: header.token, rows: header.rows, body: data.subarray(nl + 1) };
   }
 
-  /** Removes the oldest batch once ClickHouse has it. */
-  async shift(): Promise<void> {
-    const e = this.#entries.shift();
+  /** Removes a batch once ClickHouse has it (the head, unless a lower one was added meanwhile). */
+  async remove(seq: number): Promise<void> {
+    const i = this.#entries.findIndex((e) => e.seq === seq);
+    if (i < 0) return;
+    const [e] = this.#entries.splice(i, 1);
     if (!e) return;
     this.#bytes -= e.bytes;
     this.#rows -= e.rows;
     await unlink(join(this.dir, e.file)).catch(() => undefined);
+  }
+
+  /** Drops the oldest batch (an unreadable file). */
+  async removeHead(): Promise<void> {
+    const e = this.#entries[0];
+    if (e) await this.remove(e.seq);
   }
 }

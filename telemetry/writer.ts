@@ -290,7 +290,7 @@ export class TelemetryWriter {
     for (const [table, buf] of this.#buffers) {
       if (buf.rows && now - buf.since >= this.settings.flush_interval_ms) this.#seal(table, buf);
     }
-    if (this.#failing && now >= this.#retryAt) this.#kick();
+    if ((this.#failing && now >= this.#retryAt) || (!this.#failing && (this.#spool.length || this.#queue.length))) this.#kick();
   }
 
   #sealAll(): void {
@@ -366,7 +366,7 @@ export class TelemetryWriter {
         } catch (err) {
           // An unreadable spool file (a disk fault) must not wedge the queue behind it.
           this.#log.error({ err: firstLine(err), dir: this.#spool.dir }, 'telemetry: unreadable spool file dropped');
-          await this.#spool.shift();
+          await this.#spool.removeHead();
           this.#gauges();
           continue;
         }
@@ -378,7 +378,7 @@ export class TelemetryWriter {
         const outcome = await this.#send(batch, batch.token, batch.body);
         if (outcome === 'ok') {
           if (fromSpool) {
-            await this.#spool.shift();
+            await this.#spool.remove(batch.seq);
             this.#m.batches.inc({ path: 'replayed' });
             this.#batches.replayed++;
             this.#gauges();

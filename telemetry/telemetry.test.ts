@@ -224,7 +224,10 @@ for (const mode of modes) {
       for (let i = 0; i < 10; i++) writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
       await until('first batch spooled', () => writer.status().spool.batches === 1);
       expect(writer.health()).toMatchObject({ state: 'degraded', alarm: 'filling' });
-      for (let i = 10; i < 400; i++) writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
+      for (let i = 10; i < 400; i++) {
+        writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
+        if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5)); // rows keep arriving, not all in one tick
+      }
       await until('spool full', () => writer.status().rows.dropped > 0);
       expect(writer.health().state).toBe('down');
       expect(writer.health().reason).toMatch(/spool full/);

@@ -151,7 +151,10 @@ export class TelemetryWriter {
   #running = false;
   #stopped = false;
   #batches = { direct: 0, spilled: 0, replayed: 0 };
-  #spoolFull = false;
+  /** why batches are being dropped right now ('' when they are not) */
+  #dropping = '';
+  /** batches handed to the spool chain and not yet on disk: bounded, so a slow disk cannot eat memory */
+  #spilling = 0;
   #rejectLogAt = 0;
   #rejectsSinceLog = 0;
   #counts = { received: 0, written: 0, rejected: 0, dropped: 0 };
@@ -279,7 +282,10 @@ export class TelemetryWriter {
   health(): ComponentHealth {
     const s = this.#spool;
     const pct = Math.round(s.fill * 1000) / 10;
-    if (this.#spoolFull) return { state: 'down', reason: `telemetry spool full (${pct}% of ${s.maxBytes} bytes): new rows are dropped until ClickHouse is back; ${this.#lastError}`, spool_rows: s.rows, spool_fill: s.fill };
+    if (this.#dropping) {
+      const why = this.#dropping === 'spool_full' ? `telemetry spool full (${pct}% of ${s.maxBytes} bytes)` : 'the disk is slower than the producers';
+      return { state: 'down', reason: `${why}: new rows are dropped (counted) until ClickHouse catches up${this.#lastError ? `; last error: ${this.#lastError}` : ''}`, spool_rows: s.rows, spool_fill: s.fill };
+    }
     if (s.length > 0) return { state: 'degraded', reason: `ClickHouse behind: ${s.rows} rows in the on-disk spool, ${pct}% full${this.#lastError ? `; last error: ${this.#lastError}` : ''}`, alarm: s.fill >= 0.8 ? 'high' : 'filling', spool_rows: s.rows, spool_fill: s.fill };
     if (this.#failing) return { state: 'degraded', reason: `ClickHouse inserts failing: ${this.#lastError}` };
     return { state: 'up', written: this.#counts.written, rejected: this.#counts.rejected };
@@ -316,9 +322,14 @@ export class TelemetryWriter {
   }
 
   #spill(batch: Batch): void {
+    if (this.#spilling >= 4 * this.settings.max_queued_batches) {
+      this.#drop(batch, 'spool_backlog'); // the disk is slower than the producers
+      return;
+    }
+    this.#spilling++;
     this.#spoolChain = this.#spoolChain.then(async () => {
+      this.#spilling--;
       if (!this.#spool.fits(batch)) {
-        this.#spoolFull = true;
         this.#drop(batch, 'spool_full');
         return;
       }
@@ -335,6 +346,7 @@ export class TelemetryWriter {
   }
 
   #drop(batch: Batch, reason: string): void {
+    this.#dropping = reason;
     this.#counts.dropped += batch.rows;
     this.#m.rows.inc({ table: batch.table, outcome: 'dropped' }, batch.rows);
     this.#m.stage.dropped.inc({ stage: 'telemetry', reason }, batch.rows);
@@ -345,7 +357,7 @@ export class TelemetryWriter {
     this.#m.spoolBytes.set(this.#spool.bytes);
     this.#m.spoolBatches.set(this.#spool.length);
     this.#m.spoolFill.set(this.#spool.fill);
-    if (this.#spool.fill < 0.95) this.#spoolFull = false;
+    if (this.#dropping && this.#spool.fill < 0.95 && this.#spilling < this.settings.max_queued_batches) this.#dropping = '';
   }
 
   #kick(): void {

@@ -22,6 +22,8 @@ class FlakyStore implements TelemetryStore {
   down = false;
   landThenFail = false;
   poison = '';
+  /** hold every insert this long before it lands (a slow server) */
+  delayMs = 0;
   calls = 0;
   /** the first row's sample_id of each detections batch that landed, in insert order */
   landed: number[] = [];
@@ -36,6 +38,7 @@ class FlakyStore implements TelemetryStore {
   async insertRaw(table: string, body: Buffer, s?: InsertSettings): Promise<void> {
     this.calls++;
     if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:8123 (simulated outage)');
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     // Poison: unquote a marked string, so that ClickHouse itself refuses the row it is in.
     if (this.poison && body.includes(this.poison)) body = Buffer.from(body.toString().replace(`"${this.poison}"`, this.poison));
     await this.inner.insertRaw(table, body, s);
@@ -213,6 +216,23 @@ for (const mode of modes) {
       const [r2] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(sample_id) AS u FROM detections WHERE camera = 'out-cam'`);
       expect(Number(r2!.n)).toBe(before + 300);
       expect(Number(r2!.u)).toBe(before + 300);
+    });
+
+    it('a slow ClickHouse: inserts that time out go to the spool, land anyway, and are counted once', async () => {
+      const flaky = new FlakyStore(store);
+      flaky.delayMs = 300;
+      const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'slow'), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: { ...FAST, insert_timeout_ms: 100 } });
+      await writer.start();
+      for (let i = 0; i < 300; i++) writer.write('samples', { ts: D0 - 7 * DAY + i, camera: 'slow-cam', sample_id: `sl-${i}`, inferred: true });
+      await until('an insert timed out', () => writer.status().lastError.includes('longer than 100 ms'));
+      expect(writer.health().state).toBe('degraded');
+      await new Promise((r) => setTimeout(r, 400)); // the timed-out inserts land meanwhile
+      flaky.delayMs = 0;
+      expect(await writer.flush()).toBe(true);
+      await writer.stop();
+      expect(writer.status().batches.spilled).toBeGreaterThan(0);
+      const [r] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(sample_id) AS u FROM samples WHERE camera = 'slow-cam'`);
+      expect([Number(r!.n), Number(r!.u)]).toEqual([300, 300]);
     });
 
     it('raises the alarm as the spool fills, goes down and counts drops when it is full, refuses rows after stop', async () => {

@@ -4,10 +4,11 @@
  *
  *   npx tsx benchmarks/telemetry.bench.ts [--rows 200000] [--batch 10000] [--rounds 2]
  *
- * bare:   the rows, already in ClickHouse's shape, inserted with `store.insert` in chunks of
- *         --batch rows (JSONEachRow; no validation, no buffering, no spool).
- * writer: the same rows as producers hand them over (times in epoch ms), one `write()` each:
- *         validated, encoded, batched by size/time, inserted with a deduplication token.
+ * bare:   the rows made --batch at a time, shaped for ClickHouse (times as text) and inserted with
+ *         one `store.insert` per chunk (JSONEachRow; no validation, no buffering, no spool).
+ * writer: the same rows made 1000 at a time as a producer would (times in epoch ms), one
+ *         `write()` each: validated, encoded, batched by size/time, inserted with a token.
+ * Both timings include making the rows (the same cost on both sides).
  * Also reports the event loop's delay idle, while only chdb inserts run, and while the writer runs
  * (chdb inserts run off the loop), and `ceiling_rows_per_s`: pre-encoded positions inserted back
  * to back, i.e. ClickHouse alone with no JavaScript work.
@@ -62,21 +63,25 @@ function chShape(rows: readonly object[]): object[] {
   });
 }
 
-async function bare(store: TelemetryStore, table: TableName, rows: readonly object[]): Promise<number> {
+type Make = (n: number, t0: number) => object[];
+
+/** Bare: rows made chunk by chunk, shaped for ClickHouse, one `store.insert` per chunk. */
+async function bare(store: TelemetryStore, table: TableName, make: Make, t0: number): Promise<number> {
   const t = performance.now();
-  for (let i = 0; i < rows.length; i += BATCH) await store.insert(table, rows.slice(i, i + BATCH));
+  for (let i = 0; i < ROWS; i += BATCH) await store.insert(table, chShape(make(Math.min(BATCH, ROWS - i), t0 + i)));
   return (performance.now() - t) / 1000;
 }
 
-async function viaWriter(store: TelemetryStore, dir: string, table: TableName, rows: readonly object[]): Promise<{ s: number; loopP99Ms: number; loopMaxMs: number }> {
+/** Writer: the same rows made 1000 at a time, as a producer would, each handed to `write()`. */
+async function viaWriter(store: TelemetryStore, dir: string, table: TableName, make: Make, t0: number): Promise<{ s: number; loopP99Ms: number; loopMaxMs: number }> {
   const writer = new TelemetryWriter({ store, dataDir: dir, log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: { batch_max_rows: BATCH, batch_max_bytes: 64 << 20 } });
   await writer.start();
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
   const t = performance.now();
-  // Producers hand rows over as they come; yield to the loop every chunk, as an ingest stage would.
-  for (let i = 0; i < rows.length; i += 1000) {
-    for (let j = i; j < Math.min(rows.length, i + 1000); j++) writer.write(table, rows[j] as never);
+  for (let i = 0; i < ROWS; i += 1000) {
+    const rows = make(Math.min(1000, ROWS - i), t0 + i);
+    for (const r of rows) writer.write(table, r as never);
     await new Promise((r) => setImmediate(r));
   }
   const ok = await writer.flush(600_000);
@@ -84,7 +89,7 @@ async function viaWriter(store: TelemetryStore, dir: string, table: TableName, r
   h.disable();
   await writer.stop();
   const st = writer.status();
-  if (!ok || st.rows.rejected || st.rows.dropped || st.rows.written !== rows.length) throw new Error(`writer lost rows: ${JSON.stringify(st.rows)}`);
+  if (!ok || st.rows.rejected || st.rows.dropped || st.rows.written !== ROWS) throw new Error(`writer lost rows: ${JSON.stringify(st.rows)}`);
   if (st.batches.spilled) console.log(`  ${table}: ${st.batches.spilled} of ${st.batches.direct + st.batches.replayed} batches went through the spool (ClickHouse slower than the producer)`);
   return { s, loopP99Ms: h.percentile(99) / 1e6, loopMaxMs: h.max / 1e6 };
 }
@@ -111,17 +116,16 @@ async function main(): Promise<void> {
     let b = 0, w = 0, p99 = 0, mx = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // Fresh rows each time (identical blocks would be deduplicated), alternating the order.
-      const a = make(ROWS, now + (offset += ROWS));
-      const c = make(ROWS, now + (offset += ROWS));
-      const aCH = chShape(a);
+      const ta = now + (offset += ROWS);
+      const tc = now + (offset += ROWS);
       if (round % 2 === 0) {
-        b += await bare(store, table, aCH);
-        const r = await viaWriter(store, join(dir, `w-${table}-${round}`), table, c);
+        b += await bare(store, table, make, ta);
+        const r = await viaWriter(store, join(dir, `w-${table}-${round}`), table, make, tc);
         w += r.s, p99 = Math.max(p99, r.loopP99Ms), mx = Math.max(mx, r.loopMaxMs);
       } else {
-        const r = await viaWriter(store, join(dir, `w-${table}-${round}`), table, c);
+        const r = await viaWriter(store, join(dir, `w-${table}-${round}`), table, make, tc);
         w += r.s, p99 = Math.max(p99, r.loopP99Ms), mx = Math.max(mx, r.loopMaxMs);
-        b += await bare(store, table, aCH);
+        b += await bare(store, table, make, ta);
       }
     }
     const n = ROWS * ROUNDS;

@@ -35,7 +35,10 @@ describe('engine on embedded services', () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { status: string; components: Record<string, { state: string; embedded?: boolean }> };
     expect(body.status).toBe('up');
-    for (const c of ['nats', 'mqtt', 'clickhouse']) expect(body.components[c]?.state).toBe('up');
+    for (const c of ['nats', 'mqtt', 'clickhouse', 'telemetry-writer']) expect(body.components[c]?.state).toBe('up');
+    const stats = await fetch(`${engine.httpUrl}/api/stats/summary`);
+    expect(stats.status).toBe(200);
+    expect(await stats.json()).toMatchObject({ created: 0, closure_rate: null });
     expect(body.components.nats?.embedded).toBe(true);
     // A single node holds the lease of every camera.
     expect(body.components.cluster).toMatchObject({ state: 'up', owned: 2, nodes: 1 });

@@ -5,7 +5,7 @@ import { HealthRegistry, createMetricsRegistry, type ComponentHealth, type Logge
 import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
-import { openTelemetryStore, type TelemetryStore } from '../telemetry/index.ts';
+import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
 import { createHttpServer } from '../console/index.ts';
 import { CameraLeases } from '../cluster/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
@@ -40,6 +40,8 @@ export class Engine {
   bus!: BusConnection;
   mqtt!: ServiceMqttClient;
   telemetry!: TelemetryStore;
+  /** Batched, spooled writes to the telemetry tables: `engine.telemetryWriter.write('events', row)`. */
+  telemetryWriter!: TelemetryWriter;
   http!: FastifyInstance;
   leases!: CameraLeases;
   /** Cameras this node ingests: those it holds a lease for. */
@@ -117,6 +119,11 @@ export class Engine {
       // ClickHouse: embedded chdb in the data folder, or a server by URL.
       this.telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
       this.health.register('clickhouse', this.telemetry);
+      // Telemetry: schema migrations, then the batched writer with its on-disk spool in the data folder.
+      await this.#step('ClickHouse migrations', () => migrate(this.telemetry, { tz: this.city.config.city.timezone }), async () => undefined);
+      const writer = createTelemetryWriter(services, { store: this.telemetry, dataDir: this.dataDir, log: log.child({ component: 'telemetry' }), metrics: this.metrics });
+      this.telemetryWriter = await this.#step('telemetry writer', async () => (await writer.start(), writer), (w) => w.stop());
+      this.health.register('telemetry-writer', writer);
 
       // Cameras are shared between nodes by leases; a single node simply gets them all.
       const cluster = services.cluster;
@@ -133,6 +140,7 @@ export class Engine {
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
+      registerStatsRoutes(this.http, new TelemetryStats(this.telemetry, statsCity(this.city)));
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {

@@ -68,6 +68,18 @@ export class ChdbStore implements TelemetryStore {
     }
   }
 
+  async insertRaw(table: string, body: Buffer, settings?: InsertSettings): Promise<void> {
+    if (body.length === 0) return;
+    try {
+      // The raw insert hands the bytes to chdb zero-copy and parses them on its own threads.
+      await this.#live().insert({ table, values: body, format: 'JSONCompactEachRow', settings });
+      this.#lastError = '';
+    } catch (err) {
+      this.#lastError = (err as Error).message;
+      throw new TelemetryQueryError(this.mode, `INSERT INTO ${table}`, err);
+    }
+  }
+
   async query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
     try {
       const res = await this.#live().queryAsync(sql, { format: 'JSONEachRow' });

@@ -14,3 +14,24 @@ export class TelemetryOpenError extends GridwatchError {
     super('TELEMETRY_OPEN', `cannot open ClickHouse at ${where}: ${(cause as Error)?.message ?? String(cause)}; check services.clickhouse.url or CLICKHOUSE_URL`, { cause, details: { where } });
   }
 }
+
+/** A migration statement failed; the database stays at the previous version. */
+export class TelemetryMigrationError extends GridwatchError {
+  constructor(version: number, name: string, cause: unknown) {
+    super('TELEMETRY_MIGRATION', `ClickHouse migration ${version} (${name}) failed: ${((cause as Error)?.message ?? String(cause)).split('\n')[0]}`, { cause, details: { version } });
+  }
+}
+
+/** A row that cannot be written to its table: which table, which column, why. */
+export class TelemetryRowError extends GridwatchError {
+  constructor(readonly table: string, reason: string) {
+    super('TELEMETRY_BAD_ROW', `row rejected for ${table}: ${reason}`, { details: { table } });
+  }
+}
+
+/** A statistics request with a bad parameter (unknown area, empty time range). */
+export class TelemetryStatsQueryError extends GridwatchError {
+  constructor(message: string) {
+    super('TELEMETRY_STATS_QUERY', message);
+  }
+}

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import type { ComponentHealth } from '../core/index.ts';
 import type { InsertSettings, TelemetryStore } from './store.ts';
@@ -52,6 +53,11 @@ export class ServerStore implements TelemetryStore {
   insert(table: string, rows: readonly object[], settings?: InsertSettings): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     return this.#run(`INSERT INTO ${table}`, async () => void (await this.#live().insert({ table, values: rows as object[], format: 'JSONEachRow', clickhouse_settings: settings as never })));
+  }
+
+  insertRaw(table: string, body: Buffer, settings?: InsertSettings): Promise<void> {
+    if (body.length === 0) return Promise.resolve();
+    return this.#run(`INSERT INTO ${table}`, async () => void (await this.#live().insert({ table, values: Readable.from([body]), format: 'JSONCompactEachRow', clickhouse_settings: settings as never })));
   }
 
   query<T = Record<string, unknown>>(sql: string): Promise<T[]> {

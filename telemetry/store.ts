@@ -14,6 +14,12 @@ export interface TelemetryStore {
   exec(sql: string): Promise<void>;
   /** Inserts rows as JSONEachRow. */
   insert(table: string, rows: readonly object[], settings?: InsertSettings): Promise<void>;
+  /**
+   * Inserts a payload that is already encoded (JSONCompactEachRow lines, columns in table
+   * order). The bytes go to ClickHouse as they are, so a replayed batch is byte-identical and
+   * its `insert_deduplication_token` makes ClickHouse drop it when the first try had landed.
+   */
+  insertRaw(table: string, body: Buffer, settings?: InsertSettings): Promise<void>;
   /** Runs a SELECT and returns its rows as objects. */
   query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
   health(): ComponentHealth;

@@ -30,6 +30,16 @@ export const Services = Section({
     database: Type.String({ default: 'gridwatch', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }),
     username: Type.Optional(Type.String()),
     password: Type.Optional(Type.String()),
+    writer: Section({
+      batch_max_rows: Type.Integer({ minimum: 1, default: 10_000, description: 'a table buffer becomes a batch at this many rows' }),
+      batch_max_bytes: Type.Integer({ minimum: 1024, default: 4_194_304, description: 'or at this many encoded bytes' }),
+      flush_interval_ms: Type.Integer({ minimum: 10, default: 1000, description: 'or when its oldest row is this old' }),
+      max_queued_batches: Type.Integer({ minimum: 1, default: 4, description: 'batches held in memory behind the one in flight; more go to the spool' }),
+      spool_max_mb: Type.Number({ exclusiveMinimum: 0, default: 512, description: 'on-disk queue in <data>/telemetry-spool used while ClickHouse is down or slow' }),
+      insert_timeout_ms: Type.Integer({ minimum: 100, default: 30_000, description: 'a slower insert is treated as failed and replayed (deduplicated)' }),
+      retry_initial_ms: Type.Integer({ minimum: 1, default: 250 }),
+      retry_max_ms: Type.Integer({ minimum: 1, default: 30_000 }),
+    }, { description: 'telemetry writer' }),
   }),
 });
 

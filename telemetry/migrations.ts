@@ -1,0 +1,199 @@
+import type { TelemetryStore } from './store.ts';
+import { TelemetryMigrationError } from './errors.ts';
+
+/**
+ * Versioned migrations. Each is numbered, applied once, in order, and recorded in
+ * `schema_migrations`; every statement is also idempotent (IF NOT EXISTS), so a migration that
+ * was cut short re-runs cleanly. Never edit a migration that has shipped: add the next one.
+ * The same SQL runs on embedded chdb and on a ClickHouse server. See docs/telemetry.md for why
+ * each table is partitioned, ordered and aged the way it is.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** Statements, given the city's time zone (daily rollups count days in local time). */
+  readonly up: (ctx: MigrationContext) => readonly string[];
+}
+
+export interface MigrationContext {
+  /** IANA time zone, e.g. 'Asia/Shanghai' */
+  readonly tz: string;
+}
+
+/** A replayed batch carries the same insert_deduplication_token; this window makes MergeTree honour it. */
+const DEDUP = 'non_replicated_deduplication_window = 1000';
+/** Raw tables age out whole daily or monthly parts, never row by row. */
+const RAW = `${DEDUP}, ttl_only_drop_parts = 1`;
+
+const lc = 'LowCardinality(String)';
+const ts = "DateTime64(3, 'UTC')";
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'raw tables',
+    up: () => [
+      `CREATE TABLE IF NOT EXISTS camera_status (
+        ts ${ts}, node ${lc}, camera ${lc}, state ${lc},
+        interval_s Float32, fps Float32, bitrate_kbps Float32,
+        gaps UInt32, reconnects UInt32, samples UInt32, drops UInt32
+      ) ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (camera, ts)
+        TTL toDateTime(ts) + INTERVAL 400 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS samples (
+        ts ${ts}, camera ${lc}, node ${lc}, sample_id String, keyframe_bytes UInt32,
+        decode_ms Float32, gated Bool, inferred Bool, inference_ms Float32, detections UInt16,
+        model ${lc}, model_version ${lc}
+      ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (camera, ts)
+        TTL toDateTime(ts) + INTERVAL 14 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS detections (
+        ts ${ts}, camera ${lc}, sample_id String, class ${lc}, score Float32,
+        x1 Float32, y1 Float32, x2 Float32, y2 Float32, zone ${lc}, track_id UInt32,
+        inference_ms Float32, model ${lc}, model_version ${lc}
+      ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (camera, zone, class, ts)
+        TTL toDateTime(ts) + INTERVAL 30 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS terminal_positions (
+        ts ${ts}, terminal ${lc}, worker ${lc}, cell ${lc}, lat Float64, lon Float64,
+        acc_m Nullable(Float32), batt_pct Nullable(UInt8), speed_mps Nullable(Float32)
+      ) ENGINE = MergeTree PARTITION BY toYYYYMMDD(ts) ORDER BY (worker, ts)
+        TTL toDateTime(ts) + INTERVAL 180 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS terminal_reports (
+        ts ${ts}, report_id String, terminal ${lc}, worker ${lc}, cell ${lc}, category ${lc},
+        lat Float64, lon Float64, description String, photo String, event_id String
+      ) ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (worker, ts)
+        TTL toDateTime(ts) + INTERVAL 1100 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS events (
+        ts ${ts}, event_id String, version UInt16, category ${lc}, source ${lc}, source_id ${lc},
+        district ${lc}, street ${lc}, cell ${lc}, lat Float64, lon Float64,
+        class ${lc}, score Float32, dwell_s Float32, zone ${lc}, model ${lc}, model_version ${lc}, snapshot String
+      ) ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (district, category, ts)
+        TTL toDateTime(ts) + INTERVAL 1100 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS case_transitions (
+        ts ${ts}, case_id String, event_id String, from_state ${lc}, to_state ${lc},
+        category ${lc}, district ${lc}, street ${lc}, cell ${lc}, department ${lc}, actor ${lc},
+        opened_at ${ts}, deadline Nullable(${ts}), satisfaction Nullable(Float32), note String
+      ) ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (district, category, ts, case_id)
+        TTL toDateTime(ts) + INTERVAL 1100 DAY SETTINGS ${RAW}`,
+      `CREATE TABLE IF NOT EXISTS verdicts (
+        ts ${ts}, event_id String, case_id String, camera ${lc}, zone ${lc}, category ${lc},
+        district ${lc}, cell ${lc}, verdict ${lc}, reason ${lc}, operator ${lc}, model_version ${lc}
+      ) ENGINE = MergeTree PARTITION BY toYYYYMM(ts) ORDER BY (camera, zone, ts)
+        TTL toDateTime(ts) + INTERVAL 1100 DAY SETTINGS ${RAW}`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'daily rollups',
+    up: ({ tz }) => {
+      const day = `toDate(ts, '${tz}')`;
+      return [
+        // Cases per day × district × category × department; street and cell ride along so that
+        // cell rankings and area filters below district level use the rollup too.
+        `CREATE TABLE IF NOT EXISTS cases_daily (
+          day Date, district ${lc}, category ${lc}, department ${lc}, street ${lc}, cell ${lc},
+          created UInt64, dispatched UInt64, signed UInt64, signed_on_time UInt64,
+          resolved UInt64, resolved_on_time UInt64, closed UInt64, closed_on_time UInt64, escalated UInt64,
+          resolve_s_sum Float64, resolve_n UInt64, satisfaction_sum Float64, satisfaction_n UInt64
+        ) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day)
+          ORDER BY (day, district, category, department, street, cell) SETTINGS ${DEDUP}`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS cases_daily_mv TO cases_daily AS
+          SELECT ${day} AS day, district, category, department, street, cell,
+            countIf(to_state = 'reported') AS created,
+            countIf(to_state = 'dispatched') AS dispatched,
+            countIf(to_state = 'signed') AS signed,
+            countIf(to_state = 'signed' AND (deadline IS NULL OR ts <= deadline)) AS signed_on_time,
+            countIf(to_state = 'resolved') AS resolved,
+            countIf(to_state = 'resolved' AND (deadline IS NULL OR ts <= deadline)) AS resolved_on_time,
+            countIf(to_state = 'closed') AS closed,
+            countIf(to_state = 'closed' AND (deadline IS NULL OR ts <= deadline)) AS closed_on_time,
+            countIf(to_state IN ('escalated', 'transferred')) AS escalated,
+            sumIf(toFloat64(dateDiff('millisecond', opened_at, ts)) / 1000, to_state = 'closed') AS resolve_s_sum,
+            countIf(to_state = 'closed') AS resolve_n,
+            sumIf(toFloat64(assumeNotNull(satisfaction)), satisfaction IS NOT NULL) AS satisfaction_sum,
+            countIf(satisfaction IS NOT NULL) AS satisfaction_n
+          FROM case_transitions GROUP BY day, district, category, department, street, cell`,
+        // Camera uptime per day: the share of sampled time the session was streaming.
+        `CREATE TABLE IF NOT EXISTS camera_uptime_daily (
+          day Date, camera ${lc}, up_s Float64, total_s Float64, samples UInt64, up_samples UInt64,
+          reconnects UInt64, gaps UInt64, drops UInt64
+        ) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, camera) SETTINGS ${DEDUP}`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS camera_uptime_daily_mv TO camera_uptime_daily AS
+          SELECT ${day} AS day, camera,
+            sumIf(toFloat64(interval_s), state = 'streaming') AS up_s, sum(toFloat64(interval_s)) AS total_s,
+            count() AS samples, countIf(state = 'streaming') AS up_samples,
+            sum(toUInt64(reconnects)) AS reconnects, sum(toUInt64(gaps)) AS gaps, sum(toUInt64(drops)) AS drops
+          FROM camera_status GROUP BY day, camera`,
+        // Detector quality per camera × zone: alerts raised (camera events) against operators' verdicts.
+        `CREATE TABLE IF NOT EXISTS detector_quality_daily (
+          day Date, camera ${lc}, zone ${lc}, category ${lc}, raised UInt64, confirmed UInt64, dismissed UInt64
+        ) ENGINE = SummingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, camera, zone, category) SETTINGS ${DEDUP}`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS detector_raised_mv TO detector_quality_daily AS
+          SELECT ${day} AS day, source_id AS camera, zone, category, count() AS raised, toUInt64(0) AS confirmed, toUInt64(0) AS dismissed
+          FROM events WHERE source = 'camera' GROUP BY day, camera, zone, category`,
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS detector_verdicts_mv TO detector_quality_daily AS
+          SELECT ${day} AS day, camera, zone, category, toUInt64(0) AS raised,
+            countIf(verdict = 'confirmed') AS confirmed, countIf(verdict = 'dismissed') AS dismissed
+          FROM verdicts WHERE camera != '' GROUP BY day, camera, zone, category`,
+        // Per worker per day. Distance and time online need consecutive positions, which an insert
+        // trigger cannot see across batches, so this is a parameterised view over the raw table,
+        // whose ORDER BY (worker, ts) and daily partitions make it a range read.
+        `CREATE VIEW IF NOT EXISTS worker_daily AS
+          SELECT worker, day, sum(distance_m) AS distance_m, sum(online_s) AS online_s, sum(reports) AS reports
+          FROM (
+            SELECT worker, day,
+              sumIf(d_m, dt_s > 0 AND dt_s <= {gap_s:Float64}) AS distance_m,
+              sumIf(dt_s, dt_s > 0 AND dt_s <= {gap_s:Float64}) AS online_s,
+              toUInt64(0) AS reports
+            FROM (
+              SELECT worker, ${day} AS day,
+                toFloat64(dateDiff('millisecond', lagInFrame(ts) OVER w, ts)) / 1000 AS dt_s,
+                2 * 6371008.8 * asin(sqrt(
+                  pow(sin(radians(lat - lagInFrame(lat) OVER w) / 2), 2) +
+                  cos(radians(lagInFrame(lat) OVER w)) * cos(radians(lat)) * pow(sin(radians(lon - lagInFrame(lon) OVER w) / 2), 2)
+                )) AS d_m
+              FROM terminal_positions
+              WHERE ts >= fromUnixTimestamp64Milli({from_ms:Int64}) AND ts < fromUnixTimestamp64Milli({to_ms:Int64})
+              WINDOW w AS (PARTITION BY worker, day ORDER BY ts ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+            ) GROUP BY worker, day
+            UNION ALL
+            SELECT worker, ${day} AS day, 0 AS distance_m, 0 AS online_s, count() AS reports
+            FROM terminal_reports
+            WHERE ts >= fromUnixTimestamp64Milli({from_ms:Int64}) AND ts < fromUnixTimestamp64Milli({to_ms:Int64})
+            GROUP BY worker, day
+          ) GROUP BY worker, day`,
+      ];
+    },
+  },
+];
+
+export interface MigrationResult {
+  readonly applied: number[];
+  readonly current: number;
+}
+
+/** Brings the store's database up to the latest migration; safe to run on every start. */
+export async function migrate(store: TelemetryStore, ctx: MigrationContext, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+  if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(ctx.tz) && ctx.tz !== 'UTC') throw new TelemetryMigrationError(0, 'setup', new Error(`bad time zone ${ctx.tz}`));
+  try {
+    await store.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version UInt32, name String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = MergeTree ORDER BY version`);
+  } catch (err) {
+    throw new TelemetryMigrationError(0, 'schema_migrations', err);
+  }
+  const done = new Set((await store.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+  const applied: number[] = [];
+  for (const m of [...migrations].sort((a, b) => a.version - b.version)) {
+    if (done.has(m.version)) continue;
+    for (const sql of m.up(ctx)) {
+      try {
+        await store.exec(sql);
+      } catch (err) {
+        throw new TelemetryMigrationError(m.version, m.name, err);
+      }
+    }
+    await store.insert('schema_migrations', [{ version: m.version, name: m.name }]);
+    applied.push(m.version);
+  }
+  const current = Math.max(0, ...done, ...applied);
+  return { applied, current };
+}

@@ -1,0 +1,128 @@
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A sealed batch: the rows of one table, encoded, with the token that makes a replay harmless. */
+export interface Batch {
+  readonly seq: number;
+  readonly table: string;
+  readonly token: string;
+  readonly rows: number;
+  readonly body: Buffer;
+}
+
+interface Entry {
+  readonly seq: number;
+  readonly table: string;
+  readonly file: string;
+  readonly bytes: number;
+  readonly rows: number;
+}
+
+const NAME = /^(\d{12})\.([a-z_]+)\.(\d+)\.batch$/;
+
+/**
+ * A bounded on-disk FIFO of batches, one file per batch: `<seq>.<table>.<rows>.batch`, holding a
+ * one-line JSON header (the token) and the encoded rows. Files are written to a temporary name,
+ * synced and renamed, so a crash leaves either a whole batch or none. Everything in the spool is
+ * older than everything still in memory, so replaying it head first keeps the order.
+ */
+export class Spool {
+  readonly dir: string;
+  readonly maxBytes: number;
+  #entries: Entry[] = [];
+  #bytes = 0;
+  #rows = 0;
+
+  constructor(dir: string, maxBytes: number) {
+    this.dir = dir;
+    this.maxBytes = maxBytes;
+  }
+
+  /** Loads what an earlier run left; returns the highest sequence number seen. */
+  load(): number {
+    mkdirSync(this.dir, { recursive: true });
+    let maxSeq = 0;
+    const entries: Entry[] = [];
+    for (const file of readdirSync(this.dir)) {
+      const m = NAME.exec(file);
+      if (!m) continue;
+      const bytes = statSync(join(this.dir, file)).size;
+      entries.push({ seq: Number(m[1]), table: m[2]!, rows: Number(m[3]), file, bytes });
+    }
+    entries.sort((a, b) => a.seq - b.seq);
+    this.#entries = entries;
+    this.#bytes = entries.reduce((s, e) => s + e.bytes, 0);
+    this.#rows = entries.reduce((s, e) => s + e.rows, 0);
+    for (const e of entries) maxSeq = Math.max(maxSeq, e.seq);
+    return maxSeq;
+  }
+
+  get length(): number {
+    return this.#entries.length;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+  get rows(): number {
+    return this.#rows;
+  }
+  get fill(): number {
+    return this.maxBytes > 0 ? this.#bytes / this.maxBytes : 1;
+  }
+
+  /** Whether a batch of this size still fits. */
+  fits(batch: Batch): boolean {
+    return this.#bytes + batch.body.length + 256 <= this.maxBytes;
+  }
+
+  /** Adds a batch in sequence order (normally at the tail). The caller checks `fits` first. */
+  async push(batch: Batch): Promise<void> {
+    const file = `${String(batch.seq).padStart(12, '0')}.${batch.table}.${batch.rows}.batch`;
+    const header = Buffer.from(`${JSON.stringify({ v: 1, token: batch.token, table: batch.table, rows: batch.rows })}\n`);
+    const tmp = join(this.dir, `${file}.tmp`);
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writev([header, batch.body]);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, join(this.dir, file));
+    const bytes = header.length + batch.body.length;
+    // Keep the index in sequence order: a failed in-flight batch can be spilled after newer ones.
+    const entry = { seq: batch.seq, table: batch.table, rows: batch.rows, file, bytes };
+    let i = this.#entries.length;
+    while (i > 0 && this.#entries[i - 1]!.seq > entry.seq) i--;
+    this.#entries.splice(i, 0, entry);
+    this.#bytes += bytes;
+    this.#rows += batch.rows;
+  }
+
+  /** Reads the oldest batch without removing it. */
+  async head(): Promise<Batch | null> {
+    const e = this.#entries[0];
+    if (!e) return null;
+    const data = await readFile(join(this.dir, e.file));
+    const nl = data.indexOf(10);
+    const header = JSON.parse(data.subarray(0, nl).toString('utf8')) as { token: string; table: string; rows: number };
+    return { seq: e.seq, table: header.table, token: header.token, rows: header.rows, body: data.subarray(nl + 1) };
+  }
+
+  /** Removes a batch once ClickHouse has it (the head, unless a lower one was added meanwhile). */
+  async remove(seq: number): Promise<void> {
+    const i = this.#entries.findIndex((e) => e.seq === seq);
+    if (i < 0) return;
+    const [e] = this.#entries.splice(i, 1);
+    if (!e) return;
+    this.#bytes -= e.bytes;
+    this.#rows -= e.rows;
+    await unlink(join(this.dir, e.file)).catch(() => undefined);
+  }
+
+  /** Drops the oldest batch (an unreadable file). */
+  async removeHead(): Promise<void> {
+    const e = this.#entries[0];
+    if (e) await this.remove(e.seq);
+  }
+}

@@ -1,0 +1,126 @@
+import type { FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type, type Static } from 'typebox';
+import { GridwatchError } from '../core/index.ts';
+import type { StatsFilter, TelemetryStats } from './stats.ts';
+import { TelemetryStatsQueryError } from './errors.ts';
+
+const Rate = Type.Union([Type.Number(), Type.Null()]);
+const Range = {
+  from: Type.Optional(Type.String({ description: 'ISO date or date-time, or epoch ms; 30 days before `to` when absent' })),
+  to: Type.Optional(Type.String({ description: 'exclusive; now when absent' })),
+  area: Type.Optional(Type.String({ description: 'an area id at any level: district, street, area, community or cell' })),
+};
+const RangeQuery = Type.Object(Range, { additionalProperties: false });
+const LimitQuery = Type.Object({ ...Range, limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000, default: 50 })) }, { additionalProperties: false });
+const HeatQuery = Type.Object({ ...Range, res: Type.Optional(Type.Integer({ minimum: 0, maximum: 15, default: 8 })), category: Type.Optional(Type.String()) }, { additionalProperties: false });
+
+const Window = Type.Object({ from: Type.String(), to: Type.String(), area: Type.Union([Type.String(), Type.Null()]) });
+const Counts = {
+  created: Type.Number(), dispatched: Type.Number(), signed: Type.Number(), signed_on_time: Type.Number(), resolved: Type.Number(),
+  resolved_on_time: Type.Number(), closed: Type.Number(), closed_on_time: Type.Number(), escalated: Type.Number(),
+};
+const SummaryReply = Type.Object({
+  window: Window, ...Counts, closure_rate: Rate, on_time_sign_rate: Rate, on_time_close_rate: Rate,
+  mean_resolve_s: Rate, satisfaction: Rate, satisfaction_n: Type.Number(),
+});
+const CategoriesReply = Type.Object({ window: Window, categories: Type.Array(Type.Object({ category: Type.String(), cases: Type.Number(), share: Type.Number() })) });
+const CellsReply = Type.Object({ window: Window, cells: Type.Array(Type.Object({ rank: Type.Number(), cell: Type.String(), created: Type.Number(), closed: Type.Number(), closure_rate: Rate, on_time_close_rate: Rate })) });
+const DepartmentsReply = Type.Object({
+  window: Window,
+  departments: Type.Array(Type.Object({
+    rank: Type.Number(), department: Type.String(), received: Type.Number(), signed: Type.Number(), resolved: Type.Number(),
+    closure_rate: Rate, on_time_sign_rate: Rate, on_time_close_rate: Rate, satisfaction: Rate, mean_resolve_s: Rate,
+  })),
+});
+const Worker = Type.Object({ rank: Type.Number(), worker: Type.String(), reports: Type.Number(), online_s: Type.Number(), distance_m: Type.Number() });
+const WorkersReply = Type.Object({ window: Window, workers: Type.Array(Worker), yellow_light: Type.Array(Worker) });
+const HeatmapReply = Type.Object({
+  window: Window, res: Type.Number(),
+  cells: Type.Array(Type.Object({ h3: Type.String(), count: Type.Number(), lat: Type.Number(), lon: Type.Number(), boundary: Type.Array(Type.Array(Type.Number())) })),
+});
+const UptimeReply = Type.Object({
+  window: Window,
+  cameras: Type.Array(Type.Object({ camera: Type.String(), uptime: Rate, up_s: Type.Number(), total_s: Type.Number(), samples: Type.Number(), reconnects: Type.Number(), gaps: Type.Number(), drops: Type.Number() })),
+});
+const DetectorsReply = Type.Object({
+  window: Window,
+  zones: Type.Array(Type.Object({ camera: Type.String(), zone: Type.String(), raised: Type.Number(), confirmed: Type.Number(), dismissed: Type.Number(), false_positive_rate: Rate })),
+  dismiss_reasons: Type.Array(Type.Object({ reason: Type.String(), count: Type.Number() })),
+});
+const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() });
+
+const DAY_MS = 86_400_000;
+
+function parseTime(v: string | undefined, name: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (!Number.isFinite(ms)) throw new TelemetryStatsQueryError(`${name}: cannot read "${v}" as a date, a date-time or epoch milliseconds`);
+  return ms;
+}
+
+function filterOf(query: Static<typeof RangeQuery>): StatsFilter {
+  const to = parseTime(query.to, 'to') ?? Date.now();
+  const from = parseTime(query.from, 'from') ?? to - 30 * DAY_MS;
+  return { from_ms: from, to_ms: to, area: query.area || undefined };
+}
+
+const windowOf = (f: StatsFilter) => ({ from: new Date(f.from_ms).toISOString(), to: new Date(f.to_ms).toISOString(), area: f.area ?? null });
+
+/**
+ * The statistics API under `/api/stats`, for the console: every route takes `from`, `to` and
+ * `area`, and answers typed JSON. Bad parameters answer 400 with a code and a sentence.
+ */
+export function registerStatsRoutes(app: FastifyInstance, stats: TelemetryStats, prefix = '/api/stats'): void {
+  // An encapsulated plugin, so that its error handler applies to these routes only.
+  app.register(async (scope) => statsPlugin(scope, stats), { prefix });
+}
+
+function statsPlugin(app: FastifyInstance, stats: TelemetryStats): void {
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
+  const err400 = { 400: ErrorReply };
+  const prefix = '';
+
+  r.setErrorHandler((e, _req, reply) => {
+    const err = e as Error & { validation?: unknown };
+    if (err instanceof TelemetryStatsQueryError) return reply.code(400).send({ code: err.code, message: err.message });
+    if (err.validation) return reply.code(400).send({ code: 'TELEMETRY_STATS_QUERY', message: err.message });
+    const code = err instanceof GridwatchError ? err.code : 'TELEMETRY_STATS';
+    app.log.error({ err: err.message, code }, 'statistics query failed');
+    return reply.code(503).send({ code, message: `statistics unavailable: ${err.message.split('\n')[0]}` });
+  });
+
+  r.get(`${prefix}/summary`, { schema: { querystring: RangeQuery, response: { 200: SummaryReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), ...(await stats.summary(f)) };
+  });
+  r.get(`${prefix}/categories`, { schema: { querystring: RangeQuery, response: { 200: CategoriesReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), categories: await stats.categories(f) };
+  });
+  r.get(`${prefix}/rankings/cells`, { schema: { querystring: LimitQuery, response: { 200: CellsReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), cells: await stats.cells(f, req.query.limit ?? 50) };
+  });
+  r.get(`${prefix}/rankings/departments`, { schema: { querystring: RangeQuery, response: { 200: DepartmentsReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), departments: await stats.departments(f) };
+  });
+  r.get(`${prefix}/rankings/workers`, { schema: { querystring: RangeQuery, response: { 200: WorkersReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), ...(await stats.workers(f)) };
+  });
+  r.get(`${prefix}/heatmap`, { schema: { querystring: HeatQuery, response: { 200: HeatmapReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    const res = req.query.res ?? 8;
+    return { window: windowOf(f), res, cells: await stats.heatmap(f, res, req.query.category) };
+  });
+  r.get(`${prefix}/cameras/uptime`, { schema: { querystring: RangeQuery, response: { 200: UptimeReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), cameras: await stats.cameraUptime(f) };
+  });
+  r.get(`${prefix}/detectors`, { schema: { querystring: RangeQuery, response: { 200: DetectorsReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), ...(await stats.detectors(f)) };
+  });
+}

@@ -6,7 +6,7 @@ import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
 import { openTelemetryStore, type TelemetryStore } from '../telemetry/index.ts';
-import { createHttpServer } from '../console/index.ts';
+import { createHttpServer, ConsoleService } from '../console/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { EngineStartError } from './errors.ts';
 
@@ -40,6 +40,7 @@ export class Engine {
   mqtt!: ServiceMqttClient;
   telemetry!: TelemetryStore;
   http!: FastifyInstance;
+  console!: ConsoleService;
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
@@ -117,6 +118,10 @@ export class Engine {
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
+      // The operator console: push into `this.console.feed`; the router replaces its case desk via `actions`.
+      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics });
+      await this.#step('console', () => this.console.register(this.http), () => this.console.stop());
+      this.health.register('console', this.console);
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {

@@ -84,6 +84,12 @@ function zoneEditor(cameraId: string) {
     const type = select('zone-type', ['no_parking', 'road_occupation'].map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
     const dwell = h('input', { id: 'zone-dwell', type: 'number', min: 1, value: z.dwell_s });
     const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: 'car, truck' });
+    const gp = z.ground_point as [number, number] | undefined;
+    const ground = h('input', { id: 'zone-ground', value: gp ? gp.join(', ') : '', placeholder: 'lat, lon' });
+    ground.addEventListener('change', () => {
+      const v = ground.value.split(',').map((x) => Number(x.trim()));
+      if (v.length === 2 && v.every(Number.isFinite)) z.ground_point = v; else delete z.ground_point;
+    });
     id.addEventListener('change', () => { z.id = id.value.trim(); paint(); });
     dwell.addEventListener('change', () => { z.dwell_s = Number(dwell.value); });
     classes.addEventListener('change', () => {
@@ -91,7 +97,7 @@ function zoneEditor(cameraId: string) {
       if (v.length) z.classes = v; else delete z.classes;
     });
     form.replaceChildren(
-      h('label', {}, 'id', id), h('label', {}, t('zoneType'), type), h('label', {}, t('dwellS'), dwell), h('label', {}, t('classes'), classes),
+      h('label', {}, 'id', id), h('label', {}, t('zoneType'), type), h('label', {}, t('dwellS'), dwell), h('label', {}, t('classes'), classes), h('label', {}, t('groundPoint'), ground),
       h('button', { onclick: () => { zones.splice(current, 1); current = -1; paint(); } }, t('deleteZone')));
   }
 
@@ -108,7 +114,8 @@ function zoneEditor(cameraId: string) {
       const polygon = [...draft, draft[0]!];
       if (current >= 0) zones[current]!.polygon = polygon;
       else {
-        zones.push({ id: `z${zones.length + 1}-${Date.now().toString(36).slice(-4)}`, type: 'no_parking', polygon, dwell_s: 300 });
+        // Where the zone lies on the ground (for the case's place): the camera's own position until set.
+        zones.push({ id: `z${zones.length + 1}-${Date.now().toString(36).slice(-4)}`, type: 'no_parking', polygon, dwell_s: 300, ground_point: [cam.lat, cam.lon] });
         current = zones.length - 1;
       }
       draft = [];

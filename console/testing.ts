@@ -1,0 +1,45 @@
+/**
+ * Test and benchmark support: a console on a real fastify server with the real demo city, fed
+ * through its public ports. Not part of the public API.
+ */
+import type { FastifyInstance } from 'fastify';
+import { HealthRegistry, createMetricsRegistry, silentLogger } from '../core/index.ts';
+import { loadCity, type City } from '../config/index.ts';
+import { writeTestCity, tempDir } from '../test/harness.ts';
+import { createHttpServer } from './server.ts';
+import { ConsoleService } from './console.ts';
+import type { Actor } from './types.ts';
+
+export const ADMIN_PASSWORD = 'admin-test-password';
+
+export interface ConsoleServer {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly svc: ConsoleService;
+  readonly city: City;
+  readonly cityFile: string;
+  /** creates a user (through the same store the admin API uses) */
+  addUser(actor: Actor, password: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startConsoleServer(opts: { cameras?: number; terminals?: number; replayMessages?: number } = {}): Promise<ConsoleServer> {
+  const services: Record<string, unknown> = opts.replayMessages ? { console: { replay_messages: opts.replayMessages } } : {};
+  const { file } = await writeTestCity({ cameras: opts.cameras ?? 12, terminals: opts.terminals ?? 12, services });
+  const city = loadCity(file);
+  const log = silentLogger();
+  const metrics = createMetricsRegistry();
+  const app = createHttpServer({ host: '127.0.0.1', port: 0, log, health: new HealthRegistry(), metrics });
+  const svc = new ConsoleService({ city, log, dataDir: tempDir('gw-console-'), metrics, adminPassword: ADMIN_PASSWORD });
+  await svc.register(app);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${addr.port}`, app, svc, city, cityFile: file,
+    addUser: (actor, password) => svc.users.put(actor, password),
+    async stop() {
+      await svc.stop();
+      await app.close();
+    },
+  };
+}

@@ -43,3 +43,16 @@ export async function startConsoleServer(opts: { cameras?: number; terminals?: n
     },
   };
 }
+
+/** Builds the web app when console/web/dist is missing or older than its sources (as scripts/setup.sh does). */
+export async function ensureWebBuilt(): Promise<void> {
+  const { existsSync, statSync, readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const web = join(import.meta.dirname, 'web');
+  const dist = join(web, 'dist', 'index.html');
+  const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+  const sources = Math.max(newest(join(web, 'src')), statSync(join(web, 'index.html')).mtimeMs, statSync(join(import.meta.dirname, 'types.ts')).mtimeMs);
+  if (existsSync(dist) && statSync(dist).mtimeMs >= sources) return;
+  const { build } = await import('vite');
+  await build({ configFile: join(web, 'vite.config.ts'), logLevel: 'warn' });
+}

@@ -17,7 +17,7 @@ export class CaseStats implements StatsSource {
   async stats(q: StatsQuery): Promise<ConsoleStats> {
     const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
     const days = new Map<string, { day: string; opened: number; closed: number }>();
-    for (let t = q.fromMs; t <= q.toMs; t += 86_400_000) days.set(day(t), { day: day(t), opened: 0, closed: 0 });
+    for (let t = Date.parse(day(q.fromMs)); t <= q.toMs; t += 86_400_000) days.set(day(t), { day: day(t), opened: 0, closed: 0 });
     const cats = new Map<string, number>();
     const depts = new Map<string, { department: string; cases: number; closed: number; signed: number; signedOnTime: number; closedOnTime: number }>();
     const workers = new Map<string, { worker: string; reports: number; closed: number }>();

@@ -64,8 +64,11 @@ function zoneEditor(cameraId: string) {
   const canEdit = store.can('cameras.edit');
 
   function toImage(ev: MouseEvent): [number, number] {
-    const r = svg.getBoundingClientRect();
-    return [Math.round(((ev.clientX - r.left) / r.width) * w), Math.round(((ev.clientY - r.top) / r.height) * hgt)];
+    // Through the SVG's own screen matrix, so letterboxing and zoom never shift a point.
+    const m = svg.getScreenCTM();
+    if (!m) return [0, 0];
+    const pt = new DOMPoint(ev.clientX, ev.clientY).matrixTransform(m.inverse());
+    return [Math.round(Math.min(w, Math.max(0, pt.x))), Math.round(Math.min(hgt, Math.max(0, pt.y)))];
   }
 
   function paint() {

@@ -7,7 +7,7 @@ import { categoryName, departmentName } from './common.ts';
 const PALETTE = ['#2f6fdf', '#f2a93b', '#3aa76d', '#d9534f', '#8e6bbf', '#4bb3c8', '#9c9c9c'];
 
 function barChart(days: ConsoleStats['casesPerDay']): SVGSVGElement {
-  const W = 640, H = 220, L = 36, B = 28;
+  const W = 1200, H = 240, L = 36, B = 28;
   const max = Math.max(1, ...days.map((d) => Math.max(d.opened, d.closed)));
   const bw = (W - L) / Math.max(1, days.length);
   const y = (v: number) => H - B - (v / max) * (H - B - 10);

@@ -3,7 +3,7 @@ import { t } from '../i18n.ts';
 import { api, store, type AlertRecord } from '../store.ts';
 import { areaName, categoryName, toast } from './common.ts';
 
-const SHOWN = 60;
+const SHOWN = 40;
 const REASONS = ['shadow', 'loading', 'parked legally', 'wrong class', 'other'];
 
 export function alertsView() {
@@ -31,7 +31,7 @@ export function alertsView() {
           h('button', { class: 'dismiss', onclick: () => decide(rec, 'dismiss', reason.value) }, t('dismiss')))
       : h('div', { class: `decision decision-${rec.status}` }, rec.status === 'confirmed' ? `${t('confirmed')} → ${rec.caseId ?? ''}` : `${t('dismissed')}: ${rec.reason ?? ''}`, rec.decidedBy ? ` (${rec.decidedBy})` : '');
     return h('article', { class: `alert-card status-${rec.status}`, 'data-alert-id': a.id },
-      rec.hasEvidence ? h('img', { src: `/api/alerts/${encodeURIComponent(a.id)}/evidence.jpg`, alt: t('evidence'), loading: 'lazy', width: 320, height: 180 }) : h('div', { class: 'noimg' }, t('noFrame')),
+      rec.hasEvidence ? h('img', { src: `/api/alerts/${encodeURIComponent(a.id)}/evidence.jpg`, alt: t('evidence'), loading: 'lazy', decoding: 'async', width: 320, height: 180 }) : h('div', { class: 'noimg' }, t('noFrame')),
       h('div', { class: 'meta' },
         h('strong', {}, categoryName(a.category)),
         h('span', {}, `${t('camera')} ${a.cameraId} · ${t('zone')} ${a.zoneId}`),
@@ -69,7 +69,7 @@ export function alertsView() {
     }
     for (const k of cards.keys()) if (!keep.has(k)) cards.delete(k);
     if (nodes.length === 0) list.replaceChildren(h('p', { class: 'empty' }, t('noAlerts')));
-    else list.replaceChildren(...nodes);
+    else if (nodes.length !== list.children.length || nodes.some((n, i) => n !== list.children[i])) list.replaceChildren(...nodes);
   }
 
   render();

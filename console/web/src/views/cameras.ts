@@ -21,7 +21,7 @@ function wall() {
     const st = store.cameras.get(c.id);
     const state = st?.state ?? 'unknown';
     return h('a', { class: `tile cam-${state}`, href: `#/cameras/${encodeURIComponent(c.id)}`, 'data-camera-id': c.id },
-      h('img', { src: `/api/cameras/${encodeURIComponent(c.id)}/frame.jpg?ts=${st?.frameTs ?? 0}`, alt: t('noFrame'), width: 320, height: 180, loading: 'lazy' }),
+      h('img', { src: `/api/cameras/${encodeURIComponent(c.id)}/frame.jpg?ts=${st?.frameTs ?? 0}`, alt: t('noFrame'), width: 320, height: 180, loading: 'lazy', decoding: 'async' }),
       h('div', { class: 'tile-meta' }, h('strong', {}, nameOf(c, c.id)), h('span', { class: `badge cam-${state}` }, t(`cam.${state}`)),
         h('span', { class: 'reason' }, st?.reason ?? ''), h('span', {}, areaName(c.cell ?? '')), st?.frameTs ? h('time', {}, fmtTime(st.frameTs)) : null));
   }

@@ -26,31 +26,49 @@ export function casesView(openId?: string) {
 
   function card(c: ConsoleCase): HTMLElement {
     const deadline = c.state === 'reported' || c.state === 'dispatched' || c.state === 'transferred' ? c.signDeadline : c.state === 'signed' ? c.resolveDeadline : undefined;
-    return h('article', { class: `case-card light-${caseLight(c.state)}`, 'data-case-id': c.id, onclick: () => { selected = c.id; renderDetail(); } },
+    return h('article', { class: `case-card light-${caseLight(c.state)}`, 'data-case-id': c.id, onclick: () => { selected = c.id; history.replaceState(null, '', `#/cases/${encodeURIComponent(c.id)}`); renderDetail(); } },
       h('strong', {}, c.id), h('span', {}, categoryName(c.category)), h('span', {}, areaName(c.cell)),
       h('span', { class: 'depts' }, c.departments.map(departmentName).join(', ')),
       deadline ? h('span', { class: 'countdown', 'data-deadline': deadline }, fmtCountdown(deadline - Date.now())) : null);
   }
 
+  // Columns stay in the page; a render only moves the cards whose order or content changed.
+  const columns = COLUMNS.map((states) => {
+    const count = h('span', { class: 'count' });
+    const list = h('div', { class: 'cards' });
+    const more = h('p', { class: 'more' });
+    const el = h('div', { class: 'column', 'data-states': states.join(' ') }, h('h3', {}, states.map((x) => t(`state.${x}`)).join(' / '), count), list, more);
+    return { states, el, count, list, more, shown: [] as HTMLElement[] };
+  });
+  board.replaceChildren(...columns.map((c) => c.el));
+
   function render() {
     const shown = [...store.cases.values()].filter((c) => (!f.state || c.state === f.state) && (!f.department || c.departments.includes(f.department)) && (!f.category || c.category === f.category));
-    const cols = COLUMNS.map((states) => {
-      const inCol = shown.filter((c) => states.includes(c.state)).sort((a, b) => b.updatedAt - a.updatedAt);
+    const live = new Set<string>();
+    for (const col of columns) {
+      const inCol = shown.filter((c) => col.states.includes(c.state)).sort((a, b) => b.updatedAt - a.updatedAt);
       const els = inCol.slice(0, PER_COLUMN).map((c) => {
+        live.add(c.id);
         let e = cards.get(c.id);
         if (!e || e.updatedAt !== c.updatedAt) cards.set(c.id, (e = { el: card(c), updatedAt: c.updatedAt }));
         return e.el;
       });
-      return h('div', { class: 'column', 'data-states': states.join(' ') },
-        h('h3', {}, states.map((s) => t(`state.${s}`)).join(' / '), h('span', { class: 'count' }, String(inCol.length))),
-        ...els, inCol.length > PER_COLUMN ? h('p', { class: 'more' }, `+${inCol.length - PER_COLUMN} ${t('more')}`) : null);
-    });
-    board.replaceChildren(...cols);
+      col.count.textContent = String(inCol.length);
+      col.more.textContent = inCol.length > PER_COLUMN ? `+${inCol.length - PER_COLUMN} ${t('more')}` : '';
+      if (els.length !== col.shown.length || els.some((el, i) => el !== col.shown[i])) {
+        col.list.replaceChildren(...els);
+        col.shown = els;
+      }
+    }
+    for (const id of cards.keys()) if (!live.has(id)) cards.delete(id);
     renderDetail();
   }
 
+  let detailShown: ConsoleCase | undefined | null = null;
   function renderDetail() {
     const c = store.cases.get(selected);
+    if (c === detailShown) return;
+    detailShown = c;
     if (!c) { detail.replaceChildren(h('p', { class: 'hint' }, t('detail'))); return; }
     const reason = h('input', { id: 'action-reason', placeholder: t('reason') });
     const actions = (ACTIONS[c.state] ?? []).filter((a) => store.can(`case.${a}`));

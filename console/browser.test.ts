@@ -184,6 +184,15 @@ describe('console in Chromium', () => {
     await expect.poll(() => page.locator('#zone-msg').textContent()).toContain('无需重启');
     expect(s.svc.city.cameras.get('cam-0001')!.zones.map((z) => z.dwell_s)).toEqual([60, 120, 90]);
     await shot(page, 'zone-editor');
+    await page.goto(`${s.url}/#/users`);
+    await page.fill('#user-name', 'clerk2');
+    await page.selectOption('#user-role', 'clerk');
+    await page.selectOption('#user-dept', 'sanitation');
+    await page.fill('#user-pass', 'clerk2-password');
+    await page.click('#user-form button[type="submit"]');
+    await page.locator('tr[data-user="clerk2"]').waitFor();
+    expect(s.svc.users.list().find((u) => u.username === 'clerk2')).toEqual({ username: 'clerk2', role: 'clerk', department: 'sanitation' });
+    await shot(page, 'users');
     await page.click('#lang-switch');
     await expect.poll(() => page.locator('nav.tabs').textContent()).toContain('One map');
     await page.goto(`${s.url}/#/map`);

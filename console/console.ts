@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ComponentHealth, Logger, Registry } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { MemoryCaseDesk } from './case-desk.ts';
+import { DemoFeed } from './demo-feed.ts';
 import { ConsoleHub } from './hub.ts';
 import { consolePlugin } from './plugin.ts';
 import { CaseStats } from './stats.ts';
@@ -41,6 +42,7 @@ export class ConsoleService {
   readonly actions: CaseActions;
   #city: City;
   readonly #o: ConsoleServiceOptions;
+  #demo: DemoFeed | null = null;
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -77,6 +79,11 @@ export class ConsoleService {
       sessionIdleMs: settings.session_idle_s * 1000, sessionMaxMs: settings.session_max_s * 1000, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });
+    if (settings.demo_feed || process.env.GRIDWATCH_CONSOLE_DEMO === '1') {
+      this.#demo = new DemoFeed(o.city, this.hub);
+      await this.#demo.start();
+      o.log.info('console: demo feed on (simulated camera status, frames, terminals and alerts)');
+    }
   }
 
   health(): ComponentHealth {
@@ -88,6 +95,7 @@ export class ConsoleService {
   }
 
   async stop(): Promise<void> {
+    this.#demo?.stop();
     this.hub.stop();
   }
 }

@@ -69,6 +69,7 @@ export class ConsoleHub implements ConsoleFeed {
   #ringLen = 0;
   readonly #clients = new Set<LiveClient>();
   readonly #pending: LiveMessage[] = [];
+  readonly #snapshots = new Map<string, { seq: number; text: string }>();
   #timer: NodeJS.Timeout | null = null;
   readonly #o: Required<Omit<HubOptions, 'metrics'>>;
   readonly #sent: Counter | null = null;
@@ -219,13 +220,26 @@ export class ConsoleHub implements ConsoleFeed {
       client.send(JSON.stringify({ type: 'resumed', seq: this.#seq, from: since }));
       if (parts.length) client.send(`[${parts.join(',')}]`);
     } else {
-      client.send(JSON.stringify(this.snapshot(client.actor)));
+      client.send(this.#snapshotText(client.actor));
     }
     this.#clients.add(client);
   }
 
   detach(client: LiveClient): void {
     this.#clients.delete(client);
+  }
+
+  /**
+   * The snapshot as JSON, shared by every client that sees the same things (same role and
+   * department) until the next message: 50 consoles connecting at once cost one snapshot, not 50.
+   */
+  #snapshotText(actor: Actor): string {
+    const key = `${actor.role}|${actor.role === 'clerk' ? actor.department ?? '' : ''}`;
+    const hit = this.#snapshots.get(key);
+    if (hit && hit.seq === this.#seq) return hit.text;
+    const text = JSON.stringify(this.snapshot(actor));
+    this.#snapshots.set(key, { seq: this.#seq, text });
+    return text;
   }
 
   /** Everything a console shows, as this actor may see it. */

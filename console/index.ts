@@ -9,3 +9,4 @@ export { ROLE_PERMISSIONS, can, canSeeCase, type Permission } from './permission
 export { consolePlugin, CSP, WEB_DIST, type ConsoleOptions } from './plugin.ts';
 export * from './errors.ts';
 export * from './types.ts';
+export { DemoFeed, sceneJpeg, cameraAlert } from './demo-feed.ts';

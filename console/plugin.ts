@@ -241,6 +241,13 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     return { users: o.users.list() };
   });
 
+  app.delete<{ Params: { name: string } }>('/api/users/:name', { preHandler: need('users') }, async (req, reply) => {
+    if (req.params.name === req.session!.actor.username) return fail(reply, 409, 'CONSOLE_BAD_REQUEST', 'you cannot remove yourself');
+    if (!o.users.remove(req.params.name)) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `user ${req.params.name} not found`);
+    sessions.destroyUser(req.params.name);
+    return { users: o.users.list() };
+  });
+
   // ---- live ----
   app.get<{ Querystring: { since?: string } }>('/api/live', { websocket: true }, (socket, req) => {
     const s = req.session;

@@ -36,6 +36,7 @@ const DICT = {
   role: ['角色', 'Role'], 'role.operator': ['值班员', 'Operator'], 'role.supervisor': ['监督员', 'Supervisor'], 'role.clerk': ['部门专员', 'Department clerk'], 'role.admin': ['管理员', 'Admin'],
   more: ['更多', 'more'], error: ['错误', 'Error'], forbidden: ['无权限', 'Not allowed'], loading: ['加载中…', 'Loading…'],
   groundPoint: ['地面位置 (纬度, 经度)', 'Ground point (lat, lon)'],
+  deleteUser: ['删除', 'Remove'],
   lang: ['English', '中文'], joinedCase: ['已并入案件', 'Joined case'], days: ['天', 'days'], reporter: ['上报人', 'Reporter'],
 } as const satisfies Record<string, readonly [string, string]>;
 

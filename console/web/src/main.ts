@@ -8,6 +8,7 @@ import { camerasView } from './views/cameras.ts';
 import { casesView } from './views/cases.ts';
 import { statsView } from './views/stats.ts';
 import { tuningView } from './views/tuning.ts';
+import { usersView } from './views/users.ts';
 
 export interface View { el: HTMLElement; update?(topics: Set<Topic>): void; destroy?(): void }
 
@@ -18,6 +19,7 @@ const ROUTES: { path: string; key: string; perm: string; make: (arg?: string) =>
   { path: 'cases', key: 'cases', perm: 'cases', make: casesView },
   { path: 'stats', key: 'stats', perm: 'stats', make: statsView },
   { path: 'tuning', key: 'tuning', perm: 'tuning', make: tuningView },
+  { path: 'users', key: 'users', perm: 'users', make: usersView },
 ];
 
 const root = document.getElementById('app')!;

@@ -154,6 +154,15 @@ describe('console server', () => {
     expect(s.svc.city.cameras.get('cam-0004')!.zones[0]!.min_score).toBe(0.35);
   });
 
+  it('answers a live view of an unreachable camera with a clear 502, and only to roles that see cameras', async () => {
+    expect((await call(s, clerkTraffic, 'GET', '/api/cameras/cam-0001/live.mjpeg')).status).toBe(403);
+    const res = await call(s, operator, 'GET', '/api/cameras/cam-0001/live.mjpeg');
+    expect(res.status).toBe(502);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('CONSOLE_LIVE_UNAVAILABLE');
+    expect(body.error.message).not.toContain(s.city.cameras.get('cam-0001')!.password!);
+  });
+
   it('expires sessions after the idle time and at the hard cap', () => {
     let now = 0;
     const store = new SessionStore({ idleMs: 1000, maxMs: 5000, now: () => now });

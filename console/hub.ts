@@ -69,7 +69,7 @@ export class ConsoleHub implements ConsoleFeed {
   #ringLen = 0;
   readonly #clients = new Set<LiveClient>();
   readonly #pending: LiveMessage[] = [];
-  readonly #snapshots = new Map<string, { seq: number; text: string }>();
+  readonly #snapshots = new Map<string, { seq: number; text: string; at: number }>();
   #timer: NodeJS.Timeout | null = null;
   readonly #o: Required<Omit<HubOptions, 'metrics'>>;
   readonly #sent: Counter | null = null;
@@ -208,21 +208,32 @@ export class ConsoleHub implements ConsoleFeed {
    * (first connection, or too far behind) a snapshot of the current state.
    */
   attach(client: LiveClient, since?: number): void {
-    const oldest = this.#ringLen === 0 ? this.#seq + 1 : this.#ring[this.#ringStart]!.seq;
     this.flush();
-    if (since !== undefined && Number.isInteger(since) && since >= oldest - 1 && since <= this.#seq) {
-      const parts: string[] = [];
-      const cap = this.#ring.length;
-      for (let i = 0; i < this.#ringLen; i++) {
-        const m = this.#ring[(this.#ringStart + i) % cap]!;
-        if (m.seq > since && allowed(client.actor, m)) parts.push(m.json);
-      }
+    if (since !== undefined && Number.isInteger(since) && since >= this.#oldest() - 1 && since <= this.#seq) {
       client.send(JSON.stringify({ type: 'resumed', seq: this.#seq, from: since }));
-      if (parts.length) client.send(`[${parts.join(',')}]`);
+      this.#replay(client, since);
     } else {
-      client.send(this.#snapshotText(client.actor));
+      const snap = this.#snapshotText(client.actor);
+      client.send(snap.text);
+      this.#replay(client, snap.seq);
     }
     this.#clients.add(client);
+  }
+
+  #oldest(): number {
+    return this.#ringLen === 0 ? this.#seq + 1 : this.#ring[this.#ringStart]!.seq;
+  }
+
+  /** Sends the ring's messages after `since` that the client may see, as one batch. */
+  #replay(client: LiveClient, since: number): void {
+    if (since >= this.#seq) return;
+    const parts: string[] = [];
+    const cap = this.#ring.length;
+    for (let i = 0; i < this.#ringLen; i++) {
+      const m = this.#ring[(this.#ringStart + i) % cap]!;
+      if (m.seq > since && allowed(client.actor, m)) parts.push(m.json);
+    }
+    if (parts.length) client.send(`[${parts.join(',')}]`);
   }
 
   detach(client: LiveClient): void {
@@ -233,13 +244,14 @@ export class ConsoleHub implements ConsoleFeed {
    * The snapshot as JSON, shared by every client that sees the same things (same role and
    * department) until the next message: 50 consoles connecting at once cost one snapshot, not 50.
    */
-  #snapshotText(actor: Actor): string {
+  #snapshotText(actor: Actor): { seq: number; text: string } {
     const key = `${actor.role}|${actor.role === 'clerk' ? actor.department ?? '' : ''}`;
     const hit = this.#snapshots.get(key);
-    if (hit && hit.seq === this.#seq) return hit.text;
-    const text = JSON.stringify(this.snapshot(actor));
-    this.#snapshots.set(key, { seq: this.#seq, text });
-    return text;
+    // A recent snapshot plus the ring's messages after it is as good as a new one, and far cheaper.
+    if (hit && hit.seq >= this.#oldest() - 1 && Date.now() - hit.at < 2000) return hit;
+    const snap = { seq: this.#seq, text: JSON.stringify(this.snapshot(actor)), at: Date.now() };
+    this.#snapshots.set(key, snap);
+    return snap;
   }
 
   /** Everything a console shows, as this actor may see it. */

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { GridwatchError, type Logger } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { ConsoleHub, type LiveClient } from './hub.ts';
+import { LiveViews } from './live-view.ts';
 import { can, canSeeCase, ROLE_PERMISSIONS, type Permission } from './permissions.ts';
 import { SessionStore, UserStore, type Session } from './users.ts';
 import { CASE_ACTIONS, ROLES, type CaseActionName, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
@@ -195,6 +196,16 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     if (!f) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no frame yet from camera ${req.params.id}`);
     reply.header('x-frame-ts', String(f.ts));
     return reply.type('image/jpeg').send(Buffer.from(f.jpeg.buffer, f.jpeg.byteOffset, f.jpeg.byteLength));
+  });
+
+  const liveViews = new LiveViews();
+  app.addHook('onClose', async () => liveViews.stop());
+  app.get<{ Params: { id: string } }>('/api/cameras/:id/live.mjpeg', { preHandler: need('cameras') }, async (req, reply) => {
+    const cam = o.city().cameras.get(req.params.id);
+    if (!cam) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `camera ${req.params.id} not found`);
+    o.log.info({ camera: cam.id, by: req.session!.actor.username }, 'console: live view opened');
+    await liveViews.stream(cam, reply);
+    return reply;
   });
 
   app.put<{ Params: { id: string }; Body: { zones: unknown[] } }>('/api/cameras/:id/zones', {

@@ -3,7 +3,7 @@
  * through its public ports. Not part of the public API.
  */
 import type { FastifyInstance } from 'fastify';
-import { HealthRegistry, createMetricsRegistry, silentLogger } from '../core/index.ts';
+import { HealthRegistry, createMetricsRegistry, freePort, silentLogger } from '../core/index.ts';
 import { loadCity, type City } from '../config/index.ts';
 import { writeTestCity, tempDir } from '../test/harness.ts';
 import { createHttpServer } from './server.ts';
@@ -25,7 +25,8 @@ export interface ConsoleServer {
 
 export async function startConsoleServer(opts: { cameras?: number; terminals?: number; replayMessages?: number } = {}): Promise<ConsoleServer> {
   const services: Record<string, unknown> = opts.replayMessages ? { console: { replay_messages: opts.replayMessages } } : {};
-  const { file } = await writeTestCity({ cameras: opts.cameras ?? 12, terminals: opts.terminals ?? 12, services });
+  // The cameras point at a free port: nothing answers there unless a test starts a camera farm.
+  const { file } = await writeTestCity({ cameras: opts.cameras ?? 12, terminals: opts.terminals ?? 12, cameraFarmPort: await freePort(), services });
   const city = loadCity(file);
   const log = silentLogger();
   const metrics = createMetricsRegistry();

@@ -69,3 +69,12 @@ export function fmtCountdown(ms: number): string {
 export function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
+
+/** Makes `parent`'s children exactly `nodes`, moving only what is out of place (keyed nodes are reused). */
+export function reconcile(parent: Element, nodes: readonly Element[]): void {
+  for (let i = 0; i < nodes.length; i++) {
+    const want = nodes[i]!;
+    if (parent.children[i] !== want) parent.insertBefore(want, parent.children[i] ?? null);
+  }
+  while (parent.children.length > nodes.length) parent.lastElementChild!.remove();
+}

@@ -37,6 +37,7 @@ const DICT = {
   more: ['更多', 'more'], error: ['错误', 'Error'], forbidden: ['无权限', 'Not allowed'], loading: ['加载中…', 'Loading…'],
   groundPoint: ['地面位置 (纬度, 经度)', 'Ground point (lat, lon)'],
   deleteUser: ['删除', 'Remove'],
+  liveView: ['实时画面', 'Live view'], liveUnavailable: ['无法打开实时画面', 'No live picture from this camera'],
   lang: ['English', '中文'], joinedCase: ['已并入案件', 'Joined case'], days: ['天', 'days'], reporter: ['上报人', 'Reporter'],
 } as const satisfies Record<string, readonly [string, string]>;
 

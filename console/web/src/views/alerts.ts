@@ -1,4 +1,4 @@
-import { h, fmtTime, pct } from '../dom.ts';
+import { h, fmtTime, pct, reconcile } from '../dom.ts';
 import { t } from '../i18n.ts';
 import { api, store, type AlertRecord } from '../store.ts';
 import { areaName, categoryName, toast } from './common.ts';
@@ -69,7 +69,7 @@ export function alertsView() {
     }
     for (const k of cards.keys()) if (!keep.has(k)) cards.delete(k);
     if (nodes.length === 0) list.replaceChildren(h('p', { class: 'empty' }, t('noAlerts')));
-    else if (nodes.length !== list.children.length || nodes.some((n, i) => n !== list.children[i])) list.replaceChildren(...nodes);
+    else reconcile(list, nodes);
   }
 
   render();

@@ -145,9 +145,18 @@ function zoneEditor(cameraId: string) {
 
   paint();
   const st = store.cameras.get(cameraId);
+  // The on-demand live view: an MJPEG stream the server starts for this viewer only.
+  const liveBox = h('div', { class: 'live-box' });
+  const liveBtn = h('button', { id: 'live-toggle', onclick: () => {
+    if (liveBox.firstChild) { liveBox.replaceChildren(); liveBtn.textContent = t('liveView'); return; }
+    const img = h('img', { src: `/api/cameras/${encodeURIComponent(cameraId)}/live.mjpeg?t=${Date.now()}`, alt: t('liveView'), class: 'live-img' });
+    img.addEventListener('error', () => { liveBox.replaceChildren(h('p', { class: 'error' }, t('liveUnavailable'))); liveBtn.textContent = t('liveView'); });
+    liveBox.replaceChildren(img);
+    liveBtn.textContent = t('close');
+  } }, t('liveView'));
   return {
     el: h('section', { class: 'view zone-view' },
-      h('div', { class: 'zone-main' }, h('h2', {}, `${t('zoneEditor')} · ${nameOf(cam, cam.id)} `, h('span', { class: `badge cam-${st?.state ?? 'unknown'}` }, t(`cam.${st?.state ?? 'unknown'}`)), ' ', st?.reason ?? ''), svg, buttons, msg),
+      h('div', { class: 'zone-main' }, h('h2', {}, `${t('zoneEditor')} · ${nameOf(cam, cam.id)} `, h('span', { class: `badge cam-${st?.state ?? 'unknown'}` }, t(`cam.${st?.state ?? 'unknown'}`)), ' ', st?.reason ?? '', ' ', liveBtn), liveBox, svg, buttons, msg),
       h('aside', { class: 'detail' }, h('h3', {}, t('zone')), list, form)),
   };
 }

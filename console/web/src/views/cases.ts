@@ -1,5 +1,5 @@
 import { CASE_STATES, caseLight, type ConsoleCase } from '../../../types.ts';
-import { h, fmtCountdown, fmtTime } from '../dom.ts';
+import { h, fmtCountdown, fmtTime, reconcile } from '../dom.ts';
 import { t } from '../i18n.ts';
 import { api, store } from '../store.ts';
 import { allOption, areaName, categoryName, departmentName, select, toast } from './common.ts';
@@ -56,7 +56,7 @@ export function casesView(openId?: string) {
       col.count.textContent = String(inCol.length);
       col.more.textContent = inCol.length > PER_COLUMN ? `+${inCol.length - PER_COLUMN} ${t('more')}` : '';
       if (els.length !== col.shown.length || els.some((el, i) => el !== col.shown[i])) {
-        col.list.replaceChildren(...els);
+        reconcile(col.list, els);
         col.shown = els;
       }
     }

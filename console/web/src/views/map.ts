@@ -30,10 +30,15 @@ export function mapView() {
   const pad = 60;
   const full = { x: -pad, y: -pad, w: p.width + 2 * pad, h: p.height + 2 * pad };
   let vb = { ...full };
+  // Two stacked SVGs with one viewBox: the base (cells, boundaries, cameras) changes rarely; the
+  // overlay (tracks, terminals, case lights) changes many times a second and is its own layer,
+  // so moving terminals never repaint the 1,000 cameras and the cells beneath them.
   const svg = s('svg', { class: 'map', id: 'map-svg', viewBox: `${vb.x} ${vb.y} ${vb.w} ${vb.h}`, preserveAspectRatio: 'xMidYMid meet' });
+  const overlay = s('svg', { class: 'map map-overlay', id: 'map-overlay', viewBox: `${vb.x} ${vb.y} ${vb.w} ${vb.h}`, preserveAspectRatio: 'xMidYMid meet' });
   const gCells = s('g', { class: 'cells' }), gLines = s('g', { class: 'boundaries' }), gLabels = s('g', { class: 'labels' });
   const gCams = s('g', { class: 'cameras' }), gTracks = s('g', { class: 'tracks' }), gTerms = s('g', { class: 'terminals' }), gCases = s('g', { class: 'cases' });
-  svg.append(gCells, gLines, gLabels, gCams, gTracks, gTerms, gCases);
+  svg.append(gCells, gLines, gLabels, gCams);
+  overlay.append(gTracks, gTerms, gCases);
   const pts = (ring: [number, number][]) => ring.map(([lon, lat]) => `${p.x(lon).toFixed(1)},${p.y(lat).toFixed(1)}`).join(' ');
 
   const cellEls = new Map<string, SVGPolygonElement>();
@@ -63,6 +68,8 @@ export function mapView() {
     h('span', { class: 'lg lg-blue' }, t('state.reported')), h('span', { class: 'lg lg-yellow' }, t('state.signed')), h('span', { class: 'lg lg-green' }, t('state.resolved')),
     h('span', { class: 'lg lg-cam' }, t('cameras')), h('span', { class: 'lg lg-term' }, t('terminals')));
 
+  const painted = new Map<string, number>();
+  const cellCount = new Map<string, number>();
   function paintCases() {
     const perCell = new Map<string, number>();
     const seen = new Set<string>();
@@ -76,22 +83,29 @@ export function mapView() {
         caseEls.set(c.id, el);
         gCases.append(el);
       }
+      if (painted.get(c.id) === c.updatedAt) continue;
+      painted.set(c.id, c.updatedAt);
       el.setAttribute('cx', p.x(c.lon).toFixed(1));
       el.setAttribute('cy', p.y(c.lat).toFixed(1));
       const light = caseLight(c.state);
       el.setAttribute('class', `case-light light-${light}`);
       el.setAttribute('data-light', light);
     }
-    for (const [id, el] of caseEls) if (!seen.has(id)) { el.remove(); caseEls.delete(id); }
+    for (const [id, el] of caseEls) if (!seen.has(id)) { el.remove(); caseEls.delete(id); painted.delete(id); }
     for (const [id, el] of cellEls) {
       const n = perCell.get(id) ?? 0;
+      if (cellCount.get(id) === n) continue;
+      cellCount.set(id, n);
       el.setAttribute('fill', SHADES[Math.min(n, SHADES.length - 1)]!);
       el.setAttribute('data-open', String(n));
     }
   }
 
+  const termTs = new Map<string, number>();
   function paintTerminals() {
     for (const tr of store.terminals.values()) {
+      if (termTs.get(tr.terminalId) === tr.last.ts && termEls.has(tr.terminalId)) continue;
+      termTs.set(tr.terminalId, tr.last.ts);
       let e = termEls.get(tr.terminalId);
       if (!e) {
         e = { track: s('polyline', { class: 'track' }), dot: s('circle', { r: 16, class: 'terminal', 'data-kind': 'terminal', 'data-id': tr.terminalId }) };
@@ -105,8 +119,14 @@ export function mapView() {
     }
   }
 
+  const camState = new Map<string, string>();
   function paintCameras() {
-    for (const [id, el] of camEls) el.setAttribute('class', `camera cam-${store.cameras.get(id)?.state ?? 'unknown'}`);
+    for (const [id, el] of camEls) {
+      const st = store.cameras.get(id)?.state ?? 'unknown';
+      if (camState.get(id) === st) continue;
+      camState.set(id, st);
+      el.setAttribute('class', `camera cam-${st}`);
+    }
   }
 
   function show(kind: string, id: string) {
@@ -141,13 +161,17 @@ export function mapView() {
     detail.setAttribute('data-id', id);
   }
 
-  svg.addEventListener('click', (ev) => {
+  const wrap = h('div', { class: 'map-wrap' }, svg, overlay);
+  wrap.addEventListener('click', (ev) => {
     const target = (ev.target as Element).closest('[data-kind]');
     if (target) show(target.getAttribute('data-kind')!, target.getAttribute('data-id')!);
   });
   // Wheel zooms around the pointer, drag pans; all by viewBox, so nothing is redrawn.
-  const setVb = () => svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
-  svg.addEventListener('wheel', (ev) => {
+  const setVb = () => {
+    svg.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
+    overlay.setAttribute('viewBox', `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
+  };
+  wrap.addEventListener('wheel', (ev) => {
     ev.preventDefault();
     const r = svg.getBoundingClientRect();
     const f = ev.deltaY > 0 ? 1.2 : 1 / 1.2;
@@ -156,8 +180,8 @@ export function mapView() {
     setVb();
   }, { passive: false });
   let drag: { x: number; y: number } | null = null;
-  svg.addEventListener('pointerdown', (ev) => { drag = { x: ev.clientX, y: ev.clientY }; });
-  svg.addEventListener('pointermove', (ev) => {
+  wrap.addEventListener('pointerdown', (ev) => { drag = { x: ev.clientX, y: ev.clientY }; });
+  wrap.addEventListener('pointermove', (ev) => {
     if (!drag || ev.buttons !== 1) return;
     const r = svg.getBoundingClientRect();
     vb.x -= ((ev.clientX - drag.x) / r.width) * vb.w;
@@ -165,12 +189,13 @@ export function mapView() {
     drag = { x: ev.clientX, y: ev.clientY };
     setVb();
   });
-  svg.addEventListener('pointerup', () => { drag = null; });
+  wrap.addEventListener('pointerup', () => { drag = null; });
 
   paintCases();
   paintTerminals();
   paintCameras();
-  const el = h('section', { class: 'view map-view' }, h('div', { class: 'map-wrap' }, svg, legend), detail);
+  wrap.append(legend);
+  const el = h('section', { class: 'view map-view' }, wrap, detail);
   return {
     el,
     update(topics: Set<string>) {

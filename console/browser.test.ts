@@ -24,6 +24,8 @@ describe('console in Chromium', () => {
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // A CSP violation is only a console message; count it as an error too.
+    page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) errors.push(m.text()); });
     (page as Page & { errors: string[] }).errors = errors;
     await page.goto(s.url);
     await page.fill('#login-user', username);
@@ -193,6 +195,7 @@ describe('console in Chromium', () => {
     await page.locator('tr[data-user="clerk2"]').waitFor();
     expect(s.svc.users.list().find((u) => u.username === 'clerk2')).toEqual({ username: 'clerk2', role: 'clerk', department: 'sanitation' });
     await shot(page, 'users');
+    expect((page as Page & { errors: string[] }).errors).toEqual([]);
     await page.click('#lang-switch');
     await expect.poll(() => page.locator('nav.tabs').textContent()).toContain('One map');
     await page.goto(`${s.url}/#/map`);

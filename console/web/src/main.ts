@@ -8,6 +8,7 @@ import { camerasView } from './views/cameras.ts';
 import { casesView } from './views/cases.ts';
 import { statsView } from './views/stats.ts';
 import { tuningView } from './views/tuning.ts';
+import { departmentName } from './views/common.ts';
 import { usersView } from './views/users.ts';
 
 export interface View { el: HTMLElement; update?(topics: Set<Topic>): void; destroy?(): void }
@@ -44,7 +45,7 @@ function shell(): { main: HTMLElement } {
       nav,
       h('span', { class: 'spacer' }),
       status,
-      h('span', { class: 'user', id: 'user-badge' }, `${s.user.username} · ${t(`role.${s.user.role}`)}${s.user.department ? ` · ${s.user.department}` : ''}`),
+      h('span', { class: 'user', id: 'user-badge' }, `${s.user.username} · ${t(`role.${s.user.role}`)}${s.user.department ? ` · ${departmentName(s.user.department)}` : ''}`),
       h('button', { id: 'lang-switch', onclick: () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); boot(); } }, t('lang')),
       h('button', { id: 'logout', onclick: async () => { await api('POST', '/api/logout').catch(() => {}); link.stop(); store.session = null; location.hash = ''; showLogin(); } }, t('logout')),
     ),
@@ -72,8 +73,8 @@ async function loadCity(): Promise<void> {
 async function boot(): Promise<void> {
   document.documentElement.lang = getLang();
   document.title = `gridwatch · ${t('appName')}`;
-  const { main } = shell();
   await loadCity();
+  const { main } = shell();
   route(main);
   window.onhashchange = () => route(main);
 }

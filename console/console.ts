@@ -25,8 +25,10 @@ export interface ConsoleServiceOptions {
   readonly zones?: ZoneStore;
   /** called with the new City after zones were saved, so ingest/detectors can reload zones */
   readonly onCityChanged?: (city: City) => void;
-  /** the first admin's password; else GRIDWATCH_ADMIN_PASSWORD, else a random one printed to the log */
-  readonly adminPassword?: string;
+  /** the first admin's password (the engine passes GRIDWATCH_ADMIN_PASSWORD); else a random one printed to the log */
+  readonly adminPassword?: string | undefined;
+  /** simulate camera status, frames, terminals and alerts (also `services.console.demo_feed`) */
+  readonly demoFeed?: boolean;
   readonly webDir?: string;
 }
 
@@ -66,7 +68,7 @@ export class ConsoleService {
   async register(app: FastifyInstance): Promise<void> {
     const o = this.#o;
     const settings = o.city.config.services.console;
-    await this.users.open(o.log, o.adminPassword ?? process.env.GRIDWATCH_ADMIN_PASSWORD);
+    await this.users.open(o.log, o.adminPassword || undefined);
     const onSaved = (city: City) => {
       this.#city = city;
       o.onCityChanged?.(city);
@@ -79,7 +81,7 @@ export class ConsoleService {
       sessionIdleMs: settings.session_idle_s * 1000, sessionMaxMs: settings.session_max_s * 1000, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });
-    if (settings.demo_feed || process.env.GRIDWATCH_CONSOLE_DEMO === '1') {
+    if (settings.demo_feed || o.demoFeed) {
       this.#demo = new DemoFeed(o.city, this.hub);
       await this.#demo.start();
       o.log.info('console: demo feed on (simulated camera status, frames, terminals and alerts)');

@@ -119,7 +119,7 @@ export class Engine {
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
       // The operator console: push into `this.console.feed`; the router replaces its case desk via `actions`.
-      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics });
+      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
       await this.#step('console', () => this.console.register(this.http), () => this.console.stop());
       this.health.register('console', this.console);
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());

@@ -61,6 +61,13 @@ describe('console server', () => {
     expect(file).toMatch(/"scrypt\$16384\$8\$1\$/);
   });
 
+  it('locks a user name for a minute after five failed log-ins', async () => {
+    await s.addUser({ username: 'guessme', role: 'operator' }, 'right-password');
+    const attempt = (password: string) => fetch(`${s.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'guessme', password }) });
+    for (let i = 0; i < 5; i++) expect((await attempt(`wrong-${i}`)).status).toBe(401);
+    expect((await attempt('right-password')).status).toBe(429);
+  });
+
   it('sends a CSP and refuses state changes without the CSRF token or from another origin', async () => {
     const page = await fetch(`${s.url}/`);
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");

@@ -90,13 +90,25 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
   });
 
   // ---- session ----
+  const failures = new Map<string, { count: number; until: number }>();
   const sessionBody = (s: Session) => ({ user: s.actor, csrf: s.csrf, permissions: [...ROLE_PERMISSIONS[s.actor.role]], expiresAt: s.expiresAt });
 
   app.post<{ Body: { username: string; password: string } }>('/api/login', {
     schema: { body: { type: 'object', additionalProperties: false, required: ['username', 'password'], properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 256 } } } },
   }, async (req, reply) => {
-    const actor = await o.users.authenticate(req.body.username, req.body.password);
-    if (!actor) return fail(reply, 401, 'CONSOLE_LOGIN_FAILED', 'wrong user name or password');
+    const name = req.body.username;
+    const f = failures.get(name);
+    if (f && f.count >= 5 && Date.now() < f.until) return fail(reply, 429, 'CONSOLE_LOGIN_LOCKED', 'too many failed log-ins for this user; wait a minute');
+    const actor = await o.users.authenticate(name, req.body.password);
+    if (!actor) {
+      // Five failures lock the name for a minute: slows password guessing without a lock-out for good.
+      const n = (f && Date.now() - f.until < 300_000 ? f.count : 0) + 1;
+      failures.set(name, { count: n, until: Date.now() + 60_000 });
+      if (failures.size > 10_000) failures.clear();
+      o.log.warn({ user: name, failures: n }, 'console: failed log-in');
+      return fail(reply, 401, 'CONSOLE_LOGIN_FAILED', 'wrong user name or password');
+    }
+    failures.delete(name);
     if (req.session) sessions.destroy(req.session.id);
     const s = sessions.create(actor);
     reply.setCookie(COOKIE, s.id, { path: '/', httpOnly: true, sameSite: 'strict', secure: o.secureCookies ?? false, maxAge: Math.floor(sessions.maxMs / 1000) });

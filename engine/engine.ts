@@ -6,7 +6,7 @@ import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
 import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
-import { createHttpServer } from '../console/index.ts';
+import { createHttpServer, ConsoleService } from '../console/index.ts';
 import { CameraLeases } from '../cluster/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { EngineStartError } from './errors.ts';
@@ -46,6 +46,7 @@ export class Engine {
   leases!: CameraLeases;
   /** Cameras this node ingests: those it holds a lease for. */
   readonly ownedCameras = new Set<string>();
+  console!: ConsoleService;
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
@@ -141,6 +142,10 @@ export class Engine {
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
       registerStatsRoutes(this.http, new TelemetryStats(this.telemetry, statsCity(this.city)));
+      // The operator console: push into `this.console.feed`; the router replaces its case desk via `actions`.
+      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+      await this.#step('console', () => this.console.register(this.http), () => this.console.stop());
+      this.health.register('console', this.console);
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {

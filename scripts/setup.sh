@@ -10,6 +10,7 @@ APT_NEEDS=(
   "nats-server:nats-server"
   "mosquitto:mosquitto"
   "mosquitto_pub:mosquitto-clients"
+  "chromium:chromium"
 )
 missing=()
 for need in "${APT_NEEDS[@]}"; do
@@ -18,6 +19,7 @@ for need in "${APT_NEEDS[@]}"; do
 done
 # Packages that ship data files rather than binaries: file to look for, package.
 APT_FILES=(
+  "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei"
 )
 for need in "${APT_FILES[@]}"; do
   file="${need%%:*}" pkg="${need#*:}"
@@ -43,4 +45,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   # libraries) out of the lock file, and npm ci then refuses it. The lock file still pins versions.
   npm install --no-fund --no-audit --loglevel=error
   touch node_modules/.package-lock.json
+fi
+
+# The console's web app (console/web/dist, not in git): build it when missing or older than its sources.
+dist=console/web/dist/index.html
+if [ ! -f "$dist" ] || [ -n "$(find console/web/src console/web/index.html console/web/vite.config.ts console/types.ts -newer "$dist" -print -quit 2>/dev/null)" ]; then
+  echo "setup: building the console web app"
+  npx --no-install vite build console/web >/dev/null
 fi

@@ -9,6 +9,13 @@ export const Services = Section({
     host: Type.String({ default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   }, { description: 'console, API, /healthz and /metrics' }),
+  console: Section({
+    session_idle_s: Type.Number({ exclusiveMinimum: 0, default: 8 * 3600, description: 'a console session ends after this long without a request' }),
+    session_max_s: Type.Number({ exclusiveMinimum: 0, default: 12 * 3600, description: 'and after this long in any case' }),
+    secure_cookies: Type.Boolean({ default: false, description: 'mark session cookies Secure (set when served over HTTPS)' }),
+    replay_messages: Type.Integer({ minimum: 100, default: 20000, description: 'live messages kept for clients that reconnect; one further behind gets a snapshot' }),
+    demo_feed: Type.Boolean({ default: false, description: 'simulate camera status, frames, moving terminals and alerts in the console (also GRIDWATCH_CONSOLE_DEMO=1)' }),
+  }, { description: 'the operator console' }),
   nats: Section({
     url: Type.Optional(Type.String({ pattern: '^(nats|tls)://' })),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'embedded nats-server port; 0 picks a free one' }),

@@ -1,0 +1,103 @@
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { ComponentHealth, Logger, Registry } from '../core/index.ts';
+import type { City } from '../config/index.ts';
+import { MemoryCaseDesk } from './case-desk.ts';
+import { DemoFeed } from './demo-feed.ts';
+import { ConsoleHub } from './hub.ts';
+import { consolePlugin } from './plugin.ts';
+import { CaseStats } from './stats.ts';
+import { UserStore } from './users.ts';
+import { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
+import type { CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
+
+export interface ConsoleServiceOptions {
+  readonly city: City;
+  readonly log: Logger;
+  readonly dataDir: string;
+  readonly metrics?: Registry;
+  /** the router; defaults to an in-process `MemoryCaseDesk` */
+  readonly actions?: CaseActions;
+  /** the telemetry statistics API; defaults to statistics computed from the cases seen */
+  readonly stats?: StatsSource;
+  readonly detectorStats?: DetectorStatsSource;
+  /** defaults to the city's YAML file (or memory for a city built in code) */
+  readonly zones?: ZoneStore;
+  /** called with the new City after zones were saved, so ingest/detectors can reload zones */
+  readonly onCityChanged?: (city: City) => void;
+  /** the first admin's password (the engine passes GRIDWATCH_ADMIN_PASSWORD); else a random one printed to the log */
+  readonly adminPassword?: string | undefined;
+  /** simulate camera status, frames, terminals and alerts (also `services.console.demo_feed`) */
+  readonly demoFeed?: boolean;
+  readonly webDir?: string;
+}
+
+/**
+ * The operator console: construct, push into `feed`, `register(app)` on the engine's fastify
+ * before it listens, `stop()` on shutdown.
+ */
+export class ConsoleService {
+  readonly hub: ConsoleHub;
+  readonly users: UserStore;
+  /** the in-process case desk, when no router was given */
+  readonly desk: MemoryCaseDesk | null;
+  readonly actions: CaseActions;
+  #city: City;
+  readonly #o: ConsoleServiceOptions;
+  #demo: DemoFeed | null = null;
+
+  constructor(o: ConsoleServiceOptions) {
+    this.#o = o;
+    this.#city = o.city;
+    const settings = o.city.config.services.console;
+    this.hub = new ConsoleHub({ replayMessages: settings.replay_messages, ...(o.metrics ? { metrics: o.metrics } : {}) });
+    this.users = new UserStore(join(o.dataDir, 'console-users.json'));
+    this.desk = o.actions ? null : new MemoryCaseDesk(o.city, this.hub);
+    this.actions = o.actions ?? this.desk!;
+  }
+
+  /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
+  get feed(): ConsoleFeed {
+    return this.hub;
+  }
+
+  get city(): City {
+    return this.#city;
+  }
+
+  async register(app: FastifyInstance): Promise<void> {
+    const o = this.#o;
+    const settings = o.city.config.services.console;
+    await this.users.open(o.log, o.adminPassword || undefined);
+    const onSaved = (city: City) => {
+      this.#city = city;
+      o.onCityChanged?.(city);
+    };
+    const zones = o.zones ?? (o.city.file === '<inline>' ? new MemoryZoneStore(o.city, onSaved) : new CityFileZoneStore(o.city.file, onSaved));
+    await app.register(consolePlugin, {
+      city: () => this.#city, log: o.log.child({ component: 'console' }), hub: this.hub, users: this.users, actions: this.actions,
+      stats: o.stats ?? new CaseStats(o.city, () => this.hub.cases.values()),
+      ...(o.detectorStats ? { detectorStats: o.detectorStats } : {}), zones,
+      sessionIdleMs: settings.session_idle_s * 1000, sessionMaxMs: settings.session_max_s * 1000, secureCookies: settings.secure_cookies,
+      ...(o.webDir ? { webDir: o.webDir } : {}),
+    });
+    if (settings.demo_feed || o.demoFeed) {
+      this.#demo = new DemoFeed(o.city, this.hub);
+      await this.#demo.start();
+      o.log.info('console: demo feed on (simulated camera status, frames, terminals and alerts)');
+    }
+  }
+
+  health(): ComponentHealth {
+    return { state: 'up', reason: `${this.hub.clientCount} consoles connected` };
+  }
+
+  status() {
+    return { clients: this.hub.clientCount, seq: this.hub.seq, alerts: this.hub.alerts.size, cases: this.hub.cases.size, terminals: this.hub.terminals.size };
+  }
+
+  async stop(): Promise<void> {
+    this.#demo?.stop();
+    this.hub.stop();
+  }
+}

@@ -1,0 +1,49 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { silentLogger } from '../core/index.ts';
+import { loadCity } from '../config/index.ts';
+import { writeTestCity } from '../test/harness.ts';
+import { Engine } from '../engine/index.ts';
+import { cameraAlert, sceneJpeg } from './demo-feed.ts';
+import { ensureWebBuilt } from './testing.ts';
+
+describe('the console in the engine', () => {
+  let engine: Engine;
+  beforeAll(async () => {
+    await ensureWebBuilt();
+    const t = await writeTestCity({ cameras: 3, terminals: 3 });
+    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'engine-admin-pw' } });
+    await engine.start();
+  });
+  afterAll(async () => engine?.stop());
+
+  it('serves the app, logs the admin in, pushes an alert live and turns it into a case', async () => {
+    const health = (await (await fetch(`${engine.httpUrl}/healthz`)).json()) as { components: Record<string, { state: string }> };
+    expect(health.components.console?.state).toBe('up');
+    const page = await fetch(`${engine.httpUrl}/`);
+    expect(await page.text()).toContain('<div id="app">');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+
+    const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'engine-admin-pw' }) });
+    expect(login.status).toBe(200);
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrf } = (await login.json()) as { csrf: string };
+
+    const got: any[] = [];
+    const ws = new WebSocket(`${engine.httpUrl.replace('http', 'ws')}/api/live`, { headers: { cookie } });
+    ws.on('message', (d) => { const m = JSON.parse(String(d)); if (Array.isArray(m)) got.push(...m); else got.push(m); });
+    await new Promise((r) => ws.once('message', r));
+    const alert = cameraAlert(engine.city, 'cam-0001', 'kerb', 1);
+    engine.console.feed.alert(alert, await sceneJpeg());
+    for (let i = 0; i < 100 && !got.some((m) => m.type === 'alert'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got.find((m) => m.type === 'alert')?.alert.alert.id).toBe(alert.id);
+
+    const res = await fetch(`${engine.httpUrl}/api/alerts/${alert.id}/confirm`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' });
+    expect(res.status).toBe(200);
+    const { case: c } = (await res.json()) as { case: { id: string; state: string } };
+    expect(c.state).toBe('reported');
+    for (let i = 0; i < 100 && !got.some((m) => m.type === 'case'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(got.find((m) => m.type === 'case')?.case.id).toBe(c.id);
+    ws.close();
+  });
+});

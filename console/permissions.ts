@@ -1,0 +1,30 @@
+import type { Actor, CaseActionName, ConsoleCase, Role } from './types.ts';
+
+/**
+ * What each role may do. Checked on every API route and on every websocket message, both ways.
+ * A clerk sees and acts on only the cases dispatched to its own department.
+ */
+export type Permission =
+  | 'alerts' | 'alerts.decide' | 'cases' | 'map' | 'terminals' | 'cameras' | 'cameras.edit' | 'stats' | 'tuning' | 'users'
+  | `case.${CaseActionName}`;
+
+const OPERATOR: Permission[] = ['alerts', 'alerts.decide', 'cases', 'map', 'terminals', 'cameras', 'stats', 'case.dispatch', 'case.escalate'];
+const SUPERVISOR: Permission[] = [...OPERATOR, 'tuning', 'case.return', 'case.verify-close', 'case.reopen', 'case.invalid'];
+
+export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
+  operator: new Set(OPERATOR),
+  supervisor: new Set(SUPERVISOR),
+  clerk: new Set<Permission>(['cases', 'map', 'case.return']),
+  admin: new Set<Permission>([...SUPERVISOR, 'cameras.edit', 'users']),
+};
+
+export function can(actor: Actor, p: Permission): boolean {
+  return ROLE_PERMISSIONS[actor.role].has(p);
+}
+
+/** Whether the actor may see this case at all. */
+export function canSeeCase(actor: Actor, c: Pick<ConsoleCase, 'departments'>): boolean {
+  if (!can(actor, 'cases')) return false;
+  if (actor.role !== 'clerk') return true;
+  return actor.department !== undefined && c.departments.includes(actor.department);
+}

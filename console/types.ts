@@ -1,0 +1,165 @@
+/**
+ * The console's ports: small, explicit interfaces the rest of the engine plugs into.
+ * - the engine pushes into a `ConsoleFeed` (alerts, case changes, terminal positions, camera status, frames);
+ * - the router implements `CaseActions`;
+ * - telemetry implements `StatsSource`, detectors `DetectorStatsSource`;
+ * - `ZoneStore` saves a camera's zones to the config.
+ * Shapes here are also what the web app receives, so they are plain JSON (no Maps, no Buffers).
+ */
+
+/** The router's case states; `reopened/returned/invalid/transferred` are side states. */
+export const CASE_STATES = ['reported', 'dispatched', 'signed', 'resolved', 'closed', 'reopened', 'returned', 'invalid', 'transferred'] as const;
+export type CaseState = (typeof CASE_STATES)[number];
+export const OPEN_STATES: ReadonlySet<CaseState> = new Set(['reported', 'dispatched', 'signed', 'resolved', 'reopened', 'returned', 'transferred']);
+
+/** The light a case shows on the map: blue until signed, yellow while handled, green once resolved. */
+export type CaseLight = 'blue' | 'yellow' | 'green' | 'grey';
+export function caseLight(state: CaseState): CaseLight {
+  switch (state) {
+    case 'reported': case 'dispatched': case 'reopened': case 'returned': case 'transferred': return 'blue';
+    case 'signed': return 'yellow';
+    case 'resolved': return 'green';
+    default: return 'grey';
+  }
+}
+
+/** A violation a detector raised (illegal parking, road-occupying vending…), as the operator sees it. */
+export interface ConsoleAlert {
+  readonly id: string;
+  readonly cameraId: string;
+  readonly zoneId: string;
+  /** category code, e.g. `illegal_parking` */
+  readonly category: string;
+  readonly lat: number;
+  readonly lon: number;
+  /** the grid cell id and its path district → street → community → cell */
+  readonly cell: string;
+  readonly path: readonly string[];
+  readonly className: string;
+  readonly score: number;
+  readonly dwellS: number;
+  /** [x, y, w, h] in image pixels */
+  readonly box?: readonly [number, number, number, number];
+  /** ms since epoch, from the frame */
+  readonly ts: number;
+  readonly model?: string;
+}
+
+/** The evidence JPEG that goes with an alert; kept out of `ConsoleAlert` so alerts stay small JSON. */
+export type EvidenceJpeg = Uint8Array;
+
+export interface CaseStep {
+  readonly ts: number;
+  readonly state: CaseState;
+  readonly actor?: string;
+  readonly note?: string;
+}
+
+/** A case as the router keeps it (a view of its KV value). */
+export interface ConsoleCase {
+  readonly id: string;
+  readonly state: CaseState;
+  readonly category: string;
+  readonly cell: string;
+  readonly path: readonly string[];
+  readonly lat: number;
+  readonly lon: number;
+  /** departments it is dispatched to; a clerk sees the case only when its department is here */
+  readonly departments: readonly string[];
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** ms since epoch; absent once met or not applicable */
+  readonly signDeadline?: number;
+  readonly resolveDeadline?: number;
+  readonly missedDeadlines?: number;
+  /** ids of the alerts/events grouped into this case (their evidence is served by the console) */
+  readonly alerts: readonly string[];
+  readonly timeline: readonly CaseStep[];
+  /** the grid worker who reported it, for the ranking */
+  readonly reporter?: string;
+}
+
+/** A terminal's position (OwnTracks-like). */
+export interface TerminalPosition {
+  readonly terminalId: string;
+  readonly lat: number;
+  readonly lon: number;
+  /** ms since epoch */
+  readonly ts: number;
+  readonly accM?: number;
+  readonly battPct?: number;
+}
+
+export interface CameraStatus {
+  readonly cameraId: string;
+  readonly state: 'up' | 'degraded' | 'down';
+  readonly reason?: string;
+  readonly ts: number;
+  /** ms since epoch of the latest sampled frame */
+  readonly frameTs?: number;
+}
+
+/** What the engine pushes into the console. Calls are cheap and never throw on bad input. */
+export interface ConsoleFeed {
+  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg): void;
+  caseChanged(c: ConsoleCase): void;
+  terminalPosition(p: TerminalPosition): void;
+  cameraStatus(s: CameraStatus): void;
+  /** the latest sampled frame of a camera (for the camera wall and the zone editor) */
+  frame(cameraId: string, jpeg: Uint8Array, ts: number): void;
+}
+
+export interface Actor {
+  readonly username: string;
+  readonly role: Role;
+  readonly department?: string;
+}
+
+/** Case actions the router allows; each resolves to the case after the change (and also reports it via `caseChanged`). */
+export interface CaseActions {
+  /** an operator confirmed an alert: it becomes a new case or joins an open one nearby */
+  confirmAlert(alert: ConsoleAlert, actor: Actor): Promise<ConsoleCase>;
+  dispatch(caseId: string, actor: Actor, departments?: readonly string[]): Promise<ConsoleCase>;
+  /** a department sends the case back (wrong department) */
+  returnCase(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
+  escalate(caseId: string, actor: Actor): Promise<ConsoleCase>;
+  verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase>;
+  reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
+  markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
+}
+export const CASE_ACTIONS = ['dispatch', 'return', 'escalate', 'verify-close', 'reopen', 'invalid'] as const;
+export type CaseActionName = (typeof CASE_ACTIONS)[number];
+
+/** Statistics (from the telemetry API). */
+export interface StatsQuery { readonly fromMs: number; readonly toMs: number }
+export interface ConsoleStats {
+  readonly casesPerDay: readonly { day: string; opened: number; closed: number }[];
+  readonly categoryShares: readonly { category: string; count: number }[];
+  readonly closureRate: number;
+  readonly onTimeSignRate: number;
+  readonly onTimeCloseRate: number;
+  readonly departments: readonly { department: string; cases: number; closed: number; onTimeSignRate: number; onTimeCloseRate: number }[];
+  readonly workers: readonly { worker: string; reports: number; closed: number }[];
+  /** the bottom of the worker ranking (yellow-light warning) */
+  readonly yellowLight: readonly string[];
+}
+export interface StatsSource { stats(q: StatsQuery): Promise<ConsoleStats> }
+
+/** Detector figures per camera and zone (from detectors/telemetry); the console adds raised/dismissed itself. */
+export interface DetectorZoneStats {
+  readonly cameraId: string;
+  readonly zoneId: string;
+  readonly inferenceMsP50?: number;
+  readonly drops?: number;
+  /** share of frames change gating skipped (0–1) */
+  readonly gatingSavedRatio?: number;
+}
+export interface DetectorStatsSource { detectorStats(): Promise<readonly DetectorZoneStats[]> }
+
+export interface TuningRow extends DetectorZoneStats { readonly raised: number; readonly dismissed: number; readonly confirmed: number }
+
+/** Saves a camera's zones to the city config; the returned zones have defaults applied. */
+export interface ZoneStore { saveZones(cameraId: string, zones: readonly unknown[]): Promise<readonly unknown[]> }
+
+export const ROLES = ['operator', 'supervisor', 'clerk', 'admin'] as const;
+export type Role = (typeof ROLES)[number];

@@ -1,0 +1,27 @@
+import { h } from '../dom.ts';
+import { getLang, setLang, t } from '../i18n.ts';
+import { api, ApiError, type SessionInfo } from '../store.ts';
+
+export function loginView(onIn: (s: SessionInfo) => void) {
+  const user = h('input', { id: 'login-user', name: 'username', autocomplete: 'username', required: true });
+  const pass = h('input', { id: 'login-pass', name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const msg = h('p', { class: 'error', id: 'login-error' });
+  const form = h('form', { class: 'login-box', id: 'login-form' },
+    h('h1', {}, t('appName')),
+    h('label', {}, t('username'), user),
+    h('label', {}, t('password'), pass),
+    msg,
+    h('button', { type: 'submit', id: 'login-submit' }, t('login')),
+    h('button', { type: 'button', class: 'link-btn', onclick: () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); location.reload(); } }, t('lang')),
+  );
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.textContent = '';
+    try {
+      onIn(await api<SessionInfo>('POST', '/api/login', { username: user.value, password: pass.value }));
+    } catch (err) {
+      msg.textContent = err instanceof ApiError && err.status === 401 ? t('loginFailed') : String((err as Error).message);
+    }
+  });
+  return { el: h('div', { class: 'login' }, form) };
+}

@@ -116,7 +116,7 @@ export class CaseRouter {
       try {
         await jsm.consumers.info(EVENTS_STREAM, this.#durable);
       } catch {
-        await jsm.consumers.add(EVENTS_STREAM, { durable_name: this.#durable, filter_subject: 'gw.events.>', ack_policy: 'explicit' as never, ack_wait: 30e9, max_ack_pending: 4000, max_deliver: -1 });
+        await jsm.consumers.add(EVENTS_STREAM, { durable_name: this.#durable, filter_subject: 'gw.events.>', ack_policy: 'explicit' as never, ack_wait: 10e9, max_ack_pending: 2000, max_deliver: -1 });
       }
     } catch (err) {
       throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);

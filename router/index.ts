@@ -4,3 +4,4 @@ export { applyAction, refusal, newCase, CASE_STATES, OPEN_STATES, LIGHTS, type C
 export { CaseStore, CASES_BUCKET, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchSubject, ackSubject, dispatchDurable, caseLogSubject, type DispatchOrder, type Notice } from './store.ts';
 export { CaseActionError, RouterStartError, type CaseErrorCode } from './errors.ts';
 export { registerRouterApi } from './api.ts';
+export { DispatchSimulator, type DispatchSimOptions, type DispatchSimStatus } from './sim-dispatch.ts';

@@ -214,7 +214,7 @@ describe('deadlines with a short SLA', () => {
   it('escalates cell → street → district on missed deadlines, notifies, and transfers to supervision on the third', async () => {
     const router = new CaseRouter({ city, nc, log: silentLogger(), tickMs: 100 });
     const notices: string[] = [];
-    const sub = nc.subscribe('gw.notify.>', { callback: (_e, m) => notices.push(m.subject) });
+    const sub = nc.subscribe('gw.notify.>', { callback: (_e, m) => { notices.push(m.subject); } });
     await router.start();
     try {
       const e = testEvent(city, { at: cellCentre(city, 'G0809') });

@@ -2,10 +2,14 @@ import type { Command } from 'commander';
 import { registerConfig } from './config.ts';
 import { registerCity } from './city.ts';
 import { registerStart } from './start.ts';
+import { registerRoute } from './route.ts';
+import { registerSim } from './sim-dispatch.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
   registerStart(program);
   registerConfig(program);
   registerCity(program);
+  registerRoute(program);
+  registerSim(program);
 }

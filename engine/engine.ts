@@ -7,6 +7,7 @@ import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
 import { openTelemetryStore, type TelemetryStore } from '../telemetry/index.ts';
 import { createHttpServer } from '../console/index.ts';
+import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { EngineStartError } from './errors.ts';
 
@@ -40,6 +41,7 @@ export class Engine {
   mqtt!: ServiceMqttClient;
   telemetry!: TelemetryStore;
   http!: FastifyInstance;
+  router!: CaseRouter;
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
@@ -114,9 +116,15 @@ export class Engine {
       this.telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
       this.health.register('clickhouse', this.telemetry);
 
+      // Router: events → cases → departments; its Open311 and case API go on the HTTP server below.
+      const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: log.child({ component: 'router' }), metrics: this.metrics });
+      this.router = await this.#step('router', async () => (await router.start(), router), (r) => r.stop());
+      this.health.register('router', this.router);
+
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
+      registerRouterApi(this.http, this.router);
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {

@@ -7,8 +7,8 @@
  * The last stdout line is one JSON object; it is also written to benchmarks/results/router.json.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -34,6 +34,16 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 const round = (v: number) => Math.round(v * 100) / 100;
+
+/** CPU seconds a process has used so far (Linux /proc; 0 elsewhere). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
 
 /** Calls `tick(i)` `rate` times a second for `seconds`, in 10 ms slices, without awaiting each call. */
 async function paced(seconds: number, tick: (i: number) => void): Promise<number> {
@@ -100,6 +110,8 @@ async function main(): Promise<void> {
     const sentAt = new Map<string, number>();
     const got = new Map<string, number>();
     const lat: number[] = [];
+    const windows: number[][] = [];
+    const benchStart = performance.now();
     let duplicated = 0;
     const consumers = await Promise.all([...city.departments.keys()].map(async (d) => (await js.consumers.get('GW_DISPATCH', `dispatch-${d}`)).consume({ max_messages: 1000 })));
     const onOrder = (m: JsMsg) => {
@@ -110,7 +122,10 @@ async function main(): Promise<void> {
       got.set(o.event_id, seen + 1);
       if (seen > 0) return void duplicated++;
       const t0 = sentAt.get(o.event_id);
-      if (t0 !== undefined) lat.push(performance.now() - t0);
+      if (t0 === undefined) return;
+      const l = performance.now() - t0;
+      lat.push(l);
+      (windows[Math.floor((t0 - benchStart) / 10_000)] ??= []).push(l);
     };
     const loops = consumers.map(async (c) => { for await (const m of c) onOrder(m); });
 
@@ -118,6 +133,7 @@ async function main(): Promise<void> {
     const [w, s, e, n] = city.grid.bounds();
     const runId = Date.now().toString(36);
     let publishErrors = 0;
+    const cpu0 = { router: cpuSeconds(router.pid), nats: cpuSeconds(nats.process.pid), self: process.cpuUsage() };
     const events = await paced(durationS, (i) => {
       const lat0 = s + Math.random() * (n - s), lon0 = w + Math.random() * (e - w);
       const now = new Date().toISOString();
@@ -131,6 +147,7 @@ async function main(): Promise<void> {
       sentAt.set(ev.id, performance.now());
       publishEvent(js, ev).catch(() => publishErrors++);
     });
+    const cpu1 = { router: cpuSeconds(router.pid), nats: cpuSeconds(nats.process.pid), self: process.cpuUsage(cpu0.self) };
     const until = Date.now() + drainS * 1000;
     while (got.size < events && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 500));
@@ -152,6 +169,11 @@ async function main(): Promise<void> {
       raw_p99_ms: round(raw.p99),
       raw_events: raw.n,
       p99_over_raw: round(quantile(lat, 0.99) / raw.p99),
+      p99_ms_per_10s: windows.map((w) => round(quantile(w.sort((a, b) => a - b), 0.99))),
+      router_cpu_ms_per_event: round(((cpu1.router - cpu0.router) * 1000) / events),
+      nats_cpu_ms_per_event: round(((cpu1.nats - cpu0.nats) * 1000) / events),
+      client_cpu_ms_per_event: round((cpu1.self.user + cpu1.self.system) / 1000 / events),
+      load_avg_1m: round(loadavg()[0]!),
       lost: events - got.size,
       duplicated: duplicated + Math.max(0, ordersInStream - events),
       publish_errors: publishErrors,

@@ -5,7 +5,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { silentLogger } from '../core/index.ts';
 import { startNatsServer, type Service } from '../test/harness.ts';
 import type { City } from '../config/index.ts';
-import { CaseRouter, registerRouterApi, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchDurable, type DispatchOrder } from './index.ts';
+import { CaseRouter, DispatchSimulator, registerRouterApi, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchDurable, type DispatchOrder } from './index.ts';
 import { routerTestCity, testEvent, cellCentre, offset } from './test-support.ts';
 
 async function waitFor<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 10_000): Promise<T> {
@@ -190,6 +190,20 @@ describe('router with a real nats-server', () => {
     expect(byToken.json()[0].service_request_id).toBe(id);
     const none = await app.inject({ method: 'GET', url: '/open311/v2/requests?service_code=sanitation&status=closed' });
     expect(none.json()).toEqual([]);
+  });
+  it('is driven to resolution by the simulated dispatch system', async () => {
+    const sim = new DispatchSimulator({ nc, departments: ['sanitation'], log: silentLogger(), signDelayS: [0.05, 0.1], resolveDelayS: [0.1, 0.2], missRate: 0, returnRate: 0 });
+    await sim.start();
+    try {
+      const e = testEvent(city, { category: 'sanitation', type: 'terminal_report', at: cellCentre(city, 'G0112') });
+      await router.publish(e);
+      const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+      const c = await waitFor('resolution', () => router.get(id)?.state === 'resolved' && router.get(id));
+      expect(c.history.map((t) => t.action)).toEqual(['report', 'dispatch', 'sign', 'progress', 'resolve']);
+      expect(c.rating).toBeGreaterThanOrEqual(3);
+    } finally {
+      await sim.stop();
+    }
   });
 });
 

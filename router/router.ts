@@ -47,6 +47,8 @@ export interface CaseFilter {
   readonly limit?: number;
 }
 
+type Effect = () => Promise<void>;
+
 const ACK_ACTIONS: ReadonlySet<string> = new Set(['sign', 'progress', 'resolve', 'return']);
 const CONSOLE_ACTIONS: ReadonlySet<string> = new Set(['dispatch', 'return', 'escalate', 'close', 'reopen', 'invalidate', 'transfer']);
 
@@ -77,6 +79,8 @@ export class CaseRouter {
   readonly #buckets = new Map<string, Set<string>>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #firing = new Set<string>();
+  /** Case id → deadline in epoch ms, for the open cases that have one. */
+  readonly #deadlines = new Map<string, number>();
   readonly #radiusM: number;
   readonly #windowMs: number;
   readonly #cellDeg: number;
@@ -210,39 +214,50 @@ export class CaseRouter {
     const key = `${e.category}|${e.place.path[1] ?? '_'}`;
     this.#inflight++;
     const prev = this.#chains.get(key) ?? Promise.resolve();
-    const next = prev.then(() => this.#ingest(e)).then(
-      () => m.ack(),
+    const effects: Effect[] = [];
+    // The chain holds only the decision and the KV write; effects and the ack follow outside it.
+    const next = prev.then(() => this.#ingest(e, effects));
+    next.then(
+      async () => {
+        for (const f of effects) await f();
+        m.ack();
+      },
       (err) => {
         this.#lastError = (err as Error).message;
         this.#log.error({ event: e.id, err: this.#lastError }, 'event not processed; it will be redelivered');
         m.nak(1000);
       },
-    ).finally(() => {
+    ).catch((err) => {
+      this.#lastError = (err as Error).message;
+      this.#log.error({ event: e.id, err: this.#lastError }, 'event effects not published; it will be redelivered');
+      m.nak(1000);
+    }).finally(() => {
       this.#inflight--;
-      if (this.#chains.get(key) === next) this.#chains.delete(key);
     });
-    this.#chains.set(key, next);
+    const tail = next.catch(() => undefined);
+    this.#chains.set(key, tail);
+    void tail.then(() => { if (this.#chains.get(key) === tail) this.#chains.delete(key); });
   }
 
-  async #ingest(e: GridEventT): Promise<void> {
+  async #ingest(e: GridEventT, fx: Effect[]): Promise<void> {
     const t0 = performance.now();
     const known = this.#byEvent.get(e.id);
     if (known && known.length > 0) {
       // A redelivery: finish what an interrupted attempt started, re-emitting its effects (deduplicated).
       const first = this.#cases.get(known[0]!)!.record;
-      if (first.history[0]?.event_id === e.id) await this.#createCases(e);
-      else await this.#mergeInto(first.joint, e);
+      if (first.history[0]?.event_id === e.id) await this.#createCases(e, fx);
+      else await this.#mergeInto(first.joint, e, fx);
       this.#m?.events.inc({ outcome: 'duplicate' });
       return;
     }
     const target = this.#findOpenCase(e);
     if (target) {
-      await this.#mergeInto(target.joint, e);
+      await this.#mergeInto(target.joint, e, fx);
       this.#m?.events.inc({ outcome: 'merged' });
     } else {
-      await this.#createCases(e);
+      await this.#createCases(e, fx);
       this.#m?.events.inc({ outcome: 'new_case' });
-      this.#m?.latency.observe((performance.now() - t0) / 1000);
+      fx.push(async () => void this.#m?.latency.observe((performance.now() - t0) / 1000));
     }
   }
 
@@ -270,7 +285,7 @@ export class CaseRouter {
     return best;
   }
 
-  async #createCases(e: GridEventT): Promise<void> {
+  async #createCases(e: GridEventT, fx: Effect[]): Promise<void> {
     const decision = this.table.route(e.category, e.place.path, new Date(e.confirmed_at));
     const depts = decision.departments;
     const ids = depts.map((d) => caseIdFor(e.id, e.confirmed_at, depts.length > 1 ? d : undefined));
@@ -291,19 +306,21 @@ export class CaseRouter {
         if (!entry) throw new Error(`case ${id} vanished while being created`);
         this.#remember(entry);
       }
-      for (const t of entry.record.history) if (t.event_id === e.id) await this.#emit(entry.record, t, entry.revision);
+      const { record, revision } = entry;
+      for (const t of record.history) if (t.event_id === e.id) fx.push(() => this.#emit(record, t, revision));
     }));
   }
 
-  async #mergeInto(ids: readonly string[], e: GridEventT): Promise<void> {
+  async #mergeInto(ids: readonly string[], e: GridEventT, fx: Effect[]): Promise<void> {
     const report = reportOf(e);
     await Promise.all(ids.map(async (id) => {
       const cur = this.#cases.get(id)?.record;
       if (cur && cur.reports.some((r) => r.event_id === e.id)) {
-        for (const t of cur.history) if (t.event_id === e.id) await this.#emit(cur, t, this.#cases.get(id)!.revision);
+        const revision = this.#cases.get(id)!.revision;
+        for (const t of cur.history) if (t.event_id === e.id) fx.push(() => this.#emit(cur, t, revision));
         return;
       }
-      await this.#mutate(id, (c) => (c.reports.some((r) => r.event_id === e.id) ? [] : [{ action: 'add_report', actor: `${e.source.kind}:${e.source.id}`, at: new Date(), event_id: e.id, report }]));
+      await this.#mutate(id, (c) => (c.reports.some((r) => r.event_id === e.id) ? [] : [{ action: 'add_report', actor: `${e.source.kind}:${e.source.id}`, at: new Date(), event_id: e.id, report }]), { effects: fx });
     }));
   }
 
@@ -313,7 +330,7 @@ export class CaseRouter {
    * Reads, applies actions and writes by compare-and-set. Internal actors retry on a conflict;
    * with `revision` set (acks, console) a conflict is the caller's answer instead.
    */
-  async #mutate(id: string, plan: (c: CaseRecord) => ActionInput[] | CaseActionError, opts: { revision?: number; retries?: number; fresh?: boolean } = {}): Promise<Entry> {
+  async #mutate(id: string, plan: (c: CaseRecord) => ActionInput[] | CaseActionError, opts: { revision?: number; retries?: number; fresh?: boolean; effects?: Effect[] } = {}): Promise<Entry> {
     const retries = opts.revision !== undefined ? 0 : (opts.retries ?? 8);
     for (let attempt = 0; ; attempt++) {
       const entry = opts.fresh || attempt > 0 ? await this.store.get(id) : (this.#cases.get(id) ?? (await this.store.get(id)));
@@ -342,7 +359,8 @@ export class CaseRouter {
       this.#remember(next);
       for (const t of ts) {
         this.#m?.transitions.inc({ action: t.action });
-        await this.#emit(c, t, revision);
+        if (opts.effects) opts.effects.push(() => this.#emit(c, t, revision));
+        else await this.#emit(c, t, revision);
       }
       return next;
     }
@@ -357,6 +375,8 @@ export class CaseRouter {
     if (old && old.revision > e.revision) return;
     this.#cases.set(e.record.id, e);
     const c = e.record;
+    if (c.deadline) this.#deadlines.set(c.id, Date.parse(c.deadline.at));
+    else this.#deadlines.delete(c.id);
     for (const r of c.reports) {
       const list = this.#byEvent.get(r.event_id);
       if (!list) this.#byEvent.set(r.event_id, [c.id]);
@@ -382,7 +402,10 @@ export class CaseRouter {
     for (const { record: c, revision } of this.#cases.values()) {
       const logged = counts.get(c.id) ?? 0;
       if (logged >= c.seq) continue;
-      for (const t of c.history) if (t.seq > logged) (await this.#emit(c, t, revision), redone++);
+      // Effects of concurrent events may land out of order, so recent transitions are all
+      // published again (JetStream drops those it has); older ones only past the logged count.
+      const recent = Date.now() - 540_000;
+      for (const t of c.history) if (t.seq > logged || Date.parse(t.at) > recent) (await this.#emit(c, t, revision), redone++);
     }
     if (redone) this.#log.info({ redone }, 'published effects that a crash cut short');
   }
@@ -402,14 +425,14 @@ export class CaseRouter {
   #tick(): void {
     if (this.#state !== 'running') return;
     const now = Date.now();
-    for (const { record: c } of this.#cases.values()) {
-      if (!c.deadline || this.#firing.has(c.id) || Date.parse(c.deadline.at) > now) continue;
-      this.#firing.add(c.id);
+    for (const [id, at] of this.#deadlines) {
+      if (at > now || this.#firing.has(id)) continue;
+      this.#firing.add(id);
       this.#inflight++;
-      this.#missDeadline(c.id)
-        .catch((err) => this.#log.warn({ case: c.id, err: (err as Error).message }, 'deadline not processed; retrying'))
+      this.#missDeadline(id)
+        .catch((err) => this.#log.warn({ case: id, err: (err as Error).message }, 'deadline not processed; retrying'))
         .finally(() => {
-          this.#firing.delete(c.id);
+          this.#firing.delete(id);
           this.#inflight--;
         });
     }

@@ -42,7 +42,7 @@ export interface Notice {
   readonly schema: 'gridwatch.notice/v1';
   readonly case_id: string;
   readonly seq: number;
-  readonly kind: 'deadline_missed' | 'transfer';
+  readonly kind: 'deadline_missed' | 'transfer' | 'escalate';
   readonly level?: string;
   readonly area?: string;
   readonly department: string;
@@ -163,7 +163,7 @@ export class CaseStore {
       };
       await this.js.publish(dispatchSubject(dept), JSON.stringify(order), { msgID });
     }
-    if (t.action === 'deadline_missed' || t.action === 'transfer') {
+    if (t.action === 'deadline_missed' || t.action === 'transfer' || t.action === 'escalate') {
       const subject = t.action === 'transfer' ? `gw.notify.transfer.${t.department}` : `gw.notify.${t.level ?? 'cell'}.${t.area ?? '_'}`;
       const notice: Notice = { schema: 'gridwatch.notice/v1', case_id: c.id, seq: t.seq, kind: t.action, level: t.level, area: t.area, department: t.department ?? c.department, missed: c.missed, reason: t.reason, at: t.at };
       await this.js.publish(subject, JSON.stringify(notice), { msgID });

@@ -2,7 +2,10 @@
  * Router benchmark: event → dispatch-order latency through a router in its own process, and,
  * side by side in the same run, a bare JetStream publish → consume round trip at the same rate.
  *
- *   npx tsx benchmarks/router.bench.ts --rate 500 --duration-s 60 [--raw-duration-s S]
+ *   npx tsx benchmarks/router.bench.ts --rate 500 --duration-s 60
+ *
+ * The baseline runs at the same rate during the same seconds, so that both see the same load.
+ * CPU per event is counted for the router process, nats-server (both streams) and this client.
  *
  * The last stdout line is one JSON object; it is also written to benchmarks/results/router.json.
  */
@@ -26,7 +29,7 @@ function arg(name: string, def: number): number {
 
 const rate = arg('rate', 500);
 const durationS = arg('duration-s', 10);
-const rawDurationS = arg('raw-duration-s', Math.min(durationS, 30));
+const rawDurationS = durationS;
 const drainS = 15;
 
 function quantile(sorted: number[], q: number): number {
@@ -89,10 +92,8 @@ async function rawRoundTrip(nc: NatsConnection): Promise<{ p50: number; p99: num
 async function main(): Promise<void> {
   const nats = await startNatsServer();
   let router: ChildProcess | null = null;
-  const nc = await connect({ servers: nats.url });
+  const nc = await connect({ servers: nats.url, noAsyncTraces: true });
   try {
-    const raw = await rawRoundTrip(nc);
-
     // A demo city where every event is its own case (merge radius 0), categories with one department each.
     const cityRaw = generateCity({ cameras: 2, terminals: 2 }) as Record<string, any>;
     cityRaw.routing.merge_radius_m = 0;
@@ -100,7 +101,7 @@ async function main(): Promise<void> {
     const dir = tempDir('gw-bench-router-');
     const file = join(dir, 'city.yaml');
     writeFileSync(file, stringify(cityRaw));
-    router = spawn(process.execPath, ['--import', 'tsx', 'router/router-process.ts', nats.url, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+    router = spawn(process.execPath, [...(process.env.ROUTER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), '--import', 'tsx', 'router/router-process.ts', nats.url, file], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error('router not ready in 30 s')), 30_000);
       router!.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ready')) (clearTimeout(t), resolve()); });
@@ -134,6 +135,10 @@ async function main(): Promise<void> {
     const runId = Date.now().toString(36);
     let publishErrors = 0;
     const cpu0 = { router: cpuSeconds(router.pid), nats: cpuSeconds(nats.process.pid), self: process.cpuUsage() };
+    // The baseline runs at the same time on its own connection and stream, so that both see the
+    // same load on this shared machine.
+    const rawNc = await connect({ servers: nats.url, noAsyncTraces: true });
+    const rawRun = rawRoundTrip(rawNc);
     const events = await paced(durationS, (i) => {
       const lat0 = s + Math.random() * (n - s), lon0 = w + Math.random() * (e - w);
       const now = new Date().toISOString();
@@ -148,6 +153,8 @@ async function main(): Promise<void> {
       publishEvent(js, ev).catch(() => publishErrors++);
     });
     const cpu1 = { router: cpuSeconds(router.pid), nats: cpuSeconds(nats.process.pid), self: process.cpuUsage(cpu0.self) };
+    const raw = await rawRun;
+    await rawNc.close();
     const until = Date.now() + drainS * 1000;
     while (got.size < events && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
     await new Promise((r) => setTimeout(r, 500));

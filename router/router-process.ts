@@ -14,7 +14,8 @@ if (!natsUrl || !cityFile) {
   process.exit(2);
 }
 const log = createLogger({ level: process.env.LOG_LEVEL ?? 'warn' });
-const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1 });
+// noAsyncTraces: no stack captured per request (a third of the router's CPU at 500 events/s).
+const nc = await connect({ servers: natsUrl, maxReconnectAttempts: -1, noAsyncTraces: true });
 const router = new CaseRouter({ city: loadCity(cityFile), nc, log });
 await router.start();
 process.stdout.write('ready\n');

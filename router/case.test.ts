@@ -101,3 +101,13 @@ describe('events', () => {
     expect(gh.path).toEqual(['D01', 'S01', 'S01C3', 'G0505']);
   });
 });
+
+describe('gridwatch route', () => {
+  it('prints the matched rules and why', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const out = execFileSync(process.execPath, ['bin/gridwatch.mjs', 'route', '--category', 'road_vending', '--lat', '43.8748', '--lon', '125.3015', '--at', '2026-01-01T04:00:00Z'], { encoding: 'utf8', timeout: 30_000 });
+    expect(out).toContain('place: cell G0101 (D01 / S01 / S01C1 / G0101); local time 12:00 (Asia/Shanghai)');
+    expect(out).toContain('rule vending-market → market_reg: category road_vending is in [road_vending]; area S01 is on the path');
+    expect(out).toContain('dispatch to: urban_mgmt, market_reg (joint handling)');
+  });
+});

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { eventIssues, eventJsonSchema, eventSubject, geolocateCameraPoint, solveHomography, applyHomography } from '../bus/index.ts';
+import { eventIssues, eventJsonSchema, eventSubject, cameraEvent, geolocateCameraPoint, solveHomography, applyHomography } from '../bus/index.ts';
 import { applyAction, newCase, CASE_STATES, type CaseAction, type CaseRecord, type CaseState } from './case.ts';
 import { RoutingTable } from './rules.ts';
 import { routerTestCity, testEvent, cellCentre } from './test-support.ts';
@@ -99,6 +99,9 @@ describe('events', () => {
     const gh = geolocateCameraPoint(withH, cam.id, 'kerb', [320, 180])!;
     expect(gh.method).toBe('homography');
     expect(gh.path).toEqual(['D01', 'S01', 'S01C3', 'G0505']);
+    const ev = cameraEvent(withH, { id: 'cam-0001:kerb:1', type: 'illegal_parking', cameraId: cam.id, zoneId: 'kerb', class: 'car', box: [300, 100, 40, 80], dwell_s: 90, score: 0.7, firstSeen: new Date(0), confirmedAt: new Date(90_000), evidence: ['http://x/1.jpg'], model: { name: 'nanodet-m-416', version: '1' } })!;
+    expect(eventIssues(ev)).toEqual([]);
+    expect(ev.place).toMatchObject({ method: 'homography', path: ['D01', 'S01', 'S01C3', 'G0505'] });
   });
 });
 

@@ -69,4 +69,17 @@ describe('the router inside the engine, driven by a plain NATS client', () => {
     const o311 = await (await fetch(`${engine.httpUrl}/open311/v2/requests/${order.case_id}`)).json() as { state: string; agency_responsible: string }[];
     expect(o311[0]).toMatchObject({ state: 'resolved', agency_responsible: 'traffic_police' });
   }, 60_000);
+
+  it('keeps making cases after the embedded nats-server is SIGKILLed and restarted', async () => {
+    const pid = engine.natsServer!.pid!;
+    process.kill(pid, 'SIGKILL');
+    await until('nats restarted', () => (engine.natsServer!.pid !== pid && engine.health.report().components.nats?.state === 'up') || undefined, 30_000);
+    const e = testEvent(city, { at: cellCentre(city, 'G0303') });
+    const js = jetstream(nc);
+    const h = headers();
+    h.set('Nats-Msg-Id', e.id);
+    await until('publish after restart', async () => (await js.publish('gw.events.illegal_parking.D01.S01.G0303', JSON.stringify(e), { headers: h }).catch(() => undefined)) ?? undefined);
+    const id = await until('the case after the restart', () => engine.router.casesOfEvent(e.id)[0], 30_000);
+    expect(engine.router.get(id)!.state).toBe('dispatched');
+  }, 60_000);
 });

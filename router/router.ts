@@ -116,28 +116,50 @@ export class CaseRouter {
   async start(): Promise<void> {
     try {
       await this.store.open([...this.city.departments.keys()]);
-      const jsm = this.store.jsm;
-      try {
-        await jsm.consumers.info(EVENTS_STREAM, this.#durable);
-      } catch {
-        await jsm.consumers.add(EVENTS_STREAM, { durable_name: this.#durable, filter_subject: 'gw.events.>', ack_policy: 'explicit' as never, ack_wait: 10e9, max_ack_pending: 2000, max_deliver: -1 });
-      }
+      await this.store.ensureEventsConsumer(this.#durable);
     } catch (err) {
       throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);
     }
     for (const e of await this.store.all()) this.#remember(e);
     await this.#completeEffects();
     this.#acks = this.#nc.subscribe('gw.dispatch.ack.*', { queue: 'gw-router', callback: (err, msg) => { if (!err) void this.#onAck(msg); } });
-    const consumer = await this.store.js.consumers.get(EVENTS_STREAM, this.#durable);
-    this.#messages = await consumer.consume({ max_messages: 1000 });
-    void (async () => {
-      for await (const m of this.#messages!) this.#onEventMsg(m);
-    })().catch((err) => { this.#lastError = (err as Error).message; this.#log.error({ err: this.#lastError }, 'event consumer ended'); });
     this.#state = 'running';
+    await this.#consume();
     this.#tick(); // deadlines that passed while the router was down fire now
     this.#timer = setInterval(() => this.#tick(), this.#tickMs);
     this.#timer.unref();
     this.#log.info({ cases: this.#cases.size, durable: this.#durable }, 'router started');
+  }
+
+  /**
+   * Reads events from the durable consumer; when the iterator ends while the router runs (the
+   * server went away, the consumer was deleted), it is set up again after a second.
+   */
+  async #consume(): Promise<void> {
+    const consumer = await this.store.js.consumers.get(EVENTS_STREAM, this.#durable);
+    const messages = await consumer.consume({ max_messages: 1000 });
+    this.#messages = messages;
+    void (async () => {
+      try {
+        for await (const m of messages) this.#onEventMsg(m);
+      } catch (err) {
+        this.#lastError = (err as Error).message;
+      }
+      if (this.#state !== 'running') return;
+      this.#log.warn({ err: this.#lastError }, 'event consumer ended; setting it up again');
+      for (let attempt = 1; this.#state === 'running'; attempt++) {
+        await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 10_000)));
+        if (this.#state !== 'running') return;
+        try {
+          await this.store.ensureEventsConsumer(this.#durable);
+          await this.#consume();
+          this.#lastError = '';
+          return;
+        } catch (err) {
+          this.#lastError = `event consumer: ${(err as Error).message}`;
+        }
+      }
+    })();
   }
 
   /** Stops taking events and acks, then waits (bounded) for what is in flight. */

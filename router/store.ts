@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { ensureEventsStream } from '../bus/index.ts';
+import { ensureEventsStream, EVENTS_STREAM } from '../bus/index.ts';
 import type { CaseRecord, Transition } from './case.ts';
 
 export const CASES_BUCKET = 'gw_cases';
@@ -95,6 +95,15 @@ export class CaseStore {
       }
     }
     this.kv = await new Kvm(this.js).create(CASES_BUCKET, { history: 5 });
+  }
+
+  /** The router's durable consumer on the events stream; ack_wait bounds the redelivery after a crash. */
+  async ensureEventsConsumer(durable: string): Promise<void> {
+    try {
+      await this.jsm.consumers.info(EVENTS_STREAM, durable);
+    } catch {
+      await this.jsm.consumers.add(EVENTS_STREAM, { durable_name: durable, filter_subject: 'gw.events.>', ack_policy: 'explicit' as never, ack_wait: 10e9, max_ack_pending: 2000, max_deliver: -1 });
+    }
   }
 
   async #stream(name: string, subjects: string[]): Promise<void> {

@@ -59,6 +59,8 @@ describe('router with a real nats-server', () => {
 
   it('takes a case through its whole life: dispatch order, sign, progress, resolve, verify and close', async () => {
     const e = testEvent(city, { at: cellCentre(city, 'G0305'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    const heard: string[] = [];
+    const off = router.onTransition((c, t) => { if (c.reports[0]?.event_id === e.id) heard.push(t.action); });
     const pub = await router.publish(e);
     expect((await router.publish(e)).duplicate).toBe(true); // a retried publish is dropped by JetStream
     expect(pub.stream).toBe('GW_EVENTS');
@@ -91,6 +93,8 @@ describe('router with a real nats-server', () => {
 
     const final = router.get(id)!;
     expect(final.history.map((t) => `${t.action}:${t.to}`)).toEqual(['report:reported', 'dispatch:dispatched', 'sign:signed', 'progress:signed', 'resolve:resolved', 'close:closed']);
+    expect(heard).toEqual(['report', 'dispatch', 'sign', 'progress', 'resolve', 'close']);
+    off();
     // Every transition is in the log stream, once, in order.
     const counts = await subjectCounts(nc, CASE_LOG_STREAM);
     expect(counts[`gw.cases.log.${id}`]).toBe(6);

@@ -79,6 +79,7 @@ export class CaseRouter {
   readonly #buckets = new Map<string, Set<string>>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #firing = new Set<string>();
+  readonly #listeners = new Set<(c: CaseRecord, t: Transition) => void>();
   /** Case id → deadline in epoch ms, for the open cases that have one. */
   readonly #deadlines = new Map<string, number>();
   readonly #radiusM: number;
@@ -187,6 +188,25 @@ export class CaseRouter {
   /** Publishes an event (Open311 requests, tests); the router picks it up from the stream. */
   publish(event: GridEventT) {
     return publishEvent(this.store.js, event);
+  }
+
+  /**
+   * Calls `listener` after each transition is written (console updates, telemetry rows). It runs
+   * on the router's path: keep it quick and let it not throw. Returns the unsubscribe function.
+   */
+  onTransition(listener: (c: CaseRecord, t: Transition) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #notify(c: CaseRecord, t: Transition): void {
+    for (const l of this.#listeners) {
+      try {
+        l(c, t);
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'transition listener failed');
+      }
+    }
   }
 
   get(id: string): CaseRecord | null {
@@ -327,6 +347,7 @@ export class CaseRouter {
         entry = rev === null ? await this.store.get(id) : { record: c, revision: rev };
         if (!entry) throw new Error(`case ${id} vanished while being created`);
         this.#remember(entry);
+        if (rev !== null) for (const t of c.history) this.#notify(c, t);
       }
       const { record, revision } = entry;
       for (const t of record.history) if (t.event_id === e.id) fx.push(() => this.#emit(record, t, revision));
@@ -381,6 +402,7 @@ export class CaseRouter {
       this.#remember(next);
       for (const t of ts) {
         this.#m?.transitions.inc({ action: t.action });
+        this.#notify(c, t);
         if (opts.effects) opts.effects.push(() => this.#emit(c, t, revision));
         else await this.#emit(c, t, revision);
       }

@@ -90,7 +90,8 @@ export class CaseRouter {
   #timer: NodeJS.Timeout | null = null;
   #state: 'idle' | 'running' | 'stopped' = 'idle';
   #inflight = 0;
-  #lastError = '';
+  #lastErrorText = '';
+  #lastErrorAt = 0;
   readonly #m: { events: Counter<'outcome'>; transitions: Counter<'action'>; acks: Counter<'outcome'>; latency: Histogram<string> } | null;
 
   constructor(opts: CaseRouterOptions) {
@@ -144,7 +145,7 @@ export class CaseRouter {
       try {
         for await (const m of messages) this.#onEventMsg(m);
       } catch (err) {
-        this.#lastError = (err as Error).message;
+        this.#setError((err as Error).message);
       }
       if (this.#state !== 'running') return;
       this.#log.warn({ err: this.#lastError }, 'event consumer ended; setting it up again');
@@ -154,10 +155,10 @@ export class CaseRouter {
         try {
           await this.store.ensureEventsConsumer(this.#durable);
           await this.#consume();
-          this.#lastError = '';
+          this.#lastErrorText = '';
           return;
         } catch (err) {
-          this.#lastError = `event consumer: ${(err as Error).message}`;
+          this.#setError(`event consumer: ${(err as Error).message}`);
         }
       }
     })();
@@ -172,6 +173,16 @@ export class CaseRouter {
     await this.#messages?.close().catch(() => undefined);
     const until = Date.now() + 5000;
     while (this.#inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /** The last error; health shows it as degraded for a minute. */
+  get #lastError(): string {
+    return Date.now() - this.#lastErrorAt < 60_000 ? this.#lastErrorText : '';
+  }
+
+  #setError(message: string): void {
+    this.#lastErrorText = message;
+    this.#lastErrorAt = Date.now();
   }
 
   status(): { state: string; cases: number; open: number; inflight: number; lastError: string } {
@@ -265,12 +276,12 @@ export class CaseRouter {
         m.ack();
       },
       (err) => {
-        this.#lastError = (err as Error).message;
+        this.#setError((err as Error).message);
         this.#log.error({ event: e.id, err: this.#lastError }, 'event not processed; it will be redelivered');
         m.nak(1000);
       },
     ).catch((err) => {
-      this.#lastError = (err as Error).message;
+      this.#setError((err as Error).message);
       this.#log.error({ event: e.id, err: this.#lastError }, 'event effects not published; it will be redelivered');
       m.nak(1000);
     }).finally(() => {

@@ -29,7 +29,7 @@ export const GridEvent = Type.Object({
   place: Type.Object({
     lat: Type.Number({ minimum: -90, maximum: 90 }),
     lon: Type.Number({ minimum: -180, maximum: 180 }),
-    path: Type.Array(Type.String({ minLength: 1 }), { description: 'area ids from the district down to the cell: [district, street, community, cell]; empty outside the grid' }),
+    path: Type.Array(Type.String({ minLength: 1 }), { description: 'area ids from the district down to the cell: [district, street, community, cell]; empty outside the grid, or to let the router locate lat/lon' }),
     method: Type.Optional(Type.Enum(['homography', 'ground_point', 'camera', 'gps', 'reported'])),
     address: Type.Optional(Type.String()),
   }, { additionalProperties: false }),

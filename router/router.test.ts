@@ -123,6 +123,13 @@ describe('router with a real nats-server', () => {
     expect(router.get(otherId)!.department).toBe('sanitation');
   });
 
+  it('locates an event that came without a grid path', async () => {
+    const e = testEvent(city, { at: cellCentre(city, 'G1001'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    await router.publish({ ...e, place: { lat: e.place.lat, lon: e.place.lon, path: [] } });
+    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    expect(router.get(id)!.place.path).toEqual(e.place.path);
+  });
+
   it('sends road vending in street S01 to two departments for joint handling', async () => {
     const e = testEvent(city, { category: 'road_vending', at: cellCentre(city, 'G0102') });
     await router.publish(e);
@@ -174,6 +181,10 @@ describe('router with a real nats-server', () => {
     expect(replies.filter((r) => r.status === 'applied')).toHaveLength(1);
     expect(replies.filter((r) => r.code === 'conflict')).toHaveLength(5);
     expect(router.get(id)!.history.filter((t) => t.action === 'sign')).toHaveLength(1);
+    // Without a revision too: whoever comes second learns that someone else won.
+    const more = await Promise.all(Array.from({ length: 4 }, (_, i) => ack(nc, 'traffic_police', { case_id: id, action: 'resolve', actor: `crew-${i}`, result: 'done' })));
+    expect(more.filter((r) => r.status === 'applied')).toHaveLength(1);
+    expect(more.filter((r) => r.code === 'conflict')).toHaveLength(3);
   });
 
   it('serves Open311: services, a citizen request that becomes a case, and filtered lists', async () => {

@@ -263,6 +263,11 @@ export class CaseRouter {
       m.term();
       return;
     }
+    // A publisher that left the grid path out gets it from lat/lon.
+    if (e.place.path.length === 0) {
+      const hit = this.city.grid.locate(e.place.lat, e.place.lon);
+      if (hit) e = { ...e, place: { ...e.place, path: [...hit.path] } };
+    }
     // One chain per category and street: grouping decisions for one place are never concurrent.
     const key = `${e.category}|${e.place.path[1] ?? '_'}`;
     this.#inflight++;
@@ -397,7 +402,13 @@ export class CaseRouter {
       const ts: Transition[] = [];
       for (const input of inputs) {
         const out = applyAction(c, input);
-        if (!out.ok) throw new CaseActionError('illegal_transition', out.reason, { case: id, state: c.state, action: input.action });
+        if (!out.ok) {
+          // The same action just applied by someone else: a lost race (two clerks signing at
+          // once), answered as a conflict rather than as an illegal transition.
+          const last = c.history[c.history.length - 1];
+          if (last?.action === input.action && input.action !== 'report') throw new CaseActionError('conflict', `case ${id} was already ${c.state} by ${last.actor} at ${last.at} (revision ${entry.revision})`, { case: id, state: c.state, revision: entry.revision });
+          throw new CaseActionError('illegal_transition', out.reason, { case: id, state: c.state, action: input.action });
+        }
         c = out.record;
         ts.push(out.transition);
       }

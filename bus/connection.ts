@@ -32,7 +32,8 @@ export class BusConnection {
 
   static async open(url: string, name: string, log: Logger): Promise<BusConnection> {
     try {
-      const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 5000 });
+      // noAsyncTraces: nats.js would otherwise capture a stack for every request (a third of the router's CPU).
+      const nc = await connect({ servers: url.split(','), name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: false, timeout: 5000, noAsyncTraces: true });
       return new BusConnection(nc, url, log);
     } catch (err) {
       throw new NatsConnectError(url, err);

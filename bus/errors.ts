@@ -20,3 +20,17 @@ export class NatsConnectError extends GridwatchError {
     super('BUS_NATS_CONNECT', `cannot connect to NATS at ${url}: ${(cause as Error)?.message ?? String(cause)}; check services.nats.url or NATS_URL`, { cause, details: { url } });
   }
 }
+
+/** An event that does not follow the event schema. */
+export class EventInvalidError extends GridwatchError {
+  constructor(where: string, issues: readonly string[]) {
+    super('BUS_EVENT_INVALID', `invalid event from ${where}: ${issues.join('; ')}`, { details: { where, issues } });
+  }
+}
+
+/** JetStream did not take an event. */
+export class EventPublishError extends GridwatchError {
+  constructor(subject: string, id: string, cause: unknown) {
+    super('BUS_EVENT_PUBLISH', `cannot publish event ${id} on ${subject}: ${(cause as Error)?.message ?? String(cause)}; is JetStream enabled and the GW_EVENTS stream there?`, { cause, details: { subject, id } });
+  }
+}

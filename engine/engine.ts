@@ -8,6 +8,7 @@ import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
 import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
 import { createHttpServer, ConsoleService } from '../console/index.ts';
 import { CameraLeases } from '../cluster/index.ts';
+import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { EngineStartError } from './errors.ts';
 
@@ -47,6 +48,7 @@ export class Engine {
   /** Cameras this node ingests: those it holds a lease for. */
   readonly ownedCameras = new Set<string>();
   console!: ConsoleService;
+  router!: CaseRouter;
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
@@ -138,6 +140,11 @@ export class Engine {
       await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
       this.health.register('cluster', this.leases);
 
+      // Router: events → cases → departments; its Open311 and case API go on the HTTP server below.
+      const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: log.child({ component: 'router' }), metrics: this.metrics });
+      this.router = await this.#step('router', async () => (await router.start(), router), (r) => r.stop());
+      this.health.register('router', this.router);
+
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
@@ -146,6 +153,7 @@ export class Engine {
       this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
       await this.#step('console', () => this.console.register(this.http), () => this.console.stop());
       this.health.register('console', this.console);
+      registerRouterApi(this.http, this.router);
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {

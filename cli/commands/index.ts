@@ -3,6 +3,8 @@ import { registerConfig } from './config.ts';
 import { registerCity } from './city.ts';
 import { registerStart } from './start.ts';
 import { registerBench } from './bench.ts';
+import { registerRoute } from './route.ts';
+import { registerSim } from './sim-dispatch.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
@@ -10,4 +12,6 @@ export function registerCommands(program: Command): void {
   registerConfig(program);
   registerCity(program);
   registerBench(program);
+  registerRoute(program);
+  registerSim(program);
 }

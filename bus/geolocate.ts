@@ -1,0 +1,109 @@
+import type { City, CameraT } from '../config/index.ts';
+import { EVENT_SCHEMA, type GridEventT } from './events.ts';
+
+export interface GeoPoint {
+  readonly lat: number;
+  readonly lon: number;
+  /** Area ids from the district down to the cell; empty when the point is outside the grid. */
+  readonly path: readonly string[];
+  readonly method: 'homography' | 'ground_point' | 'camera';
+}
+
+/** Solves the 8 unknowns of a projective map from 4 point pairs (Gaussian elimination, partial pivoting). */
+export function solveHomography(src: readonly (readonly [number, number])[], dst: readonly (readonly [number, number])[]): number[] {
+  const a: number[][] = [];
+  for (let i = 0; i < 4; i++) {
+    const [x, y] = src[i]!;
+    const [u, v] = dst[i]!;
+    a.push([x, y, 1, 0, 0, 0, -u * x, -u * y, u]);
+    a.push([0, 0, 0, x, y, 1, -v * x, -v * y, v]);
+  }
+  for (let c = 0; c < 8; c++) {
+    let p = c;
+    for (let r = c + 1; r < 8; r++) if (Math.abs(a[r]![c]!) > Math.abs(a[p]![c]!)) p = r;
+    if (Math.abs(a[p]![c]!) < 1e-12) throw new Error('degenerate homography: three of the four points are on one line');
+    [a[c], a[p]] = [a[p]!, a[c]!];
+    for (let r = 0; r < 8; r++) {
+      if (r === c) continue;
+      const f = a[r]![c]! / a[c]![c]!;
+      for (let k = c; k < 9; k++) a[r]![k]! -= f * a[c]![k]!;
+    }
+  }
+  const h = a.map((row, i) => row[8]! / row[i]!);
+  h.push(1);
+  return h;
+}
+
+export function applyHomography(h: readonly number[], x: number, y: number): [number, number] {
+  const w = h[6]! * x + h[7]! * y + h[8]!;
+  return [(h[0]! * x + h[1]! * y + h[2]!) / w, (h[3]! * x + h[4]! * y + h[5]!) / w];
+}
+
+const cache = new WeakMap<CameraT, number[]>();
+
+/**
+ * Maps an image point of a camera to lat/lon and a grid cell. The camera's 4-point homography
+ * places each point exactly; without one, the zone's ground point stands for the whole zone, and
+ * without that, the camera's own position. The cell comes from the city grid, or the camera's cell.
+ */
+export function geolocateCameraPoint(city: City, cameraId: string, zoneId: string | undefined, point: readonly [number, number]): GeoPoint | null {
+  const cam = city.cameras.get(cameraId);
+  if (!cam) return null;
+  let lat = cam.lat, lon = cam.lon;
+  let method: GeoPoint['method'] = 'camera';
+  const zone = zoneId === undefined ? undefined : cam.zones.find((z) => z.id === zoneId);
+  if (cam.homography) {
+    let h = cache.get(cam);
+    if (!h) cache.set(cam, (h = solveHomography(cam.homography.image, cam.homography.ground)));
+    [lat, lon] = applyHomography(h, point[0], point[1]);
+    method = 'homography';
+  } else if (zone?.ground_point) {
+    [lat, lon] = zone.ground_point;
+    method = 'ground_point';
+  }
+  const hit = city.grid.locate(lat, lon);
+  const path = hit ? hit.path : cam.cell ? (city.areas.get(cam.cell)?.path ?? []) : [];
+  return { lat, lon, path, method };
+}
+
+/** The grid path of a lat/lon, empty outside the grid. */
+export function locatePath(city: City, lat: number, lon: number): readonly string[] {
+  return city.grid.locate(lat, lon)?.path ?? [];
+}
+
+export interface CameraDetection {
+  /** Stable: the same incident gives the same id (e.g. camera, zone, locked position, first-seen time). */
+  readonly id: string;
+  readonly type: 'illegal_parking' | 'road_vending';
+  /** Category code; the type when absent. */
+  readonly category?: string;
+  readonly cameraId: string;
+  readonly zoneId: string;
+  readonly class: string;
+  /** [x, y, width, height] in image pixels. */
+  readonly box: readonly [number, number, number, number];
+  readonly dwell_s: number;
+  readonly score: number;
+  readonly firstSeen: Date;
+  readonly confirmedAt: Date;
+  readonly evidence: readonly string[];
+  readonly model: { readonly name: string; readonly version: string };
+}
+
+/**
+ * Builds a camera event: the box's bottom-centre point (where the object meets the ground) is
+ * geolocated and placed in a cell. Returns null for an unknown camera.
+ */
+export function cameraEvent(city: City, d: CameraDetection): GridEventT | null {
+  const [x, y, w, h] = d.box;
+  const g = geolocateCameraPoint(city, d.cameraId, d.zoneId, [x + w / 2, y + h]);
+  if (!g) return null;
+  return {
+    schema: EVENT_SCHEMA, id: d.id, type: d.type, category: d.category ?? d.type,
+    source: { kind: 'camera', id: d.cameraId, zone: d.zoneId },
+    first_seen: d.firstSeen.toISOString(), confirmed_at: d.confirmedAt.toISOString(),
+    place: { lat: g.lat, lon: g.lon, path: [...g.path], method: g.method },
+    object: { class: d.class, box: [x, y, w, h], dwell_s: d.dwell_s, score: d.score },
+    evidence: [...d.evidence], model: { name: d.model.name, version: d.model.version },
+  };
+}

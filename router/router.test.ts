@@ -1,0 +1,294 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { silentLogger } from '../core/index.ts';
+import { startNatsServer, type Service } from '../test/harness.ts';
+import type { City } from '../config/index.ts';
+import { CaseRouter, DispatchSimulator, registerRouterApi, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchDurable, type DispatchOrder } from './index.ts';
+import { routerTestCity, testEvent, cellCentre, offset } from './test-support.ts';
+
+async function waitFor<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+async function ack(nc: NatsConnection, department: string, body: object): Promise<{ status: string; code?: string; reason?: string; state?: string; revision?: number }> {
+  const m = await nc.request(`gw.dispatch.ack.${department}`, JSON.stringify(body), { timeout: 5000 });
+  return JSON.parse(m.string());
+}
+
+async function subjectCounts(nc: NatsConnection, stream: string): Promise<Record<string, number>> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(stream, { subjects_filter: '>' });
+  return (info.state.subjects ?? {}) as Record<string, number>;
+}
+
+// 12:00 in Asia/Shanghai: the daytime parking rule sends it to the traffic police.
+const NOON = () => new Date(Date.UTC(2026, 0, 1, 4, 0, 0) + Math.floor((Date.now() % 1e6))).toISOString();
+
+describe('router with a real nats-server', () => {
+  let nats: Service;
+  let nc: NatsConnection;
+  let city: City;
+  let router: CaseRouter;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    city = routerTestCity();
+    router = new CaseRouter({ city, nc, log: silentLogger() });
+    await router.start();
+    app = Fastify();
+    registerRouterApi(app, router);
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await router?.stop();
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('takes a case through its whole life: dispatch order, sign, progress, resolve, verify and close', async () => {
+    const e = testEvent(city, { at: cellCentre(city, 'G0305'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    const heard: string[] = [];
+    const off = router.onTransition((c, t) => { if (c.reports[0]?.event_id === e.id) heard.push(t.action); });
+    const pub = await router.publish(e);
+    expect((await router.publish(e)).duplicate).toBe(true); // a retried publish is dropped by JetStream
+    expect(pub.stream).toBe('GW_EVENTS');
+    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const c = router.get(id)!;
+    expect(c).toMatchObject({ state: 'dispatched', department: 'traffic_police', category: 'illegal_parking', rules: ['parking-daytime'], report_count: 1 });
+    expect(c.place.path).toEqual(['D01', 'S01', 'S01C3', 'G0305']);
+
+    // The dispatch system reads its order from its durable consumer.
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(DISPATCH_STREAM, dispatchDurable('traffic_police'));
+    let order: DispatchOrder | null = null;
+    for (let i = 0; i < 50 && !order; i++) {
+      const m = await consumer.next({ expires: 1000 });
+      if (!m) continue;
+      m.ack();
+      const o = m.json<DispatchOrder>();
+      if (o.case_id === id) order = o;
+    }
+    expect(order).toMatchObject({ case_id: id, department: 'traffic_police', event_id: e.id, ack_subject: 'gw.dispatch.ack.traffic_police', action: 'dispatch' });
+
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'sign', actor: 'clerk-1' })).toMatchObject({ status: 'applied', state: 'signed' });
+    expect(router.get(id)!.deadline?.kind).toBe('resolve');
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'progress', reason: 'officer on the way' })).toMatchObject({ status: 'applied', state: 'signed' });
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'resolve', result: 'car towed', rating: 5 })).toMatchObject({ status: 'applied', state: 'resolved' });
+
+    const closed = await app.inject({ method: 'POST', url: `/api/cases/${id}/close`, payload: { actor: 'operator-7', reason: 'verified on camera' } });
+    expect(closed.statusCode).toBe(200);
+    expect(closed.json().case).toMatchObject({ state: 'closed', result: 'car towed', rating: 5, light: 'green' });
+
+    const final = router.get(id)!;
+    expect(final.history.map((t) => `${t.action}:${t.to}`)).toEqual(['report:reported', 'dispatch:dispatched', 'sign:signed', 'progress:signed', 'resolve:resolved', 'close:closed']);
+    expect(heard).toEqual(['report', 'dispatch', 'sign', 'progress', 'resolve', 'close']);
+    off();
+    // Every transition is in the log stream, once, in order.
+    const counts = await subjectCounts(nc, CASE_LOG_STREAM);
+    expect(counts[`gw.cases.log.${id}`]).toBe(6);
+
+    const o311 = await app.inject({ method: 'GET', url: `/open311/v2/requests/${id}` });
+    expect(o311.json()[0]).toMatchObject({ service_request_id: id, status: 'closed', service_code: 'illegal_parking', agency_responsible: 'traffic_police', state: 'closed' });
+  });
+
+  it('groups repeated reports of one place into one open case, keeping all evidence', async () => {
+    const base = cellCentre(city, 'G0708');
+    const at = NOON();
+    const events = [testEvent(city, { at: base, confirmedAt: at }), testEvent(city, { at: offset(base, 10, 5), confirmedAt: at }), testEvent(city, { at: offset(base, -8, -12), confirmedAt: at, type: 'terminal_report' })];
+    for (const e of events) await router.publish(e);
+    const far = testEvent(city, { at: offset(base, 0, 120), confirmedAt: at });
+    const other = testEvent(city, { at: base, confirmedAt: at, category: 'sanitation', type: 'terminal_report' });
+    await router.publish(far);
+    await router.publish(other);
+    const id = await waitFor('the grouped case', () => events.every((e) => router.casesOfEvent(e.id).length) && router.casesOfEvent(events[0]!.id)[0]);
+    for (const e of events) expect(router.casesOfEvent(e.id)).toEqual([id]);
+    const c = router.get(id)!;
+    expect(c.report_count).toBe(3);
+    expect(c.reports.flatMap((r) => r.evidence)).toEqual(events.flatMap((e) => e.evidence));
+    const farId = await waitFor('the far case', () => router.casesOfEvent(far.id)[0]);
+    const otherId = await waitFor('the other category', () => router.casesOfEvent(other.id)[0]);
+    expect(new Set([id, farId, otherId]).size).toBe(3);
+    expect(router.get(otherId)!.department).toBe('sanitation');
+  });
+
+  it('locates an event that came without a grid path', async () => {
+    const e = testEvent(city, { at: cellCentre(city, 'G1001'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    await router.publish({ ...e, place: { lat: e.place.lat, lon: e.place.lon, path: [] } });
+    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    expect(router.get(id)!.place.path).toEqual(e.place.path);
+  });
+
+  it('sends road vending in street S01 to two departments for joint handling', async () => {
+    const e = testEvent(city, { category: 'road_vending', at: cellCentre(city, 'G0102') });
+    await router.publish(e);
+    const ids = await waitFor('two cases', () => router.casesOfEvent(e.id).length === 2 && router.casesOfEvent(e.id));
+    expect(ids.map((i) => router.get(i)!.department).sort()).toEqual(['market_reg', 'urban_mgmt']);
+    expect(router.get(ids[0]!)!.joint).toEqual(router.get(ids[1]!)!.joint);
+  });
+
+  it('refuses acks for unknown cases, from the wrong department, or illegal in the state, and changes nothing', async () => {
+    const e = testEvent(city, { at: cellCentre(city, 'G0910'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    await router.publish(e);
+    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const before = router.revisionOf(id);
+    expect(await ack(nc, 'traffic_police', { case_id: 'C-nope', action: 'sign' })).toMatchObject({ status: 'error', code: 'unknown_case' });
+    expect(await ack(nc, 'urban_mgmt', { case_id: id, action: 'sign' })).toMatchObject({ status: 'error', code: 'wrong_department' });
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'resolve', result: 'x' })).toMatchObject({ status: 'error', code: 'illegal_transition' });
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'progress' })).toMatchObject({ status: 'error', code: 'illegal_transition' });
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'close' })).toMatchObject({ status: 'error', code: 'bad_request' });
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'return' })).toMatchObject({ status: 'error', code: 'illegal_transition' }); // needs a reason
+    const bad = await app.inject({ method: 'POST', url: `/api/cases/${id}/close`, payload: { actor: 'op' } });
+    expect(bad.statusCode).toBe(409);
+    expect(bad.json()).toMatchObject({ code: 'illegal_transition' });
+    expect(router.revisionOf(id)).toBe(before);
+    expect(router.get(id)!.state).toBe('dispatched');
+  });
+
+  it('re-routes a returned case away from the department that returned it; operators reopen and invalidate', async () => {
+    const e = testEvent(city, { at: cellCentre(city, 'G1012'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    await router.publish(e);
+    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    expect(await ack(nc, 'traffic_police', { case_id: id, action: 'return', reason: 'not a traffic matter' })).toMatchObject({ status: 'applied', state: 'dispatched' });
+    const c = router.get(id)!;
+    expect(c.department).toBe('urban_mgmt'); // the next parking rule
+    expect(c.returned_by).toEqual(['traffic_police']);
+    const inv = await app.inject({ method: 'POST', url: `/api/cases/${id}/invalidate`, payload: { actor: 'op', reason: 'a shadow, not a car' } });
+    expect(inv.json().case.state).toBe('invalid');
+    const re = await app.inject({ method: 'POST', url: `/api/cases/${id}/reopen`, payload: { actor: 'op', reason: 'it was a car after all' } });
+    expect(re.json().case).toMatchObject({ state: 'dispatched', department: 'urban_mgmt' });
+    const esc = await app.inject({ method: 'POST', url: `/api/cases/${id}/escalate`, payload: { actor: 'op', reason: 'big one' } });
+    expect(esc.json().case).toMatchObject({ level: 'street' });
+  });
+
+  it('applies exactly one of several concurrent acks; the others get a conflict', async () => {
+    const e = testEvent(city, { at: cellCentre(city, 'G0506'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
+    await router.publish(e);
+    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const revision = router.revisionOf(id)!;
+    const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => ack(nc, 'traffic_police', { case_id: id, action: 'sign', actor: `clerk-${i}`, revision })));
+    expect(replies.filter((r) => r.status === 'applied')).toHaveLength(1);
+    expect(replies.filter((r) => r.code === 'conflict')).toHaveLength(5);
+    expect(router.get(id)!.history.filter((t) => t.action === 'sign')).toHaveLength(1);
+    // Without a revision too: whoever comes second learns that someone else won.
+    const more = await Promise.all(Array.from({ length: 4 }, (_, i) => ack(nc, 'traffic_police', { case_id: id, action: 'resolve', actor: `crew-${i}`, result: 'done' })));
+    expect(more.filter((r) => r.status === 'applied')).toHaveLength(1);
+    expect(more.filter((r) => r.code === 'conflict')).toHaveLength(3);
+  });
+
+  it('serves Open311: services, a citizen request that becomes a case, and filtered lists', async () => {
+    const services = await app.inject({ method: 'GET', url: '/open311/v2/services' });
+    expect(services.json().map((s: { service_code: string }) => s.service_code)).toContain('road_vending');
+    const [lat, lon] = cellCentre(city, 'G0404');
+    const res = await app.inject({ method: 'POST', url: '/open311/v2/requests', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `service_code=sanitation&lat=${lat}&long=${lon}&description=rubbish+pile&media_url=http%3A%2F%2Fx%2Fa.jpg` });
+    expect(res.statusCode).toBe(201);
+    const [{ service_request_id: id, token }] = res.json();
+    expect(id).toMatch(/^C/);
+    expect(router.get(id)).toMatchObject({ department: 'sanitation', category: 'sanitation' });
+    expect(router.get(id)!.reports[0]).toMatchObject({ type: 'citizen_report', description: 'rubbish pile' });
+    const bad = await app.inject({ method: 'POST', url: '/open311/v2/requests', payload: { service_code: 'nope', lat, long: lon } });
+    expect(bad.statusCode).toBe(400);
+    const list = await app.inject({ method: 'GET', url: '/open311/v2/requests?service_code=sanitation&status=open' });
+    expect(list.json().map((r: { service_request_id: string }) => r.service_request_id)).toContain(id);
+    const byToken = await app.inject({ method: 'GET', url: `/open311/v2/requests/${token}` });
+    expect(byToken.json()[0].service_request_id).toBe(id);
+    const none = await app.inject({ method: 'GET', url: '/open311/v2/requests?service_code=sanitation&status=closed' });
+    expect(none.json()).toEqual([]);
+  });
+  it('is driven to resolution by the simulated dispatch system', async () => {
+    const sim = new DispatchSimulator({ nc, departments: ['sanitation'], log: silentLogger(), signDelayS: [0.05, 0.1], resolveDelayS: [0.1, 0.2], missRate: 0, returnRate: 0 });
+    await sim.start();
+    try {
+      const e = testEvent(city, { category: 'sanitation', type: 'terminal_report', at: cellCentre(city, 'G0112') });
+      await router.publish(e);
+      const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+      const c = await waitFor('resolution', () => router.get(id)?.state === 'resolved' && router.get(id));
+      expect(c.history.map((t) => t.action)).toEqual(['report', 'dispatch', 'sign', 'progress', 'resolve']);
+      expect(c.rating).toBeGreaterThanOrEqual(3);
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
+describe('deadlines with a short SLA', () => {
+  let nats: Service;
+  let nc: NatsConnection;
+  let city: City;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+    city = routerTestCity((raw) => {
+      raw.sla = [{ id: 'fast', sign_within_s: 0.8, resolve_within_s: 0.8 }];
+    });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('escalates cell → street → district on missed deadlines, notifies, and transfers to supervision on the third', async () => {
+    const router = new CaseRouter({ city, nc, log: silentLogger(), tickMs: 100 });
+    const notices: string[] = [];
+    const sub = nc.subscribe('gw.notify.>', { callback: (_e, m) => { notices.push(m.subject); } });
+    await router.start();
+    try {
+      const e = testEvent(city, { at: cellCentre(city, 'G0809') });
+      await router.publish(e);
+      const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+      const c = await waitFor('the transfer', () => router.get(id)?.state === 'transferred' && router.get(id), 15_000);
+      expect(c).toMatchObject({ department: 'supervision', missed: 3, level: 'district' });
+      const missed = c.history.filter((t) => t.action === 'deadline_missed');
+      expect(missed.map((t) => `${t.level}:${t.area}`)).toEqual(['street:S04', 'district:D01', 'district:D01']);
+      await waitFor('notices', () => notices.length >= 4);
+      expect(notices.slice(0, 4)).toEqual(['gw.notify.street.S04', 'gw.notify.district.D01', 'gw.notify.district.D01', 'gw.notify.transfer.supervision']);
+      // The supervisory department got a dispatch order too.
+      const counts = await subjectCounts(nc, DISPATCH_STREAM);
+      expect(counts['gw.dispatch.supervision']).toBeGreaterThanOrEqual(1);
+      const notifyCounts = await subjectCounts(nc, NOTIFY_STREAM);
+      expect(notifyCounts['gw.notify.transfer.supervision']).toBe(1);
+    } finally {
+      sub.unsubscribe();
+      await router.stop();
+    }
+  });
+
+  it('fires a deadline that passed while the router was down as soon as it comes back', async () => {
+    const slow = routerTestCity((raw) => {
+      raw.sla = [{ id: 'two-seconds', sign_within_s: 2, resolve_within_s: 2 }];
+    });
+    const first = new CaseRouter({ city: slow, nc, log: silentLogger(), tickMs: 100 });
+    await first.start();
+    const e = testEvent(slow, { at: cellCentre(slow, 'G0202') });
+    await first.publish(e);
+    const id = await waitFor('the case', () => first.casesOfEvent(e.id)[0]);
+    await first.stop();
+    const deadline = Date.parse(first.get(id)!.deadline!.at);
+    await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 500)); // it passes while no router runs
+    const restartedAt = new Date().toISOString();
+    const second = new CaseRouter({ city: slow, nc, log: silentLogger(), tickMs: 60_000 }); // no periodic tick: only the start-up check
+    await second.start();
+    try {
+      const c = await waitFor('the missed deadline', () => second.get(id)?.history.some((t) => t.action === 'deadline_missed') && second.get(id));
+      const missed = c.history.filter((t) => t.action === 'deadline_missed');
+      expect(missed).toHaveLength(1);
+      expect(missed[0]!.at >= restartedAt).toBe(true);
+      expect(missed[0]).toMatchObject({ level: 'street', area: 'S01' });
+    } finally {
+      await second.stop();
+    }
+  });
+});

@@ -1,0 +1,182 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { ensureEventsStream, EVENTS_STREAM } from '../bus/index.ts';
+import type { CaseRecord, Transition } from './case.ts';
+
+export const CASES_BUCKET = 'gw_cases';
+export const DISPATCH_STREAM = 'GW_DISPATCH';
+export const CASE_LOG_STREAM = 'GW_CASE_LOG';
+export const NOTIFY_STREAM = 'GW_NOTIFY';
+const DUPLICATE_WINDOW_NS = 600 * 1e9;
+
+export const dispatchSubject = (department: string) => `gw.dispatch.${department}`;
+export const ackSubject = (department: string) => `gw.dispatch.ack.${department}`;
+export const caseLogSubject = (id: string) => `gw.cases.log.${id}`;
+export const dispatchDurable = (department: string) => `dispatch-${department.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+
+/** What a dispatch system receives on `gw.dispatch.<department>`. */
+export interface DispatchOrder {
+  readonly schema: 'gridwatch.dispatch/v1';
+  readonly order_id: string;
+  readonly case_id: string;
+  readonly seq: number;
+  readonly revision: number;
+  readonly action: 'dispatch' | 'transfer';
+  readonly department: string;
+  readonly category: string;
+  readonly state: string;
+  readonly place: CaseRecord['place'];
+  readonly level: string;
+  readonly report_count: number;
+  readonly evidence: readonly string[];
+  readonly deadline: CaseRecord['deadline'];
+  readonly ack_subject: string;
+  readonly at: string;
+  /** The event that led to this order, when one did. */
+  readonly event_id?: string;
+}
+
+/** The notice on `gw.notify.<level>.<area>` when a deadline is missed or a case transferred. */
+export interface Notice {
+  readonly schema: 'gridwatch.notice/v1';
+  readonly case_id: string;
+  readonly seq: number;
+  readonly kind: 'deadline_missed' | 'transfer' | 'escalate';
+  readonly level?: string;
+  readonly area?: string;
+  readonly department: string;
+  readonly missed: number;
+  readonly reason?: string;
+  readonly at: string;
+}
+
+export interface Entry {
+  record: CaseRecord;
+  revision: number;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export function isCasConflict(err: unknown): boolean {
+  const e = err as { code?: unknown; api_error?: { err_code?: number }; message?: string };
+  return e?.api_error?.err_code === 10071 || /wrong last sequence|key exists/i.test(e?.message ?? '');
+}
+
+/**
+ * Case state in a KV bucket (compare-and-set only), and the effects of each transition: the
+ * transition log, dispatch orders and notices, each published with a deterministic `Nats-Msg-Id`
+ * so that publishing it again after a crash is a no-op.
+ */
+export class CaseStore {
+  readonly js: JetStreamClient;
+  jsm!: JetStreamManager;
+  kv!: KV;
+  readonly #nc: NatsConnection;
+
+  constructor(nc: NatsConnection) {
+    this.#nc = nc;
+    this.js = jetstream(nc);
+  }
+
+  async open(departments: readonly string[]): Promise<void> {
+    this.jsm = await jetstreamManager(this.#nc);
+    await ensureEventsStream(this.jsm);
+    await this.#stream(DISPATCH_STREAM, ['gw.dispatch.*']);
+    await this.#stream(CASE_LOG_STREAM, ['gw.cases.log.>']);
+    await this.#stream(NOTIFY_STREAM, ['gw.notify.>']);
+    for (const d of departments) {
+      const durable = dispatchDurable(d);
+      try {
+        await this.jsm.consumers.info(DISPATCH_STREAM, durable);
+      } catch {
+        await this.jsm.consumers.add(DISPATCH_STREAM, { durable_name: durable, filter_subject: dispatchSubject(d), ack_policy: 'explicit' as never, ack_wait: 30e9, max_deliver: -1 });
+      }
+    }
+    this.kv = await new Kvm(this.js).create(CASES_BUCKET, { history: 5 });
+  }
+
+  /** The router's durable consumer on the events stream; ack_wait bounds the redelivery after a crash. */
+  async ensureEventsConsumer(durable: string): Promise<void> {
+    try {
+      await this.jsm.consumers.info(EVENTS_STREAM, durable);
+    } catch {
+      await this.jsm.consumers.add(EVENTS_STREAM, { durable_name: durable, filter_subject: 'gw.events.>', ack_policy: 'explicit' as never, ack_wait: 10e9, max_ack_pending: 2000, max_deliver: -1 });
+    }
+  }
+
+  async #stream(name: string, subjects: string[]): Promise<void> {
+    const cfg = { subjects, duplicate_window: DUPLICATE_WINDOW_NS };
+    try {
+      await this.jsm.streams.add({ name, ...cfg });
+    } catch {
+      await this.jsm.streams.update(name, cfg);
+    }
+  }
+
+  async get(id: string): Promise<Entry | null> {
+    const e = await this.kv.get(id);
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return null;
+    return { record: JSON.parse(dec.decode(e.value)) as CaseRecord, revision: e.revision };
+  }
+
+  /** Creates a case; null when the key already exists (a retry of an earlier attempt). */
+  async create(record: CaseRecord): Promise<number | null> {
+    try {
+      return await this.kv.create(record.id, enc.encode(JSON.stringify(record)));
+    } catch (err) {
+      if (isCasConflict(err)) return null;
+      throw err;
+    }
+  }
+
+  /** Compare-and-set: throws when the revision is no longer the latest (see `isCasConflict`). */
+  update(record: CaseRecord, revision: number): Promise<number> {
+    return this.kv.update(record.id, enc.encode(JSON.stringify(record)), revision);
+  }
+
+  /** Every case in the bucket, read in parallel batches. */
+  async all(): Promise<Entry[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys()) keys.push(k);
+    const out: Entry[] = [];
+    for (let i = 0; i < keys.length; i += 128) {
+      const batch = await Promise.all(keys.slice(i, i + 128).map((k) => this.get(k)));
+      for (const b of batch) if (b) out.push(b);
+    }
+    return out;
+  }
+
+  /** Log messages per case, to find transitions whose effects a crash cut short. */
+  async loggedCounts(): Promise<Map<string, number>> {
+    const info = await this.jsm.streams.info(CASE_LOG_STREAM, { subjects_filter: 'gw.cases.log.>' });
+    const counts = new Map<string, number>();
+    for (const [subject, n] of Object.entries(info.state.subjects ?? {})) counts.set(subject.slice('gw.cases.log.'.length), n as number);
+    return counts;
+  }
+
+  /**
+   * Publishes the effects of one transition: the dispatch order or notice first, then the log
+   * entry, so that a logged transition always had its effects published.
+   */
+  async emit(c: CaseRecord, t: Transition, revision: number): Promise<void> {
+    const msgID = `${c.id}:${t.seq}`;
+    if (t.to === 'dispatched' && t.action === 'dispatch' || t.action === 'transfer') {
+      const dept = t.department ?? c.department;
+      const order: DispatchOrder = {
+        schema: 'gridwatch.dispatch/v1', order_id: msgID, case_id: c.id, seq: t.seq, revision, action: t.action === 'transfer' ? 'transfer' : 'dispatch',
+        department: dept, category: c.category, state: t.to, place: c.place, level: c.level, report_count: c.report_count,
+        evidence: c.reports.flatMap((r) => r.evidence).slice(0, 20), deadline: t.deadline ? { kind: 'sign', at: t.deadline } : null,
+        ack_subject: ackSubject(dept), at: t.at, ...(t.event_id ? { event_id: t.event_id } : {}),
+      };
+      await this.js.publish(dispatchSubject(dept), JSON.stringify(order), { msgID });
+    }
+    if (t.action === 'deadline_missed' || t.action === 'transfer' || t.action === 'escalate') {
+      const subject = t.action === 'transfer' ? `gw.notify.transfer.${t.department}` : `gw.notify.${t.level ?? 'cell'}.${t.area ?? '_'}`;
+      const notice: Notice = { schema: 'gridwatch.notice/v1', case_id: c.id, seq: t.seq, kind: t.action, level: t.level, area: t.area, department: t.department ?? c.department, missed: c.missed, reason: t.reason, at: t.at };
+      await this.js.publish(subject, JSON.stringify(notice), { msgID });
+    }
+    await this.js.publish(caseLogSubject(c.id), JSON.stringify({ case_id: c.id, ...t }), { msgID });
+  }
+}

@@ -41,7 +41,9 @@ describe('the console in the engine', () => {
     const res = await fetch(`${engine.httpUrl}/api/alerts/${alert.id}/confirm`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' });
     expect(res.status).toBe(200);
     const { case: c } = (await res.json()) as { case: { id: string; state: string } };
-    expect(c.state).toBe('reported');
+    // In the engine the router makes the case and dispatches it by the city's routing rules at once.
+    expect(c.state).toBe('dispatched');
+    expect(engine.router.get(c.id)?.reports.map((r) => r.event_id)).toEqual([alert.id]);
     for (let i = 0; i < 100 && !got.some((m) => m.type === 'case'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(got.find((m) => m.type === 'case')?.case.id).toBe(c.id);
     ws.close();

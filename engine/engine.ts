@@ -10,6 +10,7 @@ import { createHttpServer, ConsoleService } from '../console/index.ts';
 import { CameraLeases } from '../cluster/index.ts';
 import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
+import { RouterCaseDesk } from './router-desk.ts';
 import { EngineStartError } from './errors.ts';
 
 export interface EngineOptions {
@@ -149,11 +150,13 @@ export class Engine {
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
       registerStatsRoutes(this.http, new TelemetryStats(this.telemetry, statsCity(this.city)));
-      // The operator console: push into `this.console.feed`; the router replaces its case desk via `actions`.
-      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
-      await this.#step('console', () => this.console.register(this.http), () => this.console.stop());
+      // The console's case actions go to the router, and the router's case changes to the console.
+      const desk = new RouterCaseDesk(this.router);
+      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+      desk.attach(this.console.feed);
+      await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
       this.health.register('console', this.console);
-      registerRouterApi(this.http, this.router);
+      registerRouterApi(this.http, this.router, { caseRoutes: false });
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {

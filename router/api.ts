@@ -35,7 +35,7 @@ const CONSOLE_ACTIONS = ['dispatch', 'return', 'escalate', 'close', 'reopen', 'i
  * The router's HTTP API on the engine's fastify: Open311 GeoReport v2 style requests for
  * citizens and hotlines, and case actions for the console.
  */
-export function registerRouterApi(app: FastifyInstance, router: CaseRouter): void {
+export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts: { caseRoutes?: boolean } = {}): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
   const city = router.city;
   if (!app.hasContentTypeParser('application/x-www-form-urlencoded')) {
@@ -152,6 +152,10 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter): voi
     if (!c) return reply.code(404).send([{ code: 404, description: `no request ${id}` }]);
     return [toOpen311(c)];
   });
+
+  // Without the console: unauthenticated case views and actions, for tools on a trusted network.
+  // With the console, it serves /api/cases itself, behind log-in, roles and CSRF checks.
+  if (opts.caseRoutes === false) return;
 
   // The console's view of one case: the whole record with its history.
   api.get('/api/cases/:id', { schema: { params: Type.Object({ id: Type.String() }) } }, async (req, reply) => {

@@ -1,0 +1,109 @@
+import { EVENT_SCHEMA, type GridEventT } from '../bus/index.ts';
+import type { CaseRecord, CaseRouter } from '../router/index.ts';
+import type { Actor, CaseActions, ConsoleAlert, ConsoleCase, ConsoleFeed } from '../console/index.ts';
+
+/** The router's case record as the console shows it. */
+export function consoleCase(c: CaseRecord): ConsoleCase {
+  const ms = (iso: string) => Date.parse(iso);
+  return {
+    id: c.id,
+    state: c.state,
+    category: c.category,
+    cell: c.place.path[c.place.path.length - 1] ?? '',
+    path: c.place.path,
+    lat: c.place.lat,
+    lon: c.place.lon,
+    departments: [c.department],
+    createdAt: ms(c.created_at),
+    updatedAt: ms(c.updated_at),
+    ...(c.deadline?.kind === 'sign' ? { signDeadline: ms(c.deadline.at) } : {}),
+    ...(c.deadline?.kind === 'resolve' ? { resolveDeadline: ms(c.deadline.at) } : {}),
+    missedDeadlines: c.missed,
+    alerts: c.reports.map((r) => r.event_id),
+    timeline: c.history.map((t) => ({ ts: ms(t.at), state: t.to, actor: t.actor, ...(t.reason ? { note: t.reason } : {}) })),
+    ...(c.reports[0]?.source.kind === 'terminal' ? { reporter: c.reports[0].source.id } : {}),
+  };
+}
+
+/** An alert the operator confirmed, as the event that opens (or joins) its case. */
+function alertEvent(a: ConsoleAlert): GridEventT {
+  const at = new Date(a.ts).toISOString();
+  return {
+    schema: EVENT_SCHEMA,
+    id: a.id,
+    type: a.category === 'road_vending' ? 'road_vending' : 'illegal_parking',
+    category: a.category,
+    source: { kind: 'camera', id: a.cameraId, zone: a.zoneId },
+    first_seen: new Date(a.ts - a.dwellS * 1000).toISOString(),
+    confirmed_at: at,
+    place: { lat: a.lat, lon: a.lon, path: [...a.path] },
+    ...(a.box ? { object: { class: a.className, box: [...a.box] as [number, number, number, number], dwell_s: a.dwellS, score: a.score } } : {}),
+    evidence: [],
+  };
+}
+
+/**
+ * The console's case actions, carried out by the router, and the router's case changes pushed
+ * into the console's feed. Camera violations reach the router as events by themselves; an
+ * operator's confirmation finds the case the event made (or publishes the event when it was not).
+ */
+export class RouterCaseDesk implements CaseActions {
+  readonly #router: CaseRouter;
+  #unsubscribe: (() => void) | null = null;
+
+  constructor(router: CaseRouter) {
+    this.#router = router;
+  }
+
+  /** Pushes every case now, and every change from now on, into the console's feed. */
+  attach(feed: ConsoleFeed): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = this.#router.onTransition((c) => feed.caseChanged(consoleCase(c)));
+    for (const c of this.#router.list({})) feed.caseChanged(consoleCase(c));
+  }
+
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = null;
+  }
+
+  async #caseOf(eventId: string, timeoutMs = 5000): Promise<ConsoleCase> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const id = this.#router.casesOfEvent(eventId)[0];
+      const c = id ? this.#router.get(id) : null;
+      if (c) return consoleCase(c);
+      if (Date.now() > until) throw new Error(`the router made no case for ${eventId} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  async confirmAlert(alert: ConsoleAlert, _actor: Actor): Promise<ConsoleCase> {
+    if (this.#router.casesOfEvent(alert.id).length === 0) await this.#router.publish(alertEvent(alert));
+    return this.#caseOf(alert.id);
+  }
+
+  async #act(caseId: string, action: 'dispatch' | 'return' | 'escalate' | 'close' | 'reopen' | 'invalidate', actor: Actor, extra: { reason?: string; to_department?: string } = {}): Promise<ConsoleCase> {
+    const e = await this.#router.consoleAction(caseId, { action, actor: actor.username, ...extra });
+    return consoleCase(e.record);
+  }
+
+  dispatch(caseId: string, actor: Actor, departments?: readonly string[]): Promise<ConsoleCase> {
+    return this.#act(caseId, 'dispatch', actor, departments?.[0] ? { to_department: departments[0] } : {});
+  }
+  returnCase(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
+    return this.#act(caseId, 'return', actor, { reason });
+  }
+  escalate(caseId: string, actor: Actor): Promise<ConsoleCase> {
+    return this.#act(caseId, 'escalate', actor);
+  }
+  verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase> {
+    return this.#act(caseId, 'close', actor);
+  }
+  reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
+    return this.#act(caseId, 'reopen', actor, { reason });
+  }
+  markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
+    return this.#act(caseId, 'invalidate', actor, { reason });
+  }
+}

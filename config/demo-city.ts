@@ -127,6 +127,7 @@ export function generateCity(options: GenerateOptions): Record<string, unknown> 
     version: 1,
     city: { name: 'Nanguan demo district', timezone: 'Asia/Shanghai' },
     services: { data_dir: './data', http: { host: '127.0.0.1', port: 8080 }, mqtt: { port: 1883 } },
+    demo: { camera_farm: true, terminals: true, dispatch: true },
     areas: { type: 'FeatureCollection', features },
     cameras,
     terminals,

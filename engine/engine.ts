@@ -11,6 +11,7 @@ import { CameraLeases } from '../cluster/index.ts';
 import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
+import { startDemo } from './demo.ts';
 import { EngineStartError } from './errors.ts';
 
 export interface EngineOptions {
@@ -158,6 +159,8 @@ export class Engine {
       this.health.register('console', this.console);
       registerRouterApi(this.http, this.router, { caseRoutes: false });
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
+      // Demo simulators last: they need everything above, and stop first.
+      await this.#step('demo simulators', () => startDemo(this), (stop) => stop());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {
       await this.stop();

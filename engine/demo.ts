@@ -1,0 +1,24 @@
+import type { Engine } from './engine.ts';
+import { DispatchSimulator } from '../router/index.ts';
+
+type Stop = () => Promise<void>;
+
+/**
+ * The demo's simulators, run inside the engine when the city's `demo` section asks for them.
+ * Returns how to stop them; the engine stops them first, before anything they talk to.
+ */
+export async function startDemo(engine: Engine): Promise<Stop> {
+  const demo = engine.city.config.demo;
+  const stops: Stop[] = [];
+  if (demo.dispatch) {
+    const sim = new DispatchSimulator({
+      nc: engine.bus.nc, departments: [...engine.city.departments.keys()], log: engine.log.child({ component: 'sim-dispatch' }),
+      signDelayS: demo.dispatch_sign_delay_s, resolveDelayS: demo.dispatch_resolve_delay_s, missRate: demo.dispatch_miss_rate,
+    });
+    await sim.start();
+    stops.push(() => sim.stop());
+  }
+  return async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+}

@@ -34,5 +34,15 @@ describe('the demo city\'s simulators inside the engine', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
     expect([...states]).toEqual(expect.arrayContaining(['reported', 'dispatched', 'signed', 'resolved']));
+
+    // Every step went to ClickHouse for the statistics, with the deadline it had to meet.
+    await engine.telemetryWriter.flush();
+    const rows = await engine.telemetry.query<{ to_state: string; department: string; has_deadline: number }>(
+      `SELECT to_state, department, deadline IS NOT NULL AS has_deadline FROM case_transitions WHERE case_id = '${caseId}' ORDER BY ts`);
+    const loop = ['reported', 'dispatched', 'signed', 'resolved'];
+    rows.sort((a, b) => loop.indexOf(a.to_state) - loop.indexOf(b.to_state));
+    expect(rows.map((r) => r.to_state)).toEqual(['reported', 'dispatched', 'signed', 'resolved']);
+    expect(rows.find((r) => r.to_state === 'signed')).toMatchObject({ has_deadline: 1 });
+    expect(rows.find((r) => r.to_state === 'dispatched')?.department).toBe(engine.router.get(caseId!)!.department);
   });
 });

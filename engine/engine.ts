@@ -12,6 +12,7 @@ import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
 import { startDemo } from './demo.ts';
+import { recordCaseSteps } from './case-telemetry.ts';
 import { EngineStartError } from './errors.ts';
 
 export interface EngineOptions {
@@ -146,6 +147,8 @@ export class Engine {
       const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: log.child({ component: 'router' }), metrics: this.metrics });
       this.router = await this.#step('router', async () => (await router.start(), router), (r) => r.stop());
       this.health.register('router', this.router);
+      const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
+      this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
 
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);

@@ -20,11 +20,11 @@ export class EmbeddedBroker {
   #aedes: Aedes | null = null;
   #server: Server | null = null;
   #port = 0;
-  readonly #refused: Counter<'reason'>;
+  readonly #refused: Counter<'terminal' | 'reason'>;
 
   constructor(opts: BrokerOptions) {
     this.#opts = opts;
-    this.#refused = new Counter({ name: 'gridwatch_mqtt_refused_total', help: 'MQTT log-ins and packets the embedded broker refused', labelNames: ['reason'], registers: [opts.metrics] });
+    this.#refused = new Counter({ name: 'gridwatch_mqtt_refused_total', help: 'MQTT log-ins and packets the embedded broker refused, by terminal (empty for a bad log-in) and reason', labelNames: ['terminal', 'reason'], registers: [opts.metrics] });
   }
 
   get port(): number {
@@ -46,7 +46,7 @@ export class EmbeddedBroker {
       authenticate: (client, username, password, done) => {
         const p = acl.authenticate(username, password?.toString());
         if (!p) {
-          this.#refused.inc({ reason: 'bad_login' });
+          this.#refused.inc({ terminal: '', reason: 'bad_login' });
           log.warn({ client: client.id, username }, 'MQTT log-in refused: bad user name or password');
           const err = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
           return done(err as never, false);
@@ -57,7 +57,7 @@ export class EmbeddedBroker {
       authorizePublish: (client, packet, done) => {
         const p = client ? principals.get(client) : undefined;
         if (!p || !acl.mayPublish(p, packet.topic)) {
-          this.#refused.inc({ reason: 'foreign_topic' });
+          this.#refused.inc({ terminal: p?.kind === 'terminal' ? p.terminalId : '', reason: 'foreign_topic' });
           log.warn({ client: client?.id, topic: packet.topic }, 'MQTT publish refused: not this client\'s topic');
           return done(new Error(`not allowed to publish to ${packet.topic}`));
         }
@@ -66,7 +66,7 @@ export class EmbeddedBroker {
       authorizeSubscribe: (client, sub, done) => {
         const p = principals.get(client);
         if (!p || !acl.maySubscribe(p)) {
-          this.#refused.inc({ reason: 'subscribe' });
+          this.#refused.inc({ terminal: p?.kind === 'terminal' ? p.terminalId : '', reason: 'subscribe' });
           log.warn({ client: client.id, topic: sub.topic }, 'MQTT subscribe refused: terminals subscribe to nothing');
           return done(null, null); // a refused subscription is answered with a failure code, not a disconnect
         }

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { HealthRegistry, createMetricsRegistry, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
-import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
+import { EmbeddedBroker, BrokerAcl, BeaconIngest } from '../beacons/index.ts';
 import { openTelemetryStore, type TelemetryStore } from '../telemetry/index.ts';
 import { createHttpServer } from '../console/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
@@ -39,6 +39,7 @@ export class Engine {
   bus!: BusConnection;
   mqtt!: ServiceMqttClient;
   telemetry!: TelemetryStore;
+  beacons!: BeaconIngest;
   http!: FastifyInstance;
 
   constructor(opts: EngineOptions) {
@@ -113,6 +114,11 @@ export class Engine {
       // ClickHouse: embedded chdb in the data folder, or a server by URL.
       this.telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
       this.health.register('clickhouse', this.telemetry);
+
+      // Terminal beacons: positions, reports and status from the service MQTT session.
+      this.beacons = new BeaconIngest({ city: this.city, client: this.mqtt.client, store: this.telemetry, nc: this.bus.nc, log: log.child({ component: 'beacons' }), metrics: this.metrics, dataDir: this.dataDir });
+      await this.#step('terminal beacons', async () => (await this.beacons.start(), this.beacons), (b) => b.stop());
+      this.health.register('beacons', this.beacons);
 
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);

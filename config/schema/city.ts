@@ -5,6 +5,7 @@ import { Camera } from './cameras.ts';
 import { Terminal, Category, Department, Routing, SlaPolicy } from './people.ts';
 import { Services } from './services.ts';
 import { Ingest, Detectors } from './pipeline.ts';
+import { Beacons } from './beacons.ts';
 
 /** The whole city config: one YAML file. Defaults live here and nowhere else. */
 export const CityConfig = Strict({
@@ -16,6 +17,7 @@ export const CityConfig = Strict({
   services: Services,
   ingest: Ingest,
   detectors: Detectors,
+  beacons: Beacons,
   areas: Areas,
   cameras: Type.Array(Camera, { default: [] }),
   terminals: Type.Array(Terminal, { default: [] }),

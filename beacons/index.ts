@@ -4,3 +4,5 @@ export { BrokerListenError } from './errors.ts';
 export { BeaconIngest, type BeaconIngestOptions, type BeaconStore, type TerminalEvent, type TerminalEventKind, type TerminalState, type TerminalStatus, type TerminalReportEvent } from './ingest.ts';
 export { parseLocation, parseReport, parseStatus, REJECT_REASONS, type RejectReason, type Limits } from './payload.ts';
 export { BEACON_TABLES, type BeaconTable } from './schema.ts';
+export { TerminalSimulator, TINY_JPEG_B64, type SimOptions } from './sim.ts';
+export { mosquittoAcl } from './external-acl.ts';

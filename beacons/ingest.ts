@@ -201,9 +201,9 @@ export class BeaconIngest {
   }
 
   /** Worker tracks for the console's map: the positions of a terminal between two times (ms). */
-  async track(terminal: string, fromMs: number, toMs: number): Promise<{ tst: number; lat: number; lon: number; cell: string }[]> {
+  async track(terminal: string, fromMs: number, toMs: number): Promise<{ at_ms: number; lat: number; lon: number; cell: string }[]> {
     const id = terminal.replace(/[^A-Za-z0-9_.-]/g, '');
-    return this.#o.store.query(`SELECT toUnixTimestamp64Milli(tst) AS tst, lat, lon, cell FROM terminal_positions FINAL WHERE terminal = '${id}' AND tst BETWEEN fromUnixTimestamp64Milli(${Math.floor(fromMs)}) AND fromUnixTimestamp64Milli(${Math.floor(toMs)}) ORDER BY tst`);
+    return this.#o.store.query(`SELECT toUnixTimestamp64Milli(tst) AS at_ms, lat, lon, cell FROM terminal_positions FINAL WHERE terminal = '${id}' AND tst BETWEEN fromUnixTimestamp64Milli(${Math.floor(fromMs)}) AND fromUnixTimestamp64Milli(${Math.floor(toMs)}) ORDER BY tst`);
   }
 
   /** One MQTT message. Never throws: whatever is wrong with it is counted and logged. */

@@ -37,5 +37,14 @@ describe('terminal beacons through the embedded aedes broker', () => {
     expect(await metricValue(engine, 'gridwatch_beacons_accepted_total', {})).toBe(before);
   });
 
+  it('counts messages for unknown terminals and topics that a misconfigured broker let through', async () => {
+    const { engine, raw } = ctx;
+    engine.beacons.handle('gw/terminals/nobody/location', Buffer.from('{}'));
+    engine.beacons.handle('owntracks/eve/laptop', Buffer.from('{}'));
+    engine.beacons.handle(`gw/terminals/${raw.terminals[0].id}/commands`, Buffer.from('{}'));
+    expect(await metricValue(engine, 'gridwatch_beacons_rejected_total', { terminal: '_unknown', reason: 'unknown_terminal' })).toBe(2);
+    expect(await metricValue(engine, 'gridwatch_beacons_rejected_total', { terminal: raw.terminals[0].id, reason: 'unsupported_type' })).toBe(1);
+  });
+
   beaconCases(() => ctx);
 });

@@ -105,11 +105,13 @@ export class TerminalSimulator {
   async stop(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    const bounded = (p: Promise<unknown>) => Promise.race([p.catch(() => undefined), new Promise((r) => setTimeout(r, 2000).unref())]);
     await Promise.all(this.#walkers.map(async (w) => {
-      if (!w.client) return;
-      await w.client.publishAsync(`gw/terminals/${w.t.id}/status`, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }).catch(() => undefined);
-      await w.client.endAsync().catch(() => undefined);
+      const client = w.client;
       w.client = null;
+      if (!client) return;
+      if (client.connected) await bounded(client.publishAsync(`gw/terminals/${w.t.id}/status`, JSON.stringify({ state: 'offline' }), { qos: 1, retain: true }));
+      await bounded(client.endAsync(!client.connected));
     }));
   }
 
@@ -187,7 +189,8 @@ export class TerminalSimulator {
     if (r < malformed + unauth && this.#walkers.length > 1) {
       this.counts.unauthorised++;
       const other = this.#walkers[(this.#walkers.indexOf(w) + 1) % this.#walkers.length]!;
-      return void send(`gw/terminals/${other.t.id}/location`, JSON.stringify({ _type: 'location', lat, lon, tst }));
+      // QoS 0: a refused QoS 1 publish would be re-sent after every reconnect, for ever.
+      return void client.publish(`gw/terminals/${other.t.id}/location`, JSON.stringify({ _type: 'location', lat, lon, tst }), { qos: 0 });
     }
     w.batt = Math.max(5, w.batt - 0.01);
     send(`${own}/location`, JSON.stringify({ _type: 'location', lat, lon, tst, acc: 8, vel: Math.round(speed * 3.6), cog, batt: Math.round(w.batt), conn: 'm', tid: w.t.id.slice(-2) }));

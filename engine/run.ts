@@ -1,5 +1,6 @@
 import { createLogger, errorMessage } from '../core/index.ts';
 import { loadCity, ConfigInvalidError, formatIssue } from '../config/index.ts';
+import { TerminalSimulator } from '../beacons/index.ts';
 import { Engine } from './engine.ts';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
@@ -8,7 +9,7 @@ const SHUTDOWN_DEADLINE_MS = 15_000;
  * `gridwatch start`: validates the city, starts the engine, and on SIGINT or SIGTERM drains and
  * stops every component in order within 15 s. Returns the process exit code.
  */
-export async function runEngine(opts: { configFile: string; nodeId?: string }): Promise<number> {
+export async function runEngine(opts: { configFile: string; nodeId?: string; simTerminals?: number }): Promise<number> {
   const log = createLogger();
   let city;
   try {
@@ -28,18 +29,25 @@ export async function runEngine(opts: { configFile: string; nodeId?: string }): 
     log.fatal({ code: (err as { code?: string }).code }, errorMessage(err));
     return 1;
   }
+  // The demo: simulated grid workers walking their cells (`--sim-terminals N`).
+  let sim: TerminalSimulator | null = null;
+  if (opts.simTerminals && engine.broker) {
+    sim = new TerminalSimulator({ url: engine.broker.url, city, log: log.child({ component: 'sim-terminals' }), terminals: [...city.terminals.values()].slice(0, opts.simTerminals), reportEveryS: 120 });
+    await sim.start().catch((err) => log.error({ err: errorMessage(err) }, 'terminal simulator did not start'));
+  }
   return new Promise<number>((resolve) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
       if (stopping) return;
       stopping = true;
       log.info({ signal }, 'shutting down');
+      const simStopped = sim ? sim.stop() : Promise.resolve();
       const deadline = setTimeout(() => {
         log.error('shutdown took longer than 15 s; exiting');
         resolve(1);
       }, SHUTDOWN_DEADLINE_MS);
       deadline.unref();
-      engine.stop().then(
+      simStopped.then(() => engine.stop()).then(
         () => {
           clearTimeout(deadline);
           log.info('stopped');

@@ -426,10 +426,14 @@ export class BeaconIngest {
   }
 
   async #flushAll(): Promise<void> {
+    // Only the rows present when the flush began, table by table: rows arriving meanwhile wait
+    // for the next flush, so that a busy table cannot starve the others.
     for (const table of Object.keys(this.#pending) as BeaconTable[]) {
       const q = this.#pending[table];
-      while (q.length > 0) {
-        const batch = q.splice(0, this.#cfg.batch_rows);
+      let left = q.length;
+      while (left > 0) {
+        const batch = q.splice(0, Math.min(left, this.#cfg.batch_rows));
+        left -= batch.length;
         try {
           await this.#o.store.insert(table, batch);
           this.#counts.stored += batch.length;

@@ -31,6 +31,9 @@ async function main(): Promise<void> {
   const lastMs = new Float64Array(n);
   const inflight = new Int32Array(n);
   const [x0, y0, x1, y1] = args.bounds;
+  // Each terminal patrols around a point of its own, a few tens of metres either way, as a
+  // walking worker does between two beacons: cell changes are rare, as in the field.
+  const home = Array.from({ length: n }, () => [y0 + Math.random() * (y1 - y0), x0 + Math.random() * (x1 - x0)] as const);
   let sent = 0, acked = 0, failed = 0, next = 0;
   process.send!({ type: 'ready', sessions: n });
   await new Promise<void>((r) => process.once('message', () => r())); // "go"
@@ -49,7 +52,7 @@ async function main(): Promise<void> {
     let ms = tsBase + Math.floor(performance.now() - t0);
     if (ms <= lastMs[i]!) ms = lastMs[i]! + 1;
     lastMs[i] = ms;
-    const lat = y0 + Math.random() * (y1 - y0), lon = x0 + Math.random() * (x1 - x0);
+    const lat = home[i]![0] + (Math.random() - 0.5) * 0.0004, lon = home[i]![1] + (Math.random() - 0.5) * 0.0005;
     const body = `{"_type":"location","lat":${lat.toFixed(7)},"lon":${lon.toFixed(7)},"tst":${ms / 1000},"acc":8,"vel":4,"batt":80,"conn":"m"}`;
     inflight[i]!++;
     sent++;

@@ -4,12 +4,14 @@
  * subscriber, no processing), in one run.
  *
  *   npx tsx benchmarks/beacon-ingest.bench.ts --broker aedes|mosquitto [--duration-s 60]
- *     [--rate 20000] [--terminals 1000] [--raw-duration-s 15]
+ *     [--rate 20000] [--terminals 1000] [--raw-duration-s 15] [--raw same|max] [--raw-clean-session]
  *
  * The ingest phase publishes at a fixed total rate (QoS 1) and counts what reaches ClickHouse:
  * msgs_per_s is stored rows over the time from the first publish until the last row was stored.
- * The raw phase publishes as fast as the broker acknowledges (a window of 16 per session) and
- * counts what the subscriber receives. The last stdout line is the JSON result, also written to
+ * The raw phase sends the same load (same sessions, rate and window of 16 unacknowledged
+ * messages per session) to one plain mqtt.js subscriber with gridwatch's session settings
+ * (QoS 1, persistent) that does nothing, and counts what it receives; `--raw max` floods from
+ * 100 sessions as fast as the broker acknowledges instead. The last stdout line is the JSON result, also written to
  * benchmarks/results/beacon-ingest-<broker>.json with machine info and the git commit.
  */
 import { fork, execFileSync, execSync, type ChildProcess } from 'node:child_process';
@@ -36,6 +38,9 @@ const durationS = Number(arg('duration-s', '60'));
 const rate = Number(arg('rate', '20000'));
 const nTerminals = Number(arg('terminals', '1000'));
 const rawDurationS = Number(arg('raw-duration-s', '15'));
+/** The raw phase by default runs the ingest phase's load (same sessions and rate); `--raw max` floods from 100 sessions instead. */
+const rawMax = arg('raw', 'same') === 'max';
+const rawClean = process.argv.includes('--raw-clean-session');
 const SERVICE = { username: 'gridwatch', password: 'bench-service-secret' };
 
 const log = (msg: string) => process.stderr.write(`[beacon-ingest] ${msg}\n`);
@@ -87,21 +92,22 @@ async function load(url: string, opts: { rate: number; durationS: number; servic
   return { go: () => child.send('go'), done, child };
 }
 
-async function rawPhase(url: string): Promise<{ msgs_per_s: number; sent: number; received: number }> {
-  const sub = await mqtt.connectAsync(url, { ...SERVICE, clientId: 'bench-raw-sub', clean: true, reconnectPeriod: 0 });
+async function rawPhase(url: string): Promise<{ msgs_per_s: number; sent: number; received: number; sessions: number; rate: number | 'max'; clean_session: boolean }> {
+  // The same subscriber session as gridwatch's (QoS 1, persistent), so that only processing differs.
+  const sub = await mqtt.connectAsync(url, { ...SERVICE, clientId: 'bench-raw-sub', clean: rawClean, reconnectPeriod: 0 });
   let received = 0, first = 0, last = 0;
   sub.on('message', () => {
     if (received++ === 0) first = performance.now();
     last = performance.now();
   });
   await sub.subscribeAsync('gw/terminals/+/+', { qos: 1 });
-  const sessions = Math.min(100, terminals.length);
-  const l = await load(url, { rate: 0, durationS: rawDurationS, service: SERVICE, sessions });
+  const sessions = rawMax ? Math.min(100, terminals.length) : terminals.length;
+  const l = await load(url, { rate: rawMax ? 0 : rate, durationS: rawDurationS, service: SERVICE, sessions });
   l.go();
   const r = await l.done;
-  for (let i = 0; i < 300 && received < r.acked; i++) await new Promise((res) => setTimeout(res, 100));
+  for (let i = 0; i < 600 && received < r.acked; i++) await new Promise((res) => setTimeout(res, 100));
   await sub.endAsync();
-  return { msgs_per_s: Math.round(received / ((last - first) / 1000)), sent: r.acked, received };
+  return { msgs_per_s: Math.round(received / ((last - first) / 1000)), sent: r.acked, received, sessions, rate: rawMax ? 'max' : rate, clean_session: rawClean };
 }
 
 async function ingestPhase(url: string) {

@@ -165,7 +165,8 @@ export class BeaconIngest {
     if (this.#flushTimer) clearInterval(this.#flushTimer);
     if (this.#statusTimer) clearInterval(this.#statusTimer);
     this.#flushTimer = this.#statusTimer = null;
-    await Promise.allSettled([...this.#publishing]);
+    // Report events still retrying get 5 s; their rows are stored either way.
+    await Promise.race([Promise.allSettled([...this.#publishing]), new Promise((r) => setTimeout(r, 5000).unref())]);
     for (let i = 0; i < 20 && this.pendingRows() > 0; i++) {
       this.#retryAt = 0;
       await this.flush();

@@ -4,14 +4,14 @@
  * subscriber, no processing), in one run.
  *
  *   npx tsx benchmarks/beacon-ingest.bench.ts --broker aedes|mosquitto [--duration-s 60]
- *     [--rate 20000] [--terminals 1000] [--raw-duration-s 15] [--raw same|max] [--raw-clean-session]
+ *     [--rate 20000] [--terminals 1000] [--raw-duration-s 15] [--raw max|same] [--raw-clean-session]
  *
  * The ingest phase publishes at a fixed total rate (QoS 1) and counts what reaches ClickHouse:
  * msgs_per_s is stored rows over the time from the first publish until the last row was stored.
- * The raw phase sends the same load (same sessions, rate and window of 16 unacknowledged
- * messages per session) to one plain mqtt.js subscriber with gridwatch's session settings
- * (QoS 1, persistent) that does nothing, and counts what it receives; `--raw max` floods from
- * 100 sessions as fast as the broker acknowledges instead. The last stdout line is the JSON result, also written to
+ * The raw phase floods from 100 sessions as fast as the broker acknowledges (a window of 16
+ * unacknowledged messages per session) into one plain mqtt.js subscriber with gridwatch's
+ * session settings (QoS 1, persistent) that does nothing, and counts what it receives;
+ * `--raw same` replays the ingest phase's load (1000 sessions at the target rate) instead. The last stdout line is the JSON result, also written to
  * benchmarks/results/beacon-ingest-<broker>.json with machine info and the git commit.
  */
 import { fork, execFileSync, execSync, type ChildProcess } from 'node:child_process';
@@ -38,8 +38,8 @@ const durationS = Number(arg('duration-s', '60'));
 const rate = Number(arg('rate', '20000'));
 const nTerminals = Number(arg('terminals', '1000'));
 const rawDurationS = Number(arg('raw-duration-s', '15'));
-/** The raw phase by default runs the ingest phase's load (same sessions and rate); `--raw max` floods from 100 sessions instead. */
-const rawMax = arg('raw', 'same') === 'max';
+/** The raw phase floods from 100 sessions by default; `--raw same` replays the ingest phase's load (same sessions and rate). */
+const rawMax = arg('raw', 'max') === 'max';
 const rawClean = process.argv.includes('--raw-clean-session');
 const SERVICE = { username: 'gridwatch', password: 'bench-service-secret' };
 

@@ -13,6 +13,7 @@ export interface BrokerOptions {
 }
 
 const principals = new WeakMap<Client, Principal>();
+const LOG_INTERVAL_MS = 10_000;
 
 /** The embedded aedes broker on a loopback port, with per-terminal log-in and topic rights. */
 export class EmbeddedBroker {
@@ -20,11 +21,21 @@ export class EmbeddedBroker {
   #aedes: Aedes | null = null;
   #server: Server | null = null;
   #port = 0;
-  readonly #refused: Counter<'reason'>;
+  readonly #refused: Counter<'terminal' | 'reason'>;
+  readonly #lastLog = new Map<string, number>();
 
   constructor(opts: BrokerOptions) {
     this.#opts = opts;
-    this.#refused = new Counter({ name: 'gridwatch_mqtt_refused_total', help: 'MQTT log-ins and packets the embedded broker refused', labelNames: ['reason'], registers: [opts.metrics] });
+    this.#refused = new Counter({ name: 'gridwatch_mqtt_refused_total', help: 'MQTT log-ins and packets the embedded broker refused, by terminal (empty for a bad log-in) and reason', labelNames: ['terminal', 'reason'], registers: [opts.metrics] });
+  }
+
+  /** At most one warning per user and reason every 10 s: a looping terminal must not flood the log. */
+  #warn(key: string, fields: object, msg: string): void {
+    const now = Date.now();
+    if (now - (this.#lastLog.get(key) ?? 0) < LOG_INTERVAL_MS) return;
+    if (this.#lastLog.size > 10_000) this.#lastLog.clear();
+    this.#lastLog.set(key, now);
+    this.#opts.log.warn(fields, msg);
   }
 
   get port(): number {
@@ -46,8 +57,8 @@ export class EmbeddedBroker {
       authenticate: (client, username, password, done) => {
         const p = acl.authenticate(username, password?.toString());
         if (!p) {
-          this.#refused.inc({ reason: 'bad_login' });
-          log.warn({ client: client.id, username }, 'MQTT log-in refused: bad user name or password');
+          this.#refused.inc({ terminal: '', reason: 'bad_login' });
+          this.#warn(`login|${username}`, { client: client.id, username }, 'MQTT log-in refused: bad user name or password');
           const err = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
           return done(err as never, false);
         }
@@ -57,8 +68,8 @@ export class EmbeddedBroker {
       authorizePublish: (client, packet, done) => {
         const p = client ? principals.get(client) : undefined;
         if (!p || !acl.mayPublish(p, packet.topic)) {
-          this.#refused.inc({ reason: 'foreign_topic' });
-          log.warn({ client: client?.id, topic: packet.topic }, 'MQTT publish refused: not this client\'s topic');
+          this.#refused.inc({ terminal: p?.kind === 'terminal' ? p.terminalId : '', reason: 'foreign_topic' });
+          this.#warn(`pub|${client?.id}`, { client: client?.id, topic: packet.topic }, 'MQTT publish refused: not this client\'s topic');
           return done(new Error(`not allowed to publish to ${packet.topic}`));
         }
         done(null);
@@ -66,8 +77,8 @@ export class EmbeddedBroker {
       authorizeSubscribe: (client, sub, done) => {
         const p = principals.get(client);
         if (!p || !acl.maySubscribe(p)) {
-          this.#refused.inc({ reason: 'subscribe' });
-          log.warn({ client: client.id, topic: sub.topic }, 'MQTT subscribe refused: terminals subscribe to nothing');
+          this.#refused.inc({ terminal: p?.kind === 'terminal' ? p.terminalId : '', reason: 'subscribe' });
+          this.#warn(`sub|${client.id}`, { client: client.id, topic: sub.topic }, 'MQTT subscribe refused: terminals subscribe to nothing');
           return done(null, null); // a refused subscription is answered with a failure code, not a disconnect
         }
         done(null, sub);

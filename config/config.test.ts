@@ -27,6 +27,7 @@ describe('city config', () => {
     expect(city.supervisoryDepartment.id).toBe('supervision');
     expect(city.config.services.http.port).toBe(8080);
     expect(city.config.ingest.sample_period_s).toBe(10); // defaults come from the schema
+    expect(city.config.beacons).toMatchObject({ inactive_s: 300, max_payload_bytes: 4096, stuck_gps_s: 600, future_tolerance_s: 300 });
     expect(Object.isFrozen(city.config.cameras[0])).toBe(true);
     const cam = city.config.cameras[0]!;
     expect(city.grid.locate(cam.lat, cam.lon)?.cell.id).toBe(cam.cell);

@@ -6,6 +6,7 @@ export { ZONE_TYPES, VEHICLE_CLASSES, STALL_CLASSES } from './schema/cameras.ts'
 export type { ServicesT } from './schema/services.ts';
 export type { IngestT, DetectorsT, ModelT } from './schema/pipeline.ts';
 export type { DemoT } from './schema/demo.ts';
+export type { BeaconsT } from './schema/beacons.ts';
 export type { RouteRuleT, RoutingT, SlaPolicyT } from './schema/people.ts';
 export type { City, CityConfigT, Area, CameraT, ZoneT, TerminalT, CategoryT, DepartmentT } from './city.ts';
 export { CityGrid, type CellHit } from './grid.ts';

@@ -1,5 +1,6 @@
 import type { Engine } from './engine.ts';
 import { DispatchSimulator } from '../router/index.ts';
+import { TerminalSimulator } from '../beacons/index.ts';
 
 type Stop = () => Promise<void>;
 
@@ -15,6 +16,11 @@ export async function startDemo(engine: Engine): Promise<Stop> {
       nc: engine.bus.nc, departments: [...engine.city.departments.keys()], log: engine.log.child({ component: 'sim-dispatch' }),
       signDelayS: demo.dispatch_sign_delay_s, resolveDelayS: demo.dispatch_resolve_delay_s, missRate: demo.dispatch_miss_rate,
     });
+    await sim.start();
+    stops.push(() => sim.stop());
+  }
+  if (demo.terminals) {
+    const sim = new TerminalSimulator({ url: engine.mqtt.url, city: engine.city, terminals: [...engine.city.terminals.values()], log: engine.log.child({ component: 'sim-terminals' }), reportEveryS: 120 });
     await sim.start();
     stops.push(() => sim.stop());
   }

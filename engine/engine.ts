@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { HealthRegistry, createMetricsRegistry, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
-import { EmbeddedBroker, BrokerAcl } from '../beacons/index.ts';
+import { EmbeddedBroker, BrokerAcl, BeaconIngest } from '../beacons/index.ts';
 import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
 import { createHttpServer, ConsoleService } from '../console/index.ts';
 import { CameraLeases } from '../cluster/index.ts';
@@ -46,6 +46,7 @@ export class Engine {
   telemetry!: TelemetryStore;
   /** Batched, spooled writes to the telemetry tables: `engine.telemetryWriter.write('events', row)`. */
   telemetryWriter!: TelemetryWriter;
+  beacons!: BeaconIngest;
   http!: FastifyInstance;
   leases!: CameraLeases;
   /** Cameras this node ingests: those it holds a lease for. */
@@ -149,6 +150,11 @@ export class Engine {
       this.health.register('router', this.router);
       const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
       this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
+
+      // Terminal beacons: positions, reports and status from the service MQTT session.
+      this.beacons = new BeaconIngest({ city: this.city, client: this.mqtt.client, store: this.telemetry, nc: this.bus.nc, log: log.child({ component: 'beacons' }), metrics: this.metrics, dataDir: this.dataDir });
+      await this.#step('terminal beacons', async () => (await this.beacons.start(), this.beacons), (b) => b.stop());
+      this.health.register('beacons', this.beacons);
 
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);

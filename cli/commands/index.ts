@@ -5,6 +5,7 @@ import { registerStart } from './start.ts';
 import { registerBench } from './bench.ts';
 import { registerRoute } from './route.ts';
 import { registerSim } from './sim-dispatch.ts';
+import { registerSimTerminals } from './sim-terminals.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerBench(program);
   registerRoute(program);
   registerSim(program);
+  registerSimTerminals(program);
 }

@@ -6,6 +6,7 @@ import { Terminal, Category, Department, Routing, SlaPolicy } from './people.ts'
 import { Services } from './services.ts';
 import { Ingest, Detectors } from './pipeline.ts';
 import { Demo } from './demo.ts';
+import { Beacons } from './beacons.ts';
 
 /** The whole city config: one YAML file. Defaults live here and nowhere else. */
 export const CityConfig = Strict({
@@ -18,6 +19,7 @@ export const CityConfig = Strict({
   ingest: Ingest,
   detectors: Detectors,
   demo: Demo,
+  beacons: Beacons,
   areas: Areas,
   cameras: Type.Array(Camera, { default: [] }),
   terminals: Type.Array(Terminal, { default: [] }),

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { MqttClient, IPublishPacket } from 'mqtt';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { EVENT_SCHEMA, ensureEventsStream, publishEvent, type GridEventT } from '../bus/index.ts';
 import { Counter, Gauge, stageCounters, type ComponentHealth, type Logger, type Registry, type StageCounters } from '../core/index.ts';
 import type { City, BeaconsT, CellHit } from '../config/index.ts';
 import { parseLocation, parseReport, parseStatus, marginDeg, type Limits, type Location, type Report, type Status, type Parsed, type RejectReason } from './payload.ts';
@@ -46,19 +47,8 @@ export interface TerminalState {
   stuck: boolean;
 }
 
-/** The `terminal_report` event published to JetStream; the router's event type is reconciled on merge. */
-export interface TerminalReportEvent {
-  readonly schema: 'gridwatch.event/v1';
-  readonly id: string;
-  readonly type: 'terminal_report';
-  readonly category: string;
-  readonly source: { readonly kind: 'terminal'; readonly id: string; readonly worker: string };
-  readonly first_seen: string;
-  readonly confirmed_at: string;
-  readonly place: { readonly lat: number; readonly lon: number; readonly grid_path: readonly string[] };
-  readonly text: string;
-  readonly evidence: readonly string[];
-}
+/** The `terminal_report` event published to JetStream: a versioned gridwatch event (`bus/events.ts`). */
+export type TerminalReportEvent = GridEventT;
 
 export interface BeaconIngestOptions {
   readonly city: City;
@@ -71,7 +61,6 @@ export interface BeaconIngestOptions {
   readonly metrics: Registry;
   readonly dataDir: string;
   /** The JetStream stream for `gw.events.>`; made when no stream covers those subjects. */
-  readonly eventStream?: string;
   /** Overrides `city.config.beacons`, for tests and the benchmark. */
   readonly config?: Partial<BeaconsT>;
   readonly now?: () => number;
@@ -324,15 +313,15 @@ export class BeaconIngest {
     const path = hit ? [...hit.path] : [];
     const evidence = p.photo ? [`evidence/terminals/${s.id}/${id}.jpg`] : [];
     const event: TerminalReportEvent = {
-      schema: 'gridwatch.event/v1',
+      schema: EVENT_SCHEMA,
       id,
       type: 'terminal_report',
       category: p.category,
-      source: { kind: 'terminal', id: s.id, worker: this.#o.city.terminals.get(s.id)?.worker ?? '' },
+      source: { kind: 'terminal', id: s.id },
       first_seen: new Date(tstMs).toISOString(),
       confirmed_at: new Date(now).toISOString(),
-      place: { lat: p.lat, lon: p.lon, grid_path: path },
-      text: p.text,
+      place: { lat: p.lat, lon: p.lon, path, method: 'gps' },
+      ...(p.text ? { description: p.text.slice(0, 4000) } : {}),
       evidence,
     };
     const job = this.#deliverReport(event, p.photo, tstMs, now).finally(() => this.#publishing.delete(job));
@@ -350,21 +339,18 @@ export class BeaconIngest {
         this.#o.log.error({ terminal: event.source.id, event: event.id, err: (err as Error).message }, 'cannot write report photo');
       }
     }
-    const p = event.place.grid_path;
-    this.#push('beacon_reports', { event_id: event.id, terminal: event.source.id, tst: tstMs, received_at: now, category: event.category, text: event.text, lat: event.place.lat, lon: event.place.lon, grid_path: p, evidence: event.evidence });
+    this.#push('beacon_reports', { event_id: event.id, terminal: event.source.id, tst: tstMs, received_at: now, category: event.category, text: event.description ?? '', lat: event.place.lat, lon: event.place.lon, grid_path: event.place.path, evidence: event.evidence });
     if (!this.#js) return;
-    const subject = `gw.events.${subjectToken(event.category)}.${subjectToken(p[0])}.${subjectToken(p[1])}.${subjectToken(p[3])}`;
-    const data = JSON.stringify(event);
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.#js.publish(subject, data, { msgID: event.id });
+        await publishEvent(this.#js, event);
         this.#counts.events_published++;
         return;
       } catch (err) {
         if (attempt >= 8) {
           this.#counts.publish_errors++;
           this.#stage.errors.inc({ stage: 'beacons', code: 'BEACONS_EVENT_PUBLISH' });
-          this.#o.log.error({ event: event.id, subject, err: (err as Error).message }, 'report event not published after 8 attempts; it is stored in beacon_reports');
+          this.#o.log.error({ event: event.id, err: (err as Error).message }, 'report event not published after 8 attempts; it is stored in beacon_reports');
           return;
         }
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
@@ -453,14 +439,7 @@ export class BeaconIngest {
   }
 
   async #ensureEventStream(nc: NatsConnection): Promise<void> {
-    const jsm = await jetstreamManager(nc);
-    const name = this.#o.eventStream ?? 'GW_EVENTS';
-    try {
-      await jsm.streams.find('gw.events.terminal_report.x.y.z');
-    } catch {
-      await jsm.streams.add({ name, subjects: ['gw.events.>'], duplicate_window: 7_200_000_000_000 /* 2 h in ns */ });
-      this.#o.log.info({ stream: name }, 'created the event stream');
-    }
+    await ensureEventsStream(await jetstreamManager(nc));
   }
 
   #collectStatus(): void {

@@ -9,6 +9,7 @@ import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { stringify } from 'yaml';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { generateCity, type City } from '../config/index.ts';
+import { parseEvent } from '../bus/index.ts';
 import { freePort } from '../core/index.ts';
 import { tempDir } from '../test/harness.ts';
 import type { Engine } from '../engine/index.ts';
@@ -224,7 +225,11 @@ export function beaconCases(ctx: () => BeaconCtx): void {
     expect(msg!.subject).toBe('gw.events.sanitation.D01.S01.G0101');
     const ev = msg!.json<Record<string, any>>();
     expect(msg!.headers?.get('Nats-Msg-Id')).toBe(ev.id);
-    expect(ev).toMatchObject({ schema: 'gridwatch.event/v1', type: 'terminal_report', category: 'sanitation', source: { kind: 'terminal', id }, text: '垃圾堆放 rubbish heap', place: { lat, lon, grid_path: ['D01', 'S01', 'S01C1', 'G0101'] } });
+    expect(ev).toMatchObject({ schema: 'gridwatch.event/v1', type: 'terminal_report', category: 'sanitation', source: { kind: 'terminal', id }, description: '垃圾堆放 rubbish heap', place: { lat, lon, path: ['D01', 'S01', 'S01C1', 'G0101'], method: 'gps' } });
+    expect(parseEvent(msg!.data, msg!.subject).id).toBe(ev.id); // valid for the router
+    // …which makes it a case for the department responsible for sanitation in that cell.
+    const caseId = await until('a case from the report', () => engine.router.casesOfEvent(ev.id)[0]);
+    expect(engine.router.get(caseId)).toMatchObject({ category: 'sanitation', department: 'sanitation' });
     expect(ev.first_seen).toBe(new Date(tst * 1000).toISOString());
     expect(ev.evidence).toHaveLength(1);
     expect(existsSync(join(engine.dataDir, ev.evidence[0]))).toBe(true);

@@ -7,6 +7,8 @@ export interface GenerateOptions {
   seed?: number;
   /** Where the simulated camera farm listens. */
   cameraFarmPort?: number;
+  /** Run the simulators (camera farm, terminals, dispatch) inside the engine; off unless asked. */
+  demo?: boolean;
   /** Top-left corner of the district. Defaults near Changchun's Nanguan district. */
   origin?: { lat: number; lon: number };
 }
@@ -127,7 +129,7 @@ export function generateCity(options: GenerateOptions): Record<string, unknown> 
     version: 1,
     city: { name: 'Nanguan demo district', timezone: 'Asia/Shanghai' },
     services: { data_dir: './data', http: { host: '127.0.0.1', port: 8080 }, mqtt: { port: 1883 } },
-    demo: { camera_farm: true, terminals: true, dispatch: true },
+    demo: { camera_farm: options.demo ?? false, terminals: options.demo ?? false, dispatch: options.demo ?? false },
     areas: { type: 'FeatureCollection', features },
     cameras,
     terminals,

@@ -4,7 +4,6 @@ import { generateCity, validateCity, type City } from '../config/index.ts';
 
 export function routerTestCity(patch: (raw: Record<string, any>) => void = () => undefined): City {
   const raw = generateCity({ cameras: 2, terminals: 2 }) as Record<string, any>;
-  raw.demo = { camera_farm: false, terminals: false, dispatch: false }; // the tests play the dispatch systems
   patch(raw);
   return validateCity(raw);
 }

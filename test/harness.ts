@@ -84,12 +84,12 @@ export async function startMosquitto(opts: { extraConfig?: string } = {}): Promi
  * A demo city written to a temp folder with the engine's ports set for a test: HTTP and MQTT
  * on free ports, data in the folder. Returns the YAML path and the folder.
  */
-export async function writeTestCity(options: Partial<GenerateOptions> & { services?: Record<string, unknown>; demo?: Record<string, unknown> } = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {
+export async function writeTestCity(options: Partial<GenerateOptions> & { services?: Record<string, unknown>; simulators?: Record<string, unknown> } = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {
   const dir = tempDir('gw-city-');
   const raw = generateCity({ cameras: options.cameras ?? 2, terminals: options.terminals ?? 2, ...options }) as Record<string, any>;
   raw.services = { data_dir: join(dir, 'data'), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() }, ...options.services };
   // Tests play the simulators' parts themselves; a test asks for a simulator by name.
-  raw.demo = { camera_farm: false, terminals: false, dispatch: false, ...options.demo };
+  if (options.simulators) raw.demo = { ...raw.demo, ...options.simulators };
   const file = join(dir, 'city.yaml');
   writeFileSync(file, stringify(raw));
   return { file, dir, raw };

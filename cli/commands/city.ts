@@ -20,9 +20,10 @@ export function registerCity(program: Command): void {
     .option('--terminals <n>', 'number of terminals', count, 10)
     .option('--seed <n>', 'placement seed', count, 20161)
     .option('--camera-port <port>', 'port of the simulated camera farm', count, 8554)
+    .option('--no-demo', 'leave the in-process simulators (camera farm, terminals, dispatch) off')
     .requiredOption('--out <file>', 'where to write the YAML')
-    .action((opts: { cameras: number; terminals: number; seed: number; cameraPort: number; out: string }) => {
-      const raw = generateCity({ cameras: opts.cameras, terminals: opts.terminals, seed: opts.seed, cameraFarmPort: opts.cameraPort });
+    .action((opts: { cameras: number; terminals: number; seed: number; cameraPort: number; demo: boolean; out: string }) => {
+      const raw = generateCity({ cameras: opts.cameras, terminals: opts.terminals, seed: opts.seed, cameraFarmPort: opts.cameraPort, demo: opts.demo });
       validateCity(raw, opts.out); // never write a city that would not load
       // The areas go to a GeoJSON file beside the YAML, which map tools open as they are.
       const areasFile = opts.out.replace(/\.ya?ml$/, '') + '.areas.geojson';

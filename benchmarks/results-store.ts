@@ -53,10 +53,16 @@ export function writeSummary(): void {
   const rows = readdirSync(RESULTS_DIR)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => JSON.parse(readFileSync(join(RESULTS_DIR, f), 'utf8')) as BenchRecord)
+    .map((f) => {
+      const raw = JSON.parse(readFileSync(join(RESULTS_DIR, f), 'utf8')) as Partial<BenchRecord> & Record<string, unknown>;
+      // A benchmark run directly (`npx tsx benchmarks/X.bench.ts`) saves its bare result object.
+      if (raw.result && raw.machine) return raw as BenchRecord;
+      const at = typeof raw.at === 'string' ? raw.at : typeof raw.finished_at === 'string' ? raw.finished_at : '';
+      return { bench: f.replace(/\.json$/, ''), args: [], finished_at: at || 'unknown', commit: typeof raw.commit === 'string' ? raw.commit : '?', machine: { cores: 0, memory_gb: 0, cpu_model: 'not recorded', node: '' }, result: raw } as BenchRecord;
+    })
     .map((r) => {
       const figures = Object.entries(r.result).filter(([, v]) => typeof v !== 'object').map(([k, v]) => `${k}=${cell(v)}`).join(', ');
-      return `| ${r.bench} | ${r.args.join(' ') || '(defaults)'} | ${figures} | ${r.machine.cores} × ${r.machine.cpu_model} | ${r.commit} | ${r.finished_at.slice(0, 16).replace('T', ' ')} |`;
+      return `| ${r.bench} | ${r.args.join(' ') || '(defaults)'} | ${figures} | ${r.machine.cores ? `${r.machine.cores} × ${r.machine.cpu_model}` : r.machine.cpu_model} | ${r.commit} | ${r.finished_at.slice(0, 16).replace('T', ' ')} |`;
     });
   const table = [BEGIN, '| benchmark | args | figures | machine | commit | when (UTC) |', '| --- | --- | --- | --- | --- | --- |', ...rows, END].join('\n');
   const text = existsSync(readme) ? readFileSync(readme, 'utf8') : `# Benchmarks\n\n${BEGIN}\n${END}\n`;

@@ -18,6 +18,8 @@ for need in "${APT_NEEDS[@]}"; do
 done
 # Packages that ship data files rather than binaries: file to look for, package.
 APT_FILES=(
+  "/usr/share/darknet/data/dog.jpg:darknet"
+  "/usr/share/doc/opencv-doc/examples/data/vtest.avi:opencv-doc"
 )
 for need in "${APT_FILES[@]}"; do
   file="${need%%:*}" pkg="${need#*:}"
@@ -40,4 +42,11 @@ fi
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
   npm ci --no-fund --no-audit --loglevel=error
+fi
+
+# The default detector model: NanoDet-m 416 converted from TF.js to ONNX, once, into the data folder.
+DATA_DIR="${GRIDWATCH_DATA_DIR:-./data}"
+if [ ! -f "$DATA_DIR/models/nanodet-m-416.onnx" ]; then
+  echo "setup: converting NanoDet-m to $DATA_DIR/models/nanodet-m-416.onnx"
+  node bin/gridwatch.mjs model convert --data-dir "$DATA_DIR"
 fi

@@ -1,3 +1,10 @@
 export { ModelLoadError, ModelConvertError, FrameInvalidError, ZoneInvalidError, DetectionsFileError, InferenceError } from './errors.ts';
 export { convertFile, defaultModelPath, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, SUPPORTED_OPS } from './convert/index.ts';
 export { verifyAgainstTfjs, type VerifyResult } from './convert/verify.ts';
+export type { Detection, Sample, SampleResult, ModelType } from './types.ts';
+export { Detector, detectorOptions, type DetectorOptions } from './model/detector.ts';
+export { createAdapter, nms, type ModelAdapter, type TensorInfo } from './model/adapters.ts';
+export { COCO_CLASSES } from './model/coco.ts';
+export { Preprocessor, type RgbFrame, type Normalisation, type InputTransform } from './model/preprocess.ts';
+export { readImage } from './image.ts';
+export { readVideo, type VideoFrame } from './video.ts';

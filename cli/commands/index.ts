@@ -3,6 +3,7 @@ import { registerConfig } from './config.ts';
 import { registerCity } from './city.ts';
 import { registerStart } from './start.ts';
 import { registerModel } from './model.ts';
+import { registerDetect } from './detect.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
@@ -10,4 +11,5 @@ export function registerCommands(program: Command): void {
   registerConfig(program);
   registerCity(program);
   registerModel(program);
+  registerDetect(program);
 }

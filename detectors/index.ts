@@ -8,3 +8,5 @@ export { COCO_CLASSES } from './model/coco.ts';
 export { Preprocessor, type RgbFrame, type Normalisation, type InputTransform } from './model/preprocess.ts';
 export { readImage } from './image.ts';
 export { readVideo, type VideoFrame } from './video.ts';
+export { DetectorPool, type PoolOptions, type PoolStatus, type CameraStatus } from './pool/pool.ts';
+export { thumbnail, thumbDiff } from './gate.ts';

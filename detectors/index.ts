@@ -10,3 +10,5 @@ export { readImage } from './image.ts';
 export { readVideo, type VideoFrame } from './video.ts';
 export { DetectorPool, type PoolOptions, type PoolStatus, type CameraStatus } from './pool/pool.ts';
 export { thumbnail, thumbDiff } from './gate.ts';
+export { DwellRules, type Violation, type ViolationState, type DwellOptions, type DwellSnapshot } from './rules/dwell.ts';
+export { compileZones, inZone, type CompiledZone, type Rule } from './rules/zones.ts';

@@ -12,3 +12,4 @@ export { DetectorPool, type PoolOptions, type PoolStatus, type CameraStatus } fr
 export { thumbnail, thumbDiff } from './gate.ts';
 export { DwellRules, type Violation, type ViolationState, type DwellOptions, type DwellSnapshot } from './rules/dwell.ts';
 export { compileZones, inZone, type CompiledZone, type Rule } from './rules/zones.ts';
+export { replay, readMot, type ReplayOptions, type ReplayViolation } from './replay.ts';

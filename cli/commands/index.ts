@@ -4,6 +4,7 @@ import { registerCity } from './city.ts';
 import { registerStart } from './start.ts';
 import { registerModel } from './model.ts';
 import { registerDetect } from './detect.ts';
+import { registerReplay } from './replay.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
@@ -12,4 +13,5 @@ export function registerCommands(program: Command): void {
   registerCity(program);
   registerModel(program);
   registerDetect(program);
+  registerReplay(program);
 }

@@ -13,3 +13,5 @@ export { thumbnail, thumbDiff } from './gate.ts';
 export { DwellRules, type Violation, type ViolationState, type DwellOptions, type DwellSnapshot } from './rules/dwell.ts';
 export { compileZones, inZone, type CompiledZone, type Rule } from './rules/zones.ts';
 export { replay, readMot, type ReplayOptions, type ReplayViolation } from './replay.ts';
+export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
+export { writeEvidence } from './evidence.ts';

@@ -91,6 +91,7 @@ export class DwellRules {
   private readonly cams = new Map<string, CameraRules>();
   private readonly opts: DwellOptions;
   private readonly updateEveryMs: number;
+  private readonly pending = new Map<string, DwellSnapshot['cameras'][string]>();
 
   constructor(opts: DwellOptions) {
     this.opts = opts;
@@ -105,7 +106,10 @@ export class DwellRules {
       c.zones = zones;
       c.spots = c.spots.filter((s) => ids.has(s.zoneId));
     } else {
-      this.cams.set(cameraId, { zones, spots: [], cooldowns: [], lastMs: -Infinity });
+      const fresh: CameraRules = { zones, spots: [], cooldowns: [], lastMs: -Infinity };
+      this.cams.set(cameraId, fresh);
+      const saved = this.pending.get(cameraId);
+      if (saved) { this.pending.delete(cameraId); this.apply(fresh, saved); }
     }
   }
 
@@ -254,23 +258,31 @@ export class DwellRules {
 
   snapshot(): DwellSnapshot {
     const cameras: DwellSnapshot['cameras'] = {};
+    for (const [id, saved] of this.pending) cameras[id] = structuredClone(saved);
     for (const [id, c] of this.cams) {
       cameras[id] = { spots: c.spots.map(({ history: _h, ...s }) => structuredClone(s)), cooldowns: structuredClone(c.cooldowns), lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0 };
     }
     return { version: 1, cameras };
   }
 
-  /** Restores dwell state for cameras whose zones are set; spots of unknown zones are dropped. */
+  /**
+   * Restores dwell state. Cameras whose zones are not set yet get theirs when `setZones` comes;
+   * spots of zones that no longer exist are dropped.
+   */
   restore(snap: DwellSnapshot): void {
     if (snap?.version !== 1) return;
     for (const [id, saved] of Object.entries(snap.cameras)) {
       const c = this.cams.get(id);
-      if (!c) continue;
-      const ids = new Set(c.zones.map((z) => z.id));
-      c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, history: this.opts.keepHistory ? [] : undefined }));
-      c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
-      c.lastMs = saved.lastMs;
+      if (!c) { this.pending.set(id, saved); continue; }
+      this.apply(c, saved);
     }
+  }
+
+  private apply(c: CameraRules, saved: DwellSnapshot['cameras'][string]): void {
+    const ids = new Set(c.zones.map((z) => z.id));
+    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, history: this.opts.keepHistory ? [] : undefined }));
+    c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
+    c.lastMs = saved.lastMs;
   }
 }
 

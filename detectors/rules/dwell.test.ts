@@ -147,3 +147,33 @@ describe('zone checks', () => {
     expect(() => compileZones('cam-9', [zone({ classes: ['tuk-tuk'] })], COCO_CLASSES)).toThrow(/no class "tuk-tuk"/);
   });
 });
+
+describe('dense samples (video rate)', () => {
+  it('times a car that drives in, parks and drives off, while cars in its lane pass by', () => {
+    const r = rules([zone({ dwell_s: 60 })]);
+    const fps = 25;
+    const out: Violation[] = [];
+    for (let f = 0; f < 150 * fps; f++) {
+      const t = f / fps;
+      const dets: Detection[] = [];
+      // Drives in along y=250 until t=20 s, parks at x=300 until t=110 s, then drives off.
+      const x = t < 20 ? 300 - (20 - t) * 15 : t < 110 ? 300 : 300 + (t - 110) * 15;
+      if (x < 640) dets.push(det('car', [x + ((f % 5) - 2), 250, 120, 80]));
+      // Lane traffic: same size and lane, 6 px per frame, one car every 8 s.
+      for (let k = 0; k < 3; k++) {
+        const px = ((f * 6 + k * 48 * fps * 6 / 8) % 1200) - 300;
+        if (px > -100 && px < 640 && Math.abs(px - x) > 130) dets.push(det('car', [px, 252, 118, 78]));
+      }
+      out.push(...r.observe('cam-1', Math.round(t * 1000), dets));
+    }
+    out.push(...r.flush());
+    const news = out.filter((v) => v.state === 'new');
+    expect(news).toHaveLength(1);
+    const end = out.find((v) => v.state === 'end')!;
+    if (process.env['DEBUG_DWELL']) console.log(JSON.stringify(out.map(({ boxes: _b, ...v }) => v)));
+    expect(news[0]!.firstSeenMs).toBeGreaterThanOrEqual(19_000);
+    expect(news[0]!.firstSeenMs).toBeLessThanOrEqual(22_000);
+    expect(end.lastSeenMs).toBeGreaterThanOrEqual(110_000);
+    expect(end.lastSeenMs).toBeLessThanOrEqual(112_000);
+  });
+});

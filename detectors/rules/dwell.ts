@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Detection } from '../types.ts';
 import { inZone, type CompiledZone, type Rule } from './zones.ts';
+import { IouTracker } from './tracker.ts';
 
 export type ViolationState = 'new' | 'update' | 'end';
 
@@ -37,6 +38,8 @@ export interface Violation {
 /** An object held at a locked position in a zone. Plain data: it is persisted as JSON. */
 interface Spot {
   zoneId: string;
+  /** Tracker id of the detection last matched. */
+  trackId: number;
   cls: string;
   anchor: [number, number];
   size: [number, number];
@@ -44,6 +47,9 @@ interface Spot {
   firstSeenMs: number;
   lastSeenMs: number;
   samples: number;
+  /** Samples in which the object itself was matched. */
+  seen: number;
+  /** Samples that count as present: seen (parking) or people at the stall (vending). */
   present: number;
   score: number;
   violation: { id: string; confirmedMs: number; lastUpdateMs: number } | null;
@@ -59,6 +65,7 @@ interface Cooldown {
 
 interface CameraRules {
   zones: CompiledZone[];
+  tracker: IouTracker;
   spots: Spot[];
   cooldowns: Cooldown[];
   lastMs: number;
@@ -106,7 +113,7 @@ export class DwellRules {
       c.zones = zones;
       c.spots = c.spots.filter((s) => ids.has(s.zoneId));
     } else {
-      const fresh: CameraRules = { zones, spots: [], cooldowns: [], lastMs: -Infinity };
+      const fresh: CameraRules = { zones, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
       this.cams.set(cameraId, fresh);
       const saved = this.pending.get(cameraId);
       if (saved) { this.pending.delete(cameraId); this.apply(fresh, saved); }
@@ -119,36 +126,47 @@ export class DwellRules {
     if (!cam) return [];
     const t = captureTimeMs;
     if (t < cam.lastMs) return []; // out of order: dwell only moves forward
-    cam.lastMs = t;
     const out: Violation[] = [];
-    for (const z of cam.zones) this.observeZone(cameraId, cam, z, t, detections, out);
+    // Dense samples (video, replay): motion is known after a second, and a detection whose motion
+    // is not known yet may only hold the spot its own track started.
+    const dense = t - cam.lastMs <= 2000;
+    cam.lastMs = t;
+    const { ids, moved } = cam.tracker.update(t, detections);
+    for (const z of cam.zones) this.observeZone(cameraId, cam, z, t, detections, ids, moved, dense, out);
     cam.cooldowns = cam.cooldowns.filter((c) => c.untilMs > t);
     return out;
   }
 
-  private observeZone(cameraId: string, cam: CameraRules, z: CompiledZone, t: number, dets: readonly Detection[], out: Violation[]): void {
+  private observeZone(cameraId: string, cam: CameraRules, z: CompiledZone, t: number, dets: readonly Detection[], ids: Int32Array, moved: Float64Array, dense: boolean, out: Violation[]): void {
     const vending = z.rule === 'road_vending';
     const objects: Detection[] = [];
+    const objectIdx: number[] = [];
     const people: Detection[] = [];
-    for (const d of dets) {
+    for (let i = 0; i < dets.length; i++) {
+      const d = dets[i]!;
       if (d.score < z.minScore || Math.min(d.box[2], d.box[3]) < z.minBoxPx) continue;
       const [x, y] = bottomCentre(d.box);
       if (!inZone(z, x, y)) continue;
-      if (vending ? z.stallClasses.has(d.label) : z.classes.has(d.label)) objects.push(d);
+      // An object the tracker saw moving over the last second neither holds nor starts a spot.
+      const stillObject = !(moved[i]! > z.tolerance * Math.sqrt(d.box[2] * d.box[3]));
+      if (vending ? z.stallClasses.has(d.label) : z.classes.has(d.label)) { if (stillObject) { objects.push(d); objectIdx.push(i); } }
       else if (vending && z.classes.has(d.label)) people.push(d);
     }
     const spots = cam.spots.filter((s) => s.zoneId === z.id);
 
     // Greedy association by normalised distance to each spot's locked position.
-    const pairs: { s: Spot; d: Detection; dist: number }[] = [];
+    const pairs: { s: Spot; d: Detection; i: number; dist: number }[] = [];
     for (const s of spots) {
       const scale = Math.sqrt(s.size[0] * s.size[1]);
-      for (const d of objects) {
+      for (let k = 0; k < objects.length; k++) {
+        const d = objects[k]!;
+        const i = objectIdx[k]!;
+        if (dense && Number.isNaN(moved[i]!) && ids[i] !== s.trackId) continue;
         const [x, y] = bottomCentre(d.box);
         const dist = Math.hypot(x - s.anchor[0], y - s.anchor[1]) / scale;
         const rw = d.box[2] / s.size[0];
         const rh = d.box[3] / s.size[1];
-        if (dist <= z.tolerance && rw > 0.6 && rw < 1.67 && rh > 0.6 && rh < 1.67) pairs.push({ s, d, dist });
+        if (dist <= z.tolerance && rw > 0.6 && rw < 1.67 && rh > 0.6 && rh < 1.67) pairs.push({ s, d, i, dist });
       }
     }
     pairs.sort((a, b) => a.dist - b.dist);
@@ -160,15 +178,18 @@ export class DwellRules {
       usedD.add(p.d);
       const s = p.s;
       s.lastSeenMs = t;
+      s.trackId = ids[p.i]!;
       s.box = [...p.d.box];
       if (p.d.score >= s.score) { s.score = p.d.score; s.cls = p.d.label; }
       s.history?.push([t, ...p.d.box]);
     }
-    for (const d of objects) {
+    for (let k = 0; k < objects.length; k++) {
+      const d = objects[k]!;
       if (usedD.has(d)) continue;
+      if (dense && Number.isNaN(moved[objectIdx[k]!]!) && pairsNear(spots, d, z.tolerance)) continue; // wait until its motion is known
       const s: Spot = {
-        zoneId: z.id, cls: d.label, anchor: bottomCentre(d.box), size: [d.box[2], d.box[3]], box: [...d.box],
-        firstSeenMs: t, lastSeenMs: t, samples: 0, present: 0, score: d.score, violation: null,
+        zoneId: z.id, trackId: ids[objectIdx[k]!]!, cls: d.label, anchor: bottomCentre(d.box), size: [d.box[2], d.box[3]], box: [...d.box],
+        firstSeenMs: t, lastSeenMs: t, samples: 0, seen: 0, present: 0, score: d.score, violation: null,
         history: this.opts.keepHistory ? [[t, ...d.box]] : undefined,
       };
       cam.spots.push(s);
@@ -176,7 +197,8 @@ export class DwellRules {
     }
 
     for (const s of spots) {
-      if (t - s.lastSeenMs > z.maxGapMs) {
+      const left = s.lastSeenMs !== t && this.leftSpot(s, z, ids, dets);
+      if (left || t - s.lastSeenMs > z.maxGapMs) {
         // Gone: end the violation, remember the place for the cooldown.
         cam.spots.splice(cam.spots.indexOf(s), 1);
         if (s.violation) {
@@ -186,6 +208,12 @@ export class DwellRules {
         continue;
       }
       s.samples++;
+      if (s.lastSeenMs === t) s.seen++;
+      else if (!s.violation && t - s.lastSeenMs > 10_000 && s.seen < 0.5 * z.seenRatio * s.samples) {
+        // Seen now and then only (traffic crossing one place): it can no longer qualify.
+        cam.spots.splice(cam.spots.indexOf(s), 1);
+        continue;
+      }
       if (vending) {
         const reach = 2 * Math.max(s.size[0], s.size[1]);
         if (people.some((p) => { const [x, y] = bottomCentre(p.box); return Math.hypot(x - s.anchor[0], y - s.anchor[1]) <= reach + p.box[3]; })) s.present++;
@@ -204,6 +232,14 @@ export class DwellRules {
         out.push(this.violation(cameraId, z, s, 'update'));
       }
     }
+  }
+
+  /** The object that held the spot is tracked elsewhere now: it drove off (or never stopped). */
+  private leftSpot(s: Spot, z: CompiledZone, ids: Int32Array, dets: readonly Detection[]): boolean {
+    const i = ids.indexOf(s.trackId);
+    if (i < 0) return false;
+    const [x, y] = bottomCentre(dets[i]!.box);
+    return Math.hypot(x - s.anchor[0], y - s.anchor[1]) > z.tolerance * Math.sqrt(s.size[0] * s.size[1]);
   }
 
   private cooling(cam: CameraRules, z: CompiledZone, s: Spot, t: number): boolean {
@@ -280,10 +316,16 @@ export class DwellRules {
 
   private apply(c: CameraRules, saved: DwellSnapshot['cameras'][string]): void {
     const ids = new Set(c.zones.map((z) => z.id));
-    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, history: this.opts.keepHistory ? [] : undefined }));
+    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, seen: s.seen ?? s.present, history: this.opts.keepHistory ? [] : undefined }));
     c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
     c.lastMs = saved.lastMs;
   }
+}
+
+/** Is the detection within tolerance of some existing spot (so it may be that spot's object)? */
+function pairsNear(spots: readonly Spot[], d: Detection, tolerance: number): boolean {
+  const [x, y] = bottomCentre(d.box);
+  return spots.some((s) => Math.hypot(x - s.anchor[0], y - s.anchor[1]) <= tolerance * Math.sqrt(s.size[0] * s.size[1]));
 }
 
 function violationId(cameraId: string, z: CompiledZone, s: Spot): string {

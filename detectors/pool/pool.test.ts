@@ -88,6 +88,20 @@ describe('DetectorPool', () => {
     expect(pool.health().state).toBe('up');
   });
 
+  it('keeps results in capture order: a gated sample waits for the inference before it', async () => {
+    const results: SampleResult[] = [];
+    pool = new DetectorPool(options({ results }));
+    await pool.start();
+    const img = await readImage(DOG);
+    pool.submit({ cameraId: 'c', captureTimeMs: 1000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    pool.submit({ cameraId: 'c', captureTimeMs: 2000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    expect(results).toHaveLength(0);
+    await pool.drain();
+    await until(() => results.length === 2);
+    expect(results.map((r) => [r.captureTimeMs, r.inferred])).toEqual([[1000, true], [2000, false]]);
+    expect(results[1]!.detections).toEqual(results[0]!.detections);
+  });
+
   it('reports a corrupt frame for its camera without stopping others', async () => {
     const results: SampleResult[] = [];
     const errors: string[] = [];

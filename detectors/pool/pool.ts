@@ -84,6 +84,10 @@ interface CameraState {
   hasThumb: boolean;
   lastInferCaptureMs: number;
   lastDetections: Detection[];
+  /** Samples in a worker now. */
+  inflight: number;
+  /** Gated samples waiting for earlier samples of the camera to come back, so results stay in capture order. */
+  deferred: Sample[];
   received: number;
   inferred: number;
   gated: number;
@@ -91,6 +95,7 @@ interface CameraState {
   errors: number;
   times: Ring;
   depth: Gauge.Internal<'camera'> | undefined;
+  drops: Counter.Internal | undefined;
 }
 
 interface WorkerSlot {
@@ -126,6 +131,7 @@ export class DetectorPool {
     stage: StageCounters | null;
     inference: Histogram | null;
     depth: Gauge<'camera'> | null;
+    drops: Counter<'camera'> | null;
     restarts: Counter | null;
     gated: Counter | null;
     saved: Gauge | null;
@@ -140,6 +146,7 @@ export class DetectorPool {
       stage: r ? stageCounters(r) : null,
       inference: r ? new Histogram({ name: 'gridwatch_detector_inference_ms', help: 'Inference time per sample in a worker (preprocess, model, decode)', buckets: [10, 20, 30, 40, 50, 75, 100, 150, 250, 500, 1000], registers: [r] }) : null,
       depth: r ? new Gauge({ name: 'gridwatch_detector_queue_depth', help: 'Samples waiting per camera', labelNames: ['camera'], registers: [r] }) : null,
+      drops: r ? new Counter({ name: 'gridwatch_detector_dropped_total', help: 'Samples dropped per camera because its queue was full', labelNames: ['camera'], registers: [r] }) : null,
       restarts: r ? new Counter({ name: 'gridwatch_detector_worker_restarts_total', help: 'Detector workers restarted by the watchdog', registers: [r] }) : null,
       gated: r ? new Counter({ name: 'gridwatch_detector_gated_total', help: 'Samples not inferred because the picture barely changed', registers: [r] }) : null,
       saved: r ? new Gauge({ name: 'gridwatch_detector_gating_saved_ratio', help: 'Share of samples that change gating spared from inference', registers: [r] }) : null,
@@ -281,9 +288,10 @@ export class DetectorPool {
       c = {
         id, queue: [], scheduled: false,
         thumb: new Float32Array(THUMB_W * THUMB_H), scratch: new Float32Array(THUMB_W * THUMB_H), hasThumb: false,
-        lastInferCaptureMs: -Infinity, lastDetections: [],
+        lastInferCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
         received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, times: new Ring(64),
         depth: this.m.depth?.labels({ camera: id }),
+        drops: this.m.drops?.labels({ camera: id }),
       };
       this.cameras.set(id, c);
     }
@@ -302,7 +310,7 @@ export class DetectorPool {
     this.totals.received++;
     this.m.stage?.received.inc({ stage: STAGE });
     if (!Number.isInteger(sample.width) || !Number.isInteger(sample.height) || sample.width < 1 || sample.height < 1 || sample.rgb.length !== sample.width * sample.height * 3) {
-      this.fail(sample, new InferenceError(`camera ${sample.cameraId}: frame of ${sample.width}x${sample.height} has ${sample.rgb.length} bytes, expected ${sample.width * sample.height * 3}`, { details: { cameraId: sample.cameraId } }));
+      this.fail(sample, new InferenceError(`camera ${sample.cameraId}: frame of ${sample.width}x${sample.height} has ${sample.rgb.length} bytes, expected ${sample.width * sample.height * 3}`, { details: { cameraId: sample.cameraId } }), false);
       return false;
     }
     // Change gating against the last sample sent to inference.
@@ -314,8 +322,9 @@ export class DetectorPool {
         this.totals.gated++;
         this.m.gated?.inc();
         this.m.saved?.set(this.totals.gated / this.totals.received);
-        this.m.stage?.sent.inc({ stage: STAGE });
-        this.opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, rgb: sample.rgb });
+        if (c.queue.length === 0 && c.inflight === 0) { this.emitGated(c, sample); return true; }
+        if (c.deferred.length >= this.opts.queuePerCamera) { c.deferred.shift(); this.dropped(c); c.deferred.push(sample); return false; }
+        c.deferred.push(sample);
         return true;
       }
       c.thumb.set(t);
@@ -325,9 +334,7 @@ export class DetectorPool {
     let ok = true;
     if (c.queue.length >= this.opts.queuePerCamera) {
       c.queue.shift();
-      c.dropped++;
-      this.totals.dropped++;
-      this.m.stage?.dropped.inc({ stage: STAGE, reason: 'queue_full' });
+      this.dropped(c);
       ok = false;
     }
     c.queue.push(sample);
@@ -335,6 +342,24 @@ export class DetectorPool {
     if (!c.scheduled) { c.scheduled = true; this.ready.push(c); }
     this.pump();
     return ok;
+  }
+
+  private dropped(c: CameraState): void {
+    c.dropped++;
+    this.totals.dropped++;
+    c.drops?.inc();
+    this.m.stage?.dropped.inc({ stage: STAGE, reason: 'queue_full' });
+  }
+
+  private emitGated(c: CameraState, sample: Sample): void {
+    this.m.stage?.sent.inc({ stage: STAGE });
+    this.opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, rgb: sample.rgb });
+  }
+
+  /** After a camera's sample comes back: release gated samples that waited behind it. */
+  private settle(c: CameraState): void {
+    c.inflight--;
+    if (c.inflight === 0 && c.queue.length === 0) for (const s of c.deferred.splice(0)) this.emitGated(c, s);
   }
 
   /** Gives idle workers the oldest sample of the next camera in the round. */
@@ -347,6 +372,7 @@ export class DetectorPool {
       c.depth?.set(c.queue.length);
       if (c.queue.length > 0) this.ready.push(c); else c.scheduled = false;
       const id = this.nextJob++;
+      c.inflight++;
       slot.state = 'busy';
       slot.job = { id, sample, startedMs: performance.now() };
       let rgb = sample.rgb;
@@ -374,10 +400,12 @@ export class DetectorPool {
     this.m.saved?.set(this.totals.gated / Math.max(1, this.totals.received));
     this.m.stage?.sent.inc({ stage: STAGE });
     this.opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections, inferred: true, inferenceMs: ms, rgb });
+    this.settle(c);
   }
 
-  private fail(sample: Sample, err: InferenceError): void {
+  private fail(sample: Sample, err: InferenceError, dispatched = true): void {
     const c = this.camera(sample.cameraId);
+    if (dispatched) this.settle(c);
     c.errors++;
     this.totals.errors++;
     this.m.stage?.errors.inc({ stage: STAGE, code: err.code });

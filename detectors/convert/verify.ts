@@ -15,11 +15,14 @@ export interface VerifyResult {
  * deterministic input and compares every output.
  */
 export async function verifyAgainstTfjs(jsonFile: string, onnxFile: string): Promise<VerifyResult> {
-  let tf: typeof import('@tensorflow/tfjs');
+  let tf: typeof import('@tensorflow/tfjs-core');
+  let converter: typeof import('@tensorflow/tfjs-converter');
   try {
-    tf = await import('@tensorflow/tfjs');
+    tf = await import('@tensorflow/tfjs-core');
+    await import('@tensorflow/tfjs-backend-cpu');
+    converter = await import('@tensorflow/tfjs-converter');
   } catch (cause) {
-    throw new ModelConvertError('verification needs the npm package @tensorflow/tfjs (a dev dependency): run `npm ci`', { cause });
+    throw new ModelConvertError('verification needs the npm packages @tensorflow/tfjs-core, -converter and -backend-cpu (dev dependencies): run `npm ci`', { cause });
   }
   const ort = await import('onnxruntime-node');
   await tf.setBackend('cpu');
@@ -28,7 +31,7 @@ export async function verifyAgainstTfjs(jsonFile: string, onnxFile: string): Pro
   const shards = json.weightsManifest.flatMap((g: { paths: string[] }) => g.paths.map((p) => readFileSync(join(dirname(jsonFile), p))));
   const buf = Buffer.concat(shards);
   const weightData = buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength);
-  const model = await tf.loadGraphModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData, format: json.format, signature: json.signature }));
+  const model = await converter.loadGraphModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData, format: json.format, signature: json.signature }));
 
   const session = await ort.InferenceSession.create(onnxFile, { intraOpNumThreads: 1 });
   const inputName = session.inputNames[0]!;
@@ -41,7 +44,7 @@ export async function verifyAgainstTfjs(jsonFile: string, onnxFile: string): Pro
   const outNames = Object.values(json.signature.outputs as Record<string, { name: string }>).map((o) => o.name);
   let t0 = performance.now();
   const input = tf.tensor(x, dims);
-  const tfOut = (await model.executeAsync(input, outNames)) as import('@tensorflow/tfjs').Tensor[];
+  const tfOut = (await model.executeAsync(input, outNames)) as import('@tensorflow/tfjs-core').Tensor[];
   const tfjsMs = performance.now() - t0;
   t0 = performance.now();
   const onnxOut = await session.run({ [inputName]: new ort.Tensor('float32', x, dims) });

@@ -316,9 +316,9 @@ export class DwellRules {
 
   private apply(c: CameraRules, saved: DwellSnapshot['cameras'][string]): void {
     const ids = new Set(c.zones.map((z) => z.id));
-    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, seen: s.seen ?? s.present, history: this.opts.keepHistory ? [] : undefined }));
+    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, seen: s.seen ?? s.present, history: this.opts.keepHistory ? [] : undefined }));
     c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
-    c.lastMs = saved.lastMs;
+    c.lastMs = saved.lastMs; // track ids of the old run mean nothing to the new tracker (trackId 0 above)
   }
 }
 

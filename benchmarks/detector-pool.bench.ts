@@ -113,7 +113,17 @@ async function gating(): Promise<{ samples: number; saved: number }> {
   return { samples, saved };
 }
 
+/** How many cores `workers` busy threads actually get right now (1 s), to read the figures against. */
+async function probeCores(): Promise<number> {
+  const { Worker } = await import('node:worker_threads');
+  const cpu = cpuMeter();
+  const code = 'const e = Date.now() + 1000; let x = 0; while (Date.now() < e) x += Math.sqrt(x + 1);';
+  await Promise.all(Array.from({ length: workers }, () => new Promise((r) => new Worker(code, { eval: true }).on('exit', r))));
+  return cpu();
+}
+
 const load0 = loadavg()[0]!;
+const probe0 = await probeCores();
 log(`single session, 1 thread, ${durationMs / 2000} s ...`);
 const s1 = await single(durationMs / 2);
 log(`pool, ${workers} workers, ${durationMs / 1000} s ...`);
@@ -123,6 +133,7 @@ const s2 = await single(durationMs / 2);
 const singleFps = (s1.fps + s2.fps) / 2;
 const singleCores = (s1.cores + s2.cores) / 2;
 const g = await gating();
+const probe1 = await probeCores();
 
 const result = {
   bench: 'detector-pool',
@@ -136,6 +147,8 @@ const result = {
   pool_cpu_cores: round(pr.cores, 2),
   single_cpu_cores: round(singleCores, 2),
   cpu_normalised_efficiency: round((pr.fps / pr.cores) / (singleFps / singleCores), 3),
+  // Cores that `workers` plain busy threads got before and after: below `workers`, the machine was busy.
+  probe_cores_before_after: [round(probe0, 2), round(probe1, 2)],
   p50_ms: pr.p50,
   p99_ms: pr.p99,
   gating_saved_pct: round((100 * g.saved) / Math.max(1, g.samples), 1),

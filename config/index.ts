@@ -13,3 +13,4 @@ export { CityGrid, type CellHit } from './grid.ts';
 export { REQUIRED_CATEGORIES } from './semantics.ts';
 export { haversineM, pointInRing, isClosed, findSelfIntersection, type Point, type Ring } from './geometry.ts';
 export { generateCity, type GenerateOptions } from './demo-city.ts';
+export { loadZones } from './zones.ts';

@@ -20,6 +20,8 @@ done
 # Packages that ship data files rather than binaries: file to look for, package.
 APT_FILES=(
   "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei"
+  "/usr/share/darknet/data/dog.jpg:darknet"
+  "/usr/share/doc/opencv-doc/examples/data/vtest.avi:opencv-doc"
 )
 for need in "${APT_FILES[@]}"; do
   file="${need%%:*}" pkg="${need#*:}"
@@ -52,4 +54,11 @@ dist=console/web/dist/index.html
 if [ ! -f "$dist" ] || [ -n "$(find console/web/src console/web/index.html console/web/vite.config.ts console/types.ts -newer "$dist" -print -quit 2>/dev/null)" ]; then
   echo "setup: building the console web app"
   npx --no-install vite build console/web >/dev/null
+fi
+
+# The default detector model: NanoDet-m 416 converted from TF.js to ONNX, once, into the data folder.
+DATA_DIR="${GRIDWATCH_DATA_DIR:-./data}"
+if [ ! -f "$DATA_DIR/models/nanodet-m-416.onnx" ]; then
+  echo "setup: converting NanoDet-m to $DATA_DIR/models/nanodet-m-416.onnx"
+  node bin/gridwatch.mjs model convert --data-dir "$DATA_DIR"
 fi

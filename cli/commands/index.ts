@@ -6,6 +6,9 @@ import { registerBench } from './bench.ts';
 import { registerRoute } from './route.ts';
 import { registerSim } from './sim-dispatch.ts';
 import { registerSimTerminals } from './sim-terminals.ts';
+import { registerModel } from './model.ts';
+import { registerDetect } from './detect.ts';
+import { registerReplay } from './replay.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
@@ -16,4 +19,7 @@ export function registerCommands(program: Command): void {
   registerRoute(program);
   registerSim(program);
   registerSimTerminals(program);
+  registerModel(program);
+  registerDetect(program);
+  registerReplay(program);
 }

@@ -13,10 +13,13 @@ export const Zone = Strict({
   dwell_s: Type.Number({ exclusiveMinimum: 0, default: 300 }),
   classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'vehicle classes (no_parking) or person classes (road_occupation)' })),
   stall_classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
-  presence_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.6 }),
+  presence_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'road_occupation: share of samples in the dwell window with people at the stall' }),
+  seen_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.3, description: 'no_parking: share of samples in the dwell window in which the vehicle must be seen (cars passing over one spot now and then do not add up)' }),
   min_score: Type.Number({ minimum: 0, maximum: 1, default: 0.35 }),
   min_box_px: Type.Number({ minimum: 0, default: 12 }),
-  cooldown_s: Type.Number({ minimum: 0, default: 600 }),
+  cooldown_s: Type.Number({ minimum: 0, default: 600, description: 'after a violation ends, none is raised again at the same place in this zone for this long' }),
+  max_gap_s: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'an object unseen for longer than this (occlusion, missed detections) has left' }),
+  position_tolerance: Type.Number({ exclusiveMinimum: 0, maximum: 2, default: 0.3, description: 'how far a stopped object may seem to move, as a share of its box size (sqrt of w*h)' }),
   ground_point: Type.Optional(LatLon),
 });
 

@@ -30,7 +30,11 @@ export const Detectors = Section({
   intra_op_threads: Type.Integer({ minimum: 1, default: 1 }),
   queue_per_camera: Type.Integer({ minimum: 1, default: 2 }),
   reverify_s: Type.Number({ exclusiveMinimum: 0, default: 60 }),
-  gate_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.02, description: 'mean thumbnail change below which a sample is not inferred' }),
+  gate_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.01, description: 'share of 32x24 thumbnail cells changed by more than 10 grey levels below which a sample is not inferred; 0 turns gating off' }),
+  infer_timeout_ms: Type.Integer({ minimum: 100, default: 10_000, description: 'a worker busy longer than this on one sample is restarted' }),
+  max_restarts: Type.Integer({ minimum: 0, default: 5, description: 'restarts per worker within restart_window_s before it stays down' }),
+  restart_window_s: Type.Number({ exclusiveMinimum: 0, default: 600 }),
+  warmup_runs: Type.Integer({ minimum: 0, default: 2 }),
 }, { description: 'detectors' });
 
 export type IngestT = Static<typeof Ingest>;

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { convertFile, nanodetSourcePath } from './index.ts';
+import { verifyAgainstTfjs } from './verify.ts';
+import { ModelConvertError } from '../errors.ts';
+
+describe('TF.js to ONNX converter', () => {
+  it('converts NanoDet-m and matches the TF.js graph to about 1e-5', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'gw-conv-')), 'nanodet.onnx');
+    const r = convertFile(nanodetSourcePath(), out);
+    expect(r.ops['Conv']).toBe(34);
+    // Transposes around every NHWC conv are cancelled or folded away.
+    expect(r.ops['Transpose'] ?? 0).toBeLessThan(20);
+    const v = await verifyAgainstTfjs(nanodetSourcePath(), out);
+    expect(v.outputs).toHaveLength(6);
+    expect(v.maxAbsDiff).toBeLessThan(5e-5);
+  }, 120_000);
+
+  it('refuses an op it does not know, by name', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));
+    const json = {
+      format: 'graph-model',
+      modelTopology: { node: [{ name: 'x', op: 'Placeholder', attr: { shape: { shape: { dim: [{ size: '1' }] } } } }, { name: 'y', op: 'Erf', input: ['x'] }] },
+      weightsManifest: [],
+      signature: { outputs: { 'y:0': { name: 'y:0' } } },
+    };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+    expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(ModelConvertError);
+    expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(/op Erf \(y\)/);
+  });
+});

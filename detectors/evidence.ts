@@ -1,0 +1,60 @@
+import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import type { Detection } from './types.ts';
+import type { CompiledZone } from './rules/zones.ts';
+import type { Violation } from './rules/dwell.ts';
+
+export interface EvidenceFrame {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
+const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The SVG drawn over the annotated JPEG: the zone, every detection, the violation's box, a caption. */
+function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefined, detections: readonly Detection[]): string {
+  const parts: string[] = [];
+  if (zone) parts.push(`<polygon points="${zone.ring.map((p) => `${p[0]},${p[1]}`).join(' ')}" fill="rgba(255,200,0,0.18)" stroke="#ffc800" stroke-width="2"/>`);
+  for (const d of detections) {
+    parts.push(`<rect x="${d.box[0]}" y="${d.box[1]}" width="${d.box[2]}" height="${d.box[3]}" fill="none" stroke="#00e0ff" stroke-width="1.5"/>`);
+    parts.push(`<text x="${d.box[0] + 2}" y="${Math.max(10, d.box[1] - 3)}" font-family="sans-serif" font-size="11" fill="#00e0ff">${esc(d.label)} ${d.score.toFixed(2)}</text>`);
+  }
+  const [x, y, bw, bh] = v.box;
+  parts.push(`<rect x="${x}" y="${y}" width="${bw}" height="${bh}" fill="none" stroke="#ff2020" stroke-width="3"/>`);
+  parts.push(`<circle cx="${v.point[0]}" cy="${v.point[1]}" r="4" fill="#ff2020"/>`);
+  const caption = `${v.rule} · ${v.class} · ${v.dwellS}s · camera ${v.cameraId} · zone ${v.zoneId} · ${new Date(v.confirmedMs).toISOString()} · ${v.model.name} ${v.model.version}`;
+  parts.push(`<rect x="0" y="${h - 20}" width="${w}" height="20" fill="rgba(0,0,0,0.6)"/>`);
+  parts.push(`<text x="6" y="${h - 6}" font-family="sans-serif" font-size="12" fill="#ffffff">${esc(caption)}</text>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`;
+}
+
+/**
+ * Writes the annotated and the clean JPEG of a violation's frame under
+ * `<dataDir>/evidence/<camera>/<yyyy-mm-dd>/`, with capture time, camera and model in the EXIF
+ * and in a JSON sidecar. Returns paths relative to the data folder (the console serves them).
+ */
+export async function writeEvidence(dataDir: string, v: Violation, frame: EvidenceFrame, zone: CompiledZone | undefined, detections: readonly Detection[]): Promise<{ annotated: string; clean: string }> {
+  const day = new Date(v.confirmedMs).toISOString().slice(0, 10);
+  const rel = join('evidence', v.cameraId, day);
+  await mkdir(join(dataDir, rel), { recursive: true });
+  const base = `${v.id}-${v.confirmedMs}`;
+  const meta = { violation: v.id, rule: v.rule, camera: v.cameraId, zone: v.zoneId, capture_time: new Date(v.confirmedMs).toISOString(), capture_time_ms: v.confirmedMs, model: v.model };
+  const exif = { IFD0: { ImageDescription: JSON.stringify(meta), Software: `${v.model.name} ${v.model.version}`, Artist: `gridwatch camera ${v.cameraId}` } };
+  const raw = { raw: { width: frame.width, height: frame.height, channels: 3 as const } };
+  const clean = join(rel, `${base}-clean.jpg`);
+  const annotated = join(rel, `${base}-annotated.jpg`);
+  const svg = Buffer.from(overlay(frame.width, frame.height, v, zone, detections));
+  const [cleanJpg, annotatedJpg] = await Promise.all([
+    sharp(frame.rgb, raw).withExif(exif).jpeg({ quality: 85 }).toBuffer(),
+    sharp(frame.rgb, raw).composite([{ input: svg, top: 0, left: 0 }]).withExif(exif).jpeg({ quality: 80 }).toBuffer(),
+  ]);
+  const put = async (file: string, data: Buffer | string): Promise<void> => {
+    const tmp = join(dataDir, `${file}.tmp`);
+    await writeFile(tmp, data);
+    await rename(tmp, join(dataDir, file));
+  };
+  await Promise.all([put(clean, cleanJpg), put(annotated, annotatedJpg), put(join(rel, `${base}.json`), `${JSON.stringify({ ...meta, clean, annotated })}\n`)]);
+  return { annotated, clean };
+}

@@ -1,0 +1,23 @@
+/**
+ * Detectors: the NanoDet converter, model adapters, the worker pool with change gating, the
+ * tracker and dwell rules, evidence, replay. The engine needs `DetectorStage`; the router needs
+ * the `Violation` type.
+ */
+export { ModelLoadError, ModelConvertError, FrameInvalidError, ZoneInvalidError, DetectionsFileError, InferenceError } from './errors.ts';
+export { convertFile, defaultModelPath, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, SUPPORTED_OPS } from './convert/index.ts';
+export { verifyAgainstTfjs, type VerifyResult } from './convert/verify.ts';
+export type { Detection, Sample, SampleResult, ModelType } from './types.ts';
+export { Detector, detectorOptions, type DetectorOptions } from './model/detector.ts';
+export { createAdapter, nms, type ModelAdapter, type TensorInfo } from './model/adapters.ts';
+export { COCO_CLASSES } from './model/coco.ts';
+export { Preprocessor, type RgbFrame, type Normalisation, type InputTransform } from './model/preprocess.ts';
+export { readImage } from './image.ts';
+export { readVideo, type VideoFrame } from './video.ts';
+export { DetectorPool, type PoolOptions, type PoolStatus, type CameraStatus } from './pool/pool.ts';
+export { thumbnail, thumbDiff } from './gate.ts';
+export { DwellRules, type Violation, type ViolationState, type DwellOptions, type DwellSnapshot } from './rules/dwell.ts';
+export { compileZones, inZone, type CompiledZone, type Rule } from './rules/zones.ts';
+export { IouTracker } from './rules/tracker.ts';
+export { replay, readMot, type ReplayOptions, type ReplayViolation } from './replay.ts';
+export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
+export { writeEvidence } from './evidence.ts';

@@ -1,0 +1,53 @@
+import { parentPort } from 'node:worker_threads';
+import { Detector } from '../model/detector.ts';
+import { GridwatchError } from '../../core/index.ts';
+import type { FromWorker, ToWorker } from './protocol.ts';
+
+// Handles the pool's messages only; the model lives in ../model.
+const port = parentPort!;
+let detector: Detector | undefined;
+
+function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(msg, transfer);
+}
+
+function transferable(rgb: Uint8Array): ArrayBuffer[] {
+  return rgb.buffer instanceof ArrayBuffer ? [rgb.buffer] : [];
+}
+
+port.on('message', (msg: ToWorker) => {
+  switch (msg.type) {
+    case 'init':
+      void (async () => {
+        try {
+          const t0 = performance.now();
+          detector = await Detector.load(msg.options);
+          const s = detector.adapter.inputSize;
+          const warm = { width: s, height: s, rgb: new Uint8Array(s * s * 3).fill(114) };
+          for (let i = 0; i < msg.warmupRuns; i++) await detector.detect(warm);
+          send({ type: 'ready', name: detector.name, version: detector.version, warmupMs: performance.now() - t0 });
+        } catch (err) {
+          send({ type: 'error', job: null, code: err instanceof GridwatchError ? err.code : 'DETECT_MODEL_LOAD', message: err instanceof Error ? err.message : String(err) });
+        }
+      })();
+      break;
+    case 'infer':
+      void (async () => {
+        try {
+          const r = await detector!.detect({ width: msg.width, height: msg.height, rgb: msg.rgb });
+          send({ type: 'result', job: msg.job, detections: r.detections, inferenceMs: r.inferenceMs, rgb: msg.rgb }, transferable(msg.rgb));
+        } catch (err) {
+          send({ type: 'error', job: msg.job, code: err instanceof GridwatchError ? err.code : 'DETECT_INFERENCE', message: err instanceof Error ? err.message : String(err), rgb: msg.rgb }, transferable(msg.rgb));
+        }
+      })();
+      break;
+    case 'stall': {
+      const until = Date.now() + msg.ms;
+      while (Date.now() < until) { /* blocks on purpose */ }
+      break;
+    }
+    case 'crash':
+      process.exit(3);
+  }
+});
+send({ type: 'boot' });

@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMetricsRegistry } from '../../core/index.ts';
+import { DetectorPool, detectorOptions, ensureDefaultModel, readImage, type PoolOptions, type SampleResult } from '../index.ts';
+
+const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
+const DOG = '/usr/share/darknet/data/dog.jpg';
+
+function options(over: Partial<PoolOptions> & { results: SampleResult[] }): PoolOptions {
+  ensureDefaultModel(DATA);
+  return {
+    detector: detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, DATA),
+    workers: 1, queuePerCamera: 2, gateThreshold: 0.01, reverifyS: 60, inferTimeoutMs: 10_000,
+    maxRestarts: 3, restartWindowS: 600, warmupRuns: 1,
+    onResult: (r) => { over.results.push(r); },
+    ...over,
+  };
+}
+
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let pool: DetectorPool | undefined;
+afterEach(async () => { await pool?.stop(); pool = undefined; });
+
+describe('DetectorPool', () => {
+  it('infers in a worker, gates an unchanged frame, re-verifies after reverify_s, drops the oldest when a queue is full', async () => {
+    const results: SampleResult[] = [];
+    const metrics = createMetricsRegistry({ defaults: false });
+    pool = new DetectorPool(options({ results, metrics }));
+    await pool.start();
+    expect(pool.status().state).toBe('ready');
+    const img = await readImage(DOG);
+    const sample = (t: number, cameraId = 'cam-1') => ({ cameraId, captureTimeMs: t, width: img.width, height: img.height, rgb: img.rgb.slice() });
+
+    pool.submit(sample(1000));
+    await pool.drain();
+    expect(results[0]!.inferred).toBe(true);
+    expect(results[0]!.detections.map((d) => d.label)).toContain('dog');
+
+    // Same picture 5 s later: gated, with the last detections repeated.
+    pool.submit(sample(6000));
+    expect(results[1]!.inferred).toBe(false);
+    expect(results[1]!.detections).toEqual(results[0]!.detections);
+    // 61 s after the last inference: re-verified although nothing changed.
+    pool.submit(sample(62_000));
+    await pool.drain();
+    expect(results[2]!.inferred).toBe(true);
+
+    // Flood one camera with changing frames: its queue of 2 drops the oldest, counted.
+    const before = pool.status().cameras['cam-2']?.dropped ?? 0;
+    for (let i = 0; i < 6; i++) {
+      const s = sample(100_000 + i * 1000, 'cam-2');
+      s.rgb.fill(i * 40, 0, s.rgb.length / 2);
+      pool.submit(s);
+    }
+    await pool.drain();
+    const st = pool.status();
+    expect(st.cameras['cam-2']!.dropped - before).toBeGreaterThanOrEqual(3);
+    expect(st.cameras['cam-2']!.inferred + st.cameras['cam-2']!.dropped).toBe(6);
+    expect(st.gatingSaved).toBeGreaterThan(0);
+    expect(st.p50Ms).toBeGreaterThan(0);
+    const text = await metrics.metrics();
+    expect(text).toMatch(/gridwatch_detector_queue_depth\{camera="cam-2"\} 0/);
+    expect(text).toMatch(/gridwatch_stage_dropped_total\{stage="detectors",reason="queue_full"\} [3-9]/);
+  });
+
+  it('restarts a stuck worker and a crashed one, and keeps serving', async () => {
+    const results: SampleResult[] = [];
+    const errors: string[] = [];
+    pool = new DetectorPool(options({ results, inferTimeoutMs: 1500, gateThreshold: 0, onError: (cam, err) => { errors.push(`${cam}: ${err.message}`); } }));
+    await pool.start();
+    const img = await readImage(DOG);
+    pool.debugWorker(0, { stall: 8000 });
+    pool.submit({ cameraId: 'cam-a', captureTimeMs: 1, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    await until(() => pool!.status().restarts === 1 && pool!.status().workers[0]!.state === 'idle');
+    expect(errors.join()).toMatch(/cam-a: detector worker 0 was stuck/);
+
+    pool.debugWorker(0, 'crash');
+    await until(() => pool!.status().restarts === 2 && pool!.status().workers[0]!.state === 'idle');
+    pool.submit({ cameraId: 'cam-b', captureTimeMs: 2, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    await pool.drain();
+    expect(results.some((r) => r.cameraId === 'cam-b' && r.inferred)).toBe(true);
+    expect(pool.health().state).toBe('up');
+  });
+
+  it('keeps results in capture order: a gated sample waits for the inference before it', async () => {
+    const results: SampleResult[] = [];
+    pool = new DetectorPool(options({ results }));
+    await pool.start();
+    const img = await readImage(DOG);
+    pool.submit({ cameraId: 'c', captureTimeMs: 1000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    pool.submit({ cameraId: 'c', captureTimeMs: 2000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    expect(results).toHaveLength(0);
+    await pool.drain();
+    await until(() => results.length === 2);
+    expect(results.map((r) => [r.captureTimeMs, r.inferred])).toEqual([[1000, true], [2000, false]]);
+    expect(results[1]!.detections).toEqual(results[0]!.detections);
+  });
+
+  it('reports a corrupt frame for its camera without stopping others', async () => {
+    const results: SampleResult[] = [];
+    const errors: string[] = [];
+    pool = new DetectorPool(options({ results, onError: (cam, err) => { errors.push(`${cam}: ${err.message}`); } }));
+    await pool.start();
+    pool.submit({ cameraId: 'broken', captureTimeMs: 1, width: 640, height: 360, rgb: new Uint8Array(100) });
+    expect(errors[0]).toMatch(/broken: frame of 640x360 has 100 bytes/);
+    const img = await readImage(DOG);
+    pool.submit({ cameraId: 'fine', captureTimeMs: 1, width: img.width, height: img.height, rgb: img.rgb });
+    await pool.drain();
+    expect(results.map((r) => r.cameraId)).toEqual(['fine']);
+  });
+});

@@ -1,0 +1,334 @@
+import { createHash } from 'node:crypto';
+import type { Detection } from '../types.ts';
+import { inZone, type CompiledZone, type Rule } from './zones.ts';
+import { IouTracker } from './tracker.ts';
+
+export type ViolationState = 'new' | 'update' | 'end';
+
+/** One lifecycle step of a violation; the router turns it into an event. */
+export interface Violation {
+  /** Stable over the violation's life and across engine restarts. */
+  id: string;
+  state: ViolationState;
+  cameraId: string;
+  zoneId: string;
+  rule: Rule;
+  /** The vehicle's class (illegal_parking) or the stall object's class (road_vending). */
+  class: string;
+  /** [left, top, width, height] in image pixels, last seen. */
+  box: [number, number, number, number];
+  /** Bottom-centre of the box, the point placed in the zone. */
+  point: [number, number];
+  firstSeenMs: number;
+  confirmedMs: number;
+  lastSeenMs: number;
+  /** Set on `end`: the last capture time it was seen. */
+  endedMs: number | null;
+  dwellS: number;
+  score: number;
+  /** road_vending: share of samples with people at the stall. */
+  presenceRatio: number | null;
+  /** Filled in by the stage that writes evidence JPEGs. */
+  evidence: { annotated: string; clean: string } | null;
+  model: { name: string; version: string };
+  /** Only with `keepHistory`: [captureTimeMs, left, top, width, height] for each sample it was seen in. */
+  boxes?: [number, number, number, number, number][];
+}
+
+/** An object held at a locked position in a zone. Plain data: it is persisted as JSON. */
+interface Spot {
+  zoneId: string;
+  /** Tracker id of the detection last matched. */
+  trackId: number;
+  cls: string;
+  anchor: [number, number];
+  size: [number, number];
+  box: [number, number, number, number];
+  firstSeenMs: number;
+  lastSeenMs: number;
+  samples: number;
+  /** Samples in which the object itself was matched. */
+  seen: number;
+  /** Samples that count as present: seen (parking) or people at the stall (vending). */
+  present: number;
+  score: number;
+  violation: { id: string; confirmedMs: number; lastUpdateMs: number } | null;
+  history?: [number, number, number, number, number][];
+}
+
+interface Cooldown {
+  zoneId: string;
+  anchor: [number, number];
+  size: number;
+  untilMs: number;
+}
+
+interface CameraRules {
+  zones: CompiledZone[];
+  tracker: IouTracker;
+  spots: Spot[];
+  cooldowns: Cooldown[];
+  lastMs: number;
+}
+
+export interface DwellOptions {
+  model: { name: string; version: string };
+  /** Emit `update` at most this often per violation (capture time). */
+  updateEveryS?: number;
+  /** Keep every box of each spot (replay); off in the engine to bound memory. */
+  keepHistory?: boolean;
+}
+
+/** What `snapshot()` returns and `restore()` takes: dwell state that survives a restart. */
+export interface DwellSnapshot {
+  version: 1;
+  cameras: Record<string, { spots: Spot[]; cooldowns: Cooldown[]; lastMs: number }>;
+}
+
+const bottomCentre = (b: readonly number[]): [number, number] => [b[0]! + b[2]! / 2, b[1]! + b[3]!];
+const r1 = (v: number): number => Math.round(v * 10) / 10;
+
+/**
+ * Dwell per (camera, zone, locked position). A detection joins the spot whose locked
+ * bottom-centre lies within `position_tolerance × sqrt(w·h)` and whose size is similar, so a
+ * stopped car that the detector misses for a while, or that a tracker would give a new id,
+ * keeps its timer. All times are capture times.
+ */
+export class DwellRules {
+  private readonly cams = new Map<string, CameraRules>();
+  private readonly opts: DwellOptions;
+  private readonly updateEveryMs: number;
+  private readonly pending = new Map<string, DwellSnapshot['cameras'][string]>();
+
+  constructor(opts: DwellOptions) {
+    this.opts = opts;
+    this.updateEveryMs = (opts.updateEveryS ?? 60) * 1000;
+  }
+
+  /** Sets (or replaces) a camera's zones; spots of zones that no longer exist are dropped. */
+  setZones(cameraId: string, zones: CompiledZone[]): void {
+    const c = this.cams.get(cameraId);
+    const ids = new Set(zones.map((z) => z.id));
+    if (c) {
+      c.zones = zones;
+      c.spots = c.spots.filter((s) => ids.has(s.zoneId));
+    } else {
+      const fresh: CameraRules = { zones, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
+      this.cams.set(cameraId, fresh);
+      const saved = this.pending.get(cameraId);
+      if (saved) { this.pending.delete(cameraId); this.apply(fresh, saved); }
+    }
+  }
+
+  /** Feeds one sample's detections; returns the lifecycle steps it caused. */
+  observe(cameraId: string, captureTimeMs: number, detections: readonly Detection[]): Violation[] {
+    const cam = this.cams.get(cameraId);
+    if (!cam) return [];
+    const t = captureTimeMs;
+    if (t < cam.lastMs) return []; // out of order: dwell only moves forward
+    const out: Violation[] = [];
+    // Dense samples (video, replay): motion is known after a second, and a detection whose motion
+    // is not known yet may only hold the spot its own track started.
+    const dense = t - cam.lastMs <= 2000;
+    cam.lastMs = t;
+    const { ids, moved } = cam.tracker.update(t, detections);
+    for (const z of cam.zones) this.observeZone(cameraId, cam, z, t, detections, ids, moved, dense, out);
+    cam.cooldowns = cam.cooldowns.filter((c) => c.untilMs > t);
+    return out;
+  }
+
+  private observeZone(cameraId: string, cam: CameraRules, z: CompiledZone, t: number, dets: readonly Detection[], ids: Int32Array, moved: Float64Array, dense: boolean, out: Violation[]): void {
+    const vending = z.rule === 'road_vending';
+    const objects: Detection[] = [];
+    const objectIdx: number[] = [];
+    const people: Detection[] = [];
+    for (let i = 0; i < dets.length; i++) {
+      const d = dets[i]!;
+      if (d.score < z.minScore || Math.min(d.box[2], d.box[3]) < z.minBoxPx) continue;
+      const [x, y] = bottomCentre(d.box);
+      if (!inZone(z, x, y)) continue;
+      // An object the tracker saw moving over the last second neither holds nor starts a spot.
+      const stillObject = !(moved[i]! > z.tolerance * Math.sqrt(d.box[2] * d.box[3]));
+      if (vending ? z.stallClasses.has(d.label) : z.classes.has(d.label)) { if (stillObject) { objects.push(d); objectIdx.push(i); } }
+      else if (vending && z.classes.has(d.label)) people.push(d);
+    }
+    const spots = cam.spots.filter((s) => s.zoneId === z.id);
+
+    // Greedy association by normalised distance to each spot's locked position.
+    const pairs: { s: Spot; d: Detection; i: number; dist: number }[] = [];
+    for (const s of spots) {
+      const scale = Math.sqrt(s.size[0] * s.size[1]);
+      for (let k = 0; k < objects.length; k++) {
+        const d = objects[k]!;
+        const i = objectIdx[k]!;
+        if (dense && Number.isNaN(moved[i]!) && ids[i] !== s.trackId) continue;
+        const [x, y] = bottomCentre(d.box);
+        const dist = Math.hypot(x - s.anchor[0], y - s.anchor[1]) / scale;
+        const rw = d.box[2] / s.size[0];
+        const rh = d.box[3] / s.size[1];
+        if (dist <= z.tolerance && rw > 0.6 && rw < 1.67 && rh > 0.6 && rh < 1.67) pairs.push({ s, d, i, dist });
+      }
+    }
+    pairs.sort((a, b) => a.dist - b.dist);
+    const usedS = new Set<Spot>();
+    const usedD = new Set<Detection>();
+    for (const p of pairs) {
+      if (usedS.has(p.s) || usedD.has(p.d)) continue;
+      usedS.add(p.s);
+      usedD.add(p.d);
+      const s = p.s;
+      s.lastSeenMs = t;
+      s.trackId = ids[p.i]!;
+      s.box = [...p.d.box];
+      if (p.d.score >= s.score) { s.score = p.d.score; s.cls = p.d.label; }
+      s.history?.push([t, ...p.d.box]);
+    }
+    for (let k = 0; k < objects.length; k++) {
+      const d = objects[k]!;
+      if (usedD.has(d)) continue;
+      if (dense && Number.isNaN(moved[objectIdx[k]!]!) && pairsNear(spots, d, z.tolerance)) continue; // wait until its motion is known
+      const s: Spot = {
+        zoneId: z.id, trackId: ids[objectIdx[k]!]!, cls: d.label, anchor: bottomCentre(d.box), size: [d.box[2], d.box[3]], box: [...d.box],
+        firstSeenMs: t, lastSeenMs: t, samples: 0, seen: 0, present: 0, score: d.score, violation: null,
+        history: this.opts.keepHistory ? [[t, ...d.box]] : undefined,
+      };
+      cam.spots.push(s);
+      spots.push(s);
+    }
+
+    for (const s of spots) {
+      const left = s.lastSeenMs !== t && this.leftSpot(s, z, ids, dets);
+      if (left || t - s.lastSeenMs > z.maxGapMs) {
+        // Gone: end the violation, remember the place for the cooldown.
+        cam.spots.splice(cam.spots.indexOf(s), 1);
+        if (s.violation) {
+          out.push(this.violation(cameraId, z, s, 'end'));
+          cam.cooldowns.push({ zoneId: z.id, anchor: s.anchor, size: Math.sqrt(s.size[0] * s.size[1]), untilMs: s.lastSeenMs + z.cooldownMs });
+        }
+        continue;
+      }
+      s.samples++;
+      if (s.lastSeenMs === t) s.seen++;
+      else if (!s.violation && t - s.lastSeenMs > 10_000 && s.seen < 0.5 * z.seenRatio * s.samples) {
+        // Seen now and then only (traffic crossing one place): it can no longer qualify.
+        cam.spots.splice(cam.spots.indexOf(s), 1);
+        continue;
+      }
+      if (vending) {
+        const reach = 2 * Math.max(s.size[0], s.size[1]);
+        if (people.some((p) => { const [x, y] = bottomCentre(p.box); return Math.hypot(x - s.anchor[0], y - s.anchor[1]) <= reach + p.box[3]; })) s.present++;
+      } else if (s.lastSeenMs === t) {
+        s.present++;
+      }
+      if (!s.violation) {
+        const dwell = s.lastSeenMs - s.firstSeenMs;
+        const presence = s.present / Math.max(1, s.samples);
+        if (dwell >= z.dwellMs && presence >= (vending ? z.presenceRatio : z.seenRatio) && !this.cooling(cam, z, s, t)) {
+          s.violation = { id: violationId(cameraId, z, s), confirmedMs: t, lastUpdateMs: t };
+          out.push(this.violation(cameraId, z, s, 'new'));
+        }
+      } else if (s.lastSeenMs === t && t - s.violation.lastUpdateMs >= this.updateEveryMs) {
+        s.violation.lastUpdateMs = t;
+        out.push(this.violation(cameraId, z, s, 'update'));
+      }
+    }
+  }
+
+  /** The object that held the spot is tracked elsewhere now: it drove off (or never stopped). */
+  private leftSpot(s: Spot, z: CompiledZone, ids: Int32Array, dets: readonly Detection[]): boolean {
+    const i = ids.indexOf(s.trackId);
+    if (i < 0) return false;
+    const [x, y] = bottomCentre(dets[i]!.box);
+    return Math.hypot(x - s.anchor[0], y - s.anchor[1]) > z.tolerance * Math.sqrt(s.size[0] * s.size[1]);
+  }
+
+  private cooling(cam: CameraRules, z: CompiledZone, s: Spot, t: number): boolean {
+    return cam.cooldowns.some((c) => c.zoneId === z.id && c.untilMs > t && Math.hypot(c.anchor[0] - s.anchor[0], c.anchor[1] - s.anchor[1]) <= z.tolerance * c.size);
+  }
+
+  private violation(cameraId: string, z: CompiledZone, s: Spot, state: ViolationState): Violation {
+    return {
+      id: s.violation!.id,
+      state,
+      cameraId,
+      zoneId: z.id,
+      rule: z.rule,
+      class: s.cls,
+      box: [...s.box],
+      point: bottomCentre(s.box).map(r1) as [number, number],
+      firstSeenMs: s.firstSeenMs,
+      confirmedMs: s.violation!.confirmedMs,
+      lastSeenMs: s.lastSeenMs,
+      endedMs: state === 'end' ? s.lastSeenMs : null,
+      dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000),
+      score: s.score,
+      presenceRatio: z.rule === 'road_vending' ? Math.round((s.present / Math.max(1, s.samples)) * 1000) / 1000 : null,
+      evidence: null,
+      model: this.opts.model,
+      ...(s.history ? { boxes: s.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),
+    };
+  }
+
+  /**
+   * Ends every open violation as of each camera's last sample (end of a replay). Spots stay.
+   */
+  flush(): Violation[] {
+    const out: Violation[] = [];
+    for (const [cameraId, cam] of this.cams) {
+      for (const s of cam.spots) {
+        const z = cam.zones.find((zz) => zz.id === s.zoneId);
+        if (z && s.violation) out.push(this.violation(cameraId, z, s, 'end'));
+      }
+    }
+    return out;
+  }
+
+  /** Open violations, for status pages. */
+  active(): { cameraId: string; zoneId: string; id: string; dwellS: number }[] {
+    const out: { cameraId: string; zoneId: string; id: string; dwellS: number }[] = [];
+    for (const [cameraId, cam] of this.cams) {
+      for (const s of cam.spots) if (s.violation) out.push({ cameraId, zoneId: s.zoneId, id: s.violation.id, dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000) });
+    }
+    return out;
+  }
+
+  snapshot(): DwellSnapshot {
+    const cameras: DwellSnapshot['cameras'] = {};
+    for (const [id, saved] of this.pending) cameras[id] = structuredClone(saved);
+    for (const [id, c] of this.cams) {
+      cameras[id] = { spots: c.spots.map(({ history: _h, ...s }) => structuredClone(s)), cooldowns: structuredClone(c.cooldowns), lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0 };
+    }
+    return { version: 1, cameras };
+  }
+
+  /**
+   * Restores dwell state. Cameras whose zones are not set yet get theirs when `setZones` comes;
+   * spots of zones that no longer exist are dropped.
+   */
+  restore(snap: DwellSnapshot): void {
+    if (snap?.version !== 1) return;
+    for (const [id, saved] of Object.entries(snap.cameras)) {
+      const c = this.cams.get(id);
+      if (!c) { this.pending.set(id, saved); continue; }
+      this.apply(c, saved);
+    }
+  }
+
+  private apply(c: CameraRules, saved: DwellSnapshot['cameras'][string]): void {
+    const ids = new Set(c.zones.map((z) => z.id));
+    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, seen: s.seen ?? s.present, history: this.opts.keepHistory ? [] : undefined }));
+    c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
+    c.lastMs = saved.lastMs; // track ids of the old run mean nothing to the new tracker (trackId 0 above)
+  }
+}
+
+/** Is the detection within tolerance of some existing spot (so it may be that spot's object)? */
+function pairsNear(spots: readonly Spot[], d: Detection, tolerance: number): boolean {
+  const [x, y] = bottomCentre(d.box);
+  return spots.some((s) => Math.hypot(x - s.anchor[0], y - s.anchor[1]) <= tolerance * Math.sqrt(s.size[0] * s.size[1]));
+}
+
+function violationId(cameraId: string, z: CompiledZone, s: Spot): string {
+  const h = createHash('sha1').update(`${cameraId}|${z.id}|${z.rule}|${s.firstSeenMs}|${Math.round(s.anchor[0])}|${Math.round(s.anchor[1])}`).digest('hex');
+  return `vio-${h.slice(0, 16)}`;
+}

@@ -1,0 +1,69 @@
+import { pointInRing, STALL_CLASSES, VEHICLE_CLASSES, type Ring, type ZoneT } from '../../config/index.ts';
+import { ZoneInvalidError } from '../errors.ts';
+
+export type Rule = 'illegal_parking' | 'road_vending';
+
+/** A zone ready for the hot path: sets instead of lists, thresholds with units resolved. */
+export interface CompiledZone {
+  id: string;
+  rule: Rule;
+  ring: Ring;
+  bbox: [number, number, number, number];
+  dwellMs: number;
+  /** Vehicles (no_parking) or people (road_occupation). */
+  classes: ReadonlySet<string>;
+  /** Stall-like objects (road_occupation only). */
+  stallClasses: ReadonlySet<string>;
+  presenceRatio: number;
+  seenRatio: number;
+  minScore: number;
+  minBoxPx: number;
+  cooldownMs: number;
+  maxGapMs: number;
+  tolerance: number;
+}
+
+/**
+ * Checks and compiles a camera's zones. A polygon outside the image or a class the model does
+ * not know is refused with the camera and zone named.
+ */
+export function compileZones(cameraId: string, zones: readonly ZoneT[], modelClasses: readonly string[], imageSize?: readonly [number, number]): CompiledZone[] {
+  const known = new Set(modelClasses);
+  return zones.map((z) => {
+    const where = `camera ${cameraId} zone ${z.id}`;
+    if (z.polygon.length < 4) throw new ZoneInvalidError(`${where}: polygon needs at least 3 points and must be closed`);
+    if (imageSize) {
+      const [w, h] = imageSize;
+      const out = z.polygon.find(([x, y]) => x > w || y > h);
+      if (out) throw new ZoneInvalidError(`${where}: polygon point [${out[0]}, ${out[1]}] lies outside the ${w}x${h} image`, { details: { cameraId, zoneId: z.id } });
+    }
+    const rule: Rule = z.type === 'no_parking' ? 'illegal_parking' : 'road_vending';
+    const classes = z.classes ?? (rule === 'illegal_parking' ? VEHICLE_CLASSES : ['person']);
+    const stall = rule === 'road_vending' ? (z.stall_classes ?? STALL_CLASSES) : [];
+    const unknown = [...classes, ...stall].filter((c) => !known.has(c));
+    if (unknown.length) throw new ZoneInvalidError(`${where}: the model has no class ${unknown.map((c) => JSON.stringify(c)).join(', ')}`, { details: { cameraId, zoneId: z.id } });
+    const xs = z.polygon.map((p) => p[0]);
+    const ys = z.polygon.map((p) => p[1]);
+    return {
+      id: z.id,
+      rule,
+      ring: z.polygon as Ring,
+      bbox: [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)],
+      dwellMs: z.dwell_s * 1000,
+      classes: new Set(classes),
+      stallClasses: new Set(stall),
+      presenceRatio: z.presence_ratio,
+      seenRatio: z.seen_ratio,
+      minScore: z.min_score,
+      minBoxPx: z.min_box_px,
+      cooldownMs: z.cooldown_s * 1000,
+      maxGapMs: z.max_gap_s * 1000,
+      tolerance: z.position_tolerance,
+    };
+  });
+}
+
+/** Is the image point inside the zone? Bounding box first, then the ring. */
+export function inZone(z: CompiledZone, x: number, y: number): boolean {
+  return x >= z.bbox[0] && x <= z.bbox[2] && y >= z.bbox[1] && y <= z.bbox[3] && pointInRing(x, y, z.ring);
+}

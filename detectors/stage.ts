@@ -1,0 +1,197 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { errorMessage, type BuildContext, type ComponentHealth } from '../core/index.ts';
+import type { CameraT, DetectorsT } from '../config/index.ts';
+import { ensureDefaultModel } from './convert/index.ts';
+import { writeEvidence } from './evidence.ts';
+import { detectorOptions, type DetectorOptions } from './model/detector.ts';
+import { DetectorPool, type PoolStatus } from './pool/pool.ts';
+import { DwellRules, type DwellSnapshot, type Violation } from './rules/dwell.ts';
+import { compileZones, type CompiledZone } from './rules/zones.ts';
+import type { Sample, SampleResult } from './types.ts';
+import { ZoneInvalidError } from './errors.ts';
+
+export interface DetectorStageOptions {
+  /** Cameras with their zones (and `image_size` the zones are drawn on). */
+  cameras: readonly CameraT[];
+  /** The city config's `detectors` section. */
+  config: DetectorsT;
+  ctx: BuildContext;
+  /** Each violation step (new, update, end), in order; `new` carries the evidence paths. */
+  onViolation: (v: Violation) => void | Promise<void>;
+  /** Every sample's detections (inferred or gated), e.g. for telemetry. */
+  onDetections?: (r: SampleResult) => void;
+  /** How often dwell state is saved to the data folder. */
+  saveEveryMs?: number;
+}
+
+export interface StageStatus {
+  pool: PoolStatus;
+  violations: { active: number; raised: number; evidenceErrors: number };
+  zoneErrors: Record<string, string>;
+}
+
+/**
+ * Samples in, violations out: the detector pool, zone rules with dwell that survives restarts,
+ * and evidence JPEGs. Construct with the cameras and the `detectors` config; call `submit()`
+ * for each decoded sample from ingest.
+ */
+export class DetectorStage {
+  private readonly opts: DetectorStageOptions;
+  private readonly pool: DetectorPool;
+  private readonly rules: DwellRules;
+  private readonly detector: DetectorOptions;
+  private readonly cameras: Map<string, CameraT>;
+  private readonly zones = new Map<string, { key: string; zones: CompiledZone[] } | null>();
+  private readonly zoneErrors: Record<string, string> = {};
+  private readonly stateFile: string;
+  private chain: Promise<void> = Promise.resolve();
+  private dirty = false;
+  private saver: NodeJS.Timeout | null = null;
+  private raised = 0;
+  private evidenceErrors = 0;
+  private model = { name: '', version: '' };
+
+  constructor(opts: DetectorStageOptions) {
+    this.opts = opts;
+    const c = opts.config;
+    this.detector = detectorOptions(c.model, opts.ctx.dataDir, c.intra_op_threads);
+    this.cameras = new Map(opts.cameras.map((cam) => [cam.id, cam]));
+    this.stateFile = join(opts.ctx.dataDir, 'detectors', 'dwell.json');
+    this.rules = new DwellRules({ model: this.model });
+    this.pool = new DetectorPool({
+      detector: this.detector,
+      workers: c.workers ?? availableParallelism(),
+      queuePerCamera: c.queue_per_camera,
+      gateThreshold: c.gate_threshold,
+      reverifyS: c.reverify_s,
+      inferTimeoutMs: c.infer_timeout_ms,
+      maxRestarts: c.max_restarts,
+      restartWindowS: c.restart_window_s,
+      warmupRuns: c.warmup_runs,
+      metrics: opts.ctx.metrics,
+      log: opts.ctx.log,
+      onResult: (r) => this.onResult(r),
+      onError: (cameraId, err) => opts.ctx.log.debug({ camera: cameraId, err: err.message }, 'sample failed'),
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.opts.config.model.path === undefined) ensureDefaultModel(this.opts.ctx.dataDir);
+    await this.pool.start();
+    const m = this.pool.status().model!;
+    // The rules stamp every violation with the model that saw it.
+    this.model.name = m.name;
+    this.model.version = m.version;
+    if (existsSync(this.stateFile)) {
+      try {
+        this.rules.restore(JSON.parse(readFileSync(this.stateFile, 'utf8')) as DwellSnapshot);
+      } catch (err) {
+        this.opts.ctx.log.warn({ file: this.stateFile, err: errorMessage(err) }, 'dwell state unreadable; starting afresh');
+      }
+    }
+    this.saver = setInterval(() => { void this.save(); }, this.opts.saveEveryMs ?? 5000);
+    this.saver.unref();
+    this.opts.ctx.health.register('detectors', { health: () => this.health() });
+  }
+
+  /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */
+  submit(sample: Sample): boolean {
+    return this.pool.submit(sample);
+  }
+
+  private zonesFor(cameraId: string, width: number, height: number): CompiledZone[] | null {
+    const key = `${width}x${height}`;
+    const have = this.zones.get(cameraId);
+    if (have !== undefined && (have === null || have.key === key)) return have?.zones ?? null;
+    const cam = this.cameras.get(cameraId);
+    if (!cam || cam.zones.length === 0) { this.zones.set(cameraId, null); return null; }
+    // A refused zone switches off only itself; the camera's other zones and detections go on.
+    const zones: CompiledZone[] = [];
+    const errors: string[] = [];
+    for (const z of cam.zones) {
+      try {
+        zones.push(...compileZones(cameraId, [z], this.detector.classes, cam.image_size ?? [width, height]));
+      } catch (err) {
+        errors.push(err instanceof ZoneInvalidError ? err.describe() : errorMessage(err));
+      }
+    }
+    if (errors.length) {
+      this.zoneErrors[cameraId] = errors.join('; ');
+      this.opts.ctx.log.error({ camera: cameraId, err: this.zoneErrors[cameraId] }, 'zones refused');
+    } else {
+      delete this.zoneErrors[cameraId];
+    }
+    this.zones.set(cameraId, { key, zones });
+    this.rules.setZones(cameraId, zones);
+    return zones;
+  }
+
+  private onResult(r: SampleResult & { rgb: Uint8Array }): void {
+    this.opts.onDetections?.(r);
+    const zones = this.zonesFor(r.cameraId, r.width, r.height);
+    if (!zones) return;
+    const steps = this.rules.observe(r.cameraId, r.captureTimeMs, r.detections);
+    this.dirty = true;
+    if (steps.length === 0) return;
+    // Evidence first, then hand on, one step after another so that `new` precedes its `update`.
+    for (const v of steps) {
+      const frame = v.state === 'new' ? { width: r.width, height: r.height, rgb: r.rgb } : null;
+      this.chain = this.chain.then(async () => {
+        if (frame) {
+          this.raised++;
+          try {
+            v.evidence = await writeEvidence(this.opts.ctx.dataDir, v, frame, zones.find((z) => z.id === v.zoneId), r.detections);
+          } catch (err) {
+            this.evidenceErrors++;
+            this.opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'evidence not written');
+          }
+        }
+        try {
+          await this.opts.onViolation(v);
+        } catch (err) {
+          this.opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'violation handler failed');
+        }
+      });
+    }
+  }
+
+  /** Saves dwell state (atomically) when it changed. */
+  async save(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    try {
+      await mkdir(join(this.opts.ctx.dataDir, 'detectors'), { recursive: true });
+      const tmp = `${this.stateFile}.tmp`;
+      await writeFile(tmp, JSON.stringify(this.rules.snapshot()));
+      await rename(tmp, this.stateFile);
+    } catch (err) {
+      this.dirty = true;
+      this.opts.ctx.log.warn({ file: this.stateFile, err: errorMessage(err) }, 'dwell state not saved');
+    }
+  }
+
+  /** Drains in order: samples in flight, then violation steps, then saves the dwell state. */
+  async stop(): Promise<void> {
+    if (this.saver) clearInterval(this.saver);
+    this.saver = null;
+    await this.pool.stop();
+    await this.chain;
+    this.dirty = true;
+    await this.save();
+    this.opts.ctx.health.unregister('detectors');
+  }
+
+  status(): StageStatus {
+    return { pool: this.pool.status(), violations: { active: this.rules.active().length, raised: this.raised, evidenceErrors: this.evidenceErrors }, zoneErrors: { ...this.zoneErrors } };
+  }
+
+  health(): ComponentHealth {
+    const h = this.pool.health();
+    const bad = Object.keys(this.zoneErrors).length;
+    if (h.state === 'up' && bad > 0) return { state: 'degraded', reason: `zones refused for ${bad} camera(s)`, zoneErrors: this.zoneErrors };
+    return h;
+  }
+}

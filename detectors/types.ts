@@ -1,0 +1,32 @@
+/** One detected object, in frame pixels. */
+export interface Detection {
+  classId: number;
+  label: string;
+  score: number;
+  /** [left, top, width, height] in frame pixels. */
+  box: [number, number, number, number];
+}
+
+/** What camera ingest hands over: one decoded frame, packed RGB. */
+export interface Sample {
+  cameraId: string;
+  /** Capture time (ms since the epoch), from the stream, never wall-clock at arrival. */
+  captureTimeMs: number;
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+}
+
+/** Detections of one sample, as the pool returns them. */
+export interface SampleResult {
+  cameraId: string;
+  captureTimeMs: number;
+  width: number;
+  height: number;
+  detections: Detection[];
+  /** false when change gating skipped inference and `detections` repeats the last ones. */
+  inferred: boolean;
+  inferenceMs: number;
+}
+
+export type ModelType = 'nanodet' | 'yolov8' | 'yolov5';

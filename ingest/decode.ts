@@ -1,0 +1,219 @@
+import { PassThrough } from 'node:stream';
+import ffmpeg from 'fluent-ffmpeg';
+import type { Logger } from '../core/index.ts';
+import { DecodeError } from './errors.ts';
+import type { VideoCodec } from './rtsp/depacketizer.ts';
+
+export interface DecoderOptions {
+  /** Output size; frames of any input size are scaled to it. */
+  width: number;
+  height: number;
+  /** A keyframe with no frame out after this long restarts the decoder. */
+  timeoutMs?: number;
+  /** With frames still inside ffmpeg and nothing more to write, push them out after this long. */
+  flushAfterMs?: number;
+  log?: Logger | undefined;
+}
+
+interface Job {
+  real: boolean;
+  resolve: ((rgb: Uint8Array) => void) | undefined;
+  reject: ((err: DecodeError) => void) | undefined;
+  sentAt: number;
+}
+
+export interface DecoderStatus {
+  codec: VideoCodec;
+  pid: number | undefined;
+  inFlight: number;
+  decoded: number;
+  flushes: number;
+  restarts: number;
+  lastError: string | undefined;
+}
+
+// An access unit delimiter after each keyframe tells ffmpeg's parser the frame is complete.
+const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x09, 0xf0), h265: Uint8Array.of(0, 0, 0, 1, 0x46, 0x01, 0x50) };
+
+/**
+ * One long-lived ffmpeg (driven by fluent-ffmpeg) that turns Annex-B keyframes into raw RGB at a
+ * fixed size. ffmpeg holds one frame back until more input arrives, so when the decoder goes
+ * idle with a frame inside, the last keyframe is written again and its extra output discarded.
+ */
+export class KeyframeDecoder {
+  private cmd: ffmpeg.FfmpegCommand | undefined;
+  private input: PassThrough | undefined;
+  private readonly jobs: Job[] = [];
+  private frame: Uint8Array;
+  private filled = 0;
+  private last: Uint8Array | undefined;
+  private lastWriteAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pid: number | undefined;
+  private decoded = 0;
+  private flushes = 0;
+  private restarts = -1;
+  private lastError: string | undefined;
+  private readonly frameBytes: number;
+  private readonly timeoutMs: number;
+  private readonly flushAfterMs: number;
+
+  constructor(readonly codec: VideoCodec, private readonly opts: DecoderOptions) {
+    this.frameBytes = opts.width * opts.height * 3;
+    this.frame = new Uint8Array(this.frameBytes);
+    this.timeoutMs = opts.timeoutMs ?? 3000;
+    this.flushAfterMs = opts.flushAfterMs ?? 50;
+  }
+
+  get inFlight(): number {
+    let n = 0;
+    for (const j of this.jobs) if (j.real) n++;
+    return n;
+  }
+
+  /** Decodes one keyframe (Annex-B, parameter sets included); resolves with width×height×3 RGB bytes. */
+  decode(annexB: Uint8Array): Promise<Uint8Array> {
+    if (!this.input) this.spawn();
+    return new Promise((resolve, reject) => {
+      this.jobs.push({ real: true, resolve, reject, sentAt: performance.now() });
+      this.last = annexB;
+      this.write(annexB);
+    });
+  }
+
+  status(): DecoderStatus {
+    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError };
+  }
+
+  pids(): number[] {
+    return this.pid ? [this.pid] : [];
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.kill(new DecodeError('decoder stopped'));
+  }
+
+  private write(data: Uint8Array): void {
+    this.lastWriteAt = performance.now();
+    this.input!.write(data);
+    this.input!.write(AUD[this.codec]);
+  }
+
+  private spawn(): void {
+    this.restarts++;
+    const input = new PassThrough();
+    const { width, height } = this.opts;
+    const cmd = ffmpeg(input)
+      .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
+      .inputOptions(['-threads', '1', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay'])
+      .outputOptions(['-threads', '1', '-filter_threads', '1', '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-sws_flags', 'bilinear'])
+      .format('rawvideo');
+    cmd.on('start', () => {
+      this.pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
+    });
+    const onExit = (err?: Error): void => {
+      if (this.cmd !== cmd) return;
+      this.lastError = err?.message.split('\n')[0];
+      this.opts.log?.warn({ codec: this.codec, err: this.lastError }, 'decoder exited; it restarts on the next keyframe');
+      this.kill(new DecodeError(`ffmpeg decoder exited: ${this.lastError ?? 'end of stream'}`, { cause: err }));
+    };
+    cmd.on('error', (err: Error) => onExit(err));
+    cmd.on('end', () => onExit());
+    const out = cmd.pipe() as PassThrough;
+    out.on('data', (chunk: Buffer) => this.onOutput(chunk));
+    input.on('error', () => undefined);
+    this.cmd = cmd;
+    this.input = input;
+    this.filled = 0;
+    if (!this.timer) {
+      this.timer = setInterval(() => this.watch(), Math.min(this.flushAfterMs, 250));
+      this.timer.unref();
+    }
+  }
+
+  private onOutput(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(this.frameBytes - this.filled, chunk.length - off);
+      this.frame.set(chunk.subarray(off, off + n), this.filled);
+      this.filled += n;
+      off += n;
+      if (this.filled < this.frameBytes) break;
+      this.filled = 0;
+      const job = this.jobs.shift();
+      if (job?.real) {
+        this.decoded++;
+        const rgb = this.frame;
+        this.frame = new Uint8Array(this.frameBytes); // handed off: the detectors own it now
+        job.resolve!(rgb);
+      }
+    }
+  }
+
+  private watch(): void {
+    if (this.jobs.length === 0 || !this.input) return;
+    const now = performance.now();
+    const oldest = this.jobs.find((j) => j.real);
+    if (oldest && now - oldest.sentAt > this.timeoutMs) {
+      this.lastError = `no frame within ${this.timeoutMs} ms`;
+      this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
+      return;
+    }
+    const tail = this.jobs[this.jobs.length - 1]!;
+    if (tail.real && this.last && now - this.lastWriteAt >= this.flushAfterMs) {
+      this.flushes++;
+      this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: now });
+      this.write(this.last);
+    }
+  }
+
+  private kill(err: DecodeError): void {
+    const cmd = this.cmd;
+    this.cmd = undefined;
+    this.input?.end();
+    this.input = undefined;
+    this.pid = undefined;
+    if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* already gone */ } }
+    const jobs = this.jobs.splice(0);
+    for (const j of jobs) j.reject?.(err);
+  }
+}
+
+/** A few long-lived decoders per codec; each keyframe goes to the least busy one. */
+export class DecoderPool {
+  private readonly decoders: KeyframeDecoder[] = [];
+
+  constructor(private readonly opts: DecoderOptions & { perCodec?: number }) {}
+
+  decode(codec: VideoCodec, annexB: Uint8Array): Promise<Uint8Array> {
+    let best: KeyframeDecoder | undefined;
+    let count = 0;
+    for (const d of this.decoders) {
+      if (d.codec !== codec) continue;
+      count++;
+      if (!best || d.inFlight < best.inFlight) best = d;
+    }
+    if (!best || (best.inFlight > 0 && count < (this.opts.perCodec ?? 1))) {
+      best = new KeyframeDecoder(codec, this.opts);
+      this.decoders.push(best);
+    }
+    return best.decode(annexB);
+  }
+
+  get width(): number { return this.opts.width; }
+  get height(): number { return this.opts.height; }
+
+  status(): DecoderStatus[] {
+    return this.decoders.map((d) => d.status());
+  }
+
+  pids(): number[] {
+    return this.decoders.flatMap((d) => d.pids());
+  }
+
+  stop(): void {
+    for (const d of this.decoders) d.stop();
+  }
+}

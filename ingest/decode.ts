@@ -10,7 +10,7 @@ export interface DecoderOptions {
   height: number;
   /** A keyframe with no frame out after this long restarts the decoder. */
   timeoutMs?: number;
-  /** With frames still inside ffmpeg and nothing more to write, push them out after this long. */
+  /** Upper bound on how long a frame may wait inside ffmpeg for more input before it is pushed out. */
   flushAfterMs?: number;
   log?: Logger | undefined;
 }
@@ -48,7 +48,11 @@ export class KeyframeDecoder {
   private filled = 0;
   private last: Uint8Array | undefined;
   private lastWriteAt = 0;
+  private lastOutputAt = 0;
+  /** Moving average of the time between writes. */
+  private gapMs = 50;
   private timer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
   private pid: number | undefined;
   private decoded = 0;
   private flushes = 0;
@@ -61,8 +65,8 @@ export class KeyframeDecoder {
   constructor(readonly codec: VideoCodec, private readonly opts: DecoderOptions) {
     this.frameBytes = opts.width * opts.height * 3;
     this.frame = new Uint8Array(this.frameBytes);
-    this.timeoutMs = opts.timeoutMs ?? 3000;
-    this.flushAfterMs = opts.flushAfterMs ?? 50;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.flushAfterMs = opts.flushAfterMs ?? 200;
   }
 
   get inFlight(): number {
@@ -91,14 +95,33 @@ export class KeyframeDecoder {
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
     this.timer = undefined;
+    this.flushTimer = undefined;
     this.kill(new DecodeError('decoder stopped'));
   }
 
   private write(data: Uint8Array): void {
-    this.lastWriteAt = performance.now();
+    const now = performance.now();
+    if (this.lastWriteAt > 0) this.gapMs += (Math.min(now - this.lastWriteAt, 1000) - this.gapMs) * 0.1;
+    this.lastWriteAt = now;
     this.input!.write(data);
     this.input!.write(AUD[this.codec]);
+    // ffmpeg holds the last frame until more input comes. When the next keyframe is not due
+    // soon (twice the usual gap), push it out by writing the last keyframe again.
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => this.flush(), Math.max(2, Math.min(this.flushAfterMs, 2 * this.gapMs)));
+  }
+
+  private flush(): void {
+    this.flushTimer = undefined;
+    const tail = this.jobs[this.jobs.length - 1];
+    if (!tail?.real || !this.last || !this.input) return;
+    this.flushes++;
+    this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: performance.now() });
+    this.lastWriteAt = performance.now();
+    this.input.write(this.last);
+    this.input.write(AUD[this.codec]);
   }
 
   private spawn(): void {
@@ -128,7 +151,7 @@ export class KeyframeDecoder {
     this.input = input;
     this.filled = 0;
     if (!this.timer) {
-      this.timer = setInterval(() => this.watch(), Math.min(this.flushAfterMs, 250));
+      this.timer = setInterval(() => this.watch(), 500);
       this.timer.unref();
     }
   }
@@ -142,6 +165,7 @@ export class KeyframeDecoder {
       off += n;
       if (this.filled < this.frameBytes) break;
       this.filled = 0;
+      this.lastOutputAt = performance.now();
       const job = this.jobs.shift();
       if (job?.real) {
         this.decoded++;
@@ -155,17 +179,12 @@ export class KeyframeDecoder {
   private watch(): void {
     if (this.jobs.length === 0 || !this.input) return;
     const now = performance.now();
-    const oldest = this.jobs.find((j) => j.real);
-    if (oldest && now - oldest.sentAt > this.timeoutMs) {
+    // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
+    const oldest = this.jobs[0]!;
+    if (now - Math.max(oldest.sentAt, this.lastOutputAt) > this.timeoutMs) {
       this.lastError = `no frame within ${this.timeoutMs} ms`;
       this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
       return;
-    }
-    const tail = this.jobs[this.jobs.length - 1]!;
-    if (tail.real && this.last && now - this.lastWriteAt >= this.flushAfterMs) {
-      this.flushes++;
-      this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: now });
-      this.write(this.last);
     }
   }
 

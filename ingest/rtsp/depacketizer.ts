@@ -44,7 +44,7 @@ export class Depacketizer {
   readonly counters: DepacketizerCounters = { packets: 0, bytes: 0, accessUnits: 0, keyframes: 0, gaps: 0, droppedAccessUnits: 0, badPackets: 0, lastKeyframeMs: 0 };
   private buf = new Uint8Array(128 * 1024);
   private len = 0;
-  private out = new Uint8Array(128 * 1024);
+  private out = new Uint8Array(0); // grown on the first keyframe that lacks parameter sets
   private readonly au: AccessUnit;
   private open = false;
   private auTs = 0;

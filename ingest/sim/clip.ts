@@ -18,6 +18,8 @@ export interface ClipSpec {
   gopS: number;
   bitrateKbps: number;
   source?: string;
+  /** Use only the first seconds of the source (whole GOPs); all of it when absent. */
+  durationS?: number;
 }
 
 export const DEFAULT_CLIP: ClipSpec = { codec: 'h264', width: 640, height: 360, fps: 15, gopS: 2, bitrateKbps: 512 };
@@ -30,7 +32,7 @@ export const DEFAULT_CLIP: ClipSpec = { codec: 'h264', width: 640, height: 360, 
 export async function prepareClip(dataDir: string, spec: ClipSpec = DEFAULT_CLIP): Promise<string> {
   const source = spec.source ?? DEFAULT_SOURCE;
   const dir = join(dataDir, 'sim');
-  const file = join(dir, `clip-${spec.codec}-${spec.width}x${spec.height}-${spec.fps}fps-gop${spec.gopS}s-${spec.bitrateKbps}k.${spec.codec}`);
+  const file = join(dir, `clip-${spec.codec}-${spec.width}x${spec.height}-${spec.fps}fps-gop${spec.gopS}s-${spec.bitrateKbps}k${spec.durationS ? `-${spec.durationS}s` : ''}.${spec.codec}`);
   if (existsSync(file)) return file;
   if (!existsSync(source)) {
     throw new CameraFarmError(`the simulator's source clip ${source} is missing: install Debian's opencv-doc package (bash scripts/setup.sh does)`, { details: { source } });
@@ -41,7 +43,8 @@ export async function prepareClip(dataDir: string, spec: ClipSpec = DEFAULT_CLIP
   const [rate, packets] = probe.stdout.trim().split(',');
   const [num, den] = (rate ?? '10/1').split('/').map(Number);
   const srcFps = (num ?? 10) / (den || 1);
-  const outFrames = Math.floor(((Number(packets) || 0) / srcFps) * spec.fps / gop) * gop || gop * 10;
+  const seconds = Math.min((Number(packets) || 0) / srcFps, spec.durationS ?? Infinity);
+  const outFrames = Math.max(gop, Math.floor((seconds * spec.fps) / gop) * gop);
   const tmp = `${file}.tmp-${process.pid}`;
   const common = ['-v', 'error', '-y', '-i', source, '-an', '-vf', `scale=${spec.width}:${spec.height},fps=${spec.fps}`, '-frames:v', String(outFrames),
     '-b:v', `${spec.bitrateKbps}k`, '-maxrate', `${Math.round(spec.bitrateKbps * 1.2)}k`, '-bufsize', `${spec.bitrateKbps * 2}k`, '-preset', 'veryfast'];

@@ -20,7 +20,7 @@ done
 APT_FILES=(
   "/usr/share/doc/opencv-doc/examples/data/vtest.avi:opencv-doc"
   "/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib:gir1.2-gst-rtsp-server-1.0"
-  "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtsp.so:gstreamer1.0-rtsp"
+  "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtspclientsink.so:gstreamer1.0-rtsp"
   "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so:gstreamer1.0-plugins-good"
   "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideoparsersbad.so:gstreamer1.0-plugins-bad"
   "/usr/lib/python3/dist-packages/gi/__init__.py:python3-gi"

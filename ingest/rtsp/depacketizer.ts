@@ -298,8 +298,15 @@ export class Depacketizer {
       this.lastTimeMs = nowMs;
       return nowMs;
     }
-    this.extTs += (ts - this.lastTs) | 0; // signed 32-bit difference unwraps the clock
+    const diff = (ts - this.lastTs) | 0; // signed 32-bit difference unwraps the clock
+    this.extTs += diff;
     this.lastTs = ts;
+    if (diff === 0) { // a server that stamps every frame alike: arrival time is the best we have
+      const t0 = Math.max(nowMs, this.lastTimeMs);
+      this.lastTimeMs = t0;
+      this.wallBase = t0 - (this.extTs * 1000) / this.clockRate;
+      return t0;
+    }
     let t = this.wallBase + (this.extTs * 1000) / this.clockRate;
     if (Math.abs(t - nowMs) > MAX_DRIFT_MS) { // the server restarted its clock: re-anchor
       this.wallBase = nowMs - (this.extTs * 1000) / this.clockRate;

@@ -9,8 +9,8 @@ function nal(codec: VideoCodec, type: number, size: number, seed = 1): Uint8Arra
   if (codec === 'h264') n[0] = 0x60 | type;
   else { n[0] = type << 1; n[1] = 1; }
   for (let i = codec === 'h264' ? 1 : 2; i < size; i++) n[i] = ((i * 7 + seed) % 250) + 3;
-  if (codec === 'h264' && size > 1) n[1] |= 0x80; // first_mb_in_slice = 0
-  if (codec === 'h265' && size > 2) n[2] |= 0x80; // first_slice_segment_in_pic_flag
+  if (codec === 'h264' && size > 1) n[1] = n[1]! | 0x80; // first_mb_in_slice = 0
+  if (codec === 'h265' && size > 2) n[2] = n[2]! | 0x80; // first_slice_segment_in_pic_flag
   return n;
 }
 

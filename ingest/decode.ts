@@ -66,7 +66,7 @@ export class KeyframeDecoder {
     this.frameBytes = opts.width * opts.height * 3;
     this.frame = new Uint8Array(this.frameBytes);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.flushAfterMs = opts.flushAfterMs ?? 200;
+    this.flushAfterMs = opts.flushAfterMs ?? 30;
   }
 
   get inFlight(): number {
@@ -107,16 +107,26 @@ export class KeyframeDecoder {
     this.lastWriteAt = now;
     this.input!.write(data);
     this.input!.write(AUD[this.codec]);
-    // ffmpeg holds the last frame until more input comes. When the next keyframe is not due
-    // soon (twice the usual gap), push it out by writing the last keyframe again.
+    this.armFlush();
+  }
+
+  /**
+   * ffmpeg holds the last frame written until more input comes. Once that frame is the only one
+   * left and the next keyframe is not due soon (twice the usual gap), push it out by writing the
+   * last keyframe again; its extra output is discarded.
+   */
+  private armFlush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = setTimeout(() => this.flush(), Math.max(2, Math.min(this.flushAfterMs, 2 * this.gapMs)));
+    this.flushTimer = undefined;
+    if (this.jobs.length === 1 && this.jobs[0]!.real) {
+      this.flushTimer = setTimeout(() => this.flush(), Math.max(2, Math.min(this.flushAfterMs, 2 * this.gapMs)));
+    }
   }
 
   private flush(): void {
     this.flushTimer = undefined;
     const tail = this.jobs[this.jobs.length - 1];
-    if (!tail?.real || !this.last || !this.input) return;
+    if (this.jobs.length !== 1 || !tail?.real || !this.last || !this.input) return;
     this.flushes++;
     this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.lastWriteAt = performance.now();
@@ -167,6 +177,7 @@ export class KeyframeDecoder {
       this.filled = 0;
       this.lastOutputAt = performance.now();
       const job = this.jobs.shift();
+      this.armFlush();
       if (job?.real) {
         this.decoded++;
         const rgb = this.frame;

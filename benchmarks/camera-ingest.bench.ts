@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     const decCpu = new ChildCpu(() => inproc.pids().decoders);
     const ffCpu = new ChildCpu(() => perProc.pids().ffmpegCameras);
     decCpu.reset(); ffCpu.reset();
+    const farmTicks0 = farm.pid ? procTicks(farm.pid) : 0;
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
     const s0 = inproc.sampler.stats();
@@ -114,6 +115,8 @@ async function main(): Promise<void> {
       peakDecRss = Math.max(peakDecRss, inproc.pids().decoders.reduce((n, p) => n + rssMb(p), 0));
     }
     const wallS = (performance.now() - w0) / 1000;
+    const farmCores = farm.pid ? (procTicks(farm.pid) - farmTicks0) / TICK / wallS : 0;
+    const farmRss = farm.pid ? rssMb(farm.pid) : 0;
     const cpu = process.cpuUsage(cpu0);
     const s1 = inproc.sampler.stats();
     const mainCores = (cpu.user + cpu.system) / 1e6 / wallS;
@@ -154,6 +157,9 @@ async function main(): Promise<void> {
       gaps: counters.gaps, dropped_access_units: counters.dropped, reconnects: counters.reconnects,
       sampler_dropped: s1.dropped,
       decoders: inproc.status().decoders.map((d) => ({ decoded: d.decoded, flushes: d.flushes, restarts: d.restarts })),
+      farm_cpu_cores: Math.round(farmCores * 1000) / 1000,
+      farm_rss_mb: Math.round(farmRss),
+      load_avg_1m: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]),
       warmup_s: Math.round(warmupS),
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, shared: 'yes: other builds ran on this machine; compare ratios, not absolutes' },
       commit,

@@ -3,7 +3,7 @@ export { Depacketizer, type AccessUnit, type AccessUnitSink, type DepacketizerCo
 export { RtspSession, type RtspSessionOptions, type SessionState } from './rtsp/session.ts';
 export { parseSdp, type SdpInfo, type SdpVideo } from './rtsp/sdp.ts';
 export { CameraFarm, FARM_FAULTS, type FarmCamera, type FarmFault, type CameraFarmOptions, type CameraFarmStatus } from './sim/farm.ts';
-export { startCameraFarm, farmCameraPath, type StartFarmOptions } from './sim/start.ts';
+export { startCameraFarm, farmCameraPath, farmCamerasFor, type StartFarmOptions } from './sim/start.ts';
 export { prepareClip, loadClip, DEFAULT_CLIP, DEFAULT_SOURCE, type ClipSpec, type Clip } from './sim/clip.ts';
 export { CameraFleet, type FleetCamera, type FleetOptions, type CameraStatus, type CameraState, type CameraCounters, type KeyframeSink } from './fleet.ts';
 export { Sampler, type Sample, type SamplerOptions, type SamplerStats } from './sample.ts';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadCity } from '../../config/index.ts';
-import { startCameraFarm, farmCameraPath, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../ingest/index.ts';
+import { startCameraFarm, farmCameraPath, farmCamerasFor, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../ingest/index.ts';
 
 function int(v: string): number {
   const n = Number(v);
@@ -40,7 +40,7 @@ export function registerSimCameras(program: Command): void {
       let cameras: FarmCamera[];
       if (opts.city) {
         const city = loadCity(opts.city);
-        cameras = [...city.cameras.values()].map((c) => ({ path: new URL(c.url).pathname.split('/').filter(Boolean)[0] ?? c.id, username: opts.auth ? c.username : undefined, password: opts.auth ? c.password : undefined }));
+        cameras = farmCamerasFor(city.cameras.values(), { auth: opts.auth });
       } else {
         cameras = Array.from({ length: opts.count }, (_, i) => ({ path: farmCameraPath(i) }));
       }

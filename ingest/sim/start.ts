@@ -1,5 +1,6 @@
 import { prepareClip, loadClip, DEFAULT_CLIP, type ClipSpec } from './clip.ts';
 import { CameraFarm, type FarmCamera } from './farm.ts';
+import type { CameraT } from '../../config/index.ts';
 
 export interface StartFarmOptions {
   dataDir: string;
@@ -29,4 +30,14 @@ export async function startCameraFarm(options: StartFarmOptions): Promise<Camera
 /** `cam-0001` … `cam-NNNN`, the demo city's camera paths. */
 export function farmCameraPath(i: number): string {
   return `cam-${String(i + 1).padStart(4, '0')}`;
+}
+
+/** The farm cameras that serve these city cameras: path from each URL, the camera's own credentials. */
+export function farmCamerasFor(cameras: Iterable<CameraT>, options: { auth?: boolean } = {}): FarmCamera[] {
+  const out: FarmCamera[] = [];
+  for (const c of cameras) {
+    const path = new URL(c.url).pathname.split('/').filter(Boolean)[0] ?? c.id;
+    out.push(options.auth === false ? { path } : { path, username: c.username, password: c.password });
+  }
+  return out;
 }

@@ -123,10 +123,10 @@ export class KeyframeDecoder {
     }
   }
 
-  private flush(): void {
+  private flush(force = false): void {
     this.flushTimer = undefined;
     const tail = this.jobs[this.jobs.length - 1];
-    if (this.jobs.length !== 1 || !tail?.real || !this.last || !this.input) return;
+    if ((this.jobs.length !== 1 && !force) || !tail?.real || !this.last || !this.input) return;
     this.flushes++;
     this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.lastWriteAt = performance.now();
@@ -153,6 +153,13 @@ export class KeyframeDecoder {
       this.kill(new DecodeError(`ffmpeg decoder exited: ${this.lastError ?? 'end of stream'}`, { cause: err }));
     };
     cmd.on('error', (err: Error) => onExit(err));
+    // A keyframe that yields no frame would shift every later frame onto the wrong camera:
+    // start afresh instead (the samples in flight are dropped and counted).
+    cmd.on('stderr', (line: string) => {
+      if (this.cmd !== cmd || !/no frame!|missing picture|Invalid data found when processing input/.test(line)) return;
+      this.lastError = line.trim().slice(0, 200);
+      this.kill(new DecodeError(`ffmpeg decoder lost a frame (${this.lastError}); restarting it`));
+    });
     cmd.on('end', () => onExit());
     const out = cmd.pipe() as PassThrough;
     out.on('data', (chunk: Buffer) => this.onOutput(chunk));
@@ -192,11 +199,14 @@ export class KeyframeDecoder {
     const now = performance.now();
     // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
     const oldest = this.jobs[0]!;
-    if (now - Math.max(oldest.sentAt, this.lastOutputAt) > this.timeoutMs) {
+    const quietMs = now - Math.max(oldest.sentAt, this.lastOutputAt, this.lastWriteAt);
+    if (quietMs > this.timeoutMs) {
       this.lastError = `no frame within ${this.timeoutMs} ms`;
       this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
       return;
     }
+    // Should ffmpeg ever hold back more than one frame, push once a second until it lets go.
+    if (quietMs > 1000 && this.jobs[this.jobs.length - 1]!.real) this.flush(true);
   }
 
   private kill(err: DecodeError): void {

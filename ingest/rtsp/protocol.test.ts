@@ -43,3 +43,38 @@ describe('SDP', () => {
     expect(parseSdp('v=0\nm=video 0 RTP/AVP 26\na=rtpmap:26 JPEG/90000\n').video!.codec).toBe('JPEG');
   });
 });
+
+describe('redirects', () => {
+  it('follows a 302 from one server to another', async () => {
+    const { createServer } = await import('node:net');
+    const { freePort } = await import('../../core/index.ts');
+    const { RtspSession } = await import('./session.ts');
+    const { startCameraFarm } = await import('../sim/start.ts');
+    const { DATA_DIR } = await import('../test-support.ts');
+    const farmPort = await freePort();
+    const farm = await startCameraFarm({ dataDir: DATA_DIR, port: farmPort, cameras: [{ path: 'target', username: 'u', password: 'p' }] });
+    const target = `rtsp://127.0.0.1:${farmPort}/target`;
+    const redirector = createServer((sock) => {
+      sock.on('data', (d) => {
+        const cseq = /CSeq:\s*(\d+)/i.exec(d.toString())?.[1] ?? '0';
+        sock.write(`RTSP/1.0 302 Moved Temporarily\r\nCSeq: ${cseq}\r\nLocation: ${target}\r\n\r\n`);
+      });
+      sock.on('error', () => undefined);
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => redirector.listen(port, '127.0.0.1', () => r()));
+    let keyframes = 0;
+    const s = new RtspSession({ cameraId: 'moved', url: `rtsp://u:p@127.0.0.1:${port}/old`, sink: { onAccessUnit: (au) => { if (au.keyframe) keyframes++; } } });
+    try {
+      await s.start();
+      expect(s.state).toBe('streaming');
+      const end = Date.now() + 5000;
+      while (keyframes === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      expect(keyframes).toBeGreaterThan(0);
+    } finally {
+      await s.stop();
+      redirector.close();
+      await farm.stop();
+    }
+  }, 60_000);
+});

@@ -49,6 +49,7 @@ export class KeyframeDecoder {
   private last: Uint8Array | undefined;
   private lastWriteAt = 0;
   private lastOutputAt = 0;
+  private outputs = 0;
   /** Moving average of the time between writes. */
   private gapMs = 50;
   private timer: NodeJS.Timeout | undefined;
@@ -66,7 +67,7 @@ export class KeyframeDecoder {
     this.frameBytes = opts.width * opts.height * 3;
     this.frame = new Uint8Array(this.frameBytes);
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.flushAfterMs = opts.flushAfterMs ?? 30;
+    this.flushAfterMs = opts.flushAfterMs ?? 15;
   }
 
   get inFlight(): number {
@@ -113,7 +114,8 @@ export class KeyframeDecoder {
   /**
    * ffmpeg holds the last frame written until more input comes. Once that frame is the only one
    * left and the next keyframe is not due soon (twice the usual gap), push it out by writing the
-   * last keyframe again; its extra output is discarded.
+   * last keyframe again; the extra output is discarded. (A tiny keyframe of another size would
+   * be cheaper, but ffmpeg's reconfiguration on the size change loses frame alignment.)
    */
   private armFlush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
@@ -126,7 +128,8 @@ export class KeyframeDecoder {
   private flush(force = false): void {
     this.flushTimer = undefined;
     const tail = this.jobs[this.jobs.length - 1];
-    if ((this.jobs.length !== 1 && !force) || !tail?.real || !this.last || !this.input) return;
+    if (!force && (this.jobs.length !== 1 || !tail?.real)) return;
+    if (!this.last || !this.input || !this.jobs.some((j) => j.real)) return;
     this.flushes++;
     this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.lastWriteAt = performance.now();
@@ -167,6 +170,7 @@ export class KeyframeDecoder {
     this.cmd = cmd;
     this.input = input;
     this.filled = 0;
+    this.outputs = 0;
     if (!this.timer) {
       this.timer = setInterval(() => this.watch(), 500);
       this.timer.unref();
@@ -183,6 +187,7 @@ export class KeyframeDecoder {
       if (this.filled < this.frameBytes) break;
       this.filled = 0;
       this.lastOutputAt = performance.now();
+      this.outputs++;
       const job = this.jobs.shift();
       this.armFlush();
       if (job?.real) {
@@ -206,7 +211,7 @@ export class KeyframeDecoder {
       return;
     }
     // Should ffmpeg ever hold back more than one frame, push once a second until it lets go.
-    if (quietMs > 1000 && this.jobs[this.jobs.length - 1]!.real) this.flush(true);
+    if (quietMs > 1000) this.flush(true);
   }
 
   private kill(err: DecodeError): void {
@@ -221,21 +226,28 @@ export class KeyframeDecoder {
   }
 }
 
-/** A few long-lived decoders per codec; each keyframe goes to the least busy one. */
+const SPILL_AT = 3;
+
+/** A few long-lived decoders per codec, started as the load needs them. */
 export class DecoderPool {
   private readonly decoders: KeyframeDecoder[] = [];
 
   constructor(private readonly opts: DecoderOptions & { perCodec?: number }) {}
 
+  /**
+   * Keyframes go to the first decoder of their codec until it has a few in flight, and only then
+   * to the next: a steady stream into one ffmpeg rarely needs a flush, and a busy one spills over.
+   */
   decode(codec: VideoCodec, annexB: Uint8Array): Promise<Uint8Array> {
     let best: KeyframeDecoder | undefined;
     let count = 0;
     for (const d of this.decoders) {
       if (d.codec !== codec) continue;
       count++;
+      if (d.inFlight < SPILL_AT) return d.decode(annexB);
       if (!best || d.inFlight < best.inFlight) best = d;
     }
-    if (!best || (best.inFlight > 0 && count < (this.opts.perCodec ?? 1))) {
+    if (!best || count < (this.opts.perCodec ?? 1)) {
       best = new KeyframeDecoder(codec, this.opts);
       this.decoders.push(best);
     }

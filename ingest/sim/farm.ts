@@ -146,7 +146,7 @@ export class CameraFarm {
       let n = 0;
       while (this.tick < due && n++ < 5) this.sendTick();
       if (this.tick < due) { this.framesSkipped += due - this.tick; this.tick = due; }
-    }, periodMs / 2);
+    }, 10); // fine-grained so that frames leave within ~10 ms of their time
   }
 
   async stop(): Promise<void> {

@@ -17,6 +17,8 @@ export interface DecoderOptions {
 
 interface Job {
   real: boolean;
+  /** performance.now() by which the frame should be out; pushes wait for more input until then. */
+  flushBy: number;
   resolve: ((rgb: Uint8Array) => void) | undefined;
   reject: ((err: DecodeError) => void) | undefined;
   sentAt: number;
@@ -77,10 +79,12 @@ export class KeyframeDecoder {
   }
 
   /** Decodes one keyframe (Annex-B, parameter sets included); resolves with width×height×3 RGB bytes. */
-  decode(annexB: Uint8Array): Promise<Uint8Array> {
+  decode(annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
     if (!this.input) this.spawn();
     return new Promise((resolve, reject) => {
-      this.jobs.push({ real: true, resolve, reject, sentAt: performance.now() });
+      const now = performance.now();
+      const wait = slackMs === undefined ? Math.min(this.flushAfterMs, 2 * this.gapMs) : Math.min(Math.max(slackMs, 0), MAX_HOLD_MS);
+      this.jobs.push({ real: true, flushBy: now + wait, resolve, reject, sentAt: now });
       this.last = annexB;
       this.write(annexB);
     });
@@ -120,8 +124,12 @@ export class KeyframeDecoder {
   private armFlush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.jobs.length === 1 && this.jobs[0]!.real) {
-      this.flushTimer = setTimeout(() => this.flush(), Math.max(2, Math.min(this.flushAfterMs, 2 * this.gapMs)));
+    const only = this.jobs.length === 1 ? this.jobs[0]! : undefined;
+    if (only?.real) {
+      // Wait for a natural push as long as the frame can afford (a keyframe that arrived early in
+      // its sampling window can wait longer), but never longer than twice the usual gap beyond it.
+      const wait = Math.min(only.flushBy - performance.now(), Math.max(this.flushAfterMs, 2 * this.gapMs));
+      this.flushTimer = setTimeout(() => this.flush(), Math.max(2, wait));
     }
   }
 
@@ -131,7 +139,7 @@ export class KeyframeDecoder {
     if (!force && (this.jobs.length !== 1 || !tail?.real)) return;
     if (!this.last || !this.input || !this.jobs.some((j) => j.real)) return;
     this.flushes++;
-    this.jobs.push({ real: false, resolve: undefined, reject: undefined, sentAt: performance.now() });
+    this.jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.lastWriteAt = performance.now();
     this.input.write(this.last);
     this.input.write(AUD[this.codec]);
@@ -227,6 +235,8 @@ export class KeyframeDecoder {
 }
 
 const SPILL_AT = 3;
+/** The longest a decoded frame waits inside ffmpeg for the next keyframe to push it out. */
+const MAX_HOLD_MS = 400;
 
 /** A few long-lived decoders per codec, started as the load needs them. */
 export class DecoderPool {
@@ -238,20 +248,21 @@ export class DecoderPool {
    * Keyframes go to the first decoder of their codec until it has a few in flight, and only then
    * to the next: a steady stream into one ffmpeg rarely needs a flush, and a busy one spills over.
    */
-  decode(codec: VideoCodec, annexB: Uint8Array): Promise<Uint8Array> {
+  /** `slackMs`: how long the frame may take before it is late; pushes are spent only when needed. */
+  decode(codec: VideoCodec, annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
     let best: KeyframeDecoder | undefined;
     let count = 0;
     for (const d of this.decoders) {
       if (d.codec !== codec) continue;
       count++;
-      if (d.inFlight < SPILL_AT) return d.decode(annexB);
+      if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
       if (!best || d.inFlight < best.inFlight) best = d;
     }
     if (!best || count < (this.opts.perCodec ?? 1)) {
       best = new KeyframeDecoder(codec, this.opts);
       this.decoders.push(best);
     }
-    return best.decode(annexB);
+    return best.decode(annexB, slackMs);
   }
 
   get width(): number { return this.opts.width; }

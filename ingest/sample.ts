@@ -170,7 +170,9 @@ export class Sampler {
       if (!p || s.removed) continue;
       this.tokens -= 1;
       this.inFlight++;
-      this.opts.decoder.decode(p.codec, p.data).then((rgb) => {
+      // Time left before this sample is late, less a margin for decoding itself.
+      const slackMs = p.dueMs + this.onTimeMs - Date.now() - 150;
+      this.opts.decoder.decode(p.codec, p.data, slackMs).then((rgb) => {
         this.inFlight--;
         this.deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, width: this.opts.decoder.width, height: this.opts.decoder.height, rgb, source: 'rtsp' });
         this.pump();

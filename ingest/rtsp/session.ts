@@ -37,6 +37,7 @@ export type SessionState = 'idle' | 'connecting' | 'streaming' | 'closed';
 const DOLLAR = 0x24;
 const MAX_HEADER_BYTES = 64 * 1024;
 const USER_AGENT = 'gridwatch/0.1';
+const SHARED_READ_BUFFER = new Uint8Array(64 * 1024);
 
 function header(r: Response, name: string): string | undefined {
   return r.headers.get(name)?.[0];
@@ -80,7 +81,6 @@ export class RtspSession {
   private password: string | undefined;
   private closedReported = false;
   private stopping = false;
-  private readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
 
   constructor(private readonly opts: RtspSessionOptions) {
     const u = new URL(opts.url);
@@ -140,7 +140,14 @@ export class RtspSession {
     const u = new URL(this.url);
     const port = u.port ? Number(u.port) : 554;
     return new Promise((resolve, reject) => {
-      const sock = connect({ host: u.hostname, port, noDelay: true });
+      // Reads land in one buffer shared by every session (each read is consumed at once), so
+      // thousands of sockets allocate nothing per read.
+      let sock: Socket | undefined = undefined;
+      const onRead = (n: number, buf: Uint8Array): boolean => {
+        if (sock !== undefined && this.socket === sock) this.onData(buf.subarray(0, n));
+        return true;
+      };
+      sock = connect({ host: u.hostname, port, noDelay: true, onread: { buffer: SHARED_READ_BUFFER, callback: onRead } });
       this.socket = sock;
       const timer = setTimeout(() => {
         sock.destroy();
@@ -151,7 +158,6 @@ export class RtspSession {
         sock.setKeepAlive(true, 30_000);
         resolve();
       });
-      sock.on('data', this.onDataBound);
       sock.on('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
         const e = new RtspConnectError(socketReason(err), `camera ${this.cameraId}: ${u.host}: ${err.message}`, { cause: err, cameraId: this.cameraId });
@@ -264,7 +270,7 @@ export class RtspSession {
     this.send(this.keepAliveMethod, this.url, {}).catch(() => undefined);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Uint8Array): void {
     this.lastDataMs = Date.now();
     const need = this.rxLen + chunk.length;
     if (need > this.rx.length) {
@@ -389,7 +395,6 @@ export class RtspSession {
     const s = this.socket;
     this.socket = undefined;
     if (s) {
-      s.off('data', this.onDataBound);
       s.removeAllListeners('close');
       s.on('error', () => undefined);
       s.destroy();

@@ -66,12 +66,15 @@ interface Schedule {
  * Picks one keyframe per camera per period: slot k is due at firstDue + k·period (a random
  * phase per camera), and the first keyframe to arrive after that is taken. Picked keyframes wait
  * in a ring, one per camera, and are decoded within a global budget in ring order, so a busy
- * camera never starves the others.
+ * camera never starves the others. Picks that are already late wait behind those that can
+ * still be on time.
  */
 export class Sampler {
   private readonly cams = new Map<string, Schedule>();
   private readonly ring: Schedule[] = [];
   private ringHead = 0;
+  private readonly late: Schedule[] = [];
+  private lateHead = 0;
   private tokens: number;
   private lastRefill = performance.now();
   private inFlight = 0;
@@ -138,7 +141,7 @@ export class Sampler {
       const t = asOf - this.onTimeMs;
       if (t >= s.firstDueMs) expected += Math.floor((t - s.firstDueMs) / s.periodMs) + 1;
     }
-    return { cameras: this.cams.size, expected, delivered: this.delivered, onTime: this.onTime, dropped: { ...this.dropped }, queued: this.ring.length - this.ringHead, decodesInFlight: this.inFlight };
+    return { cameras: this.cams.size, expected, delivered: this.delivered, onTime: this.onTime, dropped: { ...this.dropped }, queued: this.ring.length - this.ringHead + this.late.length - this.lateHead, decodesInFlight: this.inFlight };
   }
 
   stop(): void {
@@ -146,6 +149,8 @@ export class Sampler {
     this.timer = undefined;
     this.ring.length = 0;
     this.ringHead = 0;
+    this.late.length = 0;
+    this.lateHead = 0;
   }
 
   private deliver(s: Schedule, sample: Sample): void {
@@ -162,9 +167,18 @@ export class Sampler {
     const rate = this.opts.decodeBudgetPerS;
     this.tokens = Math.min(Math.max(1, rate), this.tokens + ((now - this.lastRefill) / 1000) * rate);
     this.lastRefill = now;
-    while (this.ringHead < this.ring.length && this.tokens >= 1 && this.inFlight < max) {
-      const s = this.ring[this.ringHead++]!;
-      s.inRing = false;
+    const nowMs = Date.now();
+    while ((this.ringHead < this.ring.length || this.lateHead < this.late.length) && this.tokens >= 1 && this.inFlight < max) {
+      let s: Schedule;
+      if (this.ringHead < this.ring.length) {
+        s = this.ring[this.ringHead++]!;
+        s.inRing = false;
+        // Already late: serve it only when nothing that can still be on time is waiting, so a
+        // backlog does not make every later sample late too. Its camera's next slot comes fresh.
+        if (s.pending && !s.removed && s.pending.dueMs + this.onTimeMs < nowMs) { this.late.push(s); continue; }
+      } else {
+        s = this.late[this.lateHead++]!;
+      }
       const p = s.pending;
       s.pending = undefined;
       if (!p || s.removed) continue;
@@ -184,7 +198,8 @@ export class Sampler {
       });
     }
     if (this.ringHead > 1024 && this.ringHead * 2 > this.ring.length) { this.ring.splice(0, this.ringHead); this.ringHead = 0; }
-    if (this.ringHead < this.ring.length && !this.timer && this.tokens < 1) {
+    if (this.lateHead > 1024 && this.lateHead * 2 > this.late.length) { this.late.splice(0, this.lateHead); this.lateHead = 0; }
+    if ((this.ringHead < this.ring.length || this.lateHead < this.late.length) && !this.timer && this.tokens < 1) {
       this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
     }
   }

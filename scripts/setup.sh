@@ -22,6 +22,11 @@ APT_FILES=(
   "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc:fonts-wqy-microhei"
   "/usr/share/darknet/data/dog.jpg:darknet"
   "/usr/share/doc/opencv-doc/examples/data/vtest.avi:opencv-doc"
+  "/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib:gir1.2-gst-rtsp-server-1.0"
+  "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtspclientsink.so:gstreamer1.0-rtsp"
+  "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so:gstreamer1.0-plugins-good"
+  "/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideoparsersbad.so:gstreamer1.0-plugins-bad"
+  "/usr/lib/python3/dist-packages/gi/__init__.py:python3-gi"
 )
 for need in "${APT_FILES[@]}"; do
   file="${need%%:*}" pkg="${need#*:}"

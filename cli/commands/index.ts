@@ -9,6 +9,7 @@ import { registerSimTerminals } from './sim-terminals.ts';
 import { registerModel } from './model.ts';
 import { registerDetect } from './detect.ts';
 import { registerReplay } from './replay.ts';
+import { registerSimCameras } from './sim-cameras.ts';
 
 /** Every subcommand; each lives in a file of its own. */
 export function registerCommands(program: Command): void {
@@ -22,4 +23,5 @@ export function registerCommands(program: Command): void {
   registerModel(program);
   registerDetect(program);
   registerReplay(program);
+  registerSimCameras(program);
 }

@@ -9,6 +9,8 @@ export const Ingest = Section({
   backoff_initial_ms: Type.Integer({ minimum: 1, default: 1000 }),
   backoff_max_ms: Type.Integer({ minimum: 1, default: 60_000 }),
   decode_budget_per_s: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'keyframes decoded per second, over all cameras' }),
+  decoders_per_codec: Type.Integer({ minimum: 1, default: 2, description: 'long-lived ffmpeg keyframe decoders per codec' }),
+  connect_timeout_ms: Type.Integer({ minimum: 1, default: 5000, description: 'TCP connect and each RTSP request' }),
 }, { description: 'camera ingest' });
 
 /** The detector model; `type` picks the adapter. */

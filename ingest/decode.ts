@@ -1,0 +1,282 @@
+import { PassThrough } from 'node:stream';
+import ffmpeg from 'fluent-ffmpeg';
+import type { Logger } from '../core/index.ts';
+import { DecodeError } from './errors.ts';
+import type { VideoCodec } from './rtsp/depacketizer.ts';
+
+export interface DecoderOptions {
+  /** Output size; frames of any input size are scaled to it. */
+  width: number;
+  height: number;
+  /** A keyframe with no frame out after this long restarts the decoder. */
+  timeoutMs?: number;
+  /** Upper bound on how long a frame may wait inside ffmpeg for more input before it is pushed out. */
+  flushAfterMs?: number;
+  log?: Logger | undefined;
+}
+
+interface Job {
+  real: boolean;
+  /** performance.now() by which the frame should be out; pushes wait for more input until then. */
+  flushBy: number;
+  resolve: ((rgb: Uint8Array) => void) | undefined;
+  reject: ((err: DecodeError) => void) | undefined;
+  sentAt: number;
+}
+
+export interface DecoderStatus {
+  codec: VideoCodec;
+  pid: number | undefined;
+  inFlight: number;
+  decoded: number;
+  flushes: number;
+  restarts: number;
+  lastError: string | undefined;
+}
+
+// An access unit delimiter after each keyframe tells ffmpeg's parser the frame is complete.
+const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x09, 0xf0), h265: Uint8Array.of(0, 0, 0, 1, 0x46, 0x01, 0x50) };
+
+/**
+ * One long-lived ffmpeg (driven by fluent-ffmpeg) that turns Annex-B keyframes into raw RGB at a
+ * fixed size. ffmpeg holds one frame back until more input arrives, so when the decoder goes
+ * idle with a frame inside, the last keyframe is written again and its extra output discarded.
+ */
+export class KeyframeDecoder {
+  private cmd: ffmpeg.FfmpegCommand | undefined;
+  private input: PassThrough | undefined;
+  private readonly jobs: Job[] = [];
+  private frame: Uint8Array;
+  private filled = 0;
+  private last: Uint8Array | undefined;
+  private lastWriteAt = 0;
+  private lastOutputAt = 0;
+  private outputs = 0;
+  /** Moving average of the time between writes. */
+  private gapMs = 50;
+  private timer: NodeJS.Timeout | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private pid: number | undefined;
+  private decoded = 0;
+  private flushes = 0;
+  private restarts = -1;
+  private lastError: string | undefined;
+  private readonly frameBytes: number;
+  private readonly timeoutMs: number;
+  private readonly flushAfterMs: number;
+
+  constructor(readonly codec: VideoCodec, private readonly opts: DecoderOptions) {
+    this.frameBytes = opts.width * opts.height * 3;
+    this.frame = new Uint8Array(this.frameBytes);
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.flushAfterMs = opts.flushAfterMs ?? 15;
+  }
+
+  get inFlight(): number {
+    let n = 0;
+    for (const j of this.jobs) if (j.real) n++;
+    return n;
+  }
+
+  /** Decodes one keyframe (Annex-B, parameter sets included); resolves with width×height×3 RGB bytes. */
+  decode(annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
+    if (!this.input) this.spawn();
+    return new Promise((resolve, reject) => {
+      const now = performance.now();
+      const wait = slackMs === undefined ? Math.min(this.flushAfterMs, 2 * this.gapMs) : Math.min(Math.max(slackMs, 0), MAX_HOLD_MS);
+      this.jobs.push({ real: true, flushBy: now + wait, resolve, reject, sentAt: now });
+      this.last = annexB;
+      this.write(annexB);
+    });
+  }
+
+  status(): DecoderStatus {
+    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError };
+  }
+
+  pids(): number[] {
+    return this.pid ? [this.pid] : [];
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.timer = undefined;
+    this.flushTimer = undefined;
+    this.kill(new DecodeError('decoder stopped'));
+  }
+
+  private write(data: Uint8Array): void {
+    const now = performance.now();
+    if (this.lastWriteAt > 0) this.gapMs += (Math.min(now - this.lastWriteAt, 1000) - this.gapMs) * 0.1;
+    this.lastWriteAt = now;
+    this.input!.write(data);
+    this.input!.write(AUD[this.codec]);
+    this.armFlush();
+  }
+
+  /**
+   * ffmpeg holds the last frame written until more input comes. Once that frame is the only one
+   * left and the next keyframe is not due soon (twice the usual gap), push it out by writing the
+   * last keyframe again; the extra output is discarded. (A tiny keyframe of another size would
+   * be cheaper, but ffmpeg's reconfiguration on the size change loses frame alignment.)
+   */
+  private armFlush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const only = this.jobs.length === 1 ? this.jobs[0]! : undefined;
+    if (only?.real) {
+      // Wait for a natural push as long as the frame can afford (a keyframe that arrived early in
+      // its sampling window can wait longer), but never longer than twice the usual gap beyond it.
+      const wait = Math.min(only.flushBy - performance.now(), Math.max(this.flushAfterMs, 2 * this.gapMs));
+      this.flushTimer = setTimeout(() => this.flush(), Math.max(2, wait));
+    }
+  }
+
+  private flush(force = false): void {
+    this.flushTimer = undefined;
+    const tail = this.jobs[this.jobs.length - 1];
+    if (!force && (this.jobs.length !== 1 || !tail?.real)) return;
+    if (!this.last || !this.input || !this.jobs.some((j) => j.real)) return;
+    this.flushes++;
+    this.jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
+    this.lastWriteAt = performance.now();
+    this.input.write(this.last);
+    this.input.write(AUD[this.codec]);
+  }
+
+  private spawn(): void {
+    this.restarts++;
+    const input = new PassThrough();
+    const { width, height } = this.opts;
+    const cmd = ffmpeg(input)
+      .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
+      .inputOptions(['-threads', '1', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay'])
+      .outputOptions(['-threads', '1', '-filter_threads', '1', '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-sws_flags', 'bilinear'])
+      .format('rawvideo');
+    cmd.on('start', () => {
+      this.pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
+    });
+    const onExit = (err?: Error): void => {
+      if (this.cmd !== cmd) return;
+      this.lastError = err?.message.split('\n')[0];
+      this.opts.log?.warn({ codec: this.codec, err: this.lastError }, 'decoder exited; it restarts on the next keyframe');
+      this.kill(new DecodeError(`ffmpeg decoder exited: ${this.lastError ?? 'end of stream'}`, { cause: err }));
+    };
+    cmd.on('error', (err: Error) => onExit(err));
+    // A keyframe that yields no frame would shift every later frame onto the wrong camera:
+    // start afresh instead (the samples in flight are dropped and counted).
+    cmd.on('stderr', (line: string) => {
+      if (this.cmd !== cmd || !/no frame!|missing picture|Invalid data found when processing input/.test(line)) return;
+      this.lastError = line.trim().slice(0, 200);
+      this.kill(new DecodeError(`ffmpeg decoder lost a frame (${this.lastError}); restarting it`));
+    });
+    cmd.on('end', () => onExit());
+    const out = cmd.pipe() as PassThrough;
+    out.on('data', (chunk: Buffer) => this.onOutput(chunk));
+    input.on('error', () => undefined);
+    this.cmd = cmd;
+    this.input = input;
+    this.filled = 0;
+    this.outputs = 0;
+    if (!this.timer) {
+      this.timer = setInterval(() => this.watch(), 500);
+      this.timer.unref();
+    }
+  }
+
+  private onOutput(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(this.frameBytes - this.filled, chunk.length - off);
+      this.frame.set(chunk.subarray(off, off + n), this.filled);
+      this.filled += n;
+      off += n;
+      if (this.filled < this.frameBytes) break;
+      this.filled = 0;
+      this.lastOutputAt = performance.now();
+      this.outputs++;
+      const job = this.jobs.shift();
+      this.armFlush();
+      if (job?.real) {
+        this.decoded++;
+        const rgb = this.frame;
+        this.frame = new Uint8Array(this.frameBytes); // handed off: the detectors own it now
+        job.resolve!(rgb);
+      }
+    }
+  }
+
+  private watch(): void {
+    if (this.jobs.length === 0 || !this.input) return;
+    const now = performance.now();
+    // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
+    const oldest = this.jobs[0]!;
+    const quietMs = now - Math.max(oldest.sentAt, this.lastOutputAt, this.lastWriteAt);
+    if (quietMs > this.timeoutMs) {
+      this.lastError = `no frame within ${this.timeoutMs} ms`;
+      this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
+      return;
+    }
+    // Should ffmpeg ever hold back more than one frame, push once a second until it lets go.
+    if (quietMs > 1000) this.flush(true);
+  }
+
+  private kill(err: DecodeError): void {
+    const cmd = this.cmd;
+    this.cmd = undefined;
+    this.input?.end();
+    this.input = undefined;
+    this.pid = undefined;
+    if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* already gone */ } }
+    const jobs = this.jobs.splice(0);
+    for (const j of jobs) j.reject?.(err);
+  }
+}
+
+const SPILL_AT = 3;
+/** The longest a decoded frame waits inside ffmpeg for the next keyframe to push it out. */
+const MAX_HOLD_MS = 400;
+
+/** A few long-lived decoders per codec, started as the load needs them. */
+export class DecoderPool {
+  private readonly decoders: KeyframeDecoder[] = [];
+
+  constructor(private readonly opts: DecoderOptions & { perCodec?: number }) {}
+
+  /**
+   * Keyframes go to the first decoder of their codec until it has a few in flight, and only then
+   * to the next: a steady stream into one ffmpeg rarely needs a flush, and a busy one spills over.
+   */
+  /** `slackMs`: how long the frame may take before it is late; pushes are spent only when needed. */
+  decode(codec: VideoCodec, annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
+    let best: KeyframeDecoder | undefined;
+    let count = 0;
+    for (const d of this.decoders) {
+      if (d.codec !== codec) continue;
+      count++;
+      if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
+      if (!best || d.inFlight < best.inFlight) best = d;
+    }
+    if (!best || count < (this.opts.perCodec ?? 1)) {
+      best = new KeyframeDecoder(codec, this.opts);
+      this.decoders.push(best);
+    }
+    return best.decode(annexB, slackMs);
+  }
+
+  get width(): number { return this.opts.width; }
+  get height(): number { return this.opts.height; }
+
+  status(): DecoderStatus[] {
+    return this.decoders.map((d) => d.status());
+  }
+
+  pids(): number[] {
+    return this.decoders.flatMap((d) => d.pids());
+  }
+
+  stop(): void {
+    for (const d of this.decoders) d.stop();
+  }
+}

@@ -1,0 +1,14 @@
+export * from './errors.ts';
+export { Depacketizer, type AccessUnit, type AccessUnitSink, type DepacketizerCounters, type VideoCodec } from './rtsp/depacketizer.ts';
+export { RtspSession, type RtspSessionOptions, type SessionState } from './rtsp/session.ts';
+export { parseSdp, type SdpInfo, type SdpVideo } from './rtsp/sdp.ts';
+export { CameraFarm, FARM_FAULTS, type FarmCamera, type FarmFault, type CameraFarmOptions, type CameraFarmStatus } from './sim/farm.ts';
+export { startCameraFarm, farmCameraPath, farmCamerasFor, type StartFarmOptions } from './sim/start.ts';
+export { prepareClip, loadClip, DEFAULT_CLIP, DEFAULT_SOURCE, type ClipSpec, type Clip } from './sim/clip.ts';
+export { CameraFleet, type FleetCamera, type FleetOptions, type CameraStatus, type CameraState, type CameraCounters, type KeyframeSink } from './fleet.ts';
+export { Sampler, type Sample, type SamplerOptions, type SamplerStats } from './sample.ts';
+export { DecoderPool, KeyframeDecoder, type DecoderOptions, type DecoderStatus } from './decode.ts';
+export { FfmpegCamera, ffmpegReason, type FfmpegCameraOptions } from './ffmpeg-camera.ts';
+export { CameraIngest, type CameraIngestOptions, type CameraIngestStatus } from './ingest.ts';
+export { Authenticator, parseChallenges, verifyAuthorization } from './rtsp/auth.ts';
+export { packetizeFrame, type FrameTemplate } from './sim/packetize.ts';

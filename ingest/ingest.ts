@@ -1,0 +1,137 @@
+import type { BuildContext, ComponentHealth, Logger } from '../core/index.ts';
+import { stageCounters, type StageCounters } from '../core/index.ts';
+import type { CameraT, IngestT } from '../config/index.ts';
+import { CameraFleet, type CameraStatus, type KeyframeSink } from './fleet.ts';
+import { FfmpegCamera } from './ffmpeg-camera.ts';
+import { DecoderPool, type DecoderStatus } from './decode.ts';
+import { Sampler, type Sample, type SamplerStats } from './sample.ts';
+import type { AccessUnit } from './rtsp/depacketizer.ts';
+
+export interface CameraIngestOptions {
+  config: IngestT;
+  /** The frame size the detector wants; every sample is scaled to it. */
+  frameSize: { width: number; height: number };
+  onSample: (s: Sample) => void;
+  log?: Logger | undefined;
+  /** Metrics and health go here when given (`stage` label `ingest`). */
+  ctx?: Pick<BuildContext, 'metrics' | 'health'> | undefined;
+}
+
+export interface CameraIngestStatus {
+  cameras: CameraStatus[];
+  sampler: SamplerStats;
+  decoders: DecoderStatus[];
+}
+
+/** Keys of a camera that require a restart of its stream when they change. */
+function streamKey(c: CameraT): string {
+  return `${c.type}|${c.url}|${c.username ?? ''}|${c.password ?? ''}|${c.sample_period_s ?? ''}`;
+}
+
+/**
+ * Camera ingest as the engine uses it: the city's cameras in, samples out. `type: rtsp`
+ * cameras go through the in-process client, fleet and sampler, with keyframes decoded by a
+ * shared decoder pool; `type: ffmpeg` cameras get an ffmpeg process each. Both produce `Sample`.
+ */
+export class CameraIngest implements KeyframeSink {
+  readonly fleet: CameraFleet;
+  readonly sampler: Sampler;
+  readonly decoders: DecoderPool;
+  private readonly ffmpegCams = new Map<string, FfmpegCamera>();
+  private readonly keys = new Map<string, string>();
+  private readonly counters: StageCounters | undefined;
+
+  constructor(private readonly opts: CameraIngestOptions) {
+    const c = opts.config;
+    this.decoders = new DecoderPool({ width: opts.frameSize.width, height: opts.frameSize.height, perCodec: c.decoders_per_codec, log: opts.log });
+    this.counters = opts.ctx ? stageCounters(opts.ctx.metrics) : undefined;
+    this.sampler = new Sampler({
+      defaultPeriodS: c.sample_period_s, decodeBudgetPerS: c.decode_budget_per_s, decoder: this.decoders,
+      // ffmpeg holds one frame until the next arrives, so keep several in flight per decoder.
+      maxDecodesInFlight: 16 * c.decoders_per_codec,
+      onSample: (s) => { this.counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
+      onDrop: (_id, reason) => { this.counters?.dropped.inc({ stage: 'ingest', reason }); },
+    });
+    this.fleet = new CameraFleet({
+      maxConnectsInFlight: c.max_connects_in_flight, stallTimeoutMs: c.stall_timeout_s * 1000,
+      backoffInitialMs: c.backoff_initial_ms, backoffMaxMs: c.backoff_max_ms,
+      connectTimeoutMs: c.connect_timeout_ms, requestTimeoutMs: c.connect_timeout_ms,
+      sink: this, log: opts.log,
+    });
+    opts.ctx?.health.register('ingest', { health: () => this.health() });
+  }
+
+  onKeyframe(cameraId: string, au: AccessUnit): void {
+    this.counters?.received.inc({ stage: 'ingest' });
+    this.sampler.offerKeyframe(cameraId, au);
+  }
+
+  start(): Promise<void> {
+    this.fleet.start();
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    for (const f of this.ffmpegCams.values()) f.stop();
+    this.ffmpegCams.clear();
+    await this.fleet.stop();
+    this.sampler.stop();
+    this.decoders.stop();
+  }
+
+  /** Brings the running set to exactly these cameras (disabled ones are removed); no restart. */
+  async setCameras(cameras: Iterable<CameraT>): Promise<void> {
+    const wanted = new Map<string, CameraT>();
+    for (const c of cameras) if (c.enabled) wanted.set(c.id, c);
+    const removals: Promise<void>[] = [];
+    for (const id of [...this.keys.keys()]) {
+      const c = wanted.get(id);
+      if (!c || streamKey(c) !== this.keys.get(id)) removals.push(this.removeCamera(id));
+    }
+    await Promise.all(removals);
+    for (const c of wanted.values()) if (!this.keys.has(c.id)) this.addCamera(c);
+  }
+
+  addCamera(c: CameraT): void {
+    this.keys.set(c.id, streamKey(c));
+    this.sampler.add(c.id, c.sample_period_s);
+    const cam = { id: c.id, url: c.url, username: c.username, password: c.password };
+    if (c.type === 'ffmpeg') {
+      const cfg = this.opts.config;
+      const f = new FfmpegCamera(cam, {
+        width: this.opts.frameSize.width, height: this.opts.frameSize.height,
+        stallTimeoutMs: cfg.stall_timeout_s * 1000, backoffInitialMs: cfg.backoff_initial_ms, backoffMaxMs: cfg.backoff_max_ms,
+        onFrame: (id, t, rgb) => { this.counters?.received.inc({ stage: 'ingest' }); this.sampler.offerDecoded(id, t, this.opts.frameSize.width, this.opts.frameSize.height, rgb); },
+        log: this.opts.log,
+      });
+      this.ffmpegCams.set(c.id, f);
+      f.start();
+    } else {
+      this.fleet.add(cam);
+    }
+  }
+
+  async removeCamera(id: string): Promise<void> {
+    this.keys.delete(id);
+    this.sampler.remove(id);
+    const f = this.ffmpegCams.get(id);
+    if (f) { f.stop(); this.ffmpegCams.delete(id); }
+    await this.fleet.remove(id);
+  }
+
+  status(): CameraIngestStatus {
+    return { cameras: [...this.fleet.statuses(), ...[...this.ffmpegCams.values()].map((f) => f.status())], sampler: this.sampler.stats(), decoders: this.decoders.status() };
+  }
+
+  /** Process ids of the ffmpeg children, for CPU and memory accounting. */
+  pids(): { decoders: number[]; ffmpegCameras: number[] } {
+    return { decoders: this.decoders.pids(), ffmpegCameras: [...this.ffmpegCams.values()].flatMap((f) => f.pids()) };
+  }
+
+  health(): ComponentHealth {
+    const all = this.status().cameras;
+    const streaming = all.filter((c) => c.state === 'streaming').length;
+    const state = all.length === 0 || streaming === all.length ? 'up' : streaming === 0 ? 'down' : 'degraded';
+    return state === 'up' ? { state, cameras: all.length } : { state, reason: `${all.length - streaming} of ${all.length} cameras not streaming`, cameras: all.length, streaming };
+  }
+}

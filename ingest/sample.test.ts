@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { Sampler, type Sample } from './sample.ts';
+import type { DecoderPool } from './decode.ts';
+import type { AccessUnit } from './rtsp/depacketizer.ts';
+
+/** A decoder that answers at once with a frame that names the keyframe's first byte. */
+function fakeDecoder(): DecoderPool {
+  return { width: 2, height: 1, decode: (_codec: string, data: Uint8Array) => Promise.resolve(Uint8Array.of(data[0]!, 0, 0, 0, 0, 0)) } as unknown as DecoderPool;
+}
+
+const key = (tag: number, timeMs: number): AccessUnit => ({ codec: 'h264', data: Uint8Array.of(tag, 1, 2, 3), keyframe: true, rtpTimestamp: 0, timeMs });
+
+describe('sampler', () => {
+  it('takes the first keyframe after each due time, one per period, carrying camera and capture time', async () => {
+    const got: Sample[] = [];
+    const s = new Sampler({ defaultPeriodS: 0.2, decodeBudgetPerS: 1000, decoder: fakeDecoder(), onSample: (x) => got.push(x) });
+    s.add('a');
+    const end = Date.now() + 1100;
+    let n = 0;
+    while (Date.now() < end) { // keyframes every 50 ms, periods of 200 ms
+      s.offerKeyframe('a', key(n++ % 200, 1_000 + n));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 20));
+    expect(got.length).toBeGreaterThanOrEqual(3);
+    expect(got.length).toBeLessThanOrEqual(6);
+    for (const g of got) {
+      expect(g.cameraId).toBe('a');
+      expect(g.captureTimeMs).toBeGreaterThan(1000);
+      expect(g.rgb.length).toBe(6);
+    }
+    const dues = got.map((g) => g.dueMs);
+    for (let i = 1; i < dues.length; i++) expect(dues[i]! - dues[i - 1]!).toBeGreaterThanOrEqual(199);
+    s.stop();
+  });
+
+  it('shares a small decode budget round-robin so no camera starves', async () => {
+    const got: Sample[] = [];
+    // Budget of 10 decodes a second for 20 cameras that all want one now.
+    const s = new Sampler({ defaultPeriodS: 0.001, decodeBudgetPerS: 10, decoder: fakeDecoder(), onSample: (x) => got.push(x) });
+    const ids = Array.from({ length: 20 }, (_, i) => `cam-${i}`);
+    for (const id of ids) s.add(id);
+    await new Promise((r) => setTimeout(r, 5));
+    const end = Date.now() + 2500;
+    while (Date.now() < end) {
+      // A noisy camera offers a keyframe ten times as often as the others.
+      for (let k = 0; k < 10; k++) s.offerKeyframe('cam-0', key(0, 1));
+      for (const id of ids.slice(1)) s.offerKeyframe(id, key(1, 1));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const served = new Set(got.map((g) => g.cameraId));
+    expect(got.length).toBeLessThanOrEqual(10 * 2.5 + 12); // the budget holds (plus the initial burst)
+    expect(served.size).toBeGreaterThanOrEqual(Math.min(ids.length, got.length) - 1);
+    expect(got.filter((g) => g.cameraId === 'cam-0').length).toBeLessThanOrEqual(3);
+    expect(s.stats().dropped.superseded).toBeGreaterThan(0);
+    s.stop();
+  });
+});

@@ -1,0 +1,24 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CameraT, IngestT } from '../config/index.ts';
+
+/** The repository's data folder: the simulator's encoded clips are cached there across runs. */
+export const DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'data');
+
+export function testCamera(id: string, url: string, extra: Partial<CameraT> = {}): CameraT {
+  return { id, type: 'rtsp', url, lat: 43.87, lon: 125.3, heading_deg: 0, enabled: true, zones: [], ...extra };
+}
+
+/** Fast settings so that faults show within seconds. */
+export const FAST_INGEST: IngestT = {
+  sample_period_s: 1, max_connects_in_flight: 8, stall_timeout_s: 2, backoff_initial_ms: 300, backoff_max_ms: 2000,
+  decode_budget_per_s: 50, decoders_per_codec: 1, connect_timeout_ms: 1500,
+};
+
+export async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const farm = spawn(process.execPath, [join(root, 'bin/gridwatch.mjs'), 'sim', 'cameras', '--count', String(cameras), '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     await waitForPort(port, '127.0.0.1', 120_000);
-    const config: IngestT = { sample_period_s: periodS, max_connects_in_flight: 64, stall_timeout_s: 10, backoff_initial_ms: 1000, backoff_max_ms: 30_000, decode_budget_per_s: 200, decoders_per_codec: arg('decoders', 2), connect_timeout_ms: 5000 };
+    const config: IngestT = { sample_period_s: periodS, max_connects_in_flight: 64, stall_timeout_s: 10, backoff_initial_ms: 1000, backoff_max_ms: 30_000, frame_width: 416, frame_height: 234, decode_budget_per_s: 200, decoders_per_codec: arg('decoders', 2), connect_timeout_ms: 5000 };
     const cam = (i: number, type: 'rtsp' | 'ffmpeg'): CameraT => ({ id: `${type}-${farmCameraPath(i)}`, type, url: `rtsp://127.0.0.1:${port}/${farmCameraPath(i)}`, lat: 0, lon: 0, heading_deg: 0, enabled: true, zones: [] });
     const lateness: number[] = [];
     const frameSize = { width: 416, height: 234 };

@@ -1,6 +1,7 @@
 import type { Engine } from './engine.ts';
 import { DispatchSimulator } from '../router/index.ts';
 import { TerminalSimulator } from '../beacons/index.ts';
+import { startCameraFarm, farmCamerasFor } from '../ingest/index.ts';
 
 type Stop = () => Promise<void>;
 
@@ -11,6 +12,13 @@ type Stop = () => Promise<void>;
 export async function startDemo(engine: Engine): Promise<Stop> {
   const demo = engine.city.config.demo;
   const stops: Stop[] = [];
+  const cameras = [...engine.city.cameras.values()];
+  if (demo.camera_farm && cameras.length) {
+    // The farm listens where the demo cameras point (rtsp://127.0.0.1:8554/… by default).
+    const port = Number(new URL(cameras[0]!.url).port || 554);
+    const farm = await startCameraFarm({ dataDir: engine.dataDir, port, cameras: farmCamerasFor(cameras) });
+    stops.push(() => farm.stop());
+  }
   if (demo.dispatch) {
     const sim = new DispatchSimulator({
       nc: engine.bus.nc, departments: [...engine.city.departments.keys()], log: engine.log.child({ component: 'sim-dispatch' }),

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
-import { silentLogger } from '../core/index.ts';
+import { freePort, silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { writeTestCity } from '../test/harness.ts';
 import { Engine } from './index.ts';
@@ -23,7 +23,7 @@ describe('engine on embedded services', () => {
   let raw: Record<string, any>;
 
   beforeAll(async () => {
-    const t = await writeTestCity({ cameras: 2, terminals: 3 });
+    const t = await writeTestCity({ cameras: 2, terminals: 3, simulators: { camera_farm: true }, cameraFarmPort: await freePort() });
     raw = t.raw;
     engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: {} });
     await engine.start();
@@ -31,10 +31,14 @@ describe('engine on embedded services', () => {
   afterAll(async () => engine?.stop());
 
   it('reports nats, mqtt and clickhouse up on /healthz, and serves /metrics', async () => {
-    const res = await fetch(`${engine.httpUrl}/healthz`);
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { status: string; components: Record<string, { state: string; embedded?: boolean }> };
-    expect(body.status).toBe('up');
+    // Up once the two demo cameras stream from the simulated camera farm.
+    type Health = { status: string; components: Record<string, { state: string; embedded?: boolean }> };
+    const body = await until('all components up', async () => {
+      const res = await fetch(`${engine.httpUrl}/healthz`);
+      const b = (await res.json()) as Health;
+      return res.status === 200 && b.status === 'up' ? b : undefined;
+    });
+    expect(body.components.ingest?.state).toBe('up');
     for (const c of ['nats', 'mqtt', 'clickhouse', 'telemetry-writer']) expect(body.components[c]?.state).toBe('up');
     const stats = await fetch(`${engine.httpUrl}/api/stats/summary`);
     expect(stats.status).toBe(200);

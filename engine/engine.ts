@@ -12,6 +12,7 @@ import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
 import { startDemo } from './demo.ts';
+import { CameraPipeline } from './camera-pipeline.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { EngineStartError } from './errors.ts';
 
@@ -49,6 +50,7 @@ export class Engine {
   beacons!: BeaconIngest;
   http!: FastifyInstance;
   leases!: CameraLeases;
+  cameras!: CameraPipeline;
   /** Cameras this node ingests: those it holds a lease for. */
   readonly ownedCameras = new Set<string>();
   console!: ConsoleService;
@@ -132,17 +134,6 @@ export class Engine {
       this.telemetryWriter = await this.#step('telemetry writer', async () => (await writer.start(), writer), (w) => w.stop());
       this.health.register('telemetry-writer', writer);
 
-      // Cameras are shared between nodes by leases; a single node simply gets them all.
-      const cluster = services.cluster;
-      const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
-      this.leases = new CameraLeases({
-        nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: log.child({ component: 'leases' }), metrics: this.metrics,
-        leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
-        onAcquire: (id) => void this.ownedCameras.add(id),
-        onRelease: (id) => void this.ownedCameras.delete(id),
-      });
-      await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
-      this.health.register('cluster', this.leases);
 
       // Router: events → cases → departments; its Open311 and case API go on the HTTP server below.
       const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: log.child({ component: 'router' }), metrics: this.metrics });
@@ -167,9 +158,23 @@ export class Engine {
       await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
       this.health.register('console', this.console);
       registerRouterApi(this.http, this.router, { caseRoutes: false });
-      await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
-      // Demo simulators last: they need everything above, and stop first.
+      // Demo simulators: they need everything above, and stop before it.
       await this.#step('demo simulators', () => startDemo(this), (stop) => stop());
+      // Cameras: ingest and detectors for the cameras this node holds leases for.
+      const pipeline = new CameraPipeline(this);
+      this.cameras = await this.#step('camera pipeline', async () => (await pipeline.start(), pipeline), (p) => p.stop());
+      // Cameras are shared between nodes by leases; a single node simply gets them all.
+      const cluster = services.cluster;
+      const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
+      this.leases = new CameraLeases({
+        nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: log.child({ component: 'leases' }), metrics: this.metrics,
+        leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
+        onAcquire: (id) => (this.ownedCameras.add(id), pipeline.own(id, true)),
+        onRelease: (id) => (this.ownedCameras.delete(id), pipeline.own(id, false)),
+      });
+      await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
+      this.health.register('cluster', this.leases);
+      await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {
       await this.stop();

@@ -131,7 +131,9 @@ export class CameraIngest implements KeyframeSink {
   health(): ComponentHealth {
     const all = this.status().cameras;
     const streaming = all.filter((c) => c.state === 'streaming').length;
-    const state = all.length === 0 || streaming === all.length ? 'up' : streaming === 0 ? 'down' : 'degraded';
+    // Down only when every camera has failed; cameras still connecting leave it degraded.
+    const failed = all.filter((c) => c.state === 'failed').length;
+    const state = all.length === 0 || streaming === all.length ? 'up' : failed === all.length ? 'down' : 'degraded';
     return state === 'up' ? { state, cameras: all.length } : { state, reason: `${all.length - streaming} of ${all.length} cameras not streaming`, cameras: all.length, streaming };
   }
 }

@@ -12,7 +12,7 @@ export function testCamera(id: string, url: string, extra: Partial<CameraT> = {}
 /** Fast settings so that faults show within seconds. */
 export const FAST_INGEST: IngestT = {
   sample_period_s: 1, max_connects_in_flight: 8, stall_timeout_s: 2, backoff_initial_ms: 300, backoff_max_ms: 2000,
-  decode_budget_per_s: 50, decoders_per_codec: 1, connect_timeout_ms: 1500,
+  frame_width: 320, frame_height: 180, decode_budget_per_s: 50, decoders_per_codec: 1, connect_timeout_ms: 1500,
 };
 
 export async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {

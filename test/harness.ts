@@ -86,7 +86,8 @@ export async function startMosquitto(opts: { extraConfig?: string } = {}): Promi
  */
 export async function writeTestCity(options: Partial<GenerateOptions> & { services?: Record<string, unknown>; simulators?: Record<string, unknown> } = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {
   const dir = tempDir('gw-city-');
-  const raw = generateCity({ cameras: options.cameras ?? 2, terminals: options.terminals ?? 2, ...options }) as Record<string, any>;
+  // No cameras unless asked: a camera with nothing behind its URL is a camera down, and the node reports it.
+  const raw = generateCity({ cameras: options.cameras ?? 0, terminals: options.terminals ?? 2, ...options }) as Record<string, any>;
   raw.services = { data_dir: join(dir, 'data'), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() }, ...options.services };
   // Tests play the simulators' parts themselves; a test asks for a simulator by name.
   if (options.simulators) raw.demo = { ...raw.demo, ...options.simulators };

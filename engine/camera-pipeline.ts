@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
+import { errorMessage } from '../core/index.ts';
+import type { CameraT } from '../config/index.ts';
+import { cameraEvent, publishEvent, type GridEventT } from '../bus/index.ts';
+import { CameraIngest, type CameraStatus as IngestCameraStatus } from '../ingest/index.ts';
+import { DetectorStage, type Violation } from '../detectors/index.ts';
+import type { ConsoleAlert } from '../console/index.ts';
+import type { Engine } from './engine.ts';
+
+/** How often camera status goes to the console and to ClickHouse. */
+const STATUS_EVERY_MS = 10_000;
+
+function consoleState(s: IngestCameraStatus): 'up' | 'degraded' | 'down' {
+  return s.state === 'streaming' ? 'up' : s.state === 'stalled' || s.state === 'connecting' ? 'degraded' : 'down';
+}
+
+function alertOf(event: GridEventT, v: Violation): ConsoleAlert {
+  const path = event.place.path;
+  return {
+    id: event.id, cameraId: v.cameraId, zoneId: v.zoneId, category: event.category,
+    lat: event.place.lat, lon: event.place.lon, cell: path[path.length - 1] ?? '', path,
+    className: v.class, score: v.score, dwellS: v.dwellS, box: v.box, ts: v.confirmedMs, model: `${v.model.name} ${v.model.version}`,
+  };
+}
+
+/**
+ * Cameras → samples → detectors → violations → events, for the cameras this node holds leases
+ * for. A new violation becomes one event on JetStream (the router makes the case), one alert in
+ * the console with its evidence, and one `events` row in ClickHouse.
+ */
+export class CameraPipeline {
+  readonly #engine: Engine;
+  readonly #owned = new Set<string>();
+  #ingest: CameraIngest | null = null;
+  #detectors: DetectorStage | null = null;
+  #statusTimer: NodeJS.Timeout | null = null;
+  #lastStatusAt = Date.now();
+  #apply: Promise<void> = Promise.resolve();
+
+  constructor(engine: Engine) {
+    this.#engine = engine;
+  }
+
+  get ingest(): CameraIngest | null {
+    return this.#ingest;
+  }
+
+  get detectors(): DetectorStage | null {
+    return this.#detectors;
+  }
+
+  async start(): Promise<void> {
+    const e = this.#engine;
+    const city = e.city;
+    const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir, signal: e.signal };
+    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v) });
+    await this.#detectors.start();
+    const detectors = this.#detectors;
+    const { frame_width: width, frame_height: height } = city.config.ingest;
+    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, onSample: (s) => void detectors.submit(s), log: e.log.child({ component: 'ingest' }), ctx: { metrics: e.metrics, health: e.health } });
+    await this.#ingest.start();
+    this.#statusTimer = setInterval(() => this.#reportStatus(), STATUS_EVERY_MS);
+    this.#statusTimer.unref();
+  }
+
+  /** The lease holder tells which cameras this node ingests; applied in order, never concurrently. */
+  own(cameraId: string, owned: boolean): void {
+    if (owned) this.#owned.add(cameraId);
+    else this.#owned.delete(cameraId);
+    this.#apply = this.#apply.then(() => this.#applyOwned()).catch((err) => this.#engine.log.error({ err: errorMessage(err) }, 'could not apply camera leases'));
+  }
+
+  async #applyOwned(): Promise<void> {
+    if (!this.#ingest) return;
+    const cameras: CameraT[] = [];
+    for (const id of this.#owned) {
+      const c = this.#engine.city.cameras.get(id);
+      if (c?.enabled) cameras.push(c);
+    }
+    await this.#ingest.setCameras(cameras);
+  }
+
+  async #onViolation(v: Violation): Promise<void> {
+    if (v.state !== 'new') return;
+    const e = this.#engine;
+    const event = cameraEvent(e.city, {
+      id: v.id, type: v.rule, category: v.rule, cameraId: v.cameraId, zoneId: v.zoneId, class: v.class, box: v.box,
+      dwell_s: Math.round(v.dwellS), score: Math.min(1, Math.max(0, v.score)), firstSeen: new Date(v.firstSeenMs), confirmedAt: new Date(v.confirmedMs),
+      evidence: [`/api/alerts/${v.id}/evidence.jpg`], model: v.model,
+    });
+    if (!event) return;
+    const jpeg = v.evidence ? await readFile(join(e.dataDir, v.evidence.annotated)).catch(() => undefined) : undefined;
+    e.console.feed.alert(alertOf(event, v), jpeg);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await publishEvent(jetstream(e.bus.nc), event);
+        break;
+      } catch (err) {
+        if (attempt >= 8 || e.signal.aborted) {
+          e.log.error({ event: event.id, err: errorMessage(err) }, 'violation event not published');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+    const [district = '', street = ''] = event.place.path;
+    e.telemetryWriter.write('events', {
+      ts: v.confirmedMs, event_id: event.id, category: event.category, source: 'camera', source_id: v.cameraId,
+      district, street, cell: event.place.path[event.place.path.length - 1] ?? '', lat: event.place.lat, lon: event.place.lon,
+      class: v.class, score: event.object!.score, dwell_s: v.dwellS, zone: v.zoneId, model: v.model.name, model_version: v.model.version, snapshot: v.evidence?.annotated ?? '',
+    });
+  }
+
+  #reportStatus(): void {
+    const e = this.#engine;
+    if (!this.#ingest) return;
+    const now = Date.now();
+    const intervalS = (now - this.#lastStatusAt) / 1000;
+    this.#lastStatusAt = now;
+    for (const s of this.#ingest.status().cameras) {
+      e.console.feed.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(s.counters.lastKeyframeMs ? { frameTs: s.counters.lastKeyframeMs } : {}) });
+      e.telemetryWriter.write('camera_status', {
+        ts: now, node: e.nodeId, camera: s.id, state: s.state === 'failed' ? 'backoff' : s.state, interval_s: intervalS, fps: 0, bitrate_kbps: 0,
+        gaps: s.counters.gaps, reconnects: s.counters.reconnects, samples: 0, drops: s.counters.droppedAccessUnits,
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.#statusTimer) clearInterval(this.#statusTimer);
+    await this.#apply;
+    await this.#ingest?.stop();
+    await this.#detectors?.stop();
+  }
+}

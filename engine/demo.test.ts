@@ -16,13 +16,14 @@ describe('the demo city\'s simulators inside the engine', () => {
   afterAll(async () => engine?.stop());
 
   it('the simulated departments sign and resolve a case the router dispatched', async () => {
-    const cam = engine.city.config.cameras[0]!;
-    const hit = engine.city.grid.locate(cam.lat, cam.lon)!;
+    const ring = engine.city.areas.get('G0101')!.ring;
+    const lat = (ring[0]![1] + ring[2]![1]) / 2, lon = (ring[0]![0] + ring[2]![0]) / 2;
+    const hit = engine.city.grid.locate(lat, lon)!;
     const now = new Date().toISOString();
     await engine.router.publish({
       schema: EVENT_SCHEMA, id: 'demo-ev-1', type: 'illegal_parking', category: 'illegal_parking',
-      source: { kind: 'camera', id: cam.id, zone: 'kerb' }, first_seen: now, confirmed_at: now,
-      place: { lat: cam.lat, lon: cam.lon, path: [...hit.path] }, evidence: [],
+      source: { kind: 'camera', id: 'cam-0001', zone: 'kerb' }, first_seen: now, confirmed_at: now,
+      place: { lat, lon, path: [...hit.path] }, evidence: [],
     });
     const states = new Set<string>();
     const deadline = Date.now() + 20_000;

@@ -1,0 +1,46 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { freePort, silentLogger } from '../core/index.ts';
+import { loadCity } from '../config/index.ts';
+import { writeTestCity } from '../test/harness.ts';
+import { Engine } from './index.ts';
+
+/**
+ * The whole camera path on real parts: the simulated camera farm streams vtest.avi (a real
+ * plaza with a parked van) over RTSP, the engine ingests and decodes keyframes, NanoDet finds
+ * the van, the no-parking zone's dwell runs out, and the violation becomes an event, a case
+ * and a console alert.
+ */
+describe('camera → detector → event → case, end to end', () => {
+  let engine: Engine;
+
+  beforeAll(async () => {
+    const t = await writeTestCity({ cameras: 1, terminals: 1, simulators: { camera_farm: true }, cameraFarmPort: await freePort() });
+    const raw = t.raw;
+    raw.ingest = { sample_period_s: 1 };
+    raw.cameras[0].zones[0].dwell_s = 3;
+    const { writeFileSync } = await import('node:fs');
+    const { stringify } = await import('yaml');
+    writeFileSync(t.file, stringify(raw));
+    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: {} });
+    await engine.start();
+  }, 180_000);
+  afterAll(async () => engine?.stop());
+
+  it('raises illegal parking for the parked van and routes it as a case', async () => {
+    const deadline = Date.now() + 90_000;
+    let caseId: string | undefined;
+    let eventId: string | undefined;
+    while (Date.now() < deadline && !caseId) {
+      for (const id of engine.console.hub.alerts.keys()) eventId ??= id;
+      if (eventId) caseId = engine.router.casesOfEvent(eventId)[0];
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(eventId, 'no alert within 90 s').toBeDefined();
+    expect(caseId, 'no case for the alert').toBeDefined();
+    const c = engine.router.get(caseId!)!;
+    expect(c.category).toBe('illegal_parking');
+    expect(c.reports[0]!.source).toMatchObject({ kind: 'camera', id: 'cam-0001', zone: 'kerb' });
+    expect(['car', 'truck', 'bus']).toContain(c.reports[0]!.object!.class);
+    expect(c.place.path[c.place.path.length - 1]).toBe(engine.city.cameras.get('cam-0001')!.cell);
+  }, 120_000);
+});

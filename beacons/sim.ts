@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import type { City, TerminalT } from '../config/index.ts';
-import type { Logger } from '../core/index.ts';
+import { seededRandom, type Logger } from '../core/index.ts';
 
 /** A 16×16 grey JPEG, for simulated report photos. */
 export const TINY_JPEG_B64 = '/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgUFBcUFxsbGxsbGyAeICEhISAgICAhISEkJCQqKiokJCQhISQkKCgqKi4vLisrKisvLzIyMjw8OTlGRkhWVmf/xABKAAEAAAAAAAAAAAAAAAAAAAAAAQEAAAAAAAAAAAAAAAAAAAAAEAEAAAAAAAAAAAAAAAAAAAAAEQEAAAAAAAAAAAAAAAAAAAAA/8AAEQgAEAAQAwEiAAIRAAMRAP/aAAwDAQACEQMRAD8AAA//2Q==';
@@ -36,16 +36,6 @@ interface Walker {
   batt: number;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const M_PER_DEG = 111_320;
 
@@ -63,7 +53,7 @@ export class TerminalSimulator {
 
   constructor(opts: SimOptions) {
     this.#o = opts;
-    this.#random = rng(opts.seed ?? 7);
+    this.#random = seededRandom(opts.seed ?? 7);
     for (const t of opts.terminals) {
       const cell = opts.city.areas.get(t.cell);
       if (!cell) continue;

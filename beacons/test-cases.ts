@@ -11,7 +11,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { generateCity, type City } from '../config/index.ts';
 import { parseEvent } from '../bus/index.ts';
 import { freePort } from '../core/index.ts';
-import { tempDir } from '../test/harness.ts';
+import { tempDir, until } from '../test/harness.ts';
 import type { Engine } from '../engine/index.ts';
 import { TINY_JPEG_B64 } from './sim.ts';
 import type { TerminalEvent } from './ingest.ts';
@@ -22,15 +22,7 @@ export interface BeaconCtx {
   raw: Record<string, any>;
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export { until };
 
 /** A test city: 4 terminals (the third mapped to OwnTracks alice/phone), fast timers. */
 export async function writeBeaconCity(services: Record<string, unknown> = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {

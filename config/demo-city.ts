@@ -1,3 +1,4 @@
+import { seededRandom } from '../core/index.ts';
 import type { CityConfigT } from './city.ts';
 
 export interface GenerateOptions {
@@ -13,17 +14,6 @@ export interface GenerateOptions {
   origin?: { lat: number; lon: number };
 }
 
-/** mulberry32: a small, fast, seedable generator; placement only, not security. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const CELL_M = 250;
 const COLS = 12; // 12 × 10 = 120 cells
@@ -43,7 +33,7 @@ type Feature = CityConfigT['areas']['features'][number];
  * and terminals placed in cells, zones on every camera, departments, routing rules and SLAs.
  */
 export function generateCity(options: GenerateOptions): Record<string, unknown> {
-  const random = rng(options.seed ?? 20161);
+  const random = seededRandom(options.seed ?? 20161);
   const origin = options.origin ?? { lat: 43.876, lon: 125.3 };
   const dLat = CELL_M / 111_320;
   const dLon = CELL_M / (111_320 * Math.cos((origin.lat * Math.PI) / 180));

@@ -5,18 +5,9 @@ import mqtt from 'mqtt';
 import { jetstreamManager, jetstream } from '@nats-io/jetstream';
 import { freePort, silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
-import { writeTestCity } from '../test/harness.ts';
+import { writeTestCity, until } from '../test/harness.ts';
 import { Engine } from './index.ts';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('engine on embedded services', () => {
   let engine: Engine;

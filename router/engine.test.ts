@@ -3,19 +3,10 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { silentLogger, freePort } from '../core/index.ts';
 import { loadCity, type City } from '../config/index.ts';
-import { writeTestCity } from '../test/harness.ts';
+import { writeTestCity, until } from '../test/harness.ts';
 import { Engine } from '../engine/index.ts';
 import { testEvent, cellCentre } from './test-support.ts';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('the router inside the engine, driven by a plain NATS client', () => {
   let city: City;

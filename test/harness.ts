@@ -95,3 +95,14 @@ export async function writeTestCity(options: Partial<GenerateOptions> & { servic
   writeFileSync(file, stringify(raw));
   return { file, dir, raw };
 }
+
+/** Polls `fn` until it returns something other than undefined or false; fails after `timeoutMs`. */
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v as T;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -21,6 +21,11 @@ export interface BeaconStore {
 export type TerminalStatus = 'unknown' | 'online' | 'offline' | 'inactive';
 export type TerminalEventKind = 'cell_enter' | 'cell_exit' | 'online' | 'offline' | 'inactive' | 'stuck_gps' | 'stuck_gps_cleared';
 
+/** An accepted beacon, for consumers beyond the beacon tables (console map, worker statistics). */
+export type AcceptedBeacon =
+  | { readonly kind: 'position'; readonly terminal: string; readonly tstMs: number; readonly lat: number; readonly lon: number; readonly cell: string; readonly acc?: number; readonly batt?: number; readonly velKmh?: number }
+  | { readonly kind: 'report'; readonly terminal: string; readonly tstMs: number; readonly eventId: string; readonly category: string; readonly lat: number; readonly lon: number; readonly cell: string; readonly text: string; readonly evidence: readonly string[] };
+
 export interface TerminalEvent {
   readonly terminal: string;
   readonly kind: TerminalEventKind;
@@ -85,6 +90,7 @@ export class BeaconIngest {
   readonly #recent: RecentKeys;
   readonly #pending: Record<BeaconTable, object[]> = { beacon_positions: [], beacon_reports: [], terminal_events: [] };
   readonly #listeners = new Set<(e: TerminalEvent) => void>();
+  readonly #beaconListeners = new Set<(b: AcceptedBeacon) => void>();
   readonly #lastLog = new Map<string, { at: number; suppressed: number }>();
   readonly #stage: StageCounters;
   readonly #rejected: Counter<'terminal' | 'reason'>;
@@ -168,6 +174,22 @@ export class BeaconIngest {
   onEvent(listener: (e: TerminalEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Follows every accepted position and report (after dedup); returns an unsubscribe. */
+  onBeacon(listener: (b: AcceptedBeacon) => void): () => void {
+    this.#beaconListeners.add(listener);
+    return () => this.#beaconListeners.delete(listener);
+  }
+
+  #emit(b: AcceptedBeacon): void {
+    for (const l of this.#beaconListeners) {
+      try {
+        l(b);
+      } catch (err) {
+        this.#o.log.error({ err: (err as Error).message }, 'beacon listener failed');
+      }
+    }
   }
 
   terminal(id: string): Readonly<TerminalState> | undefined {
@@ -295,6 +317,9 @@ export class BeaconIngest {
       s.lon = p.lon;
       s.lastTst = p.tst;
     }
+    if (this.#beaconListeners.size) {
+      this.#emit({ kind: 'position', terminal: s.id, tstMs, lat: p.lat, lon: p.lon, cell: hit?.cell.id ?? '', ...(p.acc != null ? { acc: p.acc } : {}), ...(p.batt != null ? { batt: p.batt } : {}), ...(p.vel != null ? { velKmh: p.vel } : {}) });
+    }
     this.#push('beacon_positions', {
       terminal: s.id, tst: tstMs, received_at: now, source, lat: p.lat, lon: p.lon, acc: p.acc, alt: p.alt, vel: p.vel, cog: p.cog, batt: p.batt, conn: p.conn,
       district: path?.[0] ?? '', street: path?.[1] ?? '', community: path?.[2] ?? '', cell: hit?.cell.id ?? '', stuck: s.stuck ? 1 : 0,
@@ -339,6 +364,8 @@ export class BeaconIngest {
         this.#o.log.error({ terminal: event.source.id, event: event.id, err: (err as Error).message }, 'cannot write report photo');
       }
     }
+    const path = event.place.path;
+    this.#emit({ kind: 'report', terminal: event.source.id, tstMs, eventId: event.id, category: event.category, lat: event.place.lat, lon: event.place.lon, cell: path[path.length - 1] ?? '', text: event.description ?? '', evidence: event.evidence });
     this.#push('beacon_reports', { event_id: event.id, terminal: event.source.id, tst: tstMs, received_at: now, category: event.category, text: event.description ?? '', lat: event.place.lat, lon: event.place.lon, grid_path: event.place.path, evidence: event.evidence });
     if (!this.#js) return;
     for (let attempt = 1; ; attempt++) {

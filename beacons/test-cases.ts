@@ -232,5 +232,10 @@ export function beaconCases(ctx: () => BeaconCtx): void {
       return Number(x[0]?.n) ? x : undefined;
     });
     expect(Number(r[0]!.n)).toBe(1);
+    // The worker statistics count it for the worker who carries the terminal, and the map has the terminal.
+    await engine.telemetryWriter.flush();
+    const worker = engine.city.terminals.get(id)!.worker;
+    const filed = await engine.telemetry.query<{ worker: string }>(`SELECT worker FROM terminal_reports WHERE event_id = '${ev.id}'`);
+    expect(filed).toEqual([{ worker }]);
   });
 }

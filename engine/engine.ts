@@ -14,6 +14,7 @@ import { RouterCaseDesk } from './router-desk.ts';
 import { startDemo } from './demo.ts';
 import { CameraPipeline } from './camera-pipeline.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
+import { forwardBeacons } from './beacon-feed.ts';
 import { EngineStartError } from './errors.ts';
 
 export interface EngineOptions {
@@ -157,6 +158,8 @@ export class Engine {
       desk.attach(this.console.feed);
       await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
       this.health.register('console', this.console);
+      const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(this.city, this.console.feed, this.telemetryWriter));
+      this.#started.push({ name: 'beacon feed', stop: async () => void stopBeaconFeed() });
       registerRouterApi(this.http, this.router, { caseRoutes: false });
       // Demo simulators: they need everything above, and stop before it.
       await this.#step('demo simulators', () => startDemo(this), (stop) => stop());

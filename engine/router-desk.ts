@@ -3,7 +3,7 @@ import type { CaseRecord, CaseRouter } from '../router/index.ts';
 import type { Actor, CaseActions, ConsoleAlert, ConsoleCase, ConsoleFeed } from '../console/index.ts';
 
 /** The router's case record as the console shows it. */
-export function consoleCase(c: CaseRecord): ConsoleCase {
+export function consoleCase(c: CaseRecord, workerOf: (terminalId: string) => string | undefined = () => undefined): ConsoleCase {
   const ms = (iso: string) => Date.parse(iso);
   return {
     id: c.id,
@@ -21,7 +21,8 @@ export function consoleCase(c: CaseRecord): ConsoleCase {
     missedDeadlines: c.missed,
     alerts: c.reports.map((r) => r.event_id),
     timeline: c.history.map((t) => ({ ts: ms(t.at), state: t.to, actor: t.actor, ...(t.reason ? { note: t.reason } : {}) })),
-    ...(c.reports[0]?.source.kind === 'terminal' ? { reporter: c.reports[0].source.id } : {}),
+    // The worker who reported it, by name, as the ranking counts them.
+    ...(c.reports[0]?.source.kind === 'terminal' ? { reporter: workerOf(c.reports[0].source.id) ?? c.reports[0].source.id } : {}),
   };
 }
 
@@ -49,17 +50,19 @@ function alertEvent(a: ConsoleAlert): GridEventT {
  */
 export class RouterCaseDesk implements CaseActions {
   readonly #router: CaseRouter;
+  readonly #workerOf: (terminalId: string) => string | undefined;
   #unsubscribe: (() => void) | null = null;
 
   constructor(router: CaseRouter) {
     this.#router = router;
+    this.#workerOf = (id) => router.city.terminals.get(id)?.worker;
   }
 
   /** Pushes every case now, and every change from now on, into the console's feed. */
   attach(feed: ConsoleFeed): void {
     this.#unsubscribe?.();
-    this.#unsubscribe = this.#router.onTransition((c) => feed.caseChanged(consoleCase(c)));
-    for (const c of this.#router.list({})) feed.caseChanged(consoleCase(c));
+    this.#unsubscribe = this.#router.onTransition((c) => feed.caseChanged(consoleCase(c, this.#workerOf)));
+    for (const c of this.#router.list({})) feed.caseChanged(consoleCase(c, this.#workerOf));
   }
 
   close(): void {
@@ -72,7 +75,7 @@ export class RouterCaseDesk implements CaseActions {
     for (;;) {
       const id = this.#router.casesOfEvent(eventId)[0];
       const c = id ? this.#router.get(id) : null;
-      if (c) return consoleCase(c);
+      if (c) return consoleCase(c, this.#workerOf);
       if (Date.now() > until) throw new Error(`the router made no case for ${eventId} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -85,7 +88,7 @@ export class RouterCaseDesk implements CaseActions {
 
   async #act(caseId: string, action: 'dispatch' | 'return' | 'escalate' | 'close' | 'reopen' | 'invalidate', actor: Actor, extra: { reason?: string; to_department?: string } = {}): Promise<ConsoleCase> {
     const e = await this.#router.consoleAction(caseId, { action, actor: actor.username, ...extra });
-    return consoleCase(e.record);
+    return consoleCase(e.record, this.#workerOf);
   }
 
   dispatch(caseId: string, actor: Actor, departments?: readonly string[]): Promise<ConsoleCase> {

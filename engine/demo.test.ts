@@ -10,7 +10,7 @@ describe('the demo city\'s simulators inside the engine', () => {
 
   beforeAll(async () => {
     const t = await writeTestCity({ simulators: { dispatch: true, dispatch_sign_delay_s: [0.1, 0.3], dispatch_resolve_delay_s: [0.2, 0.5], dispatch_miss_rate: 0 } });
-    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: {} });
+    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'demo-admin-pw' } });
     await engine.start();
   });
   afterAll(async () => engine?.stop());
@@ -45,5 +45,13 @@ describe('the demo city\'s simulators inside the engine', () => {
     expect(rows.map((r) => r.to_state)).toEqual(['reported', 'dispatched', 'signed', 'resolved']);
     expect(rows.find((r) => r.to_state === 'signed')).toMatchObject({ has_deadline: 1 });
     expect(rows.find((r) => r.to_state === 'dispatched')?.department).toBe(engine.router.get(caseId!)!.department);
+
+    // The console's statistics view reads the same figures from the telemetry rollups.
+    const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'demo-admin-pw' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const stats = (await (await fetch(`${engine.httpUrl}/api/stats?days=7`, { headers: { cookie } })).json()) as { casesPerDay: { opened: number }[]; categoryShares: { category: string; count: number }[]; departments: { department: string; cases: number; closed: number }[] };
+    expect(stats.categoryShares).toEqual([{ category: 'illegal_parking', count: 1 }]);
+    expect(stats.departments).toEqual([expect.objectContaining({ department: engine.router.get(caseId!)!.department, cases: 1, closed: 1 })]);
+    expect(stats.casesPerDay.reduce((n, d) => n + d.opened, 0)).toBe(1);
   });
 });

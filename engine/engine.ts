@@ -15,6 +15,7 @@ import { startDemo } from './demo.ts';
 import { CameraPipeline } from './camera-pipeline.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { forwardBeacons } from './beacon-feed.ts';
+import { TelemetryConsoleStats } from './console-stats.ts';
 import { EngineStartError } from './errors.ts';
 
 export interface EngineOptions {
@@ -151,10 +152,17 @@ export class Engine {
       // HTTP last: it reports on everything above.
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
-      registerStatsRoutes(this.http, new TelemetryStats(this.telemetry, statsCity(this.city)));
+      const telemetryStats = new TelemetryStats(this.telemetry, statsCity(this.city));
+      registerStatsRoutes(this.http, telemetryStats);
       // The console's case actions go to the router, and the router's case changes to the console.
       const desk = new RouterCaseDesk(this.router);
-      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+      const closedByWorker = async () => {
+        const closed = new Map<string, number>();
+        for (const c of this.console.hub.cases.values()) if (c.state === 'closed' && c.reporter) closed.set(c.reporter, (closed.get(c.reporter) ?? 0) + 1);
+        return closed;
+      };
+      const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
+      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
       desk.attach(this.console.feed);
       await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
       this.health.register('console', this.console);

@@ -1,0 +1,52 @@
+import type { City } from '../config/index.ts';
+import type { ConsoleStats, StatsQuery, StatsSource } from '../console/index.ts';
+import type { TelemetryStats } from '../telemetry/index.ts';
+
+const DAY_MS = 86_400_000;
+/** The console's charts ask for at most this many days, one rollup query each. */
+const MAX_DAYS = 92;
+
+/**
+ * The console's statistics view, from the telemetry statistics API (the ClickHouse rollups):
+ * closure and on-time rates, category shares, the department table, cases per day, and the
+ * worker ranking with the yellow-light list. The only figure the rollups do not hold, how many
+ * of a worker's reports ended closed, comes from the cases the console has seen.
+ */
+export class TelemetryConsoleStats implements StatsSource {
+  readonly #stats: TelemetryStats;
+  readonly #city: City;
+  readonly #casesClosedByWorker: () => Promise<Map<string, number>>;
+
+  constructor(stats: TelemetryStats, city: City, casesClosedByWorker: () => Promise<Map<string, number>>) {
+    this.#stats = stats;
+    this.#city = city;
+    this.#casesClosedByWorker = casesClosedByWorker;
+  }
+
+  async stats(q: StatsQuery): Promise<ConsoleStats> {
+    const f = { from_ms: q.fromMs, to_ms: q.toMs };
+    const [summary, categories, departments, workers, closedBy] = await Promise.all([
+      this.#stats.summary(f), this.#stats.categories(f), this.#stats.departments(f), this.#stats.workers(f), this.#casesClosedByWorker(),
+    ]);
+    // Local days, as the rollups count them.
+    const tz = this.#city.config.city.timezone;
+    const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+    const casesPerDay: ConsoleStats['casesPerDay'][number][] = [];
+    const start = Math.max(q.fromMs, q.toMs - MAX_DAYS * DAY_MS);
+    for (let t = start; t < q.toMs; t += DAY_MS) {
+      const s = await this.#stats.summary({ from_ms: t, to_ms: Math.min(q.toMs, t + DAY_MS) });
+      casesPerDay.push({ day: dayOf(t), opened: s.created, closed: s.closed });
+    }
+    return {
+      casesPerDay,
+      categoryShares: categories.map((c) => ({ category: c.category, count: c.cases })),
+      closureRate: summary.closure_rate ?? 0,
+      onTimeSignRate: summary.on_time_sign_rate ?? 0,
+      onTimeCloseRate: summary.on_time_close_rate ?? 0,
+      // A department resolves; the centre verifies and closes. Its "closed" is what it resolved.
+      departments: departments.map((d) => ({ department: d.department, cases: d.received, closed: d.resolved, onTimeSignRate: d.on_time_sign_rate ?? 0, onTimeCloseRate: d.on_time_close_rate ?? 0 })),
+      workers: workers.workers.map((w) => ({ worker: w.worker, reports: w.reports, closed: closedBy.get(w.worker) ?? 0 })),
+      yellowLight: workers.yellow_light.map((w) => w.worker),
+    };
+  }
+}

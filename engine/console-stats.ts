@@ -6,6 +6,18 @@ const DAY_MS = 86_400_000;
 /** The console's charts ask for at most this many days, one rollup query each. */
 const MAX_DAYS = 92;
 
+/** `YYYY-MM-DD` of an instant in a time zone. */
+function localDate(ms: number, tz: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
+}
+
+/** The instant the local day holding `ms` began, in a time zone. */
+function localMidnight(ms: number, tz: string): number {
+  const p = Object.fromEntries(new Intl.DateTimeFormat('en-GB', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' }).formatToParts(ms).map((x) => [x.type, Number(x.value)]));
+  const offset = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - Math.floor(ms / 1000) * 1000;
+  return Date.UTC(p.year!, p.month! - 1, p.day!) - offset;
+}
+
 /**
  * The console's statistics view, from the telemetry statistics API (the ClickHouse rollups):
  * closure and on-time rates, category shares, the department table, cases per day, and the
@@ -28,14 +40,15 @@ export class TelemetryConsoleStats implements StatsSource {
     const [summary, categories, departments, workers, closedBy] = await Promise.all([
       this.#stats.summary(f), this.#stats.categories(f), this.#stats.departments(f), this.#stats.workers(f), this.#casesClosedByWorker(),
     ]);
-    // Local days, as the rollups count them.
+    // Whole local days, as the rollups count them: one query per day, from local midnight to the next.
     const tz = this.#city.config.city.timezone;
-    const dayOf = (ms: number) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(ms);
     const casesPerDay: ConsoleStats['casesPerDay'][number][] = [];
-    const start = Math.max(q.fromMs, q.toMs - MAX_DAYS * DAY_MS);
-    for (let t = start; t < q.toMs; t += DAY_MS) {
-      const s = await this.#stats.summary({ from_ms: t, to_ms: Math.min(q.toMs, t + DAY_MS) });
-      casesPerDay.push({ day: dayOf(t), opened: s.created, closed: s.closed });
+    let day = localMidnight(Math.max(q.fromMs, q.toMs - MAX_DAYS * DAY_MS), tz);
+    while (day < q.toMs) {
+      const next = localMidnight(day + DAY_MS + 3_600_000, tz); // +1 h: safe across a DST change
+      const s = await this.#stats.summary({ from_ms: day, to_ms: next });
+      casesPerDay.push({ day: localDate(day, tz), opened: s.created, closed: s.closed });
+      day = next;
     }
     return {
       casesPerDay,

@@ -49,9 +49,12 @@ describe('the demo city\'s simulators inside the engine', () => {
     // The console's statistics view reads the same figures from the telemetry rollups.
     const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'demo-admin-pw' }) });
     const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-    const stats = (await (await fetch(`${engine.httpUrl}/api/stats?days=7`, { headers: { cookie } })).json()) as { casesPerDay: { opened: number }[]; categoryShares: { category: string; count: number }[]; departments: { department: string; cases: number; closed: number }[] };
+    const stats = (await (await fetch(`${engine.httpUrl}/api/stats?days=7`, { headers: { cookie } })).json()) as { casesPerDay: { day: string; opened: number }[]; categoryShares: { category: string; count: number }[]; departments: { department: string; cases: number; closed: number }[] };
     expect(stats.categoryShares).toEqual([{ category: 'illegal_parking', count: 1 }]);
     expect(stats.departments).toEqual([expect.objectContaining({ department: engine.router.get(caseId!)!.department, cases: 1, closed: 1 })]);
     expect(stats.casesPerDay.reduce((n, d) => n + d.opened, 0)).toBe(1);
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: engine.city.config.city.timezone }).format(Date.now());
+    expect(stats.casesPerDay.at(-1)).toMatchObject({ day: today, opened: 1 });
+    expect(new Set(stats.casesPerDay.map((d) => d.day)).size).toBe(stats.casesPerDay.length); // whole days, each once
   });
 });

@@ -47,6 +47,15 @@ describe('illegal_parking dwell', () => {
     expect(new Set(ev.map((v) => v.id)).size).toBe(1);
   });
 
+  it('raises one violation for one vehicle the model finds as two classes at once (a van: car and truck)', () => {
+    const r = rules();
+    const truck: [number, number, number, number] = [car[0] + 3, car[1] - 2, car[2] - 4, car[3] + 3];
+    const ev = run(r, 0, 400, 10, () => [det('car', car, 0.52), det('truck', truck, 0.56)]);
+    const news = ev.filter((v) => v.state === 'new');
+    expect(news).toHaveLength(1);
+    expect(news[0]!.class).toBe('truck'); // the better-scored class names it
+  });
+
   it('raises nothing for a stop under dwell_s', () => {
     const r = rules();
     expect(run(r, 0, 600, 10, (t) => (t <= 250 ? [det('car', car)] : []))).toEqual([]);

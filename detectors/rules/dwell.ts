@@ -94,6 +94,31 @@ const r1 = (v: number): number => Math.round(v * 10) / 10;
  * stopped car that the detector misses for a while, or that a tracker would give a new id,
  * keeps its timer. All times are capture times.
  */
+/**
+ * One object found as two classes (a van as both car and truck: NMS is per class) must hold one
+ * spot, not two: of boxes that overlap this much, only the highest score is kept.
+ */
+const SAME_OBJECT_IOU = 0.7;
+
+function iou(a: readonly number[], b: readonly number[]): number {
+  const x1 = Math.max(a[0]!, b[0]!), y1 = Math.max(a[1]!, b[1]!);
+  const x2 = Math.min(a[0]! + a[2]!, b[0]! + b[2]!), y2 = Math.min(a[1]! + a[3]!, b[1]! + b[3]!);
+  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
+  return inter / (a[2]! * a[3]! + b[2]! * b[3]! - inter || 1);
+}
+
+function dropOverlapping(objects: Detection[], idx: number[]): void {
+  for (let i = 0; i < objects.length; i++) {
+    for (let j = objects.length - 1; j > i; j--) {
+      if (iou(objects[i]!.box, objects[j]!.box) < SAME_OBJECT_IOU) continue;
+      const drop = objects[j]!.score > objects[i]!.score ? i : j;
+      objects.splice(drop, 1);
+      idx.splice(drop, 1);
+      if (drop === i) { i--; break; }
+    }
+  }
+}
+
 export class DwellRules {
   private readonly cams = new Map<string, CameraRules>();
   private readonly opts: DwellOptions;
@@ -152,6 +177,7 @@ export class DwellRules {
       if (vending ? z.stallClasses.has(d.label) : z.classes.has(d.label)) { if (stillObject) { objects.push(d); objectIdx.push(i); } }
       else if (vending && z.classes.has(d.label)) people.push(d);
     }
+    dropOverlapping(objects, objectIdx);
     const spots = cam.spots.filter((s) => s.zoneId === z.id);
 
     // Greedy association by normalised distance to each spot's locked position.

@@ -136,7 +136,6 @@ export class Engine {
       this.telemetryWriter = await this.#step('telemetry writer', async () => (await writer.start(), writer), (w) => w.stop());
       this.health.register('telemetry-writer', writer);
 
-
       // Router: events → cases → departments; its Open311 and case API go on the HTTP server below.
       const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: log.child({ component: 'router' }), metrics: this.metrics });
       this.router = await this.#step('router', async () => (await router.start(), router), (r) => r.stop());
@@ -149,48 +148,56 @@ export class Engine {
       await this.#step('terminal beacons', async () => (await this.beacons.start(), this.beacons), (b) => b.stop());
       this.health.register('beacons', this.beacons);
 
-      // HTTP last: it reports on everything above.
+      // HTTP: created here, so that the API, the console and the statistics register on it; it
+      // listens last, once everything it reports on runs, and closes first on shutdown.
       const port = Number(this.#env.PORT ?? services.http.port);
       this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
-      const telemetryStats = new TelemetryStats(this.telemetry, statsCity(this.city));
-      registerStatsRoutes(this.http, telemetryStats);
-      // The console's case actions go to the router, and the router's case changes to the console.
-      const desk = new RouterCaseDesk(this.router);
-      const closedByWorker = async () => {
-        const closed = new Map<string, number>();
-        for (const c of this.console.hub.cases.values()) if (c.state === 'closed' && c.reporter) closed.set(c.reporter, (closed.get(c.reporter) ?? 0) + 1);
-        return closed;
-      };
-      const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-      this.console = new ConsoleService({ city: this.city, log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
-      desk.attach(this.console.feed);
-      await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
-      this.health.register('console', this.console);
-      const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(this.city, this.console.feed, this.telemetryWriter));
-      this.#started.push({ name: 'beacon feed', stop: async () => void stopBeaconFeed() });
-      registerRouterApi(this.http, this.router, { caseRoutes: false });
+      await this.#startConsole();
       // Demo simulators: they need everything above, and stop before it.
       await this.#step('demo simulators', () => startDemo(this), (stop) => stop());
-      // Cameras: ingest and detectors for the cameras this node holds leases for.
-      const pipeline = new CameraPipeline(this);
-      this.cameras = await this.#step('camera pipeline', async () => (await pipeline.start(), pipeline), (p) => p.stop());
-      // Cameras are shared between nodes by leases; a single node simply gets them all.
-      const cluster = services.cluster;
-      const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
-      this.leases = new CameraLeases({
-        nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: log.child({ component: 'leases' }), metrics: this.metrics,
-        leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
-        onAcquire: (id) => (this.ownedCameras.add(id), pipeline.own(id, true)),
-        onRelease: (id) => (this.ownedCameras.delete(id), pipeline.own(id, false)),
-      });
-      await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
-      this.health.register('cluster', this.leases);
+      await this.#startCameras();
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /** The statistics API, the console (its case actions go to the router), and the router's API. */
+  async #startConsole(): Promise<void> {
+    const telemetryStats = new TelemetryStats(this.telemetry, statsCity(this.city));
+    registerStatsRoutes(this.http, telemetryStats);
+    const desk = new RouterCaseDesk(this.router);
+    const closedByWorker = async () => {
+      const closed = new Map<string, number>();
+      for (const c of this.console.hub.cases.values()) if (c.state === 'closed' && c.reporter) closed.set(c.reporter, (closed.get(c.reporter) ?? 0) + 1);
+      return closed;
+    };
+    const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
+    this.console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+    desk.attach(this.console.feed);
+    await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
+    this.health.register('console', this.console);
+    const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(this.city, this.console.feed, this.telemetryWriter));
+    this.#started.push({ name: 'beacon feed', stop: async () => void stopBeaconFeed() });
+    registerRouterApi(this.http, this.router, { caseRoutes: false });
+  }
+
+  /** Ingest and detectors, for the cameras this node holds leases for; a single node gets them all. */
+  async #startCameras(): Promise<void> {
+    const pipeline = new CameraPipeline(this);
+    this.cameras = await this.#step('camera pipeline', async () => (await pipeline.start(), pipeline), (p) => p.stop());
+    const cluster = this.city.config.services.cluster;
+    const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
+    this.leases = new CameraLeases({
+      nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: this.log.child({ component: 'leases' }), metrics: this.metrics,
+      leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
+      onAcquire: (id) => (this.ownedCameras.add(id), pipeline.own(id, true)),
+      onRelease: (id) => (this.ownedCameras.delete(id), pipeline.own(id, false)),
+    });
+    await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
+    this.health.register('cluster', this.leases);
   }
 
   /** Stops every started component in reverse order; each gets its own chance even if one fails. */

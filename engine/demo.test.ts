@@ -9,7 +9,7 @@ describe('the demo city\'s simulators inside the engine', () => {
   let engine: Engine;
 
   beforeAll(async () => {
-    const t = await writeTestCity({ simulators: { dispatch: true, dispatch_sign_delay_s: [0.1, 0.3], dispatch_resolve_delay_s: [0.2, 0.5], dispatch_miss_rate: 0 } });
+    const t = await writeTestCity({ simulators: { dispatch: true, dispatch_sign_delay_s: [0.1, 0.3], dispatch_resolve_delay_s: [0.2, 0.5], dispatch_miss_rate: 0, dispatch_return_rate: 0 } });
     engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'demo-admin-pw' } });
     await engine.start();
   });

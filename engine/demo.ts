@@ -22,7 +22,7 @@ export async function startDemo(engine: Engine): Promise<Stop> {
   if (demo.dispatch) {
     const sim = new DispatchSimulator({
       nc: engine.bus.nc, departments: [...engine.city.departments.keys()], log: engine.log.child({ component: 'sim-dispatch' }),
-      signDelayS: demo.dispatch_sign_delay_s, resolveDelayS: demo.dispatch_resolve_delay_s, missRate: demo.dispatch_miss_rate,
+      signDelayS: demo.dispatch_sign_delay_s, resolveDelayS: demo.dispatch_resolve_delay_s, missRate: demo.dispatch_miss_rate, returnRate: demo.dispatch_return_rate,
     });
     await sim.start();
     stops.push(() => sim.stop());

@@ -12,6 +12,7 @@ export const Demo = Section({
   dispatch_sign_delay_s: Type.Tuple([Type.Number({ minimum: 0 }), Type.Number({ minimum: 0 })], { default: [5, 60] }),
   dispatch_resolve_delay_s: Type.Tuple([Type.Number({ minimum: 0 }), Type.Number({ minimum: 0 })], { default: [30, 240] }),
   dispatch_miss_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.1, description: 'share of orders never signed, so that deadlines are missed' }),
+  dispatch_return_rate: Type.Number({ minimum: 0, maximum: 1, default: 0.05, description: 'share of orders sent back as "not ours", so that cases are re-routed' }),
 }, { description: 'in-process simulators for demos' });
 
 export type DemoT = Static<typeof Demo>;

@@ -61,4 +61,24 @@ describe('DetectorStage on vtest.avi', () => {
     expect(side).toMatchObject({ camera: 'cam-vtest', violation: v!.id, model: { name: 'nanodet-m-416' } });
     expect(side.capture_time).toBe(new Date(v!.confirmedMs).toISOString());
   }, 120_000);
+
+  it('takes edited zones without a restart: a refused zone is gone once the city is fixed', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-zones-'));
+    const zones = [
+      { id: 'top-curb', type: 'no_parking', dwell_s: 60, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] },
+      { id: 'bad', type: 'no_parking', polygon: [[0, 0], [2000, 0], [2000, 10], [0, 0]] },
+    ];
+    const camera = (zs: unknown[]) => Value.Default(Camera, { id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4, zones: zs }) as CameraT;
+    const [frame] = await (async () => { const out: RgbFrame[] = []; for await (const f of readVideo(VTEST, 1, 1)) out.push(f); return out; })();
+    const stage = new DetectorStage({ cameras: [camera(zones)], config: Value.Default(Detectors, { workers: 1 }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir, signal: new AbortController().signal }, onViolation: () => undefined });
+    await stage.start();
+    const sample = (i: number) => ({ cameraId: 'cam-vtest', captureTimeMs: 1_700_000_000_000 + i * 6000, width: frame!.width, height: frame!.height, rgb: frame!.rgb.slice() });
+    const waitFor = async (ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50)); return ok(); };
+    stage.submit(sample(0));
+    expect(await waitFor(() => 'cam-vtest' in stage.status().zoneErrors)).toBe(true);
+    stage.setCameras([camera([zones[0]])]);
+    stage.submit(sample(1));
+    expect(await waitFor(() => !('cam-vtest' in stage.status().zoneErrors))).toBe(true);
+    await stage.stop();
+  }, 60_000);
 });

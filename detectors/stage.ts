@@ -97,6 +97,16 @@ export class DetectorStage {
     this.opts.ctx.health.register('detectors', { health: () => this.health() });
   }
 
+  /**
+   * The city changed (zones edited in the console): the cameras' zones are compiled again from
+   * their next sample. Dwell already running in a zone that keeps its id goes on.
+   */
+  setCameras(cameras: readonly CameraT[]): void {
+    this.cameras.clear();
+    for (const cam of cameras) this.cameras.set(cam.id, cam);
+    this.zones.clear();
+  }
+
   /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */
   submit(sample: Sample): boolean {
     return this.pool.submit(sample);

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { errorMessage } from '../core/index.ts';
-import type { CameraT } from '../config/index.ts';
+import type { CameraT, City } from '../config/index.ts';
 import { cameraEvent, publishEvent, type GridEventT } from '../bus/index.ts';
 import { CameraIngest, type CameraStatus as IngestCameraStatus } from '../ingest/index.ts';
 import { DetectorStage, type Violation } from '../detectors/index.ts';
@@ -63,6 +63,11 @@ export class CameraPipeline {
     await this.#ingest.start();
     this.#statusTimer = setInterval(() => this.#reportStatus(), STATUS_EVERY_MS);
     this.#statusTimer.unref();
+  }
+
+  /** Zones were edited and saved (console): detection uses them from the next sample. */
+  reloadZones(city: City): void {
+    this.#detectors?.setCameras([...city.cameras.values()]);
   }
 
   /** The lease holder tells which cameras this node ingests; applied in order, never concurrently. */

@@ -175,7 +175,7 @@ export class Engine {
       return closed;
     };
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-    this.console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+    this.console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
     desk.attach(this.console.feed);
     await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
     this.health.register('console', this.console);

@@ -151,7 +151,7 @@ export class KeyframeDecoder {
     const { width, height } = this.opts;
     const cmd = ffmpeg(input)
       .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
-      .inputOptions(['-threads', '1', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay'])
+      .inputOptions(['-threads', '1', '-skip_loop_filter', 'all', '-flags2', '+fast', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay'])
       .outputOptions(['-threads', '1', '-filter_threads', '1', '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-sws_flags', 'bilinear'])
       .format('rawvideo');
     cmd.on('start', () => {

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
-import { writeTestCity } from '../test/harness.ts';
+import { writeTestCity, until } from '../test/harness.ts';
+import { EVENT_SCHEMA } from '../bus/index.ts';
 import { Engine } from '../engine/index.ts';
 import { cameraAlert, sceneJpeg } from './demo-feed.ts';
 import { ensureWebBuilt } from './testing.ts';
@@ -47,5 +48,25 @@ describe('the console in the engine', () => {
     for (let i = 0; i < 100 && !got.some((m) => m.type === 'case'); i++) await new Promise((r) => setTimeout(r, 20));
     expect(got.find((m) => m.type === 'case')?.case.id).toBe(c.id);
     ws.close();
+  });
+
+  it('dismissing an alert closes the case its event opened as invalid, and records the verdict', async () => {
+    const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'engine-admin-pw' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrf } = (await login.json()) as { csrf: string };
+    const alert = cameraAlert(engine.city, 'cam-0002', 'kerb', 9);
+    const at = new Date(alert.ts).toISOString();
+    await engine.router.publish({
+      schema: EVENT_SCHEMA, id: alert.id, type: 'illegal_parking', category: 'illegal_parking', source: { kind: 'camera', id: alert.cameraId, zone: alert.zoneId },
+      first_seen: at, confirmed_at: at, place: { lat: alert.lat, lon: alert.lon, path: [...alert.path] }, evidence: [],
+    });
+    const caseId = await until('the case of the camera event', () => engine.router.casesOfEvent(alert.id)[0]);
+    engine.console.feed.alert(alert);
+    const res = await fetch(`${engine.httpUrl}/api/alerts/${alert.id}/dismiss`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'shadow' }) });
+    expect(res.status).toBe(200);
+    expect(engine.router.get(caseId)?.state).toBe('invalid');
+    await engine.telemetryWriter.flush();
+    const rows = await engine.telemetry.query<{ verdict: string; reason: string; camera: string; case_id: string }>(`SELECT verdict, reason, camera, case_id FROM verdicts WHERE event_id = '${alert.id}'`);
+    expect(rows).toEqual([{ verdict: 'dismissed', reason: 'shadow', camera: 'cam-0002', case_id: caseId }]);
   });
 });

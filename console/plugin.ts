@@ -161,7 +161,13 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     const rec = o.hub.alerts.get(req.params.id);
     if (!rec) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `alert ${req.params.id} not found`);
     if (rec.status !== 'new') return fail(reply, 409, 'CONSOLE_ALERT_DECIDED', `alert ${rec.alert.id} is already ${rec.status}`);
-    return { alert: o.hub.markAlert(rec.alert.id, 'dismissed', req.session!.actor.username, { reason: req.body.reason }) };
+    const alert = o.hub.markAlert(rec.alert.id, 'dismissed', req.session!.actor.username, { reason: req.body.reason });
+    try {
+      await o.actions.dismissAlert?.(rec.alert, req.session!.actor, req.body.reason);
+    } catch (err) {
+      o.log.error({ alert: rec.alert.id, err: (err as Error).message }, 'console: the case of a dismissed alert was not closed as invalid');
+    }
+    return { alert };
   });
 
   // ---- cases ----

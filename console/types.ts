@@ -126,6 +126,8 @@ export interface CaseActions {
   verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase>;
   reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
   markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
+  /** an operator dismissed an alert as a false positive: its case, if one was opened, is invalid */
+  dismissAlert?(alert: ConsoleAlert, actor: Actor, reason: string): Promise<void>;
 }
 export const CASE_ACTIONS = ['dispatch', 'return', 'escalate', 'verify-close', 'reopen', 'invalid'] as const;
 export type CaseActionName = (typeof CASE_ACTIONS)[number];

@@ -168,7 +168,10 @@ export class Engine {
   async #startConsole(): Promise<void> {
     const telemetryStats = new TelemetryStats(this.telemetry, statsCity(this.city));
     registerStatsRoutes(this.http, telemetryStats);
-    const desk = new RouterCaseDesk(this.router);
+    const desk = new RouterCaseDesk(this.router, (v) => this.telemetryWriter.write('verdicts', {
+      ts: Date.now(), event_id: v.alert.id, case_id: v.caseId ?? '', camera: v.alert.cameraId, zone: v.alert.zoneId, category: v.alert.category,
+      district: v.alert.path[0] ?? '', cell: v.alert.cell, verdict: v.verdict, reason: v.reason ?? '', operator: v.operator, model_version: v.alert.model ?? '',
+    }));
     const closedByWorker = async () => {
       const closed = new Map<string, number>();
       for (const c of this.console.hub.cases.values()) if (c.state === 'closed' && c.reporter) closed.set(c.reporter, (closed.get(c.reporter) ?? 0) + 1);

@@ -2,6 +2,15 @@ import { EVENT_SCHEMA, type GridEventT } from '../bus/index.ts';
 import type { CaseRecord, CaseRouter } from '../router/index.ts';
 import type { Actor, CaseActions, ConsoleAlert, ConsoleCase, ConsoleFeed } from '../console/index.ts';
 
+/** An operator's verdict on a camera alert. */
+export interface Verdict {
+  readonly alert: ConsoleAlert;
+  readonly verdict: 'confirmed' | 'dismissed';
+  readonly caseId?: string | undefined;
+  readonly operator: string;
+  readonly reason?: string;
+}
+
 /** The router's case record as the console shows it. */
 export function consoleCase(c: CaseRecord, workerOf: (terminalId: string) => string | undefined = () => undefined): ConsoleCase {
   const ms = (iso: string) => Date.parse(iso);
@@ -53,8 +62,12 @@ export class RouterCaseDesk implements CaseActions {
   readonly #workerOf: (terminalId: string) => string | undefined;
   #unsubscribe: (() => void) | null = null;
 
-  constructor(router: CaseRouter) {
+  readonly #onVerdict: (v: Verdict) => void;
+
+  /** `onVerdict` records each operator verdict (for the detector false-positive statistics). */
+  constructor(router: CaseRouter, onVerdict: (v: Verdict) => void = () => undefined) {
     this.#router = router;
+    this.#onVerdict = onVerdict;
     this.#workerOf = (id) => router.city.terminals.get(id)?.worker;
   }
 
@@ -81,9 +94,23 @@ export class RouterCaseDesk implements CaseActions {
     }
   }
 
-  async confirmAlert(alert: ConsoleAlert, _actor: Actor): Promise<ConsoleCase> {
+  async confirmAlert(alert: ConsoleAlert, actor: Actor): Promise<ConsoleCase> {
     if (this.#router.casesOfEvent(alert.id).length === 0) await this.#router.publish(alertEvent(alert));
-    return this.#caseOf(alert.id);
+    const c = await this.#caseOf(alert.id);
+    this.#onVerdict({ alert, verdict: 'confirmed', caseId: c.id, operator: actor.username });
+    return c;
+  }
+
+  /** A false positive: the cases its event opened are closed as invalid, unless already done with. */
+  async dismissAlert(alert: ConsoleAlert, actor: Actor, reason: string): Promise<void> {
+    const ids = this.#router.casesOfEvent(alert.id);
+    this.#onVerdict({ alert, verdict: 'dismissed', caseId: ids[0], operator: actor.username, reason });
+    for (const id of ids) {
+      const c = this.#router.get(id);
+      // A case other reports joined is real whatever this alert was; a finished one stays as it is.
+      if (!c || c.report_count > 1 || c.state === 'closed' || c.state === 'invalid') continue;
+      await this.#router.consoleAction(id, { action: 'invalidate', actor: actor.username, reason: `alert dismissed: ${reason}` });
+    }
   }
 
   async #act(caseId: string, action: 'dispatch' | 'return' | 'escalate' | 'close' | 'reopen' | 'invalidate', actor: Actor, extra: { reason?: string; to_department?: string } = {}): Promise<ConsoleCase> {

@@ -6,3 +6,4 @@ export { parseLocation, parseReport, parseStatus, REJECT_REASONS, type RejectRea
 export { BEACON_TABLES, type BeaconTable } from './schema.ts';
 export { TerminalSimulator, TINY_JPEG_B64, type SimOptions } from './sim.ts';
 export { mosquittoAcl } from './external-acl.ts';
+export { sessionSource, type BeaconSource } from './source.ts';

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { MqttClient, IPublishPacket } from 'mqtt';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { EVENT_SCHEMA, ensureEventsStream, publishEvent, type GridEventT } from '../bus/index.ts';
@@ -10,6 +9,7 @@ import type { City, BeaconsT, CellHit } from '../config/index.ts';
 import { parseLocation, parseReport, parseStatus, marginDeg, type Limits, type Location, type Report, type Status, type Parsed, type RejectReason } from './payload.ts';
 import { BEACON_TABLES, type BeaconTable } from './schema.ts';
 import { RecentKeys } from './recent-keys.ts';
+import type { BeaconSource } from './source.ts';
 
 /** What beacons need of the telemetry store (structurally `TelemetryStore`). */
 export interface BeaconStore {
@@ -57,8 +57,8 @@ export type TerminalReportEvent = GridEventT;
 
 export interface BeaconIngestOptions {
   readonly city: City;
-  /** A connected mqtt.js client logged in as the service user (`engine.mqtt.client`). */
-  readonly client: MqttClient;
+  /** Where beacons come from: the embedded broker in process, or a service MQTT session. */
+  readonly source: BeaconSource;
   readonly store: BeaconStore;
   /** Where report events go; without it reports are stored but not published. */
   readonly nc?: NatsConnection | null;
@@ -76,7 +76,8 @@ const UNKNOWN = '_unknown';
 const subjectToken = (s: string | undefined) => (s ? s.replace(/[.\s*>]/g, '_') : '_');
 
 /**
- * Terminal beacons: subscribes (QoS 1) to terminal topics through the service client, validates
+ * Terminal beacons: subscribes (QoS 1) to terminal topics at its source (the embedded broker in
+ * process, or the service user's session on an external broker), validates
  * every payload, places positions in grid cells, tracks online / offline / inactive and stuck GPS,
  * stores positions, reports and events in ClickHouse in batches, and publishes reports as events.
  */
@@ -99,7 +100,7 @@ export class BeaconIngest {
   readonly #storedRows: Counter<'table'>;
   readonly #terminalsBy: Gauge<'status'>;
   #js: JetStreamClient | null = null;
-  #onMessage: ((topic: string, payload: Buffer, packet: IPublishPacket) => void) | null = null;
+  #subscribed = false;
   #flushTimer: NodeJS.Timeout | null = null;
   #statusTimer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> | null = null;
@@ -142,9 +143,8 @@ export class BeaconIngest {
       this.#js = jetstream(this.#o.nc);
       await this.#ensureEventStream(this.#o.nc);
     }
-    this.#onMessage = (topic, payload) => this.handle(topic, payload);
-    this.#o.client.on('message', this.#onMessage);
-    await this.#o.client.subscribeAsync(SUBSCRIPTIONS, { qos: 1 });
+    this.#subscribed = true;
+    await this.#o.source.subscribe(SUBSCRIPTIONS, (topic, payload) => this.handle(topic, payload));
     this.#flushTimer = setInterval(() => void this.flush(), this.#cfg.flush_ms);
     this.#statusTimer = setInterval(() => this.#checkInactive(), Math.min(1000, this.#cfg.inactive_s * 250));
     this.#o.log.info({ topics: SUBSCRIPTIONS, terminals: this.#states.size }, 'beacon ingest subscribed');
@@ -152,10 +152,9 @@ export class BeaconIngest {
 
   /** Unsubscribes, then stores everything still pending and waits for report events in flight. */
   async stop(): Promise<void> {
-    if (this.#onMessage) {
-      this.#o.client.off('message', this.#onMessage);
-      this.#onMessage = null;
-      if (this.#o.client.connected) await this.#o.client.unsubscribeAsync(SUBSCRIPTIONS).catch(() => undefined);
+    if (this.#subscribed) {
+      this.#subscribed = false;
+      await this.#o.source.unsubscribe();
     }
     if (this.#flushTimer) clearInterval(this.#flushTimer);
     if (this.#statusTimer) clearInterval(this.#statusTimer);
@@ -207,9 +206,9 @@ export class BeaconIngest {
   }
 
   health(): ComponentHealth {
-    if (!this.#onMessage) return { state: 'down', reason: 'not subscribed' };
+    if (!this.#subscribed) return { state: 'down', reason: 'not subscribed' };
     if (this.#lastStoreError) return { state: 'degraded', reason: `ClickHouse insert failing, ${this.pendingRows()} rows held: ${this.#lastStoreError}` };
-    return { state: 'up', ...this.status() };
+    return { state: 'up', source: this.#o.source.kind, ...this.status() };
   }
 
   /** Worker tracks for the console's map: the positions of a terminal between two times (ms). */

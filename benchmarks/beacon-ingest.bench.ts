@@ -23,7 +23,7 @@ import mqtt from 'mqtt';
 import { silentLogger, createMetricsRegistry } from '../core/index.ts';
 import { generateCity, validateCity } from '../config/index.ts';
 import { ChdbStore } from '../telemetry/index.ts';
-import { BeaconIngest, BrokerAcl, EmbeddedBroker, mosquittoAcl } from '../beacons/index.ts';
+import { BeaconIngest, BrokerAcl, EmbeddedBroker, mosquittoAcl, sessionSource, type BeaconSource } from '../beacons/index.ts';
 import { startMosquitto, tempDir, type Service } from '../test/harness.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -49,14 +49,14 @@ const city = validateCity(generateCity({ cameras: 0, terminals: nTerminals }));
 const terminals = [...city.terminals.values()].map((t) => ({ id: t.id, password: t.password }));
 const bounds = city.grid.bounds();
 
-interface Brk { url: string; stop(): Promise<void> }
+interface Brk { url: string; stop(): Promise<void>; source?: () => BeaconSource }
 
 async function startBroker(): Promise<Brk> {
   if (broker === 'aedes') {
     // In-process, as the engine embeds it.
     const b = new EmbeddedBroker({ host: '127.0.0.1', port: 0, acl: new BrokerAcl(city.terminals.values(), SERVICE), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }) });
     await b.start();
-    return { url: b.url, stop: () => b.stop() };
+    return { url: b.url, stop: () => b.stop(), source: () => b.source() };
   }
   const dir = tempDir('gw-bench-mosq-');
   const passwd = join(dir, 'passwd'), acl = join(dir, 'acl');
@@ -110,12 +110,15 @@ async function rawPhase(url: string): Promise<{ msgs_per_s: number; sent: number
   return { msgs_per_s: Math.round(received / ((last - first) / 1000)), sent: r.acked, received, sessions, rate: rawMax ? 'max' : rate, clean_session: rawClean };
 }
 
-async function ingestPhase(url: string) {
+async function ingestPhase(brk: Brk) {
+  const url = brk.url;
   const dataDir = tempDir('gw-bench-beacons-');
   const store = await ChdbStore.open(dataDir, 'gridwatch');
-  const client = await mqtt.connectAsync(url, { ...SERVICE, clientId: 'bench-gridwatch', clean: false, reconnectPeriod: 500 });
+  // As the engine does: in process from the embedded broker, else through a service session.
+  const client = brk.source ? null : await mqtt.connectAsync(url, { ...SERVICE, clientId: 'bench-gridwatch', clean: false, reconnectPeriod: 500 });
+  const source = brk.source?.() ?? sessionSource(client!);
   const metrics = createMetricsRegistry({ defaults: false });
-  const ingest = new BeaconIngest({ city, client, store, log: silentLogger(), metrics, dataDir });
+  const ingest = new BeaconIngest({ city, source, store, log: silentLogger(), metrics, dataDir });
   await ingest.start();
   const l = await load(url, { rate, durationS, sessions: terminals.length }, (p) => log(`sent ${p.sent}, acked ${p.acked}, accepted ${ingest.status().accepted}, stored ${ingest.status().stored}, pending ${ingest.pendingRows()}`));
   const t0 = performance.now();
@@ -136,7 +139,7 @@ async function ingestPhase(url: string) {
   const [row] = await store.query<{ n: string }>('SELECT count() AS n FROM (SELECT terminal, tst FROM beacon_positions GROUP BY terminal, tst)');
   const stored = Number(row?.n ?? 0);
   const s = ingest.status();
-  await client.endAsync();
+  await client?.endAsync();
   await store.close();
   return {
     sent: r.acked,
@@ -157,7 +160,7 @@ async function main(): Promise<void> {
   try {
     const raw = await rawPhase(brk.url);
     log(`raw ${broker} pub/sub: ${raw.msgs_per_s} msgs/s (${raw.received}/${raw.sent})`);
-    const ing = await ingestPhase(brk.url);
+    const ing = await ingestPhase(brk);
     let commit = 'unknown';
     try {
       commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim();

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { HealthRegistry, createMetricsRegistry, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
-import { EmbeddedBroker, BrokerAcl, BeaconIngest } from '../beacons/index.ts';
+import { EmbeddedBroker, BrokerAcl, BeaconIngest, sessionSource } from '../beacons/index.ts';
 import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
 import { createHttpServer, ConsoleService } from '../console/index.ts';
 import { CameraLeases } from '../cluster/index.ts';
@@ -143,8 +143,10 @@ export class Engine {
       const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
       this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
 
-      // Terminal beacons: positions, reports and status from the service MQTT session.
-      this.beacons = new BeaconIngest({ city: this.city, client: this.mqtt.client, store: this.telemetry, nc: this.bus.nc, log: log.child({ component: 'beacons' }), metrics: this.metrics, dataDir: this.dataDir });
+      // Terminal beacons: positions, reports and status, in process from the embedded broker, or
+      // from the service user's session on an external one.
+      const source = this.#broker?.source() ?? sessionSource(this.mqtt.client);
+      this.beacons = new BeaconIngest({ city: this.city, source, store: this.telemetry, nc: this.bus.nc, log: log.child({ component: 'beacons' }), metrics: this.metrics, dataDir: this.dataDir });
       await this.#step('terminal beacons', async () => (await this.beacons.start(), this.beacons), (b) => b.stop());
       this.health.register('beacons', this.beacons);
 

@@ -18,16 +18,27 @@ export interface BeaconSource {
 export function sessionSource(client: MqttClient): BeaconSource {
   let filters: readonly string[] = [];
   let listener: ((topic: string, payload: Buffer) => void) | null = null;
+  // The PUBACKs for one read's worth of messages leave in one write, not one syscall each.
+  let corked: { uncork(): void } | null = null;
+  const cork = (): void => {
+    const stream = client.stream as unknown as { cork?: () => void; uncork(): void } | undefined;
+    if (corked || !stream?.cork) return;
+    stream.cork();
+    corked = stream;
+    setImmediate(() => { corked?.uncork(); corked = null; });
+  };
   return {
     kind: 'session',
     async subscribe(f, onMessage) {
       filters = f;
       listener = (topic, payload) => onMessage(topic, payload);
       client.on('message', listener);
+      client.on('packetreceive', cork);
       await client.subscribeAsync([...filters], { qos: 1 });
     },
     async unsubscribe() {
       if (listener) client.off('message', listener);
+      client.off('packetreceive', cork);
       listener = null;
       if (client.connected && filters.length) await client.unsubscribeAsync([...filters]).catch(() => undefined);
     },

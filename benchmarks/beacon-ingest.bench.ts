@@ -1,17 +1,23 @@
 /**
  * beacon-ingest: many simulated terminals → broker → validation → cell lookup → ClickHouse,
- * side by side with the same broker's raw pub/sub throughput (mqtt.js publishers → one mqtt.js
+ * side by side with the same broker's raw pub/sub throughput (the same publishers → one mqtt.js
  * subscriber, no processing), in one run.
  *
  *   npx tsx benchmarks/beacon-ingest.bench.ts --broker aedes|mosquitto [--duration-s 60]
  *     [--rate 20000] [--terminals 1000] [--raw-duration-s 15] [--raw max|same] [--raw-clean-session]
+ *     [--publisher lean|mqttjs]
+ *
+ * The simulated terminals run in a forked process on a minimal MQTT 3.1.1 publisher
+ * (benchmarks/lib/lean-terminal.ts) unless `--publisher mqttjs`: on a 2-core machine their CPU
+ * is taken from what is measured, and mqtt.js costs twice as much per beacon.
  *
  * The ingest phase publishes at a fixed total rate (QoS 1) and counts what reaches ClickHouse:
  * msgs_per_s is stored rows over the time from the first publish until the last row was stored.
  * The raw phase floods from 100 sessions as fast as the broker acknowledges (a window of 16
  * unacknowledged messages per session) into one plain mqtt.js subscriber with gridwatch's
  * session settings (QoS 1, persistent) that does nothing, and counts what it receives;
- * `--raw same` replays the ingest phase's load (1000 sessions at the target rate) instead. The last stdout line is the JSON result, also written to
+ * `--raw same` replays the ingest phase's load (1000 sessions at the target rate) instead.
+ * The last stdout line is the JSON result, also written to
  * benchmarks/results/beacon-ingest-<broker>.json with machine info and the git commit.
  */
 import { fork, execFileSync, execSync, type ChildProcess } from 'node:child_process';
@@ -41,6 +47,9 @@ const rawDurationS = Number(arg('raw-duration-s', '15'));
 /** The raw phase floods from 100 sessions by default; `--raw same` replays the ingest phase's load (same sessions and rate). */
 const rawMax = arg('raw', 'max') === 'max';
 const rawClean = process.argv.includes('--raw-clean-session');
+/** The simulated terminals' MQTT client: `lean` (a minimal publisher, the default) or `mqttjs`. */
+const publisher = arg('publisher', 'lean');
+if (publisher !== 'lean' && publisher !== 'mqttjs') throw new Error('--publisher must be lean or mqttjs');
 const SERVICE = { username: 'gridwatch', password: 'bench-service-secret' };
 
 const log = (msg: string) => process.stderr.write(`[beacon-ingest] ${msg}\n`);
@@ -71,11 +80,11 @@ async function startBroker(): Promise<Brk> {
   return { url: s.url, stop: () => s.stop() };
 }
 
-type LoadResult = { sent: number; acked: number; failed: number; publish_s: number; first_publish_wall_ms: number };
+type LoadResult = { sent: number; acked: number; failed: number; publish_s: number; first_publish_wall_ms: number; cpu_s: number };
 
 /** Forks the load generator; resolves once its sessions are connected, with a `go()` to start. */
 async function load(url: string, opts: { rate: number; durationS: number; service?: typeof SERVICE; sessions: number }, onProgress?: (p: { sent: number; acked: number }) => void) {
-  const payload = JSON.stringify({ url, terminals: terminals.slice(0, opts.sessions), service: opts.service, rate: opts.rate, durationS: opts.durationS, window: 16, bounds });
+  const payload = JSON.stringify({ url, terminals: terminals.slice(0, opts.sessions), service: opts.service, rate: opts.rate, durationS: opts.durationS, window: 16, bounds, publisher });
   const child: ChildProcess = fork(join(here, 'lib', 'beacon-load.ts'), [payload], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let resolveDone!: (r: LoadResult) => void, rejectDone!: (e: Error) => void;
   const done = new Promise<LoadResult>((res, rej) => ((resolveDone = res), (rejectDone = rej)));
@@ -148,6 +157,8 @@ async function ingestPhase(brk: Brk) {
     rejected: s.rejected,
     duplicates: s.duplicates,
     publish_s: r.publish_s,
+    /** The simulated terminals' own CPU while publishing: on a 2-core machine they compete with what is measured. */
+    load_generator_cpu_cores: Math.round((r.cpu_s / r.publish_s) * 100) / 100,
     elapsed_s: elapsedS,
     msgs_per_s: Math.round(stored / elapsedS),
     ingest_process_cpu_us_per_msg: Math.round((cpu.user + cpu.system) / Math.max(1, stored)),

@@ -5,6 +5,7 @@
  * per session allows. Reports progress and the result to the parent over IPC.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { LeanTerminal } from './lean-terminal.ts';
 
 interface Args {
   url: string;
@@ -15,16 +16,34 @@ interface Args {
   durationS: number;
   window: number;
   bounds: [number, number, number, number];
+  /** `lean`: a minimal MQTT publisher per terminal (the default); `mqttjs`: one mqtt.js client each. */
+  publisher: 'lean' | 'mqttjs';
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
 
+/** One simulated terminal's session, whichever client it runs on. */
+interface Session {
+  publish(topic: string, body: string, onAck: (err?: Error) => void): void;
+  close(): Promise<void>;
+}
+
+async function openSession(t: { id: string; password: string }): Promise<Session> {
+  const login = { username: args.service?.username ?? t.id, password: args.service?.password ?? t.password, clientId: `load-${t.id}` };
+  if (args.publisher === 'mqttjs') {
+    const c: MqttClient = await mqtt.connectAsync(args.url, { ...login, reconnectPeriod: 0, keepalive: 60 });
+    return { publish: (topic, body, onAck) => void c.publish(topic, body, { qos: 1 }, onAck), close: () => c.endAsync().then(() => undefined) };
+  }
+  const pending: ((err?: Error) => void)[] = [];
+  const lean = await LeanTerminal.open({ url: args.url, ...login }, () => pending.shift()?.(), () => { for (const ack of pending.splice(0)) ack(new Error('connection closed')); });
+  return { publish: (topic, body, onAck) => { pending.push(onAck); lean.publish(topic, body); }, close: () => lean.close() };
+}
+
 async function main(): Promise<void> {
-  const clients: MqttClient[] = [];
+  const clients: Session[] = [];
   const batch = 50;
   for (let i = 0; i < args.terminals.length; i += batch) {
-    clients.push(...(await Promise.all(args.terminals.slice(i, i + batch).map((t) =>
-      mqtt.connectAsync(args.url, { username: args.service?.username ?? t.id, password: args.service?.password ?? t.password, clientId: `load-${t.id}`, reconnectPeriod: 0, keepalive: 60 })))));
+    clients.push(...(await Promise.all(args.terminals.slice(i, i + batch).map(openSession))));
   }
   const n = clients.length;
   const topics = args.terminals.map((t) => `gw/terminals/${t.id}/location`);
@@ -39,6 +58,7 @@ async function main(): Promise<void> {
   await new Promise<void>((r) => process.once('message', () => r())); // "go"
 
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const tsBase = Date.now();
   const end = t0 + args.durationS * 1000;
   const onAck = (i: number) => (err?: Error) => {
@@ -56,7 +76,7 @@ async function main(): Promise<void> {
     const body = `{"_type":"location","lat":${lat.toFixed(7)},"lon":${lon.toFixed(7)},"tst":${ms / 1000},"acc":8,"vel":4,"batt":80,"conn":"m"}`;
     inflight[i]!++;
     sent++;
-    clients[i]!.publish(topics[i]!, body, { qos: 1 }, acks[i]);
+    clients[i]!.publish(topics[i]!, body, acks[i]!);
   };
 
   let lastReport = t0;
@@ -93,10 +113,11 @@ async function main(): Promise<void> {
     tick();
   });
   const publishEnd = performance.now();
+  const cpu = process.cpuUsage(cpu0);
   // Wait (bounded) for the last PUBACKs.
   for (let i = 0; i < 300 && acked + failed < sent; i++) await new Promise((r) => setTimeout(r, 100));
-  process.send!({ type: 'done', sent, acked, failed, publish_s: (publishEnd - t0) / 1000, first_publish_wall_ms: tsBase });
-  await Promise.all(clients.map((c) => c.endAsync().catch(() => undefined)));
+  process.send!({ type: 'done', sent, acked, failed, publish_s: (publishEnd - t0) / 1000, first_publish_wall_ms: tsBase, cpu_s: (cpu.user + cpu.system) / 1e6 });
+  await Promise.all(clients.map((c) => c.close().catch(() => undefined)));
   process.exit(0);
 }
 

@@ -6,6 +6,10 @@ import { stringify } from 'yaml';
 import { freePort, waitForPort } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { ensureDefaultModel } from '../detectors/index.ts';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { publishEvent } from '../bus/index.ts';
+import { testEvent, cellCentre, offset } from '../router/test-support.ts';
 import { startNatsServer, tempDir, until, writeTestCity, type Service } from '../test/harness.ts';
 
 /**
@@ -52,6 +56,7 @@ function maxDoubleHoldMs(lines: readonly Line[], diedAt: Record<string, number>)
 
 describe('three engine nodes on one NATS', () => {
   let nats: Service;
+  let nc: NatsConnection;
   let farm: ChildProcess;
   let cityFile: string;
   let dir: string;
@@ -107,6 +112,7 @@ describe('three engine nodes on one NATS', () => {
     dir = tempDir('gw-scale-');
     modelFile = ensureDefaultModel(join(dir, 'shared'));
     nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
     const farmPort = await freePort();
     const t = await writeTestCity({ cameras: CAMERAS, terminals: 1, cameraFarmPort: farmPort, services: { cluster: { lease_ms: LEASE_MS, tick_ms: TICK_MS } } });
     // One detector worker per node and a long sampling period: three engines share two cores.
@@ -128,6 +134,7 @@ describe('three engine nodes on one NATS', () => {
     const children = [...[...nodes.values()].map((n) => n.child), ...(farm ? [farm] : [])];
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.all(children.map(exited));
+    await nc?.close();
     await nats?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -139,10 +146,17 @@ describe('three engine nodes on one NATS', () => {
     const leader = leaders(three)[0]!;
     const survivors = three.filter((id) => id !== leader);
 
+    // Events stored on JetStream just before and after the leader dies (60 m apart: one case each).
+    const city = loadCity(cityFile);
+    const origin = cellCentre(city, 'G0101');
+    const events = Array.from({ length: 20 }, (_, i) => testEvent(city, { id: `scale-${i}`, at: offset(origin, -Math.floor(i / 10) * 60, (i % 10) * 60) }));
+    const js = jetstream(nc);
+    for (const e of events.slice(0, 10)) await publishEvent(js, e);
     // SIGKILL the router leader; its cameras and the router role move to the others.
     nodes.get(leader)!.child.kill('SIGKILL');
     const killedAt = Date.now();
     latest.delete(leader);
+    for (const e of events.slice(10)) await publishEvent(js, e);
     const camerasMovedMs = await until('cameras taken over', () => covered(survivors) && Date.now() - killedAt, 20_000);
     const routerMovedMs = await until('router taken over', () => leaders(survivors).length === 1 && Date.now() - killedAt, 20_000);
     console.log(JSON.stringify({ killed: leader, camerasMovedMs, routerMovedMs }));
@@ -151,10 +165,17 @@ describe('three engine nodes on one NATS', () => {
     expect(balanced(survivors)).toBe(true);
     const newLeader = leaders(survivors)[0]!;
     const standby = survivors.find((id) => id !== newLeader)!;
+    // No event lost: each of them is a case, seen by the standby's API.
+    const ids = events.map((e) => e.id).join(',');
+    const cases = await until('a case for each event', async () => {
+      const list = (await (await fetch(`${nodes.get(standby)!.url}/open311/v2/requests?service_request_id=${ids}`)).json()) as { service_request_id: string }[];
+      return list.length === events.length && list;
+    }, 20_000);
+    expect(new Set(cases.map((c) => c.service_request_id)).size).toBe(events.length);
 
     // An event published after the kill, through a standby's Open311 API, becomes a case, listed
     // by the other node's API and by the standby's console.
-    const camera = loadCity(cityFile).cameras.values().next().value!;
+    const camera = city.cameras.values().next().value!;
     const sUrl = nodes.get(standby)!.url, lUrl = nodes.get(newLeader)!.url;
     const posted = await fetch(`${sUrl}/open311/v2/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service_code: 'illegal_parking', lat: camera.lat, long: camera.lon, description: 'after the kill' }) });
     expect(posted.status).toBe(201);

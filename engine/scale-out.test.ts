@@ -209,13 +209,14 @@ describe('three engine nodes on one NATS', () => {
     const rebalanceMs = await until('rebalance after the join', () => latest.has('n4') && covered(next) && balanced(next) && Date.now() - joinAt, 90_000);
     const after = ownerOf(next);
     const moved = [...after].filter(([cam, id]) => before.get(cam) !== id).map(([cam]) => cam);
-    expect(moved.length).toBe(4);
-    for (const cam of moved) expect(after.get(cam)).toBe('n4');
+    // The new node's share moves to it; bounded loads may move a camera or two between the others.
+    expect(moved.filter((cam) => after.get(cam) === 'n4')).toHaveLength(4);
+    expect(moved.length).toBeLessThanOrEqual(6);
     // The samples a moved camera lost: whole sample periods between its last sample on the old node and its first on the new one, less one.
     const lost = await until('a first sample from every moved camera', () => {
       const out: Record<string, number> = {};
       for (const cam of moved) {
-        const first = latest.get('n4')!.samples.owned[cam]?.firstMs ?? 0;
+        const first = latest.get(after.get(cam)!)!.samples.owned[cam]?.firstMs ?? 0;
         const last = latest.get(before.get(cam)!)!.samples.released[cam]?.lastMs ?? 0;
         if (!first || !last) return undefined;
         out[cam] = Math.max(0, Math.round((first - last) / (SAMPLE_PERIOD_S * 1000)) - 1);

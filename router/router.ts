@@ -167,8 +167,10 @@ export class CaseRouter {
     } catch (err) {
       throw new RouterStartError(`cannot set up the router's events consumer: ${(err as Error).message}`, err);
     }
+    if (term !== this.#term) return;
     // Catch up with what the watch may not have delivered yet; those cases are news here.
     for (const e of await this.store.all()) this.#apply(e, true);
+    if (term !== this.#term) return;
     await this.#completeEffects();
     if (term !== this.#term) return;
     this.#acks = this.#nc.subscribe('gw.dispatch.ack.*', { queue: 'gw-router', callback: (err, msg) => { if (!err) void this.#onAck(msg); } });
@@ -182,8 +184,9 @@ export class CaseRouter {
 
   /** Back to standby: stops taking events and acks and firing deadlines, then waits (bounded) for what is in flight. */
   async follow(): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') return;
+    this.#term++; // also ends a lead() still setting up
     if (this.#state !== 'running') return;
-    this.#term++;
     this.#state = 'standby';
     await this.#quiesce();
     this.#log.info({ cases: this.#cases.size }, 'router on standby');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { silentLogger } from '../core/index.ts';
-import { startNatsServer, type Service } from '../test/harness.ts';
+import { startNatsServer, tempDir, type Service } from '../test/harness.ts';
 import type { City } from '../config/index.ts';
 import { CaseRouter, CaseActionError, type CaseRecord, type Transition } from './index.ts';
 import { routerTestCity, testEvent, cellCentre, offset } from './test-support.ts';
@@ -37,12 +37,14 @@ describe('an active router and a standby', () => {
     r.onTransition((c: CaseRecord, t: Transition, local: boolean) => list.push({ id: c.id, seq: t.seq, action: t.action, local }));
   }
 
+  const storeDir = tempDir('gw-nats-standby-');
+
   beforeAll(async () => {
-    nats = await startNatsServer();
+    nats = await startNatsServer({ storeDir });
     city = routerTestCity((raw) => {
       raw.sla = [{ id: 'two-seconds', sign_within_s: 2, resolve_within_s: 2 }];
     });
-    const nc = async () => (conns.push(await connect({ servers: nats.url })), conns[conns.length - 1]!);
+    const nc = async () => (conns.push(await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 250 })), conns[conns.length - 1]!);
     active = new CaseRouter({ city, nc: await nc(), log: silentLogger(), tickMs: 100 });
     standby = new CaseRouter({ city, nc: await nc(), log: silentLogger(), tickMs: 100 });
     listen(active);
@@ -106,4 +108,15 @@ describe('an active router and a standby', () => {
     const missedBy = heard.get(active)!.filter((h) => h.action === 'deadline_missed' && h.local);
     expect(missedBy).toHaveLength(0);
   });
+
+  it('the standby\'s view goes on after the nats-server restarts', async () => {
+    // After the hand-over above, `standby` leads and `active` stands by.
+    await nats.stop();
+    nats = await startNatsServer({ storeDir, port: nats.port });
+    const e = testEvent(city, { at: offset(cellCentre(city, 'G0303'), 3, 200) });
+    // Published once the client is back (bounded), with the msg id making a repeat harmless.
+    for (let i = 0; i < 200 && !(await standby.publish(e).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
+    const id = await waitFor('the case on the leader', () => standby.casesOfEvent(e.id)[0], 20_000);
+    await waitFor('the case on the standby', () => active.get(id), 20_000);
+  }, 60_000);
 });

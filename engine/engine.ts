@@ -171,13 +171,13 @@ export class Engine {
    * after a clean stop. A single node leads from its first tick, before the engine goes on.
    */
   async #startRouter(): Promise<void> {
-    const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: this.log.child({ component: 'router' }), metrics: this.metrics });
+    const cluster = this.city.config.services.cluster;
+    const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: this.log.child({ component: 'router' }), metrics: this.metrics, replicas: cluster.replicas });
     this.router = await this.#step('router', async () => (await router.open(), router), (r) => r.stop());
     this.health.register('router', this.router);
     // Rows for the transitions this node wrote: each transition is written by one node only.
     const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
     this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
-    const cluster = this.city.config.services.cluster;
     const leadership = new Leadership({
       nc: this.bus.nc, role: 'router', nodeId: this.nodeId, log: this.log.child({ component: 'leadership' }), metrics: this.metrics,
       leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,

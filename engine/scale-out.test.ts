@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { publishEvent } from '../bus/index.ts';
 import { testEvent, cellCentre, offset } from '../router/test-support.ts';
-import { startNatsServer, tempDir, until, writeTestCity, type Service } from '../test/harness.ts';
+import { startNatsCluster, startNatsServer, tempDir, until, writeTestCity } from '../test/harness.ts';
 
 /**
  * Three real engine processes (`gridwatch start --node-id`) on one nats-server, ingesting a
@@ -21,6 +21,8 @@ import { startNatsServer, tempDir, until, writeTestCity, type Service } from '..
  */
 const CAMERAS = 12, LEASE_MS = 4000, TICK_MS = 500, SAMPLE_PERIOD_S = 12, ADMIN_PW = 'scale-out-admin-pw';
 const ROOT = join(import.meta.dirname, '..');
+// GRIDWATCH_TEST_NATS_CLUSTER=1 runs the same on a 3-server NATS cluster, each node on its own server first.
+const ON_CLUSTER = process.env.GRIDWATCH_TEST_NATS_CLUSTER === '1';
 
 type Tally = { count: number; firstMs: number; lastMs: number };
 interface ClusterView {
@@ -55,7 +57,7 @@ function maxDoubleHoldMs(lines: readonly Line[], diedAt: Record<string, number>)
 }
 
 describe('three engine nodes on one NATS', () => {
-  let nats: Service;
+  let nats: { urls: string[]; stop(): Promise<void> };
   let nc: NatsConnection;
   let farm: ChildProcess;
   let cityFile: string;
@@ -75,7 +77,7 @@ describe('three engine nodes on one NATS', () => {
     const out = openSync(join(dir, `${id}.log`), 'w');
     const child = spawn(process.execPath, ['bin/gridwatch.mjs', 'start', '--config', cityFile, '--node-id', id], {
       cwd: ROOT, stdio: ['ignore', out, out],
-      env: { ...process.env, NATS_URL: nats.url, PORT: String(port), MQTT_PORT: String(await freePort()), GRIDWATCH_DATA_DIR: dataDir, GRIDWATCH_ADMIN_PASSWORD: ADMIN_PW, LOG_LEVEL: 'warn' },
+      env: { ...process.env, NATS_URL: [...nats.urls.slice(nodes.size % nats.urls.length), ...nats.urls.slice(0, nodes.size % nats.urls.length)].join(','), PORT: String(port), MQTT_PORT: String(await freePort()), GRIDWATCH_DATA_DIR: dataDir, GRIDWATCH_ADMIN_PASSWORD: ADMIN_PW, LOG_LEVEL: 'warn' },
     });
     nodes.set(id, { child, url: `http://127.0.0.1:${port}` });
   }
@@ -111,10 +113,10 @@ describe('three engine nodes on one NATS', () => {
   beforeAll(async () => {
     dir = tempDir('gw-scale-');
     modelFile = ensureDefaultModel(join(dir, 'shared'));
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
+    nats = ON_CLUSTER ? await startNatsCluster(3) : await startNatsServer().then((s) => ({ urls: [s.url], stop: s.stop }));
+    nc = await connect({ servers: nats.urls, maxReconnectAttempts: -1 });
     const farmPort = await freePort();
-    const t = await writeTestCity({ cameras: CAMERAS, terminals: 1, cameraFarmPort: farmPort, services: { cluster: { lease_ms: LEASE_MS, tick_ms: TICK_MS } } });
+    const t = await writeTestCity({ cameras: CAMERAS, terminals: 1, cameraFarmPort: farmPort, services: { cluster: { lease_ms: LEASE_MS, tick_ms: TICK_MS, replicas: ON_CLUSTER ? 3 : 1 } } });
     // One detector worker per node and a long sampling period: three engines share two cores.
     t.raw.ingest = { sample_period_s: SAMPLE_PERIOD_S };
     t.raw.detectors = { ...t.raw.detectors, workers: 1, warmup_runs: 1 };
@@ -141,6 +143,7 @@ describe('three engine nodes on one NATS', () => {
 
   it('balance, SIGKILL of the router leader, any-node console and API, and a joining node', async () => {
     const three = ['n1', 'n2', 'n3'];
+    // A new NATS cluster first elects its JetStream leader.
     await until('three nodes up, balanced, one router leader', () => three.every((id) => latest.has(id)) && covered(three) && balanced(three) && leaders(three).length === 1, 120_000);
     expect(counts(three)).toEqual([4, 4, 4]);
     const leader = leaders(three)[0]!;

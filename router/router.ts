@@ -19,6 +19,8 @@ export interface CaseRouterOptions {
   readonly durable?: string;
   /** How often deadlines are checked. */
   readonly tickMs?: number;
+  /** Copies of the router's streams and case bucket on a NATS cluster. */
+  readonly replicas?: number;
 }
 
 /** An action a dispatch system or an operator asks for. */
@@ -83,6 +85,7 @@ export class CaseRouter {
   readonly #log: Logger;
   readonly #durable: string;
   readonly #tickMs: number;
+  readonly #replicas: number | undefined;
   readonly #cases = new Map<string, Entry>();
   readonly #byEvent = new Map<string, string[]>();
   readonly #buckets = new Map<string, Set<string>>();
@@ -117,6 +120,7 @@ export class CaseRouter {
     this.#log = opts.log;
     this.#durable = opts.durable ?? 'gw-router';
     this.#tickMs = opts.tickMs ?? 250;
+    this.#replicas = opts.replicas;
     this.table = new RoutingTable(opts.city);
     this.store = new CaseStore(opts.nc);
     const r = opts.city.config.routing;
@@ -145,7 +149,7 @@ export class CaseRouter {
   async open(): Promise<void> {
     if (this.#state !== 'idle') return;
     try {
-      await this.store.open([...this.city.departments.keys()]);
+      await this.store.open([...this.city.departments.keys()], { replicas: this.#replicas });
       await this.#startWatch(0);
     } catch (err) {
       throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);

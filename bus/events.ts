@@ -79,8 +79,9 @@ export function eventSubject(e: Pick<GridEventT, 'category' | 'place'>): string 
 }
 
 /** Creates (or updates) the events stream; idempotent. */
-export async function ensureEventsStream(jsm: JetStreamManager, opts: { maxAgeS?: number } = {}): Promise<void> {
-  const cfg = { subjects: ['gw.events.>'], duplicate_window: EVENTS_DUPLICATE_WINDOW_S * 1e9, max_age: (opts.maxAgeS ?? 7 * 86_400) * 1e9 };
+export async function ensureEventsStream(jsm: JetStreamManager, opts: { maxAgeS?: number; replicas?: number } = {}): Promise<void> {
+  // Copies on a NATS cluster; left as they are when not given (an update keeps the stream's).
+  const cfg = { subjects: ['gw.events.>'], duplicate_window: EVENTS_DUPLICATE_WINDOW_S * 1e9, max_age: (opts.maxAgeS ?? 7 * 86_400) * 1e9, ...(opts.replicas ? { num_replicas: opts.replicas } : {}) };
   try {
     await jsm.streams.add({ name: EVENTS_STREAM, ...cfg });
   } catch {

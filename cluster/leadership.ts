@@ -102,6 +102,11 @@ export class Leadership {
       await (lead ? this.#o.onLead() : this.#o.onFollow());
     } catch (err) {
       this.#o.log.error({ role: this.#o.role, err: (err as Error).message }, 'role hand-over failed');
+      // A leader that could not take the role up hands it on, rather than holding it idle.
+      if (lead && !this.#stopped) {
+        await this.#become(false);
+        await this.#kv?.delete(this.#o.role, { previousSeq: this.#revision }).catch(() => undefined);
+      }
     }
   }
 

@@ -9,6 +9,13 @@ import { DetectorStage, type Violation } from '../detectors/index.ts';
 import type { ConsoleAlert } from '../console/index.ts';
 import type { Engine } from './engine.ts';
 
+interface SampleTally {
+  count: number;
+  /** Capture times (ms since the epoch) of the first and the last sample, 0 when none yet. */
+  firstMs: number;
+  lastMs: number;
+}
+
 /** How often camera status goes to the console and to ClickHouse. */
 const STATUS_EVERY_MS = 10_000;
 
@@ -38,6 +45,10 @@ export class CameraPipeline {
   #statusTimer: NodeJS.Timeout | null = null;
   #lastStatusAt = Date.now();
   #apply: Promise<void> = Promise.resolve();
+  /** Samples taken per camera since this node last acquired it, for the cluster view. */
+  readonly #samples = new Map<string, SampleTally>();
+  /** The tally of each camera this node last gave up, to count samples lost in a hand-over. */
+  readonly #released = new Map<string, SampleTally & { releasedMs: number }>();
 
   constructor(engine: Engine) {
     this.#engine = engine;
@@ -59,7 +70,11 @@ export class CameraPipeline {
     await this.#detectors.start();
     const detectors = this.#detectors;
     const { frame_width: width, frame_height: height } = city.config.ingest;
-    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, onSample: (s) => void detectors.submit(s), log: e.log.child({ component: 'ingest' }), ctx: { metrics: e.metrics, health: e.health } });
+    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, onSample: (s) => {
+      const n = this.#samples.get(s.cameraId);
+      if (n) (n.count++, (n.lastMs = s.captureTimeMs), n.firstMs || (n.firstMs = s.captureTimeMs));
+      void detectors.submit(s);
+    }, log: e.log.child({ component: 'ingest' }), ctx: { metrics: e.metrics, health: e.health } });
     await this.#ingest.start();
     this.#statusTimer = setInterval(() => this.#reportStatus(), STATUS_EVERY_MS);
     this.#statusTimer.unref();
@@ -72,9 +87,22 @@ export class CameraPipeline {
 
   /** The lease holder tells which cameras this node ingests; applied in order, never concurrently. */
   own(cameraId: string, owned: boolean): void {
-    if (owned) this.#owned.add(cameraId);
-    else this.#owned.delete(cameraId);
+    if (owned) (this.#owned.add(cameraId), this.#samples.set(cameraId, { count: 0, firstMs: 0, lastMs: 0 }));
+    else {
+      const n = this.#samples.get(cameraId);
+      if (n) this.#released.set(cameraId, { ...n, releasedMs: Date.now() });
+      this.#owned.delete(cameraId);
+      this.#samples.delete(cameraId);
+    }
     this.#apply = this.#apply.then(() => this.#applyOwned()).catch((err) => this.#engine.log.error({ err: errorMessage(err) }, 'could not apply camera leases'));
+  }
+
+  /**
+   * Per owned camera: samples taken since it was acquired, capture times of the first and last;
+   * and the same for the cameras it gave up last, with when.
+   */
+  samples(): { owned: Record<string, SampleTally>; released: Record<string, SampleTally & { releasedMs: number }> } {
+    return { owned: Object.fromEntries([...this.#samples].map(([id, n]) => [id, { ...n }])), released: Object.fromEntries(this.#released) };
   }
 
   async #applyOwned(): Promise<void> {

@@ -14,18 +14,20 @@ function telemetryState(t: Transition): CaseTransitionRow['to_state'] | null {
 }
 
 /**
- * Writes a `case_transitions` row for every step of every case, for the statistics. The
+ * Writes a `case_transitions` row for every step of every case that this node wrote, for the statistics. The
  * deadline on a row is the limit that step had to meet (the sign limit on `signed`…), which is
  * the deadline the case carried just before the step.
  */
 export function recordCaseSteps(router: CaseRouter, writer: TelemetryWriter): () => void {
   const pending = new Map<string, string | null>(); // case id → the deadline now running
-  return router.onTransition((c: CaseRecord, t: Transition) => {
+  return router.onTransition((c: CaseRecord, t: Transition, local: boolean) => {
     const met = pending.get(c.id) ?? null;
     pending.set(c.id, c.deadline?.at ?? null);
     if (c.state === 'closed' || c.state === 'invalid') pending.delete(c.id);
     const state = telemetryState(t);
-    if (!state) return;
+    // Every node hears every transition; the one that wrote it writes its row, so rows are
+    // written once in a cluster that shares one ClickHouse.
+    if (!state || !local) return;
     const [district = '', street = ''] = c.place.path;
     writer.write('case_transitions', {
       ts: Date.parse(t.at),

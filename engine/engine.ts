@@ -7,7 +7,7 @@ import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl, BeaconIngest, sessionSource } from '../beacons/index.ts';
 import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
 import { createHttpServer, ConsoleService } from '../console/index.ts';
-import { CameraLeases } from '../cluster/index.ts';
+import { CameraLeases, Leadership } from '../cluster/index.ts';
 import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
@@ -16,6 +16,7 @@ import { CameraPipeline } from './camera-pipeline.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { forwardBeacons } from './beacon-feed.ts';
 import { TelemetryConsoleStats } from './console-stats.ts';
+import { registerClusterApi } from './cluster-api.ts';
 import { EngineStartError } from './errors.ts';
 
 export interface EngineOptions {
@@ -57,6 +58,8 @@ export class Engine {
   readonly ownedCameras = new Set<string>();
   console!: ConsoleService;
   router!: CaseRouter;
+  /** Which node's router is the active one; the others keep a live view of the cases. */
+  routerLeadership!: Leadership;
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
@@ -137,11 +140,7 @@ export class Engine {
       this.health.register('telemetry-writer', writer);
 
       // Router: events → cases → departments; its Open311 and case API go on the HTTP server below.
-      const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: log.child({ component: 'router' }), metrics: this.metrics });
-      this.router = await this.#step('router', async () => (await router.start(), router), (r) => r.stop());
-      this.health.register('router', this.router);
-      const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
-      this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
+      await this.#startRouter();
 
       // Terminal beacons: positions, reports and status, in process from the embedded broker, or
       // from the service user's session on an external one.
@@ -158,12 +157,35 @@ export class Engine {
       // Demo simulators: they need everything above, and stop before it.
       await this.#step('demo simulators', () => startDemo(this), (stop) => stop());
       await this.#startCameras();
+      registerClusterApi(this);
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {
       await this.stop();
       throw err;
     }
+  }
+
+  /**
+   * Every node keeps a live view of all cases (KV watch), so that its console and API work; one
+   * node's router, the holder of the `router` role, consumes events, answers acks and fires
+   * deadlines. A standby takes over within lease_ms + tick_ms of the leader's death, at once
+   * after a clean stop. A single node leads from its first tick, before the engine goes on.
+   */
+  async #startRouter(): Promise<void> {
+    const cluster = this.city.config.services.cluster;
+    const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: this.log.child({ component: 'router' }), metrics: this.metrics, replicas: cluster.replicas });
+    this.router = await this.#step('router', async () => (await router.open(), router), (r) => r.stop());
+    this.health.register('router', this.router);
+    // Rows for the transitions this node wrote: each transition is written by one node only.
+    const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
+    this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
+    const leadership = new Leadership({
+      nc: this.bus.nc, role: 'router', nodeId: this.nodeId, log: this.log.child({ component: 'leadership' }), metrics: this.metrics,
+      leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
+      onLead: () => router.lead(), onFollow: () => router.follow(),
+    });
+    this.routerLeadership = await this.#step('router leadership', async () => (await leadership.start(), leadership), (l) => l.stop());
   }
 
   /** The statistics API, the console (its case actions go to the router), and the router's API. */

@@ -56,6 +56,13 @@ function alertEvent(a: ConsoleAlert): GridEventT {
  * The console's case actions, carried out by the router, and the router's case changes pushed
  * into the console's feed. Camera violations reach the router as events by themselves; an
  * operator's confirmation finds the case the event made (or publishes the event when it was not).
+ *
+ * On a standby node (another node's router is the active one) the same calls work: reads come
+ * from the router's live view of the cases bucket, and actions are applied here with the store's
+ * compare-and-set writes rather than forwarded to the leader over NATS. CAS already makes any
+ * number of writers safe (a concurrent change is a `conflict`, as between two operators on one
+ * node), effects are published with deterministic msg ids, and actions keep working while the
+ * leader is being replaced, where a forward would fail until a new leader answers.
  */
 export class RouterCaseDesk implements CaseActions {
   readonly #router: CaseRouter;

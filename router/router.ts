@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { KvWatchInclude, type KvWatchEntry } from '@nats-io/kv';
+import type { Msg, NatsConnection, QueuedIterator, Subscription } from '@nats-io/transport-node';
 import { haversineM, type City, type SlaPolicyT } from '../config/index.ts';
 import { Counter, Histogram, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
 import { EVENTS_STREAM, parseEvent, publishEvent, type GridEventT } from '../bus/index.ts';
@@ -18,6 +19,8 @@ export interface CaseRouterOptions {
   readonly durable?: string;
   /** How often deadlines are checked. */
   readonly tickMs?: number;
+  /** Copies of the router's streams and case bucket on a NATS cluster. */
+  readonly replicas?: number;
 }
 
 /** An action a dispatch system or an operator asks for. */
@@ -52,6 +55,9 @@ type Effect = () => Promise<void>;
 const ACK_ACTIONS: ReadonlySet<string> = new Set(['sign', 'progress', 'resolve', 'return']);
 const CONSOLE_ACTIONS: ReadonlySet<string> = new Set(['dispatch', 'return', 'escalate', 'close', 'reopen', 'invalidate', 'transfer']);
 
+/** Names one write of one transition, so that its writer knows it as its own when it comes back. */
+const authorKey = (id: string, t: Transition) => `${id}:${t.seq}:${t.at}:${t.action}`;
+
 /** Deterministic case id for the event that opens it, so that a retry after a crash finds it. */
 export function caseIdFor(eventId: string, at: string, department?: string): string {
   const h = createHash('sha256').update(eventId).digest('hex').slice(0, 12);
@@ -65,6 +71,11 @@ export function caseIdFor(eventId: string, at: string, department?: string): str
  * publishes dispatch orders, answers acks, and fires deadlines, including ones that passed while
  * it was down. A message is acked only after its case write, so a SIGKILL loses nothing; the
  * deterministic case ids and msg ids make the redelivery a no-op.
+ *
+ * Several nodes may run a router on one NATS: `open()` gives each a live, read-only view of every
+ * case (a KV watch feeds the same map and fires the same transition listeners), and `lead()` /
+ * `follow()` switch the one active instance (cluster Leadership) between consuming events,
+ * answering acks and firing deadlines, and standing by. `start()` is `open()` then `lead()`.
  */
 export class CaseRouter {
   readonly city: City;
@@ -74,12 +85,13 @@ export class CaseRouter {
   readonly #log: Logger;
   readonly #durable: string;
   readonly #tickMs: number;
+  readonly #replicas: number | undefined;
   readonly #cases = new Map<string, Entry>();
   readonly #byEvent = new Map<string, string[]>();
   readonly #buckets = new Map<string, Set<string>>();
   readonly #chains = new Map<string, Promise<void>>();
   readonly #firing = new Set<string>();
-  readonly #listeners = new Set<(c: CaseRecord, t: Transition) => void>();
+  readonly #listeners = new Set<(c: CaseRecord, t: Transition, local: boolean) => void>();
   /** Case id → deadline in epoch ms, for the open cases that have one. */
   readonly #deadlines = new Map<string, number>();
   readonly #radiusM: number;
@@ -88,7 +100,15 @@ export class CaseRouter {
   #messages: ConsumerMessages | null = null;
   #acks: Subscription | null = null;
   #timer: NodeJS.Timeout | null = null;
-  #state: 'idle' | 'running' | 'stopped' = 'idle';
+  /** `running` is the active instance; `standby` keeps the view of the cases only. */
+  #state: 'idle' | 'standby' | 'running' | 'stopped' = 'idle';
+  /** Bumped on every lead/follow, so that a consumer loop of an earlier term stops by itself. */
+  #term = 0;
+  #watch: QueuedIterator<KvWatchEntry> | null = null;
+  /** The latest KV revision the watch delivered, to resume it without a gap. */
+  #watchRevision = 0;
+  /** Transitions this instance is writing (`id:seq:at:action`): listeners learn they are its own. */
+  readonly #authored = new Set<string>();
   #inflight = 0;
   #lastErrorText = '';
   #lastErrorAt = 0;
@@ -100,6 +120,7 @@ export class CaseRouter {
     this.#log = opts.log;
     this.#durable = opts.durable ?? 'gw-router';
     this.#tickMs = opts.tickMs ?? 250;
+    this.#replicas = opts.replicas;
     this.table = new RoutingTable(opts.city);
     this.store = new CaseStore(opts.nc);
     const r = opts.city.config.routing;
@@ -115,46 +136,136 @@ export class CaseRouter {
     } : null;
   }
 
+  /** Opens the view and becomes the active instance at once: a router alone. */
   async start(): Promise<void> {
-    try {
-      await this.store.open([...this.city.departments.keys()]);
-      await this.store.ensureEventsConsumer(this.#durable);
-    } catch (err) {
-      throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);
-    }
-    for (const e of await this.store.all()) this.#remember(e);
-    await this.#completeEffects();
-    this.#acks = this.#nc.subscribe('gw.dispatch.ack.*', { queue: 'gw-router', callback: (err, msg) => { if (!err) void this.#onAck(msg); } });
-    this.#state = 'running';
-    await this.#consume();
-    this.#tick(); // deadlines that passed while the router was down fire now
-    this.#timer = setInterval(() => this.#tick(), this.#tickMs);
-    this.#timer.unref();
-    this.#log.info({ cases: this.#cases.size, durable: this.#durable }, 'router started');
+    await this.open();
+    await this.lead();
   }
 
   /**
-   * Reads events from the durable consumer; when the iterator ends while the router runs (the
+   * Sets up the streams and the bucket, and keeps every case in memory from KV: the watch starts
+   * first and the full read follows, so that nothing written in between is missed.
+   */
+  async open(): Promise<void> {
+    if (this.#state !== 'idle') return;
+    try {
+      await this.store.open([...this.city.departments.keys()], { replicas: this.#replicas });
+      await this.#startWatch(0);
+    } catch (err) {
+      throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);
+    }
+    for (const e of await this.store.all()) this.#apply(e, false);
+    this.#state = 'standby';
+  }
+
+  /**
+   * The active instance: consumes events from the durable consumer (where the previous one left
+   * off; unacked events come again), answers acks, fires deadlines, including those that passed
+   * while no instance was active.
+   */
+  async lead(): Promise<void> {
+    if (this.#state !== 'standby') return;
+    const term = ++this.#term;
+    try {
+      await this.store.ensureEventsConsumer(this.#durable);
+    } catch (err) {
+      throw new RouterStartError(`cannot set up the router's events consumer: ${(err as Error).message}`, err);
+    }
+    if (term !== this.#term) return;
+    // Catch up with what the watch may not have delivered yet; those cases are news here.
+    for (const e of await this.store.all()) this.#apply(e, true);
+    if (term !== this.#term) return;
+    await this.#completeEffects();
+    if (term !== this.#term) return;
+    this.#acks = this.#nc.subscribe('gw.dispatch.ack.*', { queue: 'gw-router', callback: (err, msg) => { if (!err) void this.#onAck(msg); } });
+    this.#state = 'running';
+    await this.#consume(term);
+    this.#tick(); // deadlines that passed while no router was active fire now
+    this.#timer = setInterval(() => this.#tick(), this.#tickMs);
+    this.#timer.unref();
+    this.#log.info({ cases: this.#cases.size, durable: this.#durable }, 'router active');
+  }
+
+  /** Back to standby: stops taking events and acks and firing deadlines, then waits (bounded) for what is in flight. */
+  async follow(): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') return;
+    this.#term++; // also ends a lead() still setting up
+    if (this.#state !== 'running') return;
+    this.#state = 'standby';
+    await this.#quiesce();
+    this.#log.info({ cases: this.#cases.size }, 'router on standby');
+  }
+
+  async #quiesce(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    this.#acks?.unsubscribe();
+    this.#acks = null;
+    await this.#messages?.close().catch(() => undefined);
+    this.#messages = null;
+    const until = Date.now() + 5000;
+    while (this.#inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  }
+
+  /**
+   * Watches the cases bucket from `fromRevision` (only new writes when 0); when the watch ends
+   * while the router runs (the server went away), it resumes after the last revision it saw.
+   */
+  async #startWatch(fromRevision: number): Promise<void> {
+    const watch = await this.store.kv.watch(fromRevision > 0 ? { resumeFromRevision: fromRevision } : { include: KvWatchInclude.UpdatesOnly });
+    this.#watch = watch;
+    void (async () => {
+      try {
+        for await (const e of watch) {
+          this.#watchRevision = Math.max(this.#watchRevision, e.revision);
+          if (e.operation !== 'PUT' || e.value.length === 0) continue;
+          try {
+            this.#apply({ record: e.json<CaseRecord>(), revision: e.revision }, true);
+          } catch (err) {
+            this.#log.warn({ case: e.key, err: (err as Error).message }, 'unreadable case in the bucket');
+          }
+        }
+      } catch (err) {
+        this.#setError(`case watch: ${(err as Error).message}`);
+      }
+      const live = () => this.#watch === watch && this.#state !== 'stopped';
+      for (let attempt = 1; live(); attempt++) {
+        await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 10_000)));
+        if (!live()) return;
+        try {
+          await this.#startWatch(this.#watchRevision + 1);
+          return;
+        } catch (err) {
+          this.#setError(`case watch: ${(err as Error).message}`);
+        }
+      }
+    })();
+  }
+
+  /**
+   * Reads events from the durable consumer; when the iterator ends while this term runs (the
    * server went away, the consumer was deleted), it is set up again after a second.
    */
-  async #consume(): Promise<void> {
+  async #consume(term: number): Promise<void> {
     const consumer = await this.store.js.consumers.get(EVENTS_STREAM, this.#durable);
     const messages = await consumer.consume({ max_messages: 1000 });
+    if (term !== this.#term) return void (await messages.close().catch(() => undefined));
     this.#messages = messages;
+    const current = () => term === this.#term && this.#state === 'running';
     void (async () => {
       try {
         for await (const m of messages) this.#onEventMsg(m);
       } catch (err) {
         this.#setError((err as Error).message);
       }
-      if (this.#state !== 'running') return;
+      if (!current()) return;
       this.#log.warn({ err: this.#lastError }, 'event consumer ended; setting it up again');
-      for (let attempt = 1; this.#state === 'running'; attempt++) {
+      for (let attempt = 1; current(); attempt++) {
         await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 10_000)));
-        if (this.#state !== 'running') return;
+        if (!current()) return;
         try {
           await this.store.ensureEventsConsumer(this.#durable);
-          await this.#consume();
+          await this.#consume(term);
           this.#lastErrorText = '';
           return;
         } catch (err) {
@@ -164,15 +275,20 @@ export class CaseRouter {
     })();
   }
 
-  /** Stops taking events and acks, then waits (bounded) for what is in flight. */
+  /** Stops taking events and acks, then waits (bounded) for what is in flight; ends the view. */
   async stop(): Promise<void> {
     if (this.#state === 'stopped') return;
+    this.#term++;
     this.#state = 'stopped';
-    if (this.#timer) clearInterval(this.#timer);
-    this.#acks?.unsubscribe();
-    await this.#messages?.close().catch(() => undefined);
-    const until = Date.now() + 5000;
-    while (this.#inflight > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await this.#quiesce();
+    const watch = this.#watch;
+    this.#watch = null;
+    watch?.stop();
+  }
+
+  /** Whether this instance consumes events, answers acks and fires deadlines. */
+  get active(): boolean {
+    return this.#state === 'running';
   }
 
   /** The last error; health shows it as degraded for a minute. */
@@ -185,15 +301,17 @@ export class CaseRouter {
     this.#lastErrorAt = Date.now();
   }
 
-  status(): { state: string; cases: number; open: number; inflight: number; lastError: string } {
+  status(): { state: string; role: 'active' | 'standby' | 'none'; cases: number; open: number; inflight: number; lastError: string } {
     let open = 0;
     for (const e of this.#cases.values()) if (OPEN_STATES.has(e.record.state)) open++;
-    return { state: this.#state, cases: this.#cases.size, open, inflight: this.#inflight, lastError: this.#lastError };
+    const role = this.#state === 'running' ? 'active' : this.#state === 'standby' ? 'standby' : 'none';
+    return { state: this.#state, role, cases: this.#cases.size, open, inflight: this.#inflight, lastError: this.#lastError };
   }
 
   health(): ComponentHealth {
-    if (this.#state !== 'running') return { state: 'down', reason: `router ${this.#state}` };
-    return this.#lastError ? { state: 'degraded', reason: this.#lastError } : { state: 'up', cases: this.#cases.size };
+    if (this.#state !== 'running' && this.#state !== 'standby') return { state: 'down', reason: `router ${this.#state}` };
+    const role = this.#state === 'running' ? 'active' : 'standby';
+    return this.#lastError ? { state: 'degraded', reason: this.#lastError, role } : { state: 'up', role, cases: this.#cases.size };
   }
 
   /** Publishes an event (Open311 requests, tests); the router picks it up from the stream. */
@@ -202,18 +320,22 @@ export class CaseRouter {
   }
 
   /**
-   * Calls `listener` after each transition is written (console updates, telemetry rows). It runs
-   * on the router's path: keep it quick and let it not throw. Returns the unsubscribe function.
+   * Calls `listener` once per transition of any case, after it is written, whichever node wrote
+   * it (console updates, telemetry rows). `local` is true when this instance wrote it: each
+   * transition is local on exactly one node, which is how per-transition rows are written once
+   * in a cluster. It runs on the router's path: keep it quick and let it not throw. Returns the
+   * unsubscribe function.
    */
-  onTransition(listener: (c: CaseRecord, t: Transition) => void): () => void {
+  onTransition(listener: (c: CaseRecord, t: Transition, local: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
   #notify(c: CaseRecord, t: Transition): void {
+    const local = this.#authored.delete(authorKey(c.id, t));
     for (const l of this.#listeners) {
       try {
-        l(c, t);
+        l(c, t, local);
       } catch (err) {
         this.#log.warn({ err: (err as Error).message }, 'transition listener failed');
       }
@@ -359,11 +481,13 @@ export class CaseRouter {
         const out = applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: new Date(at.getTime() + policy.sign_within_s * 1000).toISOString() } });
         if (!out.ok) throw new Error(out.reason);
         c = out.record;
-        const rev = await this.store.create(c);
+        const keys = c.history.map((t) => authorKey(id, t));
+        for (const k of keys) this.#authored.add(k);
+        const rev = await this.store.create(c).catch((err) => (keys.forEach((k) => this.#authored.delete(k)), Promise.reject(err)));
+        if (rev === null) for (const k of keys) this.#authored.delete(k);
         entry = rev === null ? await this.store.get(id) : { record: c, revision: rev };
         if (!entry) throw new Error(`case ${id} vanished while being created`);
-        this.#remember(entry);
-        if (rev !== null) for (const t of c.history) this.#notify(c, t);
+        this.#apply(entry, true);
       }
       const { record, revision } = entry;
       for (const t of record.history) if (t.event_id === e.id) fx.push(() => this.#emit(record, t, revision));
@@ -413,18 +537,21 @@ export class CaseRouter {
         ts.push(out.transition);
       }
       let revision: number;
+      const keys = ts.map((t) => authorKey(id, t));
+      for (const k of keys) this.#authored.add(k);
       try {
         revision = await this.store.update(c, entry.revision);
       } catch (err) {
+        for (const k of keys) this.#authored.delete(k);
         if (!isCasConflict(err)) throw err;
         if (attempt >= retries) throw new CaseActionError('conflict', `case ${id} was changed concurrently; read it again`, { case: id });
         continue;
       }
       const next = { record: c, revision };
-      this.#remember(next);
+      // Listeners hear each transition once: here, or already from the watch if it came first.
+      this.#apply(next, true);
       for (const t of ts) {
         this.#m?.transitions.inc({ action: t.action });
-        this.#notify(c, t);
         if (opts.effects) opts.effects.push(() => this.#emit(c, t, revision));
         else await this.#emit(c, t, revision);
       }
@@ -434,6 +561,19 @@ export class CaseRouter {
 
   async #emit(c: CaseRecord, t: Transition, revision: number): Promise<void> {
     await this.store.emit(c, t, revision);
+  }
+
+  /**
+   * Takes a case entry from this instance's own write, the watch or a full read: older or equal
+   * revisions than the one held change nothing; with `notify`, listeners hear each transition
+   * this instance has not seen yet.
+   */
+  #apply(e: Entry, notify: boolean): void {
+    const old = this.#cases.get(e.record.id);
+    if (old && old.revision >= e.revision) return;
+    const seen = old?.record.seq ?? 0;
+    this.#remember(e);
+    if (notify) for (const t of e.record.history) if (t.seq > seen) this.#notify(e.record, t);
   }
 
   #remember(e: Entry): void {
@@ -539,7 +679,8 @@ export class CaseRouter {
 
   /**
    * Applies one action and returns the new record; throws `CaseActionError` (unknown case, wrong
-   * department, illegal in the state, conflict) and changes nothing then.
+   * department, illegal in the state, conflict) and changes nothing then. It reads the case
+   * fresh and writes by compare-and-set, so a standby may call it too (the console on any node).
    */
   async act(id: string, req: CaseActionRequest): Promise<Entry> {
     const action = req.action;

@@ -86,7 +86,18 @@ export class DispatchSimulator {
   }
 
   async #send(department: string, body: object): Promise<{ status: string; code?: string }> {
-    const reply = await this.#nc.request(`gw.dispatch.ack.${department}`, JSON.stringify(body), { timeout: 5000 });
+    let reply;
+    // While no router is active (a standby is taking over) nobody answers: try again, bounded.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        reply = await this.#nc.request(`gw.dispatch.ack.${department}`, JSON.stringify(body), { timeout: 5000 });
+        break;
+      } catch (err) {
+        const e = err as Error & { cause?: Error };
+        if (!/no responders/i.test(`${e.message} ${e.cause?.message ?? ''}`) || attempt >= 30 || this.#stopped) throw err;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
     const r = reply.json<{ status: string; code?: string; reason?: string }>();
     if (r.status !== 'applied') {
       this.#status.errors++;

@@ -80,12 +80,14 @@ export class CaseStore {
     this.js = jetstream(nc);
   }
 
-  async open(departments: readonly string[]): Promise<void> {
+  /** `replicas`: copies of the streams and the bucket on a NATS cluster (3 survives losing a server). */
+  async open(departments: readonly string[], opts: { replicas?: number } = {}): Promise<void> {
     this.jsm = await jetstreamManager(this.#nc);
-    await ensureEventsStream(this.jsm);
-    await this.#stream(DISPATCH_STREAM, ['gw.dispatch.*']);
-    await this.#stream(CASE_LOG_STREAM, ['gw.cases.log.>']);
-    await this.#stream(NOTIFY_STREAM, ['gw.notify.>']);
+    const replicas = opts.replicas;
+    await ensureEventsStream(this.jsm, { replicas });
+    await this.#stream(DISPATCH_STREAM, ['gw.dispatch.*'], replicas);
+    await this.#stream(CASE_LOG_STREAM, ['gw.cases.log.>'], replicas);
+    await this.#stream(NOTIFY_STREAM, ['gw.notify.>'], replicas);
     for (const d of departments) {
       const durable = dispatchDurable(d);
       try {
@@ -94,7 +96,9 @@ export class CaseStore {
         await this.jsm.consumers.add(DISPATCH_STREAM, { durable_name: durable, filter_subject: dispatchSubject(d), ack_policy: 'explicit' as never, ack_wait: 30e9, max_deliver: -1 });
       }
     }
-    this.kv = await new Kvm(this.js).create(CASES_BUCKET, { history: 5 });
+    const kvm = new Kvm(this.js);
+    // An existing bucket made with other replicas is opened as it is.
+    this.kv = await kvm.create(CASES_BUCKET, { history: 5, ...(replicas ? { replicas } : {}) }).catch(() => kvm.open(CASES_BUCKET));
   }
 
   /** The router's durable consumer on the events stream; ack_wait bounds the redelivery after a crash. */
@@ -106,8 +110,8 @@ export class CaseStore {
     }
   }
 
-  async #stream(name: string, subjects: string[]): Promise<void> {
-    const cfg = { subjects, duplicate_window: DUPLICATE_WINDOW_NS };
+  async #stream(name: string, subjects: string[], replicas?: number): Promise<void> {
+    const cfg = { subjects, duplicate_window: DUPLICATE_WINDOW_NS, ...(replicas ? { num_replicas: replicas } : {}) };
     try {
       await this.jsm.streams.add({ name, ...cfg });
     } catch {

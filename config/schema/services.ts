@@ -30,7 +30,7 @@ export const Services = Section({
   cluster: Section({
     lease_ms: Type.Integer({ minimum: 1000, default: 10_000, description: 'a camera lease not renewed for this long moves to another node' }),
     tick_ms: Type.Integer({ minimum: 100, default: 2_000, description: 'how often leases are renewed and assignments reconciled' }),
-    replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'copies of the lease buckets; 3 on a 3-server NATS cluster' }),
+    replicas: Type.Integer({ minimum: 1, maximum: 5, default: 1, description: 'copies of the lease and leader buckets and of the router streams and case bucket; 3 on a 3-server NATS cluster' }),
   }, { description: 'cameras shared between nodes through JetStream KV leases' }),
   clickhouse: Section({
     url: Type.Optional(Type.String({ pattern: '^https?://' })),

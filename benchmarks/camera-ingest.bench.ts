@@ -77,13 +77,25 @@ async function main(): Promise<void> {
   const dataDir = join(root, 'data');
   // Set-up: the farm (clip encoded once into data/sim), then both ingest modes.
   const farm = spawn(process.execPath, [join(root, 'bin/gridwatch.mjs'), 'sim', 'cameras', '--count', String(cameras), '--port', String(port), '--data-dir', dataDir], { stdio: ['ignore', 'ignore', 'inherit'] });
+  // Interrupted (Ctrl-C, a timeout): the farm goes too, or it streams on with nobody watching.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { if (farm.pid) process.kill(farm.pid, 'SIGTERM'); process.exit(130); });
   try {
     await waitForPort(port, '127.0.0.1', 120_000);
     const config: IngestT = { sample_period_s: periodS, max_connects_in_flight: 64, stall_timeout_s: 10, backoff_initial_ms: 1000, backoff_max_ms: 30_000, frame_width: 416, frame_height: 234, decode_budget_per_s: 200, decoders_per_codec: arg('decoders', 2), connect_timeout_ms: 5000 };
     const cam = (i: number, type: 'rtsp' | 'ffmpeg'): CameraT => ({ id: `${type}-${farmCameraPath(i)}`, type, url: `rtsp://127.0.0.1:${port}/${farmCameraPath(i)}`, lat: 0, lon: 0, heading_deg: 0, enabled: true, zones: [] });
     const lateness: number[] = [];
+    // Where a sample's time goes: waiting for the first keyframe after it is due, then decoding.
+    const waits: number[] = [];
+    const decodes: number[] = [];
+    const late = { keyframe: 0, decode: 0 };
     const frameSize = { width: 416, height: 234 };
-    const inproc = new CameraIngest({ config, frameSize, log: silentLogger(), onSample: (s) => { lateness.push(Date.now() - s.dueMs); } });
+    const inproc = new CameraIngest({ config, frameSize, log: silentLogger(), onSample: (s) => {
+      const now = Date.now();
+      lateness.push(now - s.dueMs);
+      waits.push(s.pickedMs - s.dueMs);
+      decodes.push(now - s.pickedMs);
+      if (now - s.dueMs > 2000) late[s.pickedMs - s.dueMs > 2000 ? 'keyframe' : 'decode']++;
+    } });
     const perProc = new CameraIngest({ config, frameSize, log: silentLogger(), onSample: () => undefined });
     await inproc.start();
     await perProc.start();
@@ -104,7 +116,7 @@ async function main(): Promise<void> {
     const cpu0 = process.cpuUsage();
     const w0 = performance.now();
     const s0 = inproc.sampler.stats();
-    lateness.length = 0;
+    lateness.length = 0; waits.length = 0; decodes.length = 0; late.keyframe = 0; late.decode = 0;
     let peakRss = 0;
     let peakDecRss = 0;
     const end = Date.now() + durationS * 1000;
@@ -128,8 +140,9 @@ async function main(): Promise<void> {
     const expected = s1.expected - s0.expected;
     const onTime = s1.onTime - s0.onTime;
     const ingestCores = mainCores + decCores;
-    lateness.sort((a, b) => a - b);
-    const pct = (q: number) => (lateness.length ? Math.round(lateness[Math.min(lateness.length - 1, Math.floor(q * lateness.length))]!) : null);
+    for (const xs of [lateness, waits, decodes]) xs.sort((a, b) => a - b);
+    const pctOf = (xs: number[], q: number) => (xs.length ? Math.round(xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]!) : null);
+    const pct = (q: number) => pctOf(lateness, q);
     const counters = inproc.status().cameras.reduce((a, c) => ({ gaps: a.gaps + c.counters.gaps, dropped: a.dropped + c.counters.droppedAccessUnits, reconnects: a.reconnects + c.counters.reconnects }), { gaps: 0, dropped: 0, reconnects: 0 });
     let commit = 'unknown';
     try { commit = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: root }).toString().trim(); } catch { /* not a checkout */ }
@@ -144,6 +157,13 @@ async function main(): Promise<void> {
       samples_on_time_pct: expected > 0 ? Math.round(Math.min(1, onTime / expected) * 1000) / 10 : null,
       sample_lateness_ms_p50: pct(0.5),
       sample_lateness_ms_p99: pct(0.99),
+      samples_delivered: s1.delivered - s0.delivered,
+      sample_keyframe_wait_ms_p50: pctOf(waits, 0.5),
+      sample_keyframe_wait_ms_p99: pctOf(waits, 0.99),
+      sample_decode_ms_p50: pctOf(decodes, 0.5),
+      sample_decode_ms_p99: pctOf(decodes, 0.99),
+      samples_late_by_keyframe: late.keyframe,
+      samples_late_by_decode: late.decode,
       ingest_cpu_cores: Math.round(ingestCores * 1000) / 1000,
       ingest_main_cpu_cores: Math.round(mainCores * 1000) / 1000,
       decoder_cpu_cores: Math.round(decCores * 1000) / 1000,

@@ -32,6 +32,10 @@ export interface DecoderStatus {
   flushes: number;
   restarts: number;
   lastError: string | undefined;
+  /** Whether the streams decoded make ffmpeg hold frames back (B-frames), so that idle pushes are spent. */
+  holdsFrames: boolean;
+  /** The pool's decoder for keyframes about to be late. */
+  express?: boolean;
 }
 
 // An access unit delimiter after each keyframe tells ffmpeg's parser the frame is complete.
@@ -39,8 +43,12 @@ const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x
 
 /**
  * One long-lived ffmpeg (driven by fluent-ffmpeg) that turns Annex-B keyframes into raw RGB at a
- * fixed size. ffmpeg holds one frame back until more input arrives, so when the decoder goes
- * idle with a frame inside, the last keyframe is written again and its extra output discarded.
+ * fixed size. Every keyframe written yields exactly one frame, in order, so the frames answer the
+ * jobs first in, first out (a keyframe that yields none restarts the decoder, see spawn()).
+ * The access unit delimiter after each keyframe lets the frame out at once, unless the stream's
+ * parameter sets allow reordering (B-frames): then ffmpeg holds frames back until more input
+ * comes. Once a decoder has seen that, when it goes idle with a frame inside, the last keyframe is
+ * written again and its extra output discarded.
  */
 export class KeyframeDecoder {
   private cmd: ffmpeg.FfmpegCommand | undefined;
@@ -51,7 +59,6 @@ export class KeyframeDecoder {
   private last: Uint8Array | undefined;
   private lastWriteAt = 0;
   private lastOutputAt = 0;
-  private outputs = 0;
   /** Moving average of the time between writes. */
   private gapMs = 50;
   private timer: NodeJS.Timeout | undefined;
@@ -60,6 +67,8 @@ export class KeyframeDecoder {
   private decoded = 0;
   private flushes = 0;
   private restarts = -1;
+  /** Whether this ffmpeg has held a frame back waiting for more input (set for its lifetime). */
+  private holds = false;
   private lastError: string | undefined;
   private readonly frameBytes: number;
   private readonly timeoutMs: number;
@@ -91,7 +100,7 @@ export class KeyframeDecoder {
   }
 
   status(): DecoderStatus {
-    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError };
+    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError, holdsFrames: this.holds };
   }
 
   pids(): number[] {
@@ -116,14 +125,16 @@ export class KeyframeDecoder {
   }
 
   /**
-   * ffmpeg holds the last frame written until more input comes. Once that frame is the only one
-   * left and the next keyframe is not due soon (twice the usual gap), push it out by writing the
-   * last keyframe again; the extra output is discarded. (A tiny keyframe of another size would
-   * be cheaper, but ffmpeg's reconfiguration on the size change loses frame alignment.)
+   * When ffmpeg holds frames back, it holds the last one written until more input comes. Once
+   * that frame is the only one left and the next keyframe is not due soon (twice the usual gap),
+   * push it out by writing the last keyframe again; the extra output is discarded. (A tiny
+   * keyframe of another size would be cheaper, but ffmpeg's reconfiguration on the size change
+   * loses frame alignment.)
    */
   private armFlush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    if (!this.holds) return;
     const only = this.jobs.length === 1 ? this.jobs[0]! : undefined;
     if (only?.real) {
       // Wait for a natural push as long as the frame can afford (a keyframe that arrived early in
@@ -151,7 +162,7 @@ export class KeyframeDecoder {
     const { width, height } = this.opts;
     const cmd = ffmpeg(input)
       .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
-      .inputOptions(['-threads', '1', '-skip_loop_filter', 'all', '-flags2', '+fast', '-probesize', '32', '-analyzeduration', '0', '-fflags', 'nobuffer', '-flags', 'low_delay'])
+      .inputOptions(['-threads', '1', '-skip_loop_filter', 'all', '-flags2', '+fast', '-probesize', '32', '-analyzeduration', '0', '-flags', 'low_delay'])
       .outputOptions(['-threads', '1', '-filter_threads', '1', '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-sws_flags', 'bilinear'])
       .format('rawvideo');
     cmd.on('start', () => {
@@ -178,9 +189,9 @@ export class KeyframeDecoder {
     this.cmd = cmd;
     this.input = input;
     this.filled = 0;
-    this.outputs = 0;
+    this.holds = false;
     if (!this.timer) {
-      this.timer = setInterval(() => this.watch(), 500);
+      this.timer = setInterval(() => this.watch(), 200);
       this.timer.unref();
     }
   }
@@ -195,7 +206,6 @@ export class KeyframeDecoder {
       if (this.filled < this.frameBytes) break;
       this.filled = 0;
       this.lastOutputAt = performance.now();
-      this.outputs++;
       const job = this.jobs.shift();
       this.armFlush();
       if (job?.real) {
@@ -218,8 +228,13 @@ export class KeyframeDecoder {
       this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
       return;
     }
-    // Should ffmpeg ever hold back more than one frame, push once a second until it lets go.
-    if (quietMs > 1000) this.flush(true);
+    // A frame held back (the stream allows reordering): push once a second until it lets go, and
+    // from now on push whenever the decoder goes idle with a frame inside.
+    if (quietMs > HELD_AFTER_MS) {
+      if (!this.holds) this.opts.log?.info({ codec: this.codec }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
+      this.holds = true;
+      this.flush(true);
+    }
   }
 
   private kill(err: DecodeError): void {
@@ -235,21 +250,36 @@ export class KeyframeDecoder {
 }
 
 const SPILL_AT = 3;
+/** A frame not out this long after the decoder went quiet is taken to be held back. */
+const HELD_AFTER_MS = 400;
+/** Keyframes with less time than this before they are late take the express decoder. */
+const EXPRESS_SLACK_MS = 100;
 /** The longest a decoded frame waits inside ffmpeg for the next keyframe to push it out. */
 const MAX_HOLD_MS = 400;
 
-/** A few long-lived decoders per codec, started as the load needs them. */
+/**
+ * A few long-lived decoders per codec, started as the load needs them, and one express decoder
+ * per codec for keyframes about to be late: it is nearly always idle, so such a keyframe is
+ * decoded at once instead of waiting behind others in a busy decoder's pipe.
+ */
 export class DecoderPool {
   private readonly decoders: KeyframeDecoder[] = [];
+  private readonly express = new Map<VideoCodec, KeyframeDecoder>();
 
   constructor(private readonly opts: DecoderOptions & { perCodec?: number }) {}
 
   /**
+   * `slackMs`: how long the frame may take before it is late; pushes are spent only when needed.
    * Keyframes go to the first decoder of their codec until it has a few in flight, and only then
-   * to the next: a steady stream into one ffmpeg rarely needs a flush, and a busy one spills over.
+   * to the next: a steady stream into one ffmpeg rarely needs a push, and a busy one spills over.
+   * A keyframe with less than EXPRESS_SLACK_MS left goes to the express decoder.
    */
-  /** `slackMs`: how long the frame may take before it is late; pushes are spent only when needed. */
   decode(codec: VideoCodec, annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
+    if (slackMs !== undefined && slackMs < EXPRESS_SLACK_MS) {
+      let d = this.express.get(codec);
+      if (!d) this.express.set(codec, (d = new KeyframeDecoder(codec, this.opts)));
+      if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
+    }
     let best: KeyframeDecoder | undefined;
     let count = 0;
     for (const d of this.decoders) {
@@ -269,14 +299,18 @@ export class DecoderPool {
   get height(): number { return this.opts.height; }
 
   status(): DecoderStatus[] {
-    return this.decoders.map((d) => d.status());
+    return this.all().map((d) => ({ ...d.status(), express: this.express.get(d.codec) === d }));
   }
 
   pids(): number[] {
-    return this.decoders.flatMap((d) => d.pids());
+    return this.all().flatMap((d) => d.pids());
   }
 
   stop(): void {
-    for (const d of this.decoders) d.stop();
+    for (const d of this.all()) d.stop();
+  }
+
+  private all(): KeyframeDecoder[] {
+    return [...this.decoders, ...this.express.values()];
   }
 }

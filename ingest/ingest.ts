@@ -47,8 +47,9 @@ export class CameraIngest implements KeyframeSink {
     this.counters = opts.ctx ? stageCounters(opts.ctx.metrics) : undefined;
     this.sampler = new Sampler({
       defaultPeriodS: c.sample_period_s, decodeBudgetPerS: c.decode_budget_per_s, decoder: this.decoders,
-      // ffmpeg holds one frame until the next arrives, so keep several in flight per decoder.
-      maxDecodesInFlight: 16 * c.decoders_per_codec,
+      // A few keyframes in flight keep each decoder busy; the rest wait in the sampler, where the
+      // earliest deadline goes first.
+      maxDecodesInFlight: 8 * c.decoders_per_codec,
       onSample: (s) => { this.counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
       onDrop: (_id, reason) => { this.counters?.dropped.inc({ stage: 'ingest', reason }); },
     });

@@ -55,4 +55,35 @@ describe('sampler', () => {
     expect(s.stats().dropped.superseded).toBeGreaterThan(0);
     s.stop();
   });
+
+  it('decodes the keyframe nearest its deadline first when decoders are busy', async () => {
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    // One decode at a time; the first one is held until the test lets it go.
+    const decoder = {
+      width: 2, height: 1,
+      decode: async (_codec: string, data: Uint8Array) => {
+        order.push(String.fromCharCode(data[0]!));
+        if (order.length === 1) await gate;
+        return new Uint8Array(6);
+      },
+    } as unknown as DecoderPool;
+    const s = new Sampler({ defaultPeriodS: 60, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, onSample: () => undefined });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    s.add('x');
+    s.add('a'); // due now
+    await sleep(300);
+    s.add('b'); // due 300 ms later than a
+    s.offerKeyframe('x', key('x'.charCodeAt(0), 1)); // takes the only decoder
+    s.offerKeyframe('b', key('b'.charCodeAt(0), 2)); // arrives first, but can wait longer
+    await sleep(20);
+    s.offerKeyframe('a', key('a'.charCodeAt(0), 3)); // arrives later in its window: tighter
+    expect(s.stats().queued).toBe(2);
+    release();
+    const until = Date.now() + 2000;
+    while (order.length < 3 && Date.now() < until) await sleep(5);
+    expect(order).toEqual(['x', 'a', 'b']);
+    s.stop();
+  });
 });

@@ -9,6 +9,8 @@ export interface Sample {
   captureTimeMs: number;
   /** When this sample was due by the camera's schedule. */
   dueMs: number;
+  /** When the sampler took its frame (ms since the epoch): the wait for a keyframe ends here. */
+  pickedMs: number;
   width: number;
   height: number;
   /** width × height × 3 bytes, RGB, row-major; owned by the receiver. */
@@ -26,6 +28,8 @@ export interface SamplerOptions {
   onTimeMs?: number;
   decoder: DecoderPool;
   onSample: (s: Sample) => void;
+  /** The source of each camera's random phase, in [0, 1); seeded in tests. */
+  random?: () => number;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -46,6 +50,7 @@ interface Pending {
   data: Uint8Array;
   captureTimeMs: number;
   dueMs: number;
+  pickedMs: number;
   slot: number;
 }
 
@@ -56,25 +61,35 @@ interface Schedule {
   /** Last slot a keyframe was taken for. */
   takenSlot: number;
   pending: Pending | undefined;
-  inRing: boolean;
+  /** Holds a place among the waiting; a newer keyframe replaces the pending one in that place. */
+  waiting: boolean;
   delivered: number;
   onTime: number;
   removed: boolean;
 }
 
+/** A camera waiting for a decode, keyed by the deadline of the keyframe it first waited with. */
+interface Waiting {
+  s: Schedule;
+  deadlineMs: number;
+  /** Arrival order, so equal deadlines are served first come, first served. */
+  seq: number;
+}
+
 /**
  * Picks one keyframe per camera per period: slot k is due at firstDue + k·period (a random
- * phase per camera), and the first keyframe to arrive after that is taken. Picked keyframes wait
- * in a ring, one per camera, and are decoded within a global budget in ring order, so a busy
- * camera never starves the others. Picks that are already late wait behind those that can
- * still be on time.
+ * phase per camera), and the first keyframe to arrive after that is taken. Picked keyframes wait,
+ * at most one per camera, and are decoded within a global budget, earliest deadline first: a
+ * keyframe that came late in its window goes before one that can still wait. A camera keeps its
+ * place when a newer keyframe replaces its pending one, so under overload cameras are served in
+ * turn and none starves. Picks that are already late wait behind those that can still be on time.
  */
 export class Sampler {
   private readonly cams = new Map<string, Schedule>();
-  private readonly ring: Schedule[] = [];
-  private ringHead = 0;
+  private readonly waiting = new DeadlineHeap();
   private readonly late: Schedule[] = [];
   private lateHead = 0;
+  private seq = 0;
   private tokens: number;
   private lastRefill = performance.now();
   private inFlight = 0;
@@ -94,7 +109,7 @@ export class Sampler {
     const old = this.cams.get(id);
     if (old && old.periodMs === periodMs) return;
     if (old) old.removed = true;
-    this.cams.set(id, { id, periodMs, firstDueMs: Date.now() + Math.random() * periodMs, takenSlot: -1, pending: undefined, inRing: false, delivered: 0, onTime: 0, removed: false });
+    this.cams.set(id, { id, periodMs, firstDueMs: Date.now() + (this.opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined, waiting: false, delivered: 0, onTime: 0, removed: false });
   }
 
   remove(id: string): void {
@@ -119,8 +134,9 @@ export class Sampler {
     if (slot < 0) return;
     s.takenSlot = slot;
     if (s.pending) { this.dropped.superseded++; this.opts.onDrop?.(id, 'superseded'); }
-    s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs: s.firstDueMs + slot * s.periodMs, slot };
-    if (!s.inRing) { s.inRing = true; this.ring.push(s); }
+    const dueMs = s.firstDueMs + slot * s.periodMs;
+    s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
+    if (!s.waiting) { s.waiting = true; this.waiting.push({ s, deadlineMs: dueMs + this.onTimeMs, seq: this.seq++ }); }
     this.pump();
   }
 
@@ -132,7 +148,7 @@ export class Sampler {
     const slot = this.openSlot(s, now);
     if (slot < 0) return;
     s.takenSlot = slot;
-    this.deliver(s, { cameraId: id, captureTimeMs, dueMs: s.firstDueMs + slot * s.periodMs, width, height, rgb, source: 'ffmpeg' });
+    this.deliver(s, { cameraId: id, captureTimeMs, dueMs: s.firstDueMs + slot * s.periodMs, pickedMs: now, width, height, rgb, source: 'ffmpeg' });
   }
 
   stats(asOf = Date.now()): SamplerStats {
@@ -141,14 +157,13 @@ export class Sampler {
       const t = asOf - this.onTimeMs;
       if (t >= s.firstDueMs) expected += Math.floor((t - s.firstDueMs) / s.periodMs) + 1;
     }
-    return { cameras: this.cams.size, expected, delivered: this.delivered, onTime: this.onTime, dropped: { ...this.dropped }, queued: this.ring.length - this.ringHead + this.late.length - this.lateHead, decodesInFlight: this.inFlight };
+    return { cameras: this.cams.size, expected, delivered: this.delivered, onTime: this.onTime, dropped: { ...this.dropped }, queued: this.waiting.size + this.late.length - this.lateHead, decodesInFlight: this.inFlight };
   }
 
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.ring.length = 0;
-    this.ringHead = 0;
+    this.waiting.clear();
     this.late.length = 0;
     this.lateHead = 0;
   }
@@ -168,14 +183,16 @@ export class Sampler {
     this.tokens = Math.min(Math.max(1, rate), this.tokens + ((now - this.lastRefill) / 1000) * rate);
     this.lastRefill = now;
     const nowMs = Date.now();
-    while ((this.ringHead < this.ring.length || this.lateHead < this.late.length) && this.tokens >= 1 && this.inFlight < max) {
+    while ((this.waiting.size > 0 || this.lateHead < this.late.length) && this.tokens >= 1 && this.inFlight < max) {
       let s: Schedule;
-      if (this.ringHead < this.ring.length) {
-        s = this.ring[this.ringHead++]!;
-        s.inRing = false;
+      const w = this.waiting.pop();
+      if (w) {
+        s = w.s;
+        s.waiting = false;
+        if (!s.pending || s.removed) continue;
         // Already late: serve it only when nothing that can still be on time is waiting, so a
         // backlog does not make every later sample late too. Its camera's next slot comes fresh.
-        if (s.pending && !s.removed && s.pending.dueMs + this.onTimeMs < nowMs) { this.late.push(s); continue; }
+        if (s.pending.dueMs + this.onTimeMs < nowMs) { this.late.push(s); continue; }
       } else {
         s = this.late[this.lateHead++]!;
       }
@@ -188,7 +205,7 @@ export class Sampler {
       const slackMs = p.dueMs + this.onTimeMs - Date.now() - 150;
       this.opts.decoder.decode(p.codec, p.data, slackMs).then((rgb) => {
         this.inFlight--;
-        this.deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, width: this.opts.decoder.width, height: this.opts.decoder.height, rgb, source: 'rtsp' });
+        this.deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, pickedMs: p.pickedMs, width: this.opts.decoder.width, height: this.opts.decoder.height, rgb, source: 'rtsp' });
         this.pump();
       }, (err: unknown) => {
         this.inFlight--;
@@ -197,10 +214,57 @@ export class Sampler {
         this.pump();
       });
     }
-    if (this.ringHead > 1024 && this.ringHead * 2 > this.ring.length) { this.ring.splice(0, this.ringHead); this.ringHead = 0; }
     if (this.lateHead > 1024 && this.lateHead * 2 > this.late.length) { this.late.splice(0, this.lateHead); this.lateHead = 0; }
-    if ((this.ringHead < this.ring.length || this.lateHead < this.late.length) && !this.timer && this.tokens < 1) {
+    if ((this.waiting.size > 0 || this.lateHead < this.late.length) && !this.timer && this.tokens < 1) {
       this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
     }
   }
+}
+
+/** A binary min-heap of waiting cameras by deadline, then arrival. */
+class DeadlineHeap {
+  private readonly items: Waiting[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  clear(): void {
+    this.items.length = 0;
+  }
+
+  push(w: Waiting): void {
+    const a = this.items;
+    a.push(w);
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(a[i]!, a[parent]!)) break;
+      [a[i], a[parent]] = [a[parent]!, a[i]!];
+      i = parent;
+    }
+  }
+
+  pop(): Waiting | undefined {
+    const a = this.items;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length === 0 || !last) return top;
+    a[0] = last;
+    for (let i = 0; ;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < a.length && before(a[l]!, a[m]!)) m = l;
+      if (r < a.length && before(a[r]!, a[m]!)) m = r;
+      if (m === i) break;
+      [a[i], a[m]] = [a[m]!, a[i]!];
+      i = m;
+    }
+    return top;
+  }
+}
+
+function before(x: Waiting, y: Waiting): boolean {
+  return x.deadlineMs < y.deadlineMs || (x.deadlineMs === y.deadlineMs && x.seq < y.seq);
 }

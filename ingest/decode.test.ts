@@ -1,0 +1,63 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { DecoderPool } from './decode.ts';
+import type { VideoCodec } from './rtsp/depacketizer.ts';
+
+/** One Annex-B keyframe with its parameter sets, as a camera sends it. */
+function keyframe(codec: VideoCodec, colour: string, bFrames: boolean): Uint8Array {
+  const encoder = codec === 'h264'
+    ? ['-c:v', 'libx264', '-profile:v', 'main', '-bf', bFrames ? '3' : '0', '-x264-params', 'repeat-headers=1', '-f', 'h264']
+    : ['-c:v', 'libx265', '-x265-params', `bframes=${bFrames ? 4 : 0}:repeat-headers=1:log-level=error`, '-f', 'hevc'];
+  return new Uint8Array(execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', `color=c=${colour}:size=320x180:rate=15`, '-frames:v', '1', ...encoder, 'pipe:1']));
+}
+
+type Rgb = [number, number, number];
+const COLOURS: Record<string, Rgb> = { red: [255, 0, 0], lime: [0, 255, 0], blue: [0, 0, 255] };
+
+/** The colour nearest the frame's centre pixel. */
+function colourOf(rgb: Uint8Array, width: number, height: number): string {
+  const at = ((height >> 1) * width + (width >> 1)) * 3;
+  const px = [rgb[at]!, rgb[at + 1]!, rgb[at + 2]!];
+  const distance = (c: Rgb) => c.reduce((sum, v, i) => sum + Math.abs(v - px[i]!), 0);
+  return Object.keys(COLOURS).sort((a, b) => distance(COLOURS[a]!) - distance(COLOURS[b]!))[0]!;
+}
+
+describe('keyframe decoder pool', () => {
+  it('answers each keyframe with its own frame, and sends the ones about to be late to an idle express decoder', async () => {
+    const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });
+    try {
+      const frames = ['red', 'lime', 'blue', 'red'].map((c) => keyframe('h264', c, false));
+      // Plenty of time: the regular decoder.
+      const relaxed = await Promise.all(frames.map((k) => pool.decode('h264', k, 1000)));
+      // About to be late: the express decoder.
+      const urgent = await pool.decode('h264', frames[2]!, 0);
+      for (const rgb of [...relaxed, urgent]) expect(rgb.length).toBe(160 * 90 * 3);
+      expect(relaxed.map((rgb) => colourOf(rgb, 160, 90))).toEqual(['red', 'lime', 'blue', 'red']);
+      expect(colourOf(urgent, 160, 90)).toBe('blue');
+      const status = pool.status();
+      expect(status.map((d) => ({ express: d.express, decoded: d.decoded, flushes: d.flushes, holds: d.holdsFrames }))).toEqual([
+        { express: false, decoded: 4, flushes: 0, holds: false }, // no B-frames: each frame comes out at once, no pushes
+        { express: true, decoded: 1, flushes: 0, holds: false },
+      ]);
+    } finally {
+      pool.stop();
+    }
+  });
+
+  it('keeps frames in order when a stream with B-frames makes ffmpeg hold them back', async () => {
+    const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });
+    try {
+      const colours = ['red', 'blue', 'lime', 'red', 'blue'];
+      const frames = colours.map((c) => keyframe('h265', c, true));
+      const out: string[] = [];
+      for (const k of frames.slice(0, 2)) out.push(colourOf(await pool.decode('h265', k, 1000), 160, 90));
+      out.push(...(await Promise.all(frames.slice(2).map((k) => pool.decode('h265', k, 1000)))).map((rgb) => colourOf(rgb, 160, 90)));
+      expect(out).toEqual(colours);
+      const [decoder] = pool.status();
+      expect(decoder).toMatchObject({ codec: 'h265', decoded: 5, holdsFrames: true, restarts: 0 });
+      expect(decoder!.flushes).toBeGreaterThan(0);
+    } finally {
+      pool.stop();
+    }
+  });
+});

@@ -67,7 +67,7 @@ export class KeyframeDecoder {
   private decoded = 0;
   private flushes = 0;
   private restarts = -1;
-  /** Whether this ffmpeg has held a frame back waiting for more input (set for its lifetime). */
+  /** Whether ffmpeg holds the last frame back until more input comes, as last seen. */
   private holds = false;
   private lastError: string | undefined;
   private readonly frameBytes: number;
@@ -207,6 +207,9 @@ export class KeyframeDecoder {
       this.filled = 0;
       this.lastOutputAt = performance.now();
       const job = this.jobs.shift();
+      // The last frame written came out with nothing after it: this stream is not held back (a
+      // slow decode under load, not a hold, is what made the decoder look stuck).
+      if (this.jobs.length === 0) this.holds = false;
       this.armFlush();
       if (job?.real) {
         this.decoded++;
@@ -228,8 +231,8 @@ export class KeyframeDecoder {
       this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
       return;
     }
-    // A frame held back (the stream allows reordering): push once a second until it lets go, and
-    // from now on push whenever the decoder goes idle with a frame inside.
+    // A frame held back (the stream allows reordering), or a slow decode: push until it lets go,
+    // and push whenever the decoder goes idle with a frame inside, until a frame comes out alone.
     if (quietMs > HELD_AFTER_MS) {
       if (!this.holds) this.opts.log?.info({ codec: this.codec }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
       this.holds = true;

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { Sampler, type Sample } from './sample.ts';
 import type { DecoderPool } from './decode.ts';
 import type { AccessUnit } from './rtsp/depacketizer.ts';
@@ -85,5 +85,33 @@ describe('sampler', () => {
     while (order.length < 3 && Date.now() < until) await sleep(5);
     expect(order).toEqual(['x', 'a', 'b']);
     s.stop();
+  });
+
+  it('moves due times to just before a keyframe once the cadence is steady and divides the period', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout'] });
+    try {
+      const got: Sample[] = [];
+      const s = new Sampler({ defaultPeriodS: 10, decodeBudgetPerS: 100, decoder: fakeDecoder(), random: () => 0, keyframeLeadMs: 500, onSample: (x) => got.push(x) });
+      const t0 = Date.now();
+      s.add('gop2'); // first due now; keyframes every 2 s, 1.5 s after each due time
+      s.add('gop3'); // keyframes every 3 s: no phase lets every period end just before one
+      for (let t = 0; t < 60_000; t += 500) {
+        if (t % 2000 === 1500) s.offerKeyframe('gop2', key(1, Date.now()));
+        if (t % 3000 === 1500) s.offerKeyframe('gop3', key(2, Date.now()));
+        await vi.advanceTimersByTimeAsync(500);
+      }
+      const aligned = got.filter((g) => g.cameraId === 'gop2');
+      // Until the cadence is known each sample waits 1.5 s for its keyframe; then 0.5 s.
+      expect(aligned.map((g) => g.pickedMs - g.dueMs)).toEqual([1500, 1500, 500, 500, 500, 500]);
+      const fixed = got.filter((g) => g.cameraId === 'gop3');
+      expect(fixed.map((g) => g.dueMs - t0)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000]);
+      // The move keeps the count of due slots; only the unaligned camera's long waits are late.
+      const late = fixed.filter((g) => g.pickedMs - g.dueMs > 2000).length;
+      expect(late).toBeGreaterThan(0);
+      expect(s.stats()).toMatchObject({ expected: 12, delivered: 12, onTime: 12 - late });
+      s.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -30,6 +30,11 @@ export interface SamplerOptions {
   onSample: (s: Sample) => void;
   /** The source of each camera's random phase, in [0, 1); seeded in tests. */
   random?: () => number;
+  /**
+   * Where a camera's keyframes come at a steady cadence that divides its period, its due times
+   * are moved to fall this long before a keyframe (at most a quarter of the cadence). Default 500.
+   */
+  keyframeLeadMs?: number;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -61,6 +66,14 @@ interface Schedule {
   /** Last slot a keyframe was taken for. */
   takenSlot: number;
   pending: Pending | undefined;
+  /** Capture time of the last keyframe seen, and the keyframe cadence measured from it. */
+  lastKeyframeMs: number;
+  cadenceMs: number;
+  /** Successive keyframe intervals that agreed with the cadence. */
+  steady: number;
+  /** The slot taken when the phase last moved, and its due time before the move (see align()). */
+  movedSlot: number;
+  movedFromMs: number;
   /** Holds a place among the waiting; a newer keyframe replaces the pending one in that place. */
   waiting: boolean;
   delivered: number;
@@ -78,7 +91,10 @@ interface Waiting {
 
 /**
  * Picks one keyframe per camera per period: slot k is due at firstDue + k·period (a random
- * phase per camera), and the first keyframe to arrive after that is taken. Picked keyframes wait,
+ * phase per camera), and the first keyframe to arrive after that is taken. Once a camera's
+ * keyframes come at a steady cadence that divides the period, its phase is moved to fall just
+ * before one (keyframeLeadMs), so a sample waits that long for its keyframe instead of up to a
+ * whole GOP; cameras stay spread as their keyframes are. Picked keyframes wait,
  * at most one per camera, and are decoded within a global budget, earliest deadline first: a
  * keyframe that came late in its window goes before one that can still wait. A camera keeps its
  * place when a newer keyframe replaces its pending one, so under overload cameras are served in
@@ -109,7 +125,10 @@ export class Sampler {
     const old = this.cams.get(id);
     if (old && old.periodMs === periodMs) return;
     if (old) old.removed = true;
-    this.cams.set(id, { id, periodMs, firstDueMs: Date.now() + (this.opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined, waiting: false, delivered: 0, onTime: 0, removed: false });
+    this.cams.set(id, {
+      id, periodMs, firstDueMs: Date.now() + (this.opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
+      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, waiting: false, delivered: 0, onTime: 0, removed: false,
+    });
   }
 
   remove(id: string): void {
@@ -130,11 +149,11 @@ export class Sampler {
     const s = this.cams.get(id);
     if (!s) return;
     const now = Date.now();
+    this.learnCadence(s, au.timeMs);
     const slot = this.openSlot(s, now);
     if (slot < 0) return;
-    s.takenSlot = slot;
+    const dueMs = this.take(s, slot, now);
     if (s.pending) { this.dropped.superseded++; this.opts.onDrop?.(id, 'superseded'); }
-    const dueMs = s.firstDueMs + slot * s.periodMs;
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
     if (!s.waiting) { s.waiting = true; this.waiting.push({ s, deadlineMs: dueMs + this.onTimeMs, seq: this.seq++ }); }
     this.pump();
@@ -145,18 +164,59 @@ export class Sampler {
     const s = this.cams.get(id);
     if (!s) return;
     const now = Date.now();
+    this.learnCadence(s, captureTimeMs);
     const slot = this.openSlot(s, now);
     if (slot < 0) return;
+    const dueMs = this.take(s, slot, now);
+    this.deliver(s, { cameraId: id, captureTimeMs, dueMs, pickedMs: now, width, height, rgb, source: 'ffmpeg' });
+  }
+
+  /** Measures the camera's keyframe cadence from capture times. */
+  private learnCadence(s: Schedule, captureMs: number): void {
+    const interval = captureMs - s.lastKeyframeMs;
+    s.lastKeyframeMs = captureMs;
+    if (!(interval > 0)) return;
+    if (s.cadenceMs > 0 && Math.abs(interval - s.cadenceMs) <= s.cadenceMs * 0.1) {
+      s.cadenceMs += (interval - s.cadenceMs) * 0.2;
+      s.steady++;
+    } else {
+      s.cadenceMs = interval;
+      s.steady = 0;
+    }
+  }
+
+  /** Takes `slot` for the keyframe arriving now; returns the slot's due time. */
+  private take(s: Schedule, slot: number, now: number): number {
     s.takenSlot = slot;
-    this.deliver(s, { cameraId: id, captureTimeMs, dueMs: s.firstDueMs + slot * s.periodMs, pickedMs: now, width, height, rgb, source: 'ffmpeg' });
+    const dueMs = s.firstDueMs + slot * s.periodMs;
+    this.align(s, slot, dueMs, now - dueMs);
+    return dueMs;
+  }
+
+  /**
+   * Moves the camera's phase so that its next due times fall keyframeLeadMs before a keyframe,
+   * when its cadence is steady and divides the period (each period then ends at the same place
+   * in the GOP). Slot numbers stay; the slot just taken keeps its old due time (dueSlots()).
+   * Only for periods longer than the on-time window and a GOP, so that no older slot's deadline
+   * is still ahead.
+   */
+  private align(s: Schedule, slot: number, dueMs: number, waitMs: number): void {
+    const g = s.cadenceMs;
+    if (s.steady < 2 || g <= 0 || s.periodMs < this.onTimeMs + g) return;
+    const perPeriod = s.periodMs / g;
+    if (Math.abs(perPeriod - Math.round(perPeriod)) * g > ALIGN_TOLERANCE_MS) return;
+    const lead = Math.min(this.opts.keyframeLeadMs ?? 500, g / 4);
+    if (Math.abs(waitMs - lead) <= lead / 2) return;
+    let shift = (((waitMs - lead) % g) + g) % g;
+    if (shift > g / 2) shift -= g;
+    s.firstDueMs += shift;
+    s.movedSlot = slot;
+    s.movedFromMs = dueMs;
   }
 
   stats(asOf = Date.now()): SamplerStats {
     let expected = 0;
-    for (const s of this.cams.values()) {
-      const t = asOf - this.onTimeMs;
-      if (t >= s.firstDueMs) expected += Math.floor((t - s.firstDueMs) / s.periodMs) + 1;
-    }
+    for (const s of this.cams.values()) expected += dueSlots(s, asOf - this.onTimeMs);
     return { cameras: this.cams.size, expected, delivered: this.delivered, onTime: this.onTime, dropped: { ...this.dropped }, queued: this.waiting.size + this.late.length - this.lateHead, decodesInFlight: this.inFlight };
   }
 
@@ -219,6 +279,16 @@ export class Sampler {
       this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
     }
   }
+}
+
+/** Keyframes that drift less than this against the period per period count as dividing it. */
+const ALIGN_TOLERANCE_MS = 50;
+
+/** How many of the camera's slots are due by time t; a moved slot counts at its old due time. */
+function dueSlots(s: Schedule, t: number): number {
+  let n = t >= s.firstDueMs ? Math.floor((t - s.firstDueMs) / s.periodMs) + 1 : 0;
+  if (s.movedSlot >= 0) n += (t >= s.movedFromMs ? 1 : 0) - (t >= s.firstDueMs + s.movedSlot * s.periodMs ? 1 : 0);
+  return n;
 }
 
 /** A binary min-heap of waiting cameras by deadline, then arrival. */

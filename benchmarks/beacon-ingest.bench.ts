@@ -4,7 +4,7 @@
  * subscriber, no processing), in one run.
  *
  *   npx tsx benchmarks/beacon-ingest.bench.ts --broker aedes|mosquitto [--duration-s 60]
- *     [--rate 20000] [--terminals 1000] [--raw-duration-s 15] [--raw max|same] [--raw-clean-session]
+ *     [--rate 22000] [--terminals 1000] [--raw-duration-s 15] [--raw max|same] [--raw-clean-session]
  *     [--publisher lean|mqttjs]
  *
  * The simulated terminals run in a forked process on a minimal MQTT 3.1.1 publisher
@@ -13,6 +13,10 @@
  *
  * The ingest phase publishes at a fixed total rate (QoS 1) and counts what reaches ClickHouse:
  * msgs_per_s is stored rows over the time from the first publish until the last row was stored.
+ * The default rate offers 10% more than the 20,000/s target, so that a run that keeps up shows
+ * it above the target (at exactly 20,000/s offered, the drain at the end alone puts it under).
+ * `meets_target`: at least 20,000/s stored and nothing lost; `sustained`: kept up with the
+ * offered rate (within 2%).
  * The raw phase floods from 100 sessions as fast as the broker acknowledges (a window of 16
  * unacknowledged messages per session) into one plain mqtt.js subscriber with gridwatch's
  * session settings (QoS 1, persistent) that does nothing, and counts what it receives;
@@ -41,7 +45,9 @@ function arg(name: string, dflt: string): string {
 const broker = arg('broker', 'aedes');
 if (broker !== 'aedes' && broker !== 'mosquitto') throw new Error('--broker must be aedes or mosquitto');
 const durationS = Number(arg('duration-s', '60'));
-const rate = Number(arg('rate', '20000'));
+const rate = Number(arg('rate', '22000'));
+/** What the issue asks of both brokers on this machine: beacons per second for 60 s, none lost. */
+const TARGET_MSGS_PER_S = 20_000;
 const nTerminals = Number(arg('terminals', '1000'));
 const rawDurationS = Number(arg('raw-duration-s', '15'));
 /** The raw phase floods from 100 sessions by default; `--raw same` replays the ingest phase's load (same sessions and rate). */
@@ -115,6 +121,9 @@ async function rawPhase(url: string): Promise<{ msgs_per_s: number; sent: number
   l.go();
   const r = await l.done;
   for (let i = 0; i < 600 && received < r.acked; i++) await new Promise((res) => setTimeout(res, 100));
+  // Leave no persistent subscription behind: the broker would queue every beacon of the ingest
+  // phase for this offline session, and charge that to gridwatch.
+  await sub.unsubscribeAsync('gw/terminals/+/+');
   await sub.endAsync();
   return { msgs_per_s: Math.round(received / ((last - first) / 1000)), sent: r.acked, received, sessions, rate: rawMax ? 'max' : rate, clean_session: rawClean };
 }
@@ -189,6 +198,8 @@ async function main(): Promise<void> {
       duration_s: durationS,
       terminals: nTerminals,
       sustained: ing.lost === 0 && ing.msgs_per_s >= rate * 0.98,
+      target_msgs_per_s: TARGET_MSGS_PER_S,
+      meets_target: ing.lost === 0 && ing.msgs_per_s >= TARGET_MSGS_PER_S && durationS >= 60,
       ingest: ing,
       raw,
       machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memory_gb: Math.round(totalmem() / 2 ** 30), node: process.version, shared: 'yes: other engineers\' builds and tests ran on this machine; compare the ratio, not absolutes' },

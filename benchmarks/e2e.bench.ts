@@ -63,12 +63,19 @@ void (async () => {
   }
 })();
 const orders = nc.subscribe('gw.dispatch.*');
+// A case's first dispatch order only: a later one (the department sent the case back and it
+// went to another) is not a latency.
+const dispatched = new Set<string>();
+let redispatches = 0;
 void (async () => {
   for await (const m of orders) {
     const o = m.json<{ case_id: string; action: string }>();
     const eventId = engine.router.get(o.case_id)?.reports[0]?.event_id;
     const seen = eventId ? eventSeen.get(eventId) : undefined;
-    if (o.action === 'dispatch' && seen) eventToDispatch.push(Date.now() - seen.at);
+    if (o.action !== 'dispatch' || !seen) continue;
+    if (dispatched.has(o.case_id)) { redispatches++; continue; }
+    dispatched.add(o.case_id);
+    eventToDispatch.push(Date.now() - seen.at);
   }
 })();
 const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'e2e-admin-pw' }) });
@@ -99,7 +106,7 @@ await nc.drain();
 await engine.stop();
 
 const result = {
-  bench: 'e2e', cameras, terminals, duration_s: durationS, violations: eventSeen.size, dispatch_orders: eventToDispatch.length, alerts: alertSeen.size,
+  bench: 'e2e', cameras, terminals, duration_s: durationS, violations: eventSeen.size, dispatch_orders: eventToDispatch.length, later_dispatch_orders: redispatches, alerts: alertSeen.size,
   capture_to_event_p50_ms: round(q(captureToEvent, 0.5)), capture_to_event_p99_ms: round(q(captureToEvent, 0.99)),
   event_to_dispatch_p50_ms: round(q(eventToDispatch, 0.5)), event_to_dispatch_p99_ms: round(q(eventToDispatch, 0.99)),
   event_to_alert_p50_ms: round(q(eventToAlert, 0.5)), event_to_alert_p99_ms: round(q(eventToAlert, 0.99)),

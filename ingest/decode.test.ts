@@ -45,20 +45,23 @@ describe('keyframe decoder pool', () => {
     }
   });
 
-  it('keeps frames in order when a stream with B-frames makes ffmpeg hold them back', async () => {
-    const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });
-    try {
-      const colours = ['red', 'blue', 'lime', 'red', 'blue'];
-      const frames = colours.map((c) => keyframe('h265', c, true));
-      const out: string[] = [];
-      for (const k of frames.slice(0, 2)) out.push(colourOf(await pool.decode('h265', k, 1000), 160, 90));
-      out.push(...(await Promise.all(frames.slice(2).map((k) => pool.decode('h265', k, 1000)))).map((rgb) => colourOf(rgb, 160, 90)));
-      expect(out).toEqual(colours);
-      const [decoder] = pool.status();
-      expect(decoder).toMatchObject({ codec: 'h265', decoded: 5, holdsFrames: true, restarts: 0 });
-      expect(decoder!.flushes).toBeGreaterThan(0);
-    } finally {
-      pool.stop();
-    }
-  });
+  for (const codec of ['h264', 'h265'] as const) {
+    it(`keeps ${codec} frames in order when B-frames make ffmpeg hold them back`, async () => {
+      const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });
+      try {
+        const colours = ['red', 'blue', 'lime', 'red', 'blue', 'lime'];
+        const frames = colours.map((c) => keyframe(codec, c, true));
+        const out: string[] = [];
+        // One at a time (each waits for pushes), then a burst.
+        for (const k of frames.slice(0, 3)) out.push(colourOf(await pool.decode(codec, k, 1000), 160, 90));
+        out.push(...(await Promise.all(frames.slice(3).map((k) => pool.decode(codec, k, 1000)))).map((rgb) => colourOf(rgb, 160, 90)));
+        expect(out).toEqual(colours);
+        const [decoder] = pool.status();
+        expect(decoder).toMatchObject({ codec, decoded: 6, holdsFrames: true, restarts: 0 });
+        expect(decoder!.flushes).toBeGreaterThan(0);
+      } finally {
+        pool.stop();
+      }
+    });
+  }
 });

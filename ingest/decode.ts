@@ -67,8 +67,8 @@ export class KeyframeDecoder {
   private decoded = 0;
   private flushes = 0;
   private restarts = -1;
-  /** Whether ffmpeg holds the last frame back until more input comes, as last seen. */
-  private holds = false;
+  /** How many frames ffmpeg holds back until more input comes (0: none), as last seen. */
+  private holdDepth = 0;
   private lastError: string | undefined;
   private readonly frameBytes: number;
   private readonly timeoutMs: number;
@@ -100,7 +100,7 @@ export class KeyframeDecoder {
   }
 
   status(): DecoderStatus {
-    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError, holdsFrames: this.holds };
+    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError, holdsFrames: this.holdDepth > 0 };
   }
 
   pids(): number[] {
@@ -125,35 +125,34 @@ export class KeyframeDecoder {
   }
 
   /**
-   * When ffmpeg holds frames back, it holds the last one written until more input comes. Once
-   * that frame is the only one left and the next keyframe is not due soon (twice the usual gap),
-   * push it out by writing the last keyframe again; the extra output is discarded. (A tiny
+   * When ffmpeg holds `holdDepth` frames back, a frame comes out only when that many more are
+   * written after it. Once no more than that many are inside and one of them is a sample, and
+   * the next keyframe is not due soon (twice the usual gap), push by writing the last keyframe
+   * again, once per wait, until the samples are out; the extra outputs are discarded. (A tiny
    * keyframe of another size would be cheaper, but ffmpeg's reconfiguration on the size change
    * loses frame alignment.)
    */
   private armFlush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (!this.holds) return;
-    const only = this.jobs.length === 1 ? this.jobs[0]! : undefined;
-    if (only?.real) {
-      // Wait for a natural push as long as the frame can afford (a keyframe that arrived early in
-      // its sampling window can wait longer), but never longer than twice the usual gap beyond it.
-      const wait = Math.min(only.flushBy - performance.now(), Math.max(this.flushAfterMs, 2 * this.gapMs));
-      this.flushTimer = setTimeout(() => this.flush(), Math.max(2, wait));
-    }
+    if (this.holdDepth === 0 || this.jobs.length > this.holdDepth) return;
+    const sample = this.jobs.find((j) => j.real);
+    if (!sample) return;
+    // Wait for a natural push as long as the frame can afford (a keyframe that arrived early in
+    // its sampling window can wait longer), but never longer than twice the usual gap beyond it.
+    const wait = Math.min(sample.flushBy - performance.now(), Math.max(this.flushAfterMs, 2 * this.gapMs));
+    this.flushTimer = setTimeout(() => this.flush(), Math.max(2, wait));
   }
 
-  private flush(force = false): void {
+  private flush(): void {
     this.flushTimer = undefined;
-    const tail = this.jobs[this.jobs.length - 1];
-    if (!force && (this.jobs.length !== 1 || !tail?.real)) return;
     if (!this.last || !this.input || !this.jobs.some((j) => j.real)) return;
     this.flushes++;
     this.jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.lastWriteAt = performance.now();
     this.input.write(this.last);
     this.input.write(AUD[this.codec]);
+    this.armFlush();
   }
 
   private spawn(): void {
@@ -189,7 +188,7 @@ export class KeyframeDecoder {
     this.cmd = cmd;
     this.input = input;
     this.filled = 0;
-    this.holds = false;
+    this.holdDepth = 0;
     if (!this.timer) {
       this.timer = setInterval(() => this.watch(), 200);
       this.timer.unref();
@@ -209,7 +208,7 @@ export class KeyframeDecoder {
       const job = this.jobs.shift();
       // The last frame written came out with nothing after it: this stream is not held back (a
       // slow decode under load, not a hold, is what made the decoder look stuck).
-      if (this.jobs.length === 0) this.holds = false;
+      if (this.jobs.length === 0) this.holdDepth = 0;
       this.armFlush();
       if (job?.real) {
         this.decoded++;
@@ -231,12 +230,13 @@ export class KeyframeDecoder {
       this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
       return;
     }
-    // A frame held back (the stream allows reordering), or a slow decode: push until it lets go,
-    // and push whenever the decoder goes idle with a frame inside, until a frame comes out alone.
+    // Frames held back (the stream allows reordering), or a slow decode: all that is inside is
+    // held. From now on push whenever the decoder goes idle with a sample inside, until a frame
+    // comes out on its own again.
     if (quietMs > HELD_AFTER_MS) {
-      if (!this.holds) this.opts.log?.info({ codec: this.codec }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
-      this.holds = true;
-      this.flush(true);
+      if (this.holdDepth === 0) this.opts.log?.info({ codec: this.codec, frames: this.jobs.length }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
+      this.holdDepth = Math.min(MAX_HOLD_DEPTH, Math.max(this.holdDepth, this.jobs.length));
+      this.flush();
     }
   }
 
@@ -255,6 +255,8 @@ export class KeyframeDecoder {
 const SPILL_AT = 3;
 /** A frame not out this long after the decoder went quiet is taken to be held back. */
 const HELD_AFTER_MS = 400;
+/** ffmpeg holds at most this many frames for the reorder depths cameras use. */
+const MAX_HOLD_DEPTH = 4;
 /** Keyframes with less time than this before they are late take the express decoder. */
 const EXPRESS_SLACK_MS = 100;
 /** The longest a decoded frame waits inside ffmpeg for the next keyframe to push it out. */

@@ -107,6 +107,11 @@ describe('console server', () => {
     expect((await call(s, clerkTraffic, 'POST', `/api/cases/${c.id}/actions/dispatch`, {})).status).toBe(403);
     expect((await call(s, operator, 'POST', `/api/cases/${c.id}/actions/dispatch`, {})).status).toBe(200);
     expect((await call(s, operator, 'POST', `/api/cases/${c.id}/actions/verify-close`, {})).status).toBe(403);
+    // A closed case past its retention leaves the router: the boards that showed it drop it.
+    s.svc.feed.caseRemoved(c.id);
+    await tpLive.until(() => tpLive.msgs.some((m) => m.type === 'case_removed' && m.id === c.id), 'the removal on the traffic clerk socket');
+    expect((await call(s, clerkTraffic, 'GET', `/api/cases/${c.id}`)).status).toBe(404);
+    expect(mkLive.msgs.some((m) => m.type === 'case_removed')).toBe(false);
     await Promise.all([tpLive.close(), mkLive.close(), opLive.close()]);
   });
 

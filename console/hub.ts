@@ -120,6 +120,13 @@ export class ConsoleHub implements ConsoleFeed {
     this.#publish('case', { type: 'case', case: c }, departments);
   }
 
+  caseRemoved(id: string): void {
+    const prev = this.cases.get(id);
+    if (!prev) return;
+    this.cases.delete(id);
+    this.#publish('case', { type: 'case_removed', id }, prev.departments);
+  }
+
   terminalPosition(p: TerminalPosition): void {
     if (!p || typeof p.terminalId !== 'string' || !Number.isFinite(p.lat) || !Number.isFinite(p.lon)) return;
     let t = this.terminals.get(p.terminalId);

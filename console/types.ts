@@ -103,6 +103,8 @@ export interface CameraStatus {
 export interface ConsoleFeed {
   alert(alert: ConsoleAlert, evidence?: EvidenceJpeg): void;
   caseChanged(c: ConsoleCase): void;
+  /** a closed case past its retention left the router */
+  caseRemoved(id: string): void;
   terminalPosition(p: TerminalPosition): void;
   cameraStatus(s: CameraStatus): void;
   /** the latest sampled frame of a camera (for the camera wall and the zone editor) */

@@ -81,7 +81,9 @@ export class RouterCaseDesk implements CaseActions {
   /** Pushes every case now, and every change from now on, into the console's feed. */
   attach(feed: ConsoleFeed): void {
     this.#unsubscribe?.();
-    this.#unsubscribe = this.#router.onTransition((c) => feed.caseChanged(consoleCase(c, this.#workerOf)));
+    const offChanged = this.#router.onTransition((c) => feed.caseChanged(consoleCase(c, this.#workerOf)));
+    const offRemoved = this.#router.onRemove((id) => feed.caseRemoved(id));
+    this.#unsubscribe = () => (offChanged(), offRemoved());
     for (const c of this.#router.list({})) feed.caseChanged(consoleCase(c, this.#workerOf));
   }
 

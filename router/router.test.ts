@@ -292,3 +292,56 @@ describe('deadlines with a short SLA', () => {
     }
   });
 });
+
+describe('retention of closed cases', () => {
+  let nats: Service;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await nats?.stop();
+  });
+
+  it('removes a closed case from the bucket and from every node after keep_closed_days; open cases stay', async () => {
+    const city = routerTestCity((raw) => {
+      raw.routing.keep_closed_days = 1.5 / 86_400; // 1.5 s
+    });
+    const active = new CaseRouter({ city, nc, log: silentLogger(), tickMs: 100 });
+    const standby = new CaseRouter({ city, nc, log: silentLogger() });
+    await active.start();
+    await standby.open();
+    const removed: string[] = [];
+    active.onRemove((id) => removed.push(`active:${id}`));
+    standby.onRemove((id) => removed.push(`standby:${id}`));
+    try {
+      const done = testEvent(city, { at: cellCentre(city, 'G0101') });
+      const open = testEvent(city, { at: cellCentre(city, 'G0404') });
+      await active.publish(done);
+      await active.publish(open);
+      const doneId = await waitFor('the first case', () => active.casesOfEvent(done.id)[0]);
+      const openId = await waitFor('the second case', () => active.casesOfEvent(open.id)[0]);
+      await active.act(doneId, { action: 'invalidate', actor: 'operator-7', reason: 'a shadow, not a car' });
+      await waitFor('the standby to see it invalid', () => standby.get(doneId)?.state === 'invalid');
+
+      await waitFor('the closed case to leave the active router', () => active.get(doneId) === null, 15_000);
+      await waitFor('the closed case to leave the standby', () => standby.get(doneId) === null, 15_000);
+      expect(await active.store.get(doneId)).toBeNull();
+      expect(active.casesOfEvent(done.id)).toEqual([]);
+      expect(standby.casesOfEvent(done.id)).toEqual([]);
+      expect(removed.sort()).toEqual([`active:${doneId}`, `standby:${doneId}`]);
+      // Its history stays in the case log; the open case stays everywhere.
+      expect((await subjectCounts(nc, CASE_LOG_STREAM))[`gw.cases.log.${doneId}`]).toBeGreaterThanOrEqual(3);
+      expect(active.get(openId)?.state).toBe('dispatched');
+      expect(standby.get(openId)?.state).toBe('dispatched');
+      expect(await active.store.get(openId)).not.toBeNull();
+    } finally {
+      await standby.stop();
+      await active.stop();
+    }
+  });
+});

@@ -55,6 +55,9 @@ type Effect = () => Promise<void>;
 const ACK_ACTIONS: ReadonlySet<string> = new Set(['sign', 'progress', 'resolve', 'return']);
 const CONSOLE_ACTIONS: ReadonlySet<string> = new Set(['dispatch', 'return', 'escalate', 'close', 'reopen', 'invalidate', 'transfer']);
 
+/** The most time between two sweeps for closed cases past their retention. */
+const SWEEP_EVERY_MS = 600_000;
+
 /** Names one write of one transition, so that its writer knows it as its own when it comes back. */
 const authorKey = (id: string, t: Transition) => `${id}:${t.seq}:${t.at}:${t.action}`;
 
@@ -92,9 +95,14 @@ export class CaseRouter {
   readonly #chains = new Map<string, Promise<void>>();
   readonly #firing = new Set<string>();
   readonly #listeners = new Set<(c: CaseRecord, t: Transition, local: boolean) => void>();
+  readonly #removeListeners = new Set<(id: string) => void>();
   /** Case id → deadline in epoch ms, for the open cases that have one. */
   readonly #deadlines = new Map<string, number>();
   readonly #radiusM: number;
+  /** Closed and invalid cases are removed this long after their last step. */
+  readonly #keepClosedMs: number;
+  #lastSweepAt = Date.now();
+  #sweeping = false;
   readonly #windowMs: number;
   readonly #cellDeg: number;
   #messages: ConsumerMessages | null = null;
@@ -124,6 +132,7 @@ export class CaseRouter {
     this.table = new RoutingTable(opts.city);
     this.store = new CaseStore(opts.nc);
     const r = opts.city.config.routing;
+    this.#keepClosedMs = r.keep_closed_days * 86_400_000;
     this.#radiusM = r.merge_radius_m;
     this.#windowMs = r.merge_window_s * 1000;
     this.#cellDeg = Math.max(r.merge_radius_m, 1) / 111_000 * 1.5;
@@ -218,6 +227,7 @@ export class CaseRouter {
       try {
         for await (const e of watch) {
           this.#watchRevision = Math.max(this.#watchRevision, e.revision);
+          if (e.operation === 'DEL' || e.operation === 'PURGE') { this.#forget(e.key); continue; }
           if (e.operation !== 'PUT' || e.value.length === 0) continue;
           try {
             this.#apply({ record: e.json<CaseRecord>(), revision: e.revision }, true);
@@ -329,6 +339,12 @@ export class CaseRouter {
   onTransition(listener: (c: CaseRecord, t: Transition, local: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Calls `listener` with the id of each case removed after its retention (see #sweep()). */
+  onRemove(listener: (id: string) => void): () => void {
+    this.#removeListeners.add(listener);
+    return () => this.#removeListeners.delete(listener);
   }
 
   #notify(c: CaseRecord, t: Transition): void {
@@ -597,6 +613,62 @@ export class CaseRouter {
     }
   }
 
+  /** Drops a case removed from the bucket from memory and from the indexes. */
+  #forget(id: string): void {
+    const e = this.#cases.get(id);
+    if (!e) return;
+    const c = e.record;
+    this.#cases.delete(id);
+    this.#deadlines.delete(id);
+    for (const r of c.reports) {
+      const rest = (this.#byEvent.get(r.event_id) ?? []).filter((x) => x !== id);
+      if (rest.length) this.#byEvent.set(r.event_id, rest);
+      else this.#byEvent.delete(r.event_id);
+    }
+    const [bx, by] = this.#bucketOf(c.place.lat, c.place.lon);
+    const key = `${c.category}:${bx}:${by}`;
+    const set = this.#buckets.get(key);
+    set?.delete(id);
+    if (set?.size === 0) this.#buckets.delete(key);
+    for (const l of this.#removeListeners) {
+      try {
+        l(id);
+      } catch (err) {
+        this.#log.warn({ err: (err as Error).message }, 'case removal listener failed');
+      }
+    }
+  }
+
+  /**
+   * The active instance removes closed and invalid cases whose last step is older than
+   * routing.keep_closed_days from the bucket (by compare-and-set: one reopened meanwhile stays);
+   * every node's watch then drops them from memory. Their rows stay in ClickHouse.
+   */
+  async #sweep(now: number): Promise<void> {
+    if (this.#sweeping) return;
+    this.#sweeping = true;
+    let removed = 0;
+    try {
+      for (const [id, { record: c, revision }] of [...this.#cases]) {
+        if (this.#state !== 'running') break;
+        if ((c.state !== 'closed' && c.state !== 'invalid') || now - Date.parse(c.updated_at) < this.#keepClosedMs) continue;
+        try {
+          await this.store.remove(id, revision);
+        } catch (err) {
+          if (isCasConflict(err)) continue;
+          throw err;
+        }
+        this.#forget(id);
+        removed++;
+      }
+    } catch (err) {
+      this.#setError(`removing closed cases: ${(err as Error).message}`);
+    } finally {
+      this.#sweeping = false;
+    }
+    if (removed) this.#log.info({ removed, keep_closed_days: this.#keepClosedMs / 86_400_000, cases: this.#cases.size }, 'closed cases past their retention removed');
+  }
+
   #bucketOf(lat: number, lon: number): [number, number] {
     return [Math.floor(lat / this.#cellDeg), Math.floor(lon / this.#cellDeg)];
   }
@@ -641,6 +713,10 @@ export class CaseRouter {
           this.#firing.delete(id);
           this.#inflight--;
         });
+    }
+    if (now - this.#lastSweepAt >= Math.min(SWEEP_EVERY_MS, this.#keepClosedMs / 4)) {
+      this.#lastSweepAt = now;
+      void this.#sweep(now);
     }
   }
 

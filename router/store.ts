@@ -125,6 +125,14 @@ export class CaseStore {
     return { record: JSON.parse(dec.decode(e.value)) as CaseRecord, revision: e.revision };
   }
 
+  /**
+   * Purges a case and its history from the bucket, if it is still at `revision`; a case changed
+   * since throws a CAS conflict and stays.
+   */
+  async remove(id: string, revision: number): Promise<void> {
+    await this.kv.purge(id, { previousSeq: revision });
+  }
+
   /** Creates a case; null when the key already exists (a retry of an earlier attempt). */
   async create(record: CaseRecord): Promise<number | null> {
     try {

@@ -33,6 +33,7 @@ export const Routing = Strict({
   default_department: Id,
   merge_radius_m: Type.Number({ minimum: 0, default: 30 }),
   merge_window_s: Type.Number({ minimum: 0, default: 1800 }),
+  keep_closed_days: Type.Number({ exclusiveMinimum: 0, default: 30, description: 'closed and invalid cases leave the router (memory and case bucket) this long after their last step; ClickHouse keeps their rows' }),
   rules: Type.Array(RouteRule, { default: [] }),
 });
 

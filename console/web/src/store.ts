@@ -76,6 +76,10 @@ export class Store {
         this.touch('case');
         break;
       }
+      case 'case_removed':
+        this.cases.delete(msg.id);
+        this.touch('case');
+        break;
       case 'terminal': {
         const p = msg.position as TerminalPosition;
         let tr = this.terminals.get(p.terminalId);

@@ -1,7 +1,8 @@
 /**
  * ClickHouse tables for terminal beacons, as received (`BeaconIngest.start()` creates them;
  * idempotent). They are apart from telemetry's `terminal_positions` / `terminal_reports`, which
- * feed the worker statistics and are not filled yet (see the README's open work). ReplacingMergeTree on the dedup key collapses redeliveries that slipped
+ * the engine fills from the same accepted beacons for the worker statistics (engine/beacon-feed.ts),
+ * so a position is stored twice. ReplacingMergeTree on the dedup key collapses redeliveries that slipped
  * past the in-memory window; read with FINAL (or GROUP BY the key) for exact counts.
  */
 export const BEACON_TABLES = {

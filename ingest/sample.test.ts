@@ -95,9 +95,11 @@ describe('sampler', () => {
       const t0 = Date.now();
       s.add('gop2'); // first due now; keyframes every 2 s, 1.5 s after each due time
       s.add('gop3'); // keyframes every 3 s: no phase lets every period end just before one
+      s.add('gop10'); // one keyframe a period, 6.5 s after each due time: late until aligned
       for (let t = 0; t < 60_000; t += 500) {
         if (t % 2000 === 1500) s.offerKeyframe('gop2', key(1, Date.now()));
         if (t % 3000 === 1500) s.offerKeyframe('gop3', key(2, Date.now()));
+        if (t % 10_000 === 6500) s.offerKeyframe('gop10', key(3, Date.now()));
         await vi.advanceTimersByTimeAsync(500);
       }
       const aligned = got.filter((g) => g.cameraId === 'gop2');
@@ -105,10 +107,13 @@ describe('sampler', () => {
       expect(aligned.map((g) => g.pickedMs - g.dueMs)).toEqual([1500, 1500, 500, 500, 500, 500]);
       const fixed = got.filter((g) => g.cameraId === 'gop3');
       expect(fixed.map((g) => g.dueMs - t0)).toEqual([0, 10_000, 20_000, 30_000, 40_000, 50_000]);
-      // The move keeps the count of due slots; only the unaligned camera's long waits are late.
-      const late = fixed.filter((g) => g.pickedMs - g.dueMs > 2000).length;
-      expect(late).toBeGreaterThan(0);
-      expect(s.stats()).toMatchObject({ expected: 12, delivered: 12, onTime: 12 - late });
+      // A GOP as long as the period: the move goes forward, so no slot is skipped.
+      const long = got.filter((g) => g.cameraId === 'gop10');
+      expect(long.map((g) => g.pickedMs - g.dueMs)).toEqual([6500, 6500, 6500, 6500, 500, 500]);
+      // The moves keep the count of due slots; the long waits are late.
+      const late = [...fixed, ...long].filter((g) => g.pickedMs - g.dueMs > 2000).length;
+      expect(late).toBeGreaterThan(4);
+      expect(s.stats()).toMatchObject({ expected: 18, delivered: 18, onTime: 18 - late });
       s.stop();
     } finally {
       vi.useRealTimers();

@@ -197,19 +197,26 @@ export class Sampler {
    * Moves the camera's phase so that its next due times fall keyframeLeadMs before a keyframe,
    * when its cadence is steady and divides the period (each period then ends at the same place
    * in the GOP). Slot numbers stay; the slot just taken keeps its old due time (dueSlots()).
-   * Only for periods longer than the on-time window and a GOP, so that no older slot's deadline
-   * is still ahead.
+   * The move is by less than half a GOP, or forward when moving back would open the next slot
+   * at once (a GOP as long as the period). It is skipped while an earlier slot's deadline is
+   * still ahead under either phase, so that only this slot's count needs its old due time.
    */
   private align(s: Schedule, slot: number, dueMs: number, waitMs: number): void {
     const g = s.cadenceMs;
-    if (s.steady < 2 || g <= 0 || s.periodMs < this.onTimeMs + g) return;
+    if (s.steady < 2 || g <= 0) return;
     const perPeriod = s.periodMs / g;
     if (Math.abs(perPeriod - Math.round(perPeriod)) * g > ALIGN_TOLERANCE_MS) return;
     const lead = Math.min(this.opts.keyframeLeadMs ?? 500, g / 4);
     if (Math.abs(waitMs - lead) <= lead / 2) return;
     let shift = (((waitMs - lead) % g) + g) % g;
     if (shift > g / 2) shift -= g;
-    s.firstDueMs += shift;
+    const now = dueMs + waitMs;
+    const dueAt = (j: number, firstDueMs: number) => firstDueMs + j * s.periodMs;
+    if (dueAt(slot + 1, s.firstDueMs + shift) <= now) shift += g;
+    const firstDueMs = s.firstDueMs + shift;
+    const earlier = Math.max(dueAt(slot - 1, s.firstDueMs), dueAt(slot - 1, firstDueMs), s.movedSlot >= 0 ? s.movedFromMs : -Infinity);
+    if (earlier + this.onTimeMs > now) return;
+    s.firstDueMs = firstDueMs;
     s.movedSlot = slot;
     s.movedFromMs = dueMs;
   }

@@ -35,6 +35,9 @@ export class Leadership {
   #ticking: Promise<void> | null = null;
   #stopped = false;
   #lastError = '';
+  /** The lease period stepping down uses: leaseMs, or the bucket's TTL where shorter. */
+  #fenceMs = 0;
+  #mismatch = '';
   readonly #gauge: Gauge<'role'>;
 
   constructor(opts: LeadershipOptions) {
@@ -48,7 +51,7 @@ export class Leadership {
   }
 
   health(): ComponentHealth {
-    if (this.#lastError) return { state: 'degraded', reason: this.#lastError, role: this.#o.role, leading: this.#leading };
+    if (this.#lastError || this.#mismatch) return { state: 'degraded', reason: this.#lastError || this.#mismatch, role: this.#o.role, leading: this.#leading };
     return { state: 'up', role: this.#o.role, leading: this.#leading };
   }
 
@@ -57,6 +60,13 @@ export class Leadership {
       this.#kv = await new Kvm(this.#o.nc).create(this.#o.bucket, { history: 1, ttl: this.#o.leaseMs, replicas: this.#o.replicas });
     } catch (err) {
       throw new LeaseBucketError(this.#o.bucket, err);
+    }
+    // An existing bucket keeps the TTL of the node that created it (see CameraLeases).
+    const ttl = (await this.#kv.status()).ttl;
+    this.#fenceMs = ttl > 0 ? Math.min(this.#o.leaseMs, ttl) : this.#o.leaseMs;
+    if (ttl > 0 && ttl !== this.#o.leaseMs) {
+      this.#mismatch = `services.cluster.lease_ms is ${this.#o.leaseMs} here, but the ${this.#o.bucket} bucket expires entries after ${ttl} ms; stepping down uses ${this.#fenceMs} ms. Give every node the same lease_ms`;
+      this.#o.log.warn({ role: this.#o.role, lease_ms: this.#o.leaseMs, bucket_ttl_ms: ttl }, this.#mismatch);
     }
     await this.#tick();
     this.#timer = setInterval(() => {
@@ -88,7 +98,7 @@ export class Leadership {
     } catch (err) {
       this.#lastError = (err as Error).message;
       // Lost the lease to someone else, or could not renew it in time: step down.
-      if (this.#leading && Date.now() - this.#lastRenewOk > this.#o.leaseMs * 0.8) await this.#become(false);
+      if (this.#leading && Date.now() - this.#lastRenewOk > this.#fenceMs * 0.8) await this.#become(false);
       else if (this.#leading && /wrong last sequence/i.test(this.#lastError)) await this.#become(false);
     }
   }

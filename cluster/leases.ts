@@ -53,12 +53,17 @@ export class CameraLeases {
   #lastRenewOk = 0;
   #stopped = false;
   #lastError = '';
+  /** The lease period fencing uses: this node's lease_ms, or the buckets' TTL where shorter. */
+  #fenceMs: number;
+  /** Set when this node's lease_ms differs from the TTL the buckets were created with. */
+  #mismatch = '';
   readonly #owned: Gauge;
   readonly #moves: Counter<'kind'>;
 
   constructor(opts: CameraLeasesOptions) {
     this.#o = { leaseMs: 10_000, tickMs: 2_000, bucketPrefix: 'gw', replicas: 1, ...opts };
     this.#cameraIds = opts.cameraIds;
+    this.#fenceMs = this.#o.leaseMs;
     this.#owned = new Gauge({ name: 'gridwatch_cluster_cameras_owned', help: 'Cameras this node holds leases for', registers: [opts.metrics] });
     this.#moves = new Counter({ name: 'gridwatch_cluster_lease_changes_total', help: 'Leases acquired and released by this node', labelNames: ['kind'], registers: [opts.metrics] });
   }
@@ -74,7 +79,8 @@ export class CameraLeases {
 
   health(): ComponentHealth {
     const age = Date.now() - this.#lastRenewOk;
-    if (this.#lastRenewOk === 0 || age > this.#o.leaseMs) return { state: 'down', reason: this.#lastError || 'leases not renewed', owned: this.#held.size };
+    if (this.#lastRenewOk === 0 || age > this.#fenceMs) return { state: 'down', reason: this.#lastError || 'leases not renewed', owned: this.#held.size };
+    if (this.#mismatch) return { state: 'degraded', reason: this.#mismatch, owned: this.#held.size, nodes: this.#liveNodes.length };
     if (this.#lastError) return { state: 'degraded', reason: this.#lastError, owned: this.#held.size, nodes: this.#liveNodes.length };
     return { state: 'up', owned: this.#held.size, nodes: this.#liveNodes.length };
   }
@@ -91,8 +97,25 @@ export class CameraLeases {
     };
     this.#nodes = await open(`${this.#o.bucketPrefix}_nodes`);
     this.#leases = await open(`${this.#o.bucketPrefix}_camera_leases`);
+    await this.#checkTtl();
     await this.#tick();
     this.#timer = setInterval(() => void this.#tickOnce(), this.#o.tickMs);
+  }
+
+  /**
+   * Buckets that exist keep the TTL of the node that created them, whatever lease_ms this node
+   * has. Leases then expire after that TTL: a node whose lease_ms is longer would keep ingesting
+   * a camera another node has already taken. So fencing uses the shorter of the two, and the
+   * mismatch shows in the log and in health until the config agrees.
+   */
+  async #checkTtl(): Promise<void> {
+    const ttls = [(await this.#nodes!.status()).ttl, (await this.#leases!.status()).ttl].filter((t) => t > 0);
+    if (ttls.length === 0) return;
+    const bucketMs = Math.min(...ttls);
+    this.#fenceMs = Math.min(this.#o.leaseMs, bucketMs);
+    if (bucketMs === this.#o.leaseMs) return;
+    this.#mismatch = `services.cluster.lease_ms is ${this.#o.leaseMs} here, but the cluster's lease buckets expire entries after ${bucketMs} ms (the lease_ms of the node that created them); fencing uses ${this.#fenceMs} ms. Give every node the same lease_ms`;
+    this.#o.log.warn({ lease_ms: this.#o.leaseMs, bucket_ttl_ms: bucketMs }, this.#mismatch);
   }
 
   /** Replaces the camera list (config changed): cameras no longer listed are released. */
@@ -125,7 +148,7 @@ export class CameraLeases {
       log.warn({ err: this.#lastError }, 'lease tick failed');
     }
     // Fencing: leases we could not renew in time may already belong to another node.
-    if (this.#held.size && Date.now() - this.#lastRenewOk > this.#o.leaseMs) {
+    if (this.#held.size && Date.now() - this.#lastRenewOk > this.#fenceMs) {
       log.error({ cameras: this.#held.size }, 'leases not renewed within the lease period; dropping all cameras');
       for (const cam of [...this.#held.keys()]) await this.#drop(cam);
     }

@@ -186,6 +186,12 @@ export class Engine {
       onLead: () => router.lead(), onFollow: () => router.follow(),
     });
     this.routerLeadership = await this.#step('router leadership', async () => (await leadership.start(), leadership), (l) => l.stop());
+    // The role's lease (a lease_ms that disagrees with the cluster's, an unreachable bucket)
+    // shows under the router's health.
+    this.health.register('router', { health: () => {
+      const r = router.health(), l = leadership.health();
+      return l.state === 'up' || r.state !== 'up' ? r : { ...r, state: 'degraded', reason: `router leadership: ${l.reason}` };
+    } });
   }
 
   /** The statistics API, the console (its case actions go to the router), and the router's API. */

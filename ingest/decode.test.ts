@@ -45,6 +45,20 @@ describe('keyframe decoder pool', () => {
     }
   });
 
+  it('does not take a slow decode for a held frame: no pushes while ffmpeg is busy', async () => {
+    // A 4K lossless keyframe of noise: over half a second of decoding each.
+    const heavy = new Uint8Array(execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', "nullsrc=s=3840x2160,geq=lum='random(1)*255':cb=128:cr=128", '-frames:v', '1',
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-qp', '0', '-bf', '0', '-x264-params', 'repeat-headers=1', '-f', 'h264', 'pipe:1'], { maxBuffer: 64 * 2 ** 20 }));
+    const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });
+    try {
+      const out = await Promise.all([pool.decode('h264', heavy, 5000), pool.decode('h264', heavy, 5000)]);
+      for (const rgb of out) expect(rgb.length).toBe(160 * 90 * 3);
+      expect(pool.status()).toMatchObject([{ decoded: 2, flushes: 0, holdsFrames: false, restarts: 0 }]);
+    } finally {
+      pool.stop();
+    }
+  });
+
   for (const codec of ['h264', 'h265'] as const) {
     it(`keeps ${codec} frames in order when B-frames make ffmpeg hold them back`, async () => {
       const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });

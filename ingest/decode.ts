@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../core/index.ts';
@@ -69,6 +70,8 @@ export class KeyframeDecoder {
   private restarts = -1;
   /** How many frames ffmpeg holds back until more input comes (0: none), as last seen. */
   private holdDepth = 0;
+  /** ffmpeg's CPU time at the last watch, in clock ticks (-1: unknown). */
+  private cpuTicks = -1;
   private lastError: string | undefined;
   private readonly frameBytes: number;
   private readonly timeoutMs: number;
@@ -230,10 +233,15 @@ export class KeyframeDecoder {
       this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
       return;
     }
-    // Frames held back (the stream allows reordering), or a slow decode: all that is inside is
-    // held. From now on push whenever the decoder goes idle with a sample inside, until a frame
-    // comes out on its own again.
-    if (quietMs > HELD_AFTER_MS) {
+    // ffmpeg still spending CPU is decoding (a backlog, a slow machine), not holding frames back:
+    // a push would only add work.
+    const ticks = this.pid === undefined ? undefined : cpuTicksOf(this.pid);
+    const working = ticks !== undefined && this.cpuTicks >= 0 && ticks - this.cpuTicks > 1;
+    this.cpuTicks = ticks ?? -1;
+    // Quiet and idle: frames held back (the stream allows reordering), all that is inside. From
+    // now on push whenever the decoder goes idle with a sample inside, until a frame comes out
+    // on its own again.
+    if (quietMs > HELD_AFTER_MS && !working) {
       if (this.holdDepth === 0) this.opts.log?.info({ codec: this.codec, frames: this.jobs.length }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
       this.holdDepth = Math.min(MAX_HOLD_DEPTH, Math.max(this.holdDepth, this.jobs.length));
       this.flush();
@@ -249,6 +257,17 @@ export class KeyframeDecoder {
     if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* already gone */ } }
     const jobs = this.jobs.splice(0);
     for (const j of jobs) j.reject?.(err);
+  }
+}
+
+/** A process's user + system CPU time in clock ticks, from /proc; undefined where unreadable. */
+function cpuTicksOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return undefined;
   }
 }
 

@@ -17,8 +17,6 @@ export interface DecoderOptions {
 }
 
 interface Job {
-  /** The sequence number written in an SEI before the keyframe, and read back with its frame. */
-  seq: number;
   real: boolean;
   /** performance.now() by which the frame should be out; pushes wait for more input until then. */
   flushBy: number;
@@ -37,24 +35,8 @@ export interface DecoderStatus {
   lastError: string | undefined;
   /** Whether the streams decoded make ffmpeg hold frames back (B-frames), so that idle pushes are spent. */
   holdsFrames: boolean;
-  /** Frames that came back for the wrong keyframe (each restarted the decoder); false when unchecked. */
-  outOfStep: number | false;
   /** The pool's decoder for keyframes about to be late. */
   express?: boolean;
-}
-
-/**
- * Each keyframe goes in after an SEI (user data unregistered, our UUID) that carries its sequence
- * number; ffmpeg's showinfo filter prints it back with the frame it decoded, so each frame is
- * checked against the keyframe it answers before anyone gets it.
- */
-const SEQ_UUID = Uint8Array.from(Buffer.from('6777617463682d7365712d6e756d6265', 'hex'));
-const SEQ_UUID_TEXT = 'UUID=67776174-6368-2d73-6571-2d6e756d6265';
-const SEI_HEADER: Record<VideoCodec, number[]> = { h264: [0, 0, 0, 1, 0x06], h265: [0, 0, 0, 1, 0x4e, 0x01] };
-
-function seqSei(codec: VideoCodec, seq: number): Uint8Array {
-  const digits = Buffer.from(String(seq).padStart(12, '0'), 'latin1');
-  return Uint8Array.from([...SEI_HEADER[codec], 0x05, SEQ_UUID.length + digits.length, ...SEQ_UUID, ...digits, 0x80]);
 }
 
 // An access unit delimiter after each keyframe tells ffmpeg's parser the frame is complete.
@@ -63,9 +45,7 @@ const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x
 /**
  * One long-lived ffmpeg (driven by fluent-ffmpeg) that turns Annex-B keyframes into raw RGB at a
  * fixed size. Every keyframe written yields exactly one frame, in order, so the frames answer the
- * jobs first in, first out (a keyframe that yields none restarts the decoder, see spawn()), and
- * each frame's sequence number (SEI in, showinfo out) is checked against its job's: a decoder
- * that answers a keyframe with another one's frame is restarted before the frame goes anywhere.
+ * jobs first in, first out (a keyframe that yields none restarts the decoder, see spawn()).
  * The access unit delimiter after each keyframe lets the frame out at once, unless the stream's
  * parameter sets allow reordering (B-frames): then ffmpeg holds frames back until more input
  * comes. Once a decoder has seen that, when it goes idle with a frame inside, the last keyframe is
@@ -92,16 +72,6 @@ export class KeyframeDecoder {
   private holdDepth = 0;
   /** ffmpeg's CPU time at the last watch, in clock ticks (-1: unknown). */
   private cpuTicks = -1;
-  private nextSeq = 0;
-  /** Decoded frames waiting for the sequence number ffmpeg reports with them, and the reverse. */
-  private readonly frames: Uint8Array[] = [];
-  private readonly seqs: number[] = [];
-  /** The next `User Data=` line on stderr is our SEI's. */
-  private seiLine = false;
-  /** False once this ffmpeg has shown it reports no sequence numbers: frames match by order only. */
-  private checked = true;
-  private spare: Uint8Array | undefined;
-  private mismatches = 0;
   private lastError: string | undefined;
   private readonly frameBytes: number;
   private readonly timeoutMs: number;
@@ -126,15 +96,14 @@ export class KeyframeDecoder {
     return new Promise((resolve, reject) => {
       const now = performance.now();
       const wait = slackMs === undefined ? Math.min(this.flushAfterMs, 2 * this.gapMs) : Math.min(Math.max(slackMs, 0), MAX_HOLD_MS);
-      const seq = this.nextSeq++;
-      this.jobs.push({ seq, real: true, flushBy: now + wait, resolve, reject, sentAt: now });
+      this.jobs.push({ real: true, flushBy: now + wait, resolve, reject, sentAt: now });
       this.last = annexB;
-      this.write(seq, annexB);
+      this.write(annexB);
     });
   }
 
   status(): DecoderStatus {
-    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError, holdsFrames: this.holdDepth > 0, outOfStep: this.checked ? this.mismatches : false };
+    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError, holdsFrames: this.holdDepth > 0 };
   }
 
   pids(): number[] {
@@ -149,11 +118,10 @@ export class KeyframeDecoder {
     this.kill(new DecodeError('decoder stopped'));
   }
 
-  private write(seq: number, data: Uint8Array): void {
+  private write(data: Uint8Array): void {
     const now = performance.now();
     if (this.lastWriteAt > 0) this.gapMs += (Math.min(now - this.lastWriteAt, 1000) - this.gapMs) * 0.1;
     this.lastWriteAt = now;
-    this.input!.write(seqSei(this.codec, seq));
     this.input!.write(data);
     this.input!.write(AUD[this.codec]);
     this.armFlush();
@@ -183,10 +151,8 @@ export class KeyframeDecoder {
     this.flushTimer = undefined;
     if (!this.last || !this.input || !this.jobs.some((j) => j.real)) return;
     this.flushes++;
-    const seq = this.nextSeq++;
-    this.jobs.push({ seq, real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
+    this.jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.lastWriteAt = performance.now();
-    this.input.write(seqSei(this.codec, seq));
     this.input.write(this.last);
     this.input.write(AUD[this.codec]);
     this.armFlush();
@@ -199,7 +165,7 @@ export class KeyframeDecoder {
     const cmd = ffmpeg(input)
       .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
       .inputOptions(['-threads', '1', '-skip_loop_filter', 'all', '-flags2', '+fast', '-probesize', '32', '-analyzeduration', '0', '-flags', 'low_delay'])
-      .outputOptions(['-threads', '1', '-filter_threads', '1', '-vf', 'showinfo=checksum=0', '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-sws_flags', 'bilinear'])
+      .outputOptions(['-threads', '1', '-filter_threads', '1', '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-sws_flags', 'bilinear'])
       .format('rawvideo');
     cmd.on('start', () => {
       this.pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
@@ -214,15 +180,7 @@ export class KeyframeDecoder {
     // A keyframe that yields no frame would shift every later frame onto the wrong camera:
     // start afresh instead (the samples in flight are dropped and counted).
     cmd.on('stderr', (line: string) => {
-      if (this.cmd !== cmd) return;
-      if (line.includes(SEQ_UUID_TEXT)) { this.seiLine = true; return; }
-      if (this.seiLine) {
-        this.seiLine = false;
-        const hex = /User Data=([0-9a-f]+)/.exec(line)?.[1];
-        if (hex) (this.seqs.push(Number(Buffer.from(hex, 'hex').toString('latin1'))), this.pair());
-        return;
-      }
-      if (!/no frame!|missing picture|Invalid data found when processing input/.test(line)) return;
+      if (this.cmd !== cmd || !/no frame!|missing picture|Invalid data found when processing input/.test(line)) return;
       this.lastError = line.trim().slice(0, 200);
       this.kill(new DecodeError(`ffmpeg decoder lost a frame (${this.lastError}); restarting it`));
     });
@@ -234,7 +192,6 @@ export class KeyframeDecoder {
     this.input = input;
     this.filled = 0;
     this.holdDepth = 0;
-    this.checked = true;
     if (!this.timer) {
       this.timer = setInterval(() => this.watch(), 200);
       this.timer.unref();
@@ -251,37 +208,16 @@ export class KeyframeDecoder {
       if (this.filled < this.frameBytes) break;
       this.filled = 0;
       this.lastOutputAt = performance.now();
-      this.frames.push(this.frame);
-      this.frame = this.spare ?? new Uint8Array(this.frameBytes);
-      this.spare = undefined;
-      this.pair();
-    }
-  }
-
-  /** Hands each decoded frame to its job once its sequence number is in and matches. */
-  private pair(): void {
-    while (this.frames.length > 0 && (this.seqs.length > 0 || !this.checked)) {
-      const frame = this.frames.shift()!;
-      const seq = this.checked ? this.seqs.shift()! : undefined;
       const job = this.jobs.shift();
-      if (!job || (seq !== undefined && seq !== job.seq)) {
-        this.mismatches++;
-        this.lastError = `the frame of keyframe ${seq ?? '?'} came back for keyframe ${job?.seq ?? 'none'}`;
-        this.opts.log?.error({ codec: this.codec, err: this.lastError }, 'decoder frames out of step with keyframes; restarting it');
-        const err = new DecodeError(`ffmpeg decoder out of step (${this.lastError}); restarting it`);
-        job?.reject?.(err);
-        this.kill(err);
-        return;
-      }
       // The last frame written came out with nothing after it: this stream is not held back (a
       // slow decode under load, not a hold, is what made the decoder look stuck).
       if (this.jobs.length === 0) this.holdDepth = 0;
       this.armFlush();
-      if (job.real) {
+      if (job?.real) {
         this.decoded++;
-        job.resolve!(frame); // handed off: the detectors own it now
-      } else {
-        this.spare = frame;
+        const rgb = this.frame;
+        this.frame = new Uint8Array(this.frameBytes); // handed off: the detectors own it now
+        job.resolve!(rgb);
       }
     }
   }
@@ -289,12 +225,6 @@ export class KeyframeDecoder {
   private watch(): void {
     if (this.jobs.length === 0 || !this.input) return;
     const now = performance.now();
-    // A frame out long ago whose sequence number never came: this ffmpeg does not report them.
-    if (this.checked && this.frames.length > 0 && this.seqs.length === 0 && now - this.lastOutputAt > SEQ_WAIT_MS) {
-      this.checked = false;
-      this.opts.log?.warn({ codec: this.codec }, 'ffmpeg reports no keyframe sequence numbers (SEI side data); frames are matched by order only');
-      this.pair();
-    }
     // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
     const oldest = this.jobs[0]!;
     const quietMs = now - Math.max(oldest.sentAt, this.lastOutputAt, this.lastWriteAt);
@@ -325,9 +255,6 @@ export class KeyframeDecoder {
     this.input = undefined;
     this.pid = undefined;
     if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* already gone */ } }
-    this.frames.length = 0;
-    this.seqs.length = 0;
-    this.seiLine = false;
     const jobs = this.jobs.splice(0);
     for (const j of jobs) j.reject?.(err);
   }
@@ -344,8 +271,6 @@ function cpuTicksOf(pid: number): number | undefined {
   }
 }
 
-/** How long a decoded frame may wait for its sequence number on stderr. */
-const SEQ_WAIT_MS = 2000;
 const SPILL_AT = 3;
 /** A frame not out this long after the decoder went quiet is taken to be held back. */
 const HELD_AFTER_MS = 400;

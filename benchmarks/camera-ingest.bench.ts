@@ -6,6 +6,8 @@
  *
  * The farm runs in its own process (`gridwatch sim cameras`); its CPU is not counted as ingest.
  * ingest_cpu_cores = this process + its keyframe decoders; ffmpeg mode = its ffmpeg processes.
+ * decode_floor: standalone ffmpeg decoding the clip's keyframes with the decoders' options, run
+ * after the window on the same machine; ingest_cpu_vs_floor reads the ingest figure against it.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort, silentLogger } from '../core/index.ts';
 import { CameraIngest, farmCameraPath } from '../ingest/index.ts';
 import type { CameraT, IngestT } from '../config/index.ts';
+import { measureDecodeFloor } from './lib/decode-floor.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -206,6 +209,18 @@ async function main(): Promise<void> {
     };
     await perProc.stop();
     await inproc.stop();
+    // The decode floor, measured now that ingest has stopped: the CPU that decoding these samples
+    // costs ffmpeg on its own, on this machine, with the decoders' options.
+    const floor = await measureDecodeFloor(dataDir, frameSize);
+    const floorCores = (result.samples_delivered / wallS) * floor.cpu_ms_per_keyframe / 1000;
+    Object.assign(result, {
+      decode_floor: {
+        ...floor,
+        cores_at_this_sample_rate: Math.round(floorCores * 1000) / 1000,
+        decoder_cpu_vs_floor: Math.round((decCores / floorCores) * 100) / 100,
+        ingest_cpu_vs_floor: Math.round((ingestCores / floorCores) * 100) / 100,
+      },
+    });
     mkdirSync(join(root, 'benchmarks/results'), { recursive: true });
     writeFileSync(join(root, 'benchmarks/results/camera-ingest.json'), JSON.stringify(result, null, 2) + '\n');
     process.stdout.write(JSON.stringify(result) + '\n');

@@ -3,6 +3,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../core/index.ts';
 import type { CameraCounters, CameraState, CameraStatus, FleetCamera } from './fleet.ts';
 import type { FailReason } from './errors.ts';
+import { rgbFrameFilter } from './decode-args.ts';
 
 export interface FfmpegCameraOptions {
   width: number;
@@ -88,7 +89,7 @@ export class FfmpegCamera {
     const timeoutUs = String(Math.round(this.opts.stallTimeoutMs * 500)); // ffmpeg gives up after about twice this
     const cmd = ffmpeg(this.url())
       .inputOptions(['-rtsp_transport', 'tcp', '-timeout', timeoutUs, '-skip_frame', 'nokey', '-fflags', 'nobuffer', '-flags', 'low_delay', '-probesize', '32', '-analyzeduration', '0', '-threads', '1'])
-      .outputOptions(['-an', '-map', '0:v:0', '-fps_mode', 'passthrough', '-threads', '1', '-filter_threads', '1', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`])
+      .outputOptions(['-an', '-map', '0:v:0', '-fps_mode', 'passthrough', '-threads', '1', '-filter_threads', '1', '-vf', rgbFrameFilter(width, height)])
       .format('rawvideo');
     let stderr = '';
     cmd.on('start', () => { this.pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid; });

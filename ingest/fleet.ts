@@ -79,6 +79,8 @@ const zero = (): CameraCounters => ({ bytes: 0, packets: 0, accessUnits: 0, keyf
 /** Hands keyframes of one session to the fleet's sink; one per session, nothing per packet. */
 class SessionSink implements AccessUnitSink {
   constructor(private readonly id: string, private readonly sink: KeyframeSink) {}
+  readonly keyframesOnly = true;
+
   onAccessUnit(au: AccessUnit): void {
     if (au.keyframe) this.sink.onKeyframe(this.id, au);
   }

@@ -14,9 +14,9 @@ function nal(codec: VideoCodec, type: number, size: number, seed = 1): Uint8Arra
   return n;
 }
 
-function collect(codec: VideoCodec, ps: Uint8Array[] = []) {
+function collect(codec: VideoCodec, ps: Uint8Array[] = [], keyframesOnly = false) {
   const aus: { data: Uint8Array; keyframe: boolean; timeMs: number }[] = [];
-  const d = new Depacketizer(codec, 96, 90_000, { onAccessUnit: (au: AccessUnit) => aus.push({ data: au.data.slice(), keyframe: au.keyframe, timeMs: au.timeMs }) }, ps);
+  const d = new Depacketizer(codec, 96, 90_000, { keyframesOnly, onAccessUnit: (au: AccessUnit) => aus.push({ data: au.data.slice(), keyframe: au.keyframe, timeMs: au.timeMs }) }, ps);
   return { d, aus };
 }
 
@@ -83,6 +83,39 @@ describe.each(['h264', 'h265'] as const)('%s depacketiser', (codec) => {
     expect(d.counters.gaps).toBe(1);
     expect(d.counters.droppedAccessUnits).toBe(1);
     expect(aus.map((a) => a.keyframe)).toEqual([false, false]);
+  });
+
+  it('hands a keyframes-only sink the same keyframes, byte for byte, and still counts the rest', () => {
+    const { ps, list } = frames(codec);
+    const bigP = { nals: [nal(codec, codec === 'h264' ? 6 : 39, 30, 2), nal(codec, 1, 4000, 7)], keyframe: false }; // SEI + a fragmented slice
+    const key2 = { nals: [...ps, nal(codec, codec === 'h264' ? 5 : 19, 3000, 8)], keyframe: true };
+    const stream = [...list, bigP, key2, bigP];
+    const feed = (d: Depacketizer, lose?: { frame: number; packet: number }) => {
+      let seq = 7;
+      let ts = 0;
+      stream.forEach((f, i) => {
+        const t = packetizeFrame(codec, f);
+        const out = t.bytes.slice();
+        seq = stampFrame(t, out, seq, ts, 42);
+        ts += 6000;
+        packets(out).forEach((p, k) => { if (!(lose?.frame === i && lose.packet === k)) d.push(p, 0, p.length, 1_000_000); });
+      });
+    };
+    const all = collect(codec);
+    const keys = collect(codec, [], true);
+    feed(all.d);
+    feed(keys.d);
+    const hex = (a: { data: Uint8Array }) => Buffer.from(a.data).toString('hex');
+    expect(keys.aus.map((a) => a.keyframe)).toEqual([true, true]);
+    expect(keys.aus.map(hex)).toEqual(all.aus.filter((a) => a.keyframe).map(hex));
+    expect(keys.d.counters).toMatchObject({ accessUnits: 6, keyframes: 2, droppedAccessUnits: 0 });
+    expect(keys.d.counters).toEqual(all.d.counters);
+
+    // A gap inside a skipped access unit is still a damaged access unit.
+    const lossy = collect(codec, [], true);
+    feed(lossy.d, { frame: 3, packet: 2 });
+    expect(lossy.d.counters).toMatchObject({ gaps: 1, droppedAccessUnits: 1, accessUnits: 5, keyframes: 2 });
+    expect(lossy.aus.map(hex)).toEqual(keys.aus.map(hex));
   });
 
   it('adds the parameter sets to a keyframe that came without them', () => {

@@ -20,6 +20,12 @@ export interface AccessUnit {
 
 export interface AccessUnitSink {
   onAccessUnit(au: AccessUnit): void;
+  /**
+   * Only keyframes are wanted: the slices of other access units are checked and counted but not
+   * copied, and those access units are not passed on. A sampler needs nothing else, and this
+   * skips copying about half the bytes of a typical stream.
+   */
+  readonly keyframesOnly?: boolean;
 }
 
 /** Counters a depacketiser keeps; read them, never write. */
@@ -49,6 +55,9 @@ export class Depacketizer {
   private open = false;
   private auTs = 0;
   private damaged = false;
+  /** The open access unit has a non-keyframe slice and the sink wants only keyframes. */
+  private skipping = false;
+  private readonly keyframesOnly: boolean;
   private hasKey = false;
   private hasVps = false;
   private hasSps = false;
@@ -69,6 +78,7 @@ export class Depacketizer {
 
   constructor(readonly codec: VideoCodec, readonly payloadType: number, readonly clockRate: number, private readonly sink: AccessUnitSink, parameterSets: readonly Uint8Array[] = []) {
     this.au = { codec, data: this.buf, keyframe: false, rtpTimestamp: 0, timeMs: 0 };
+    this.keyframesOnly = sink.keyframesOnly === true;
     for (const ps of parameterSets) this.keepParameterSet(ps, 0, ps.length);
   }
 
@@ -132,6 +142,7 @@ export class Depacketizer {
     this.auTs = ts;
     this.len = 0;
     this.damaged = false;
+    this.skipping = false;
     this.hasKey = this.hasVps = this.hasSps = this.hasPps = false;
     this.inFu = false;
   }
@@ -158,9 +169,9 @@ export class Depacketizer {
       if (startBit) {
         const hdr = (p[s]! & 0xe0) | (fu & 0x1f);
         this.fuBegin(fu & 0x1f);
-        this.write1(hdr);
+        if (!this.skipping) this.write1(hdr);
       } else if (!this.inFu) { this.damaged = true; return; }
-      this.write(p, s + 2, e);
+      if (!this.skipping) this.write(p, s + 2, e);
       if (endBit) this.fuEnd();
       return;
     }
@@ -187,10 +198,12 @@ export class Depacketizer {
       const ftype = fu & 0x3f;
       if ((fu & 0x80) !== 0) {
         this.fuBegin(ftype);
-        this.write1((p[s]! & 0x81) | (ftype << 1));
-        this.write1(p[s + 1]!);
+        if (!this.skipping) {
+          this.write1((p[s]! & 0x81) | (ftype << 1));
+          this.write1(p[s + 1]!);
+        }
       } else if (!this.inFu) { this.damaged = true; return; }
-      this.write(p, s + 3, e);
+      if (!this.skipping) this.write(p, s + 3, e);
       if ((fu & 0x40) !== 0) this.fuEnd();
       return;
     }
@@ -200,26 +213,29 @@ export class Depacketizer {
   private fuBegin(type: number): void {
     if (this.inFu) this.damaged = true; // previous fragment never ended
     this.inFu = true;
-    this.writeStart();
-    this.fuNalStart = this.len;
     this.fuNalType = type;
     this.noteType(type);
+    if (this.skipping) return;
+    this.writeStart();
+    this.fuNalStart = this.len;
   }
 
   private fuEnd(): void {
     this.inFu = false;
-    if (this.isParamType(this.fuNalType)) this.keepParameterSet(this.buf, this.fuNalStart, this.len);
+    if (!this.skipping && this.isParamType(this.fuNalType)) this.keepParameterSet(this.buf, this.fuNalStart, this.len);
   }
 
   private nal(p: Uint8Array, s: number, e: number): void {
     const type = this.codec === 'h264' ? p[s]! & 0x1f : (p[s]! >> 1) & 0x3f;
     this.noteType(type);
+    if (this.isParamType(type)) this.keepParameterSet(p, s, e);
+    if (this.skipping) return;
     this.writeStart();
     this.write(p, s, e);
-    if (this.isParamType(type)) this.keepParameterSet(p, s, e);
   }
 
   private noteType(type: number): void {
+    if (this.keyframesOnly && this.isNonKeySlice(type)) this.skipping = true;
     if (this.codec === 'h264') {
       if (type === 5) this.hasKey = true;
       else if (type === 7) this.hasSps = true;
@@ -230,6 +246,11 @@ export class Depacketizer {
       else if (type === 33) this.hasSps = true;
       else if (type === 34) this.hasPps = true;
     }
+  }
+
+  /** A slice of a picture that is not a keyframe (non-IDR in H.264, non-IRAP in H.265). */
+  private isNonKeySlice(type: number): boolean {
+    return this.codec === 'h264' ? type >= 1 && type <= 4 : type <= 31 && (type < 16 || type > 23);
   }
 
   private isParamType(type: number): boolean {
@@ -257,6 +278,11 @@ export class Depacketizer {
     this.open = false;
     const c = this.counters;
     if (this.inFu) { this.damaged = true; this.inFu = false; }
+    if (this.skipping) {
+      if (this.damaged) c.droppedAccessUnits++;
+      else c.accessUnits++;
+      return;
+    }
     if (this.len === 0) return;
     if (this.damaged) { c.droppedAccessUnits++; return; }
     c.accessUnits++;

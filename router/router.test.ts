@@ -316,6 +316,7 @@ describe('retention of closed cases', () => {
     await active.start();
     await standby.open();
     const removed: string[] = [];
+    let successor: CaseRouter | undefined;
     active.onRemove((id) => removed.push(`active:${id}`));
     standby.onRemove((id) => removed.push(`standby:${id}`));
     try {
@@ -339,7 +340,21 @@ describe('retention of closed cases', () => {
       expect(active.get(openId)?.state).toBe('dispatched');
       expect(standby.get(openId)?.state).toBe('dispatched');
       expect(await active.store.get(openId)).not.toBeNull();
+
+      // An event stored longer ago than the retention (a consumer replaying the stream, a router
+      // down that long) opens no case; one published late, with an old confirmed_at, still does.
+      await active.stop();
+      const replayed = testEvent(city, { at: cellCentre(city, 'G0101') });
+      await standby.publish(replayed);
+      await new Promise((r) => setTimeout(r, 2000));
+      successor = new CaseRouter({ city, nc, log: silentLogger(), tickMs: 100 });
+      await successor.start();
+      const late = testEvent(city, { at: cellCentre(city, 'G0101'), confirmedAt: new Date(Date.now() - 60_000).toISOString() }); // the same street: handled after it
+      await successor.publish(late);
+      await waitFor('the late event to open a case', () => successor!.casesOfEvent(late.id)[0]);
+      expect(successor.casesOfEvent(replayed.id)).toEqual([]);
     } finally {
+      await successor?.stop();
       await standby.stop();
       await active.stop();
     }

@@ -138,7 +138,7 @@ export class CaseRouter {
     this.#cellDeg = Math.max(r.merge_radius_m, 1) / 111_000 * 1.5;
     const reg = opts.metrics;
     this.#m = reg ? {
-      events: new Counter({ name: 'gridwatch_router_events_total', help: 'Events the router took, by outcome (new_case, merged, duplicate, invalid)', labelNames: ['outcome'], registers: [reg] }),
+      events: new Counter({ name: 'gridwatch_router_events_total', help: 'Events the router took, by outcome (new_case, merged, duplicate, invalid, stale)', labelNames: ['outcome'], registers: [reg] }),
       transitions: new Counter({ name: 'gridwatch_router_transitions_total', help: 'Case transitions written', labelNames: ['action'], registers: [reg] }),
       acks: new Counter({ name: 'gridwatch_router_acks_total', help: 'Acks from dispatch systems, by outcome', labelNames: ['outcome'], registers: [reg] }),
       latency: new Histogram({ name: 'gridwatch_router_event_seconds', help: 'Event delivery to dispatch order published', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [reg] }),
@@ -412,7 +412,8 @@ export class CaseRouter {
     const prev = this.#chains.get(key) ?? Promise.resolve();
     const effects: Effect[] = [];
     // The chain holds only the decision and the KV write; effects and the ack follow outside it.
-    const next = prev.then(() => this.#ingest(e, effects));
+    const storedMs = m.info.timestampNanos / 1e6;
+    const next = prev.then(() => this.#ingest(e, effects, storedMs));
     next.then(
       async () => {
         for (const f of effects) await f();
@@ -435,7 +436,7 @@ export class CaseRouter {
     void tail.then(() => { if (this.#chains.get(key) === tail) this.#chains.delete(key); });
   }
 
-  async #ingest(e: GridEventT, fx: Effect[]): Promise<void> {
+  async #ingest(e: GridEventT, fx: Effect[], storedMs?: number): Promise<void> {
     const t0 = performance.now();
     const known = this.#byEvent.get(e.id);
     if (known && known.length > 0) {
@@ -444,6 +445,14 @@ export class CaseRouter {
       if (first.history[0]?.event_id === e.id) await this.#createCases(e, fx);
       else await this.#mergeInto(first.joint, e, fx);
       this.#m?.events.inc({ outcome: 'duplicate' });
+      return;
+    }
+    // Stored in the stream longer ago than case retention: its case, if it had one, may already be
+    // gone, so it must not open one again (a consumer replaying the events stream, with
+    // keep_closed_days under the stream's max age). A late event newly published still counts.
+    if (storedMs !== undefined && Date.now() - storedMs > this.#keepClosedMs) {
+      this.#m?.events.inc({ outcome: 'stale' });
+      this.#log.warn({ event: e.id, stored_at: new Date(storedMs).toISOString(), keep_closed_days: this.#keepClosedMs / 86_400_000 }, 'event stored longer ago than routing.keep_closed_days: no case opened');
       return;
     }
     const target = this.#findOpenCase(e);

@@ -7,7 +7,8 @@ import { EVENT_SCHEMA, ensureEventsStream, publishEvent, type GridEventT } from 
 import { Counter, Gauge, stageCounters, type ComponentHealth, type Logger, type Registry, type StageCounters } from '../core/index.ts';
 import type { City, BeaconsT, CellHit } from '../config/index.ts';
 import { parseLocation, parseReport, parseStatus, marginDeg, type Limits, type Location, type Report, type Status, type Parsed, type RejectReason } from './payload.ts';
-import { BEACON_TABLES, type BeaconTable } from './schema.ts';
+import { migrate } from '../telemetry/index.ts';
+import type { BeaconTable } from './schema.ts';
 import { RecentKeys } from './recent-keys.ts';
 import type { BeaconSource } from './source.ts';
 
@@ -138,7 +139,7 @@ export class BeaconIngest {
 
   /** Creates the tables, makes sure the event stream exists, subscribes, and starts the timers. */
   async start(): Promise<void> {
-    for (const ddl of Object.values(BEACON_TABLES)) await this.#o.store.exec(ddl);
+    await migrate(this.#o.store, { tz: this.#o.city.config.city.timezone });
     if (this.#o.nc) {
       this.#js = jetstream(this.#o.nc);
       await this.#ensureEventStream(this.#o.nc);
@@ -320,7 +321,7 @@ export class BeaconIngest {
       this.#emit({ kind: 'position', terminal: s.id, tstMs, lat: p.lat, lon: p.lon, cell: hit?.cell.id ?? '', ...(p.acc != null ? { acc: p.acc } : {}), ...(p.batt != null ? { batt: p.batt } : {}), ...(p.vel != null ? { velKmh: p.vel } : {}) });
     }
     this.#push('beacon_positions', {
-      terminal: s.id, tst: tstMs, received_at: now, source, lat: p.lat, lon: p.lon, acc: p.acc, alt: p.alt, vel: p.vel, cog: p.cog, batt: p.batt, conn: p.conn,
+      terminal: s.id, worker: this.#o.city.terminals.get(s.id)?.worker ?? s.id, tst: tstMs, received_at: now, source, lat: p.lat, lon: p.lon, acc: p.acc, alt: p.alt, vel: p.vel, cog: p.cog, batt: p.batt, conn: p.conn,
       district: path?.[0] ?? '', street: path?.[1] ?? '', community: path?.[2] ?? '', cell: hit?.cell.id ?? '', stuck: s.stuck ? 1 : 0,
     });
   }
@@ -365,7 +366,7 @@ export class BeaconIngest {
     }
     const path = event.place.path;
     this.#emit({ kind: 'report', terminal: event.source.id, tstMs, eventId: event.id, category: event.category, lat: event.place.lat, lon: event.place.lon, cell: path[path.length - 1] ?? '', text: event.description ?? '', evidence: event.evidence });
-    this.#push('beacon_reports', { event_id: event.id, terminal: event.source.id, tst: tstMs, received_at: now, category: event.category, text: event.description ?? '', lat: event.place.lat, lon: event.place.lon, grid_path: event.place.path, evidence: event.evidence });
+    this.#push('beacon_reports', { event_id: event.id, terminal: event.source.id, worker: this.#o.city.terminals.get(event.source.id)?.worker ?? event.source.id, tst: tstMs, received_at: now, category: event.category, text: event.description ?? '', lat: event.place.lat, lon: event.place.lon, grid_path: event.place.path, evidence: event.evidence });
     if (!this.#js) return;
     for (let attempt = 1; ; attempt++) {
       try {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { stringify } from 'yaml';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { generateCity, type City } from '../config/index.ts';
+import { generateCity, haversineM, type City } from '../config/index.ts';
 import { parseEvent } from '../bus/index.ts';
 import { freePort } from '../core/index.ts';
 import { tempDir, until } from '../test/harness.ts';
@@ -126,6 +126,12 @@ export function beaconCases(ctx: () => BeaconCtx): void {
     expect(ev.slice(-2)).toEqual([{ kind: 'cell_exit', cell: 'G0101' }, { kind: 'cell_enter', cell: 'G0102' }]);
     const track = await engine.beacons.track(id, t0 * 1000, (t0 + 20) * 1000);
     expect(track.map((p) => p.cell)).toEqual(['G0101', 'G0102']);
+    // The worker statistics read the same rows, under the worker who carries the terminal.
+    const worker = engine.city.terminals.get(id)!.worker;
+    const day = await engine.telemetry.query<{ online_s: number; distance_m: number }>(`SELECT online_s, distance_m FROM worker_daily(gap_s = 300, from_ms = ${t0 * 1000}, to_ms = ${(t0 + 20) * 1000}) WHERE worker = '${worker}'`);
+    expect(day).toHaveLength(1);
+    expect(Number(day[0]!.online_s)).toBe(10);
+    expect(Number(day[0]!.distance_m)).toBeCloseTo(haversineM(a1, o1, a2, o2), 0);
   });
 
   it('counts a redelivered message once and stores it once', async () => {
@@ -232,10 +238,9 @@ export function beaconCases(ctx: () => BeaconCtx): void {
       return Number(x[0]?.n) ? x : undefined;
     });
     expect(Number(r[0]!.n)).toBe(1);
-    // The worker statistics count it for the worker who carries the terminal, and the map has the terminal.
-    await engine.telemetryWriter.flush();
+    // The worker statistics count it for the worker who carries the terminal.
     const worker = engine.city.terminals.get(id)!.worker;
-    const filed = await engine.telemetry.query<{ worker: string }>(`SELECT worker FROM terminal_reports WHERE event_id = '${ev.id}'`);
+    const filed = await engine.telemetry.query<{ worker: string }>(`SELECT worker FROM beacon_reports FINAL WHERE event_id = '${ev.id}'`);
     expect(filed).toEqual([{ worker }]);
   });
 }

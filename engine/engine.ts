@@ -212,7 +212,7 @@ export class Engine {
     desk.attach(this.console.feed);
     await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
     this.health.register('console', this.console);
-    const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(this.city, this.console.feed, this.telemetryWriter));
+    const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(this.console.feed));
     this.#started.push({ name: 'beacon feed', stop: async () => void stopBeaconFeed() });
     registerRouterApi(this.http, this.router, { caseRoutes: false });
   }

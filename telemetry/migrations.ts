@@ -163,6 +163,78 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    name: 'beacon tables, one copy of each position',
+    up: ({ tz }) => {
+      const day = `toDate(tst, '${tz}')`;
+      return [
+        // Terminal beacons as received (beacons/ingest.ts writes them). ReplacingMergeTree on the
+        // dedup key collapses redeliveries that slipped past the in-memory window; read with FINAL
+        // (or GROUP BY the key) for exact counts. `worker` is who carried the terminal when it sent.
+        `CREATE TABLE IF NOT EXISTS beacon_positions (
+          terminal ${lc}, worker ${lc} DEFAULT terminal,
+          tst ${ts} COMMENT 'when the terminal took the fix', received_at ${ts},
+          source ${lc} COMMENT 'gw or owntracks',
+          lat Float64, lon Float64,
+          acc Nullable(Float32) COMMENT 'metres', alt Nullable(Float32) COMMENT 'metres',
+          vel Nullable(Float32) COMMENT 'km/h', cog Nullable(Float32) COMMENT 'degrees',
+          batt Nullable(Float32) COMMENT 'percent', conn ${lc},
+          district ${lc}, street ${lc}, community ${lc}, cell ${lc} COMMENT 'empty when the point is in no cell',
+          stuck UInt8 COMMENT '1 while the stuck-GPS flag is raised'
+        ) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(tst) ORDER BY (terminal, tst)
+          TTL toDateTime(tst) + INTERVAL 180 DAY SETTINGS ${RAW}`,
+        `CREATE TABLE IF NOT EXISTS beacon_reports (
+          event_id String, terminal ${lc}, worker ${lc} DEFAULT terminal,
+          tst ${ts}, received_at ${ts}, category ${lc}, text String, lat Float64, lon Float64,
+          grid_path Array(String) COMMENT 'district, street, community, cell', evidence Array(String)
+        ) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(tst) ORDER BY (terminal, tst, event_id)
+          TTL toDateTime(tst) + INTERVAL 1100 DAY SETTINGS ${RAW}`,
+        `CREATE TABLE IF NOT EXISTS terminal_events (
+          terminal ${lc}, at ${ts},
+          kind ${lc} COMMENT 'cell_enter, cell_exit, online, offline, inactive, stuck_gps, stuck_gps_cleared',
+          cell ${lc}, lat Nullable(Float64), lon Nullable(Float64)
+        ) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(at) ORDER BY (terminal, at, kind, cell)
+          TTL toDateTime(at) + INTERVAL 400 DAY SETTINGS ${RAW}`,
+        // Tables that an earlier gridwatch created from beacons/schema.ts get the worker column
+        // (their old rows read the terminal id) and the same retention.
+        `ALTER TABLE beacon_positions ADD COLUMN IF NOT EXISTS worker ${lc} DEFAULT terminal AFTER terminal`,
+        `ALTER TABLE beacon_reports ADD COLUMN IF NOT EXISTS worker ${lc} DEFAULT terminal AFTER terminal`,
+        `ALTER TABLE beacon_positions MODIFY TTL toDateTime(tst) + INTERVAL 180 DAY`,
+        `ALTER TABLE beacon_reports MODIFY TTL toDateTime(tst) + INTERVAL 1100 DAY`,
+        `ALTER TABLE terminal_events MODIFY TTL toDateTime(at) + INTERVAL 400 DAY`,
+        // Worker statistics read the beacon tables, so each position is stored once (the engine
+        // wrote terminal_positions / terminal_reports as a second copy until now; those tables
+        // keep what was written before and get nothing new). A position stored twice adds
+        // nothing: the copy is 0 s and 0 m from the original, and only steps over 0 s count.
+        `DROP VIEW IF EXISTS worker_daily`,
+        `CREATE VIEW worker_daily AS
+          SELECT worker, day, sum(distance_m) AS distance_m, sum(online_s) AS online_s, sum(reports) AS reports
+          FROM (
+            SELECT worker, day,
+              sumIf(d_m, dt_s > 0 AND dt_s <= {gap_s:Float64}) AS distance_m,
+              sumIf(dt_s, dt_s > 0 AND dt_s <= {gap_s:Float64}) AS online_s,
+              toUInt64(0) AS reports
+            FROM (
+              SELECT worker, ${day} AS day,
+                toFloat64(dateDiff('millisecond', lagInFrame(tst) OVER w, tst)) / 1000 AS dt_s,
+                2 * 6371008.8 * asin(sqrt(
+                  pow(sin(radians(lat - lagInFrame(lat) OVER w) / 2), 2) +
+                  cos(radians(lagInFrame(lat) OVER w)) * cos(radians(lat)) * pow(sin(radians(lon - lagInFrame(lon) OVER w) / 2), 2)
+                )) AS d_m
+              FROM beacon_positions
+              WHERE tst >= fromUnixTimestamp64Milli({from_ms:Int64}) AND tst < fromUnixTimestamp64Milli({to_ms:Int64})
+              WINDOW w AS (PARTITION BY worker, day ORDER BY tst ROWS BETWEEN 1 PRECEDING AND CURRENT ROW)
+            ) GROUP BY worker, day
+            UNION ALL
+            SELECT worker, ${day} AS day, 0 AS distance_m, 0 AS online_s, uniqExact(event_id) AS reports
+            FROM beacon_reports
+            WHERE tst >= fromUnixTimestamp64Milli({from_ms:Int64}) AND tst < fromUnixTimestamp64Milli({to_ms:Int64})
+            GROUP BY worker, day
+          ) GROUP BY worker, day`,
+      ];
+    },
+  },
 ];
 
 export interface MigrationResult {
@@ -171,7 +243,7 @@ export interface MigrationResult {
 }
 
 /** Brings the store's database up to the latest migration; safe to run on every start. */
-export async function migrate(store: TelemetryStore, ctx: MigrationContext, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
+export async function migrate(store: Pick<TelemetryStore, 'exec' | 'query' | 'insert'>, ctx: MigrationContext, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationResult> {
   if (!/^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/.test(ctx.tz) && ctx.tz !== 'UTC') throw new TelemetryMigrationError(0, 'setup', new Error(`bad time zone ${ctx.tz}`));
   try {
     await store.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (

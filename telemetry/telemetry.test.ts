@@ -101,22 +101,38 @@ for (const mode of modes) {
     });
 
     it('migrates an empty database, then again on the existing one, and matches the row types', async () => {
+      // Beacon tables as gridwatch created them before migration 3 (beacons/schema.ts), with a row.
+      await store.exec(`CREATE TABLE beacon_positions (terminal LowCardinality(String), tst DateTime64(3, 'UTC'), received_at DateTime64(3, 'UTC'),
+        source LowCardinality(String), lat Float64, lon Float64, acc Nullable(Float32), alt Nullable(Float32), vel Nullable(Float32), cog Nullable(Float32),
+        batt Nullable(Float32), conn LowCardinality(String), district LowCardinality(String), street LowCardinality(String), community LowCardinality(String),
+        cell LowCardinality(String), stuck UInt8) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(tst) ORDER BY (terminal, tst)`);
+      await store.exec(`CREATE TABLE beacon_reports (event_id String, terminal LowCardinality(String), tst DateTime64(3, 'UTC'), received_at DateTime64(3, 'UTC'),
+        category LowCardinality(String), text String, lat Float64, lon Float64, grid_path Array(String), evidence Array(String))
+        ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(tst) ORDER BY (terminal, tst, event_id)`);
+      await store.exec(`CREATE TABLE terminal_events (terminal LowCardinality(String), at DateTime64(3, 'UTC'), kind LowCardinality(String), cell LowCardinality(String),
+        lat Nullable(Float64), lon Nullable(Float64)) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(at) ORDER BY (terminal, at, kind, cell)`);
+      await store.insert('beacon_positions', [{ terminal: 'legacy-t', tst: D0, received_at: D0, source: 'gw', lat: 43.87, lon: 125.31, cell: 'c1' }]);
       const first = await migrate(store, { tz: TZ });
-      expect(first).toEqual({ applied: [1, 2], current: 2 });
+      expect(first).toEqual({ applied: [1, 2, 3], current: 3 });
+      // The old tables got the worker column (old rows read the terminal) and a retention.
+      expect(await store.query(`SELECT terminal, worker FROM beacon_positions`)).toEqual([{ terminal: 'legacy-t', worker: 'legacy-t' }]);
+      const ttl = await store.query<{ name: string; q: string }>(`SELECT name, create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name IN ('beacon_positions', 'beacon_reports', 'terminal_events') ORDER BY name`);
+      expect(ttl.map((t) => [t.name, /TTL toDateTime\((tst|at)\) \+ toIntervalDay\((\d+)\)/.exec(t.q)?.[2]])).toEqual([['beacon_positions', '180'], ['beacon_reports', '1100'], ['terminal_events', '400']]);
+      expect((await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'beacon_reports' AND name = 'worker'`))).toHaveLength(1);
       for (const table of TABLE_NAMES) {
         const cols = await store.query<{ name: string }>(`SELECT name FROM system.columns WHERE database = currentDatabase() AND table = '${table}' ORDER BY position`);
         expect(cols.map((c) => c.name), table).toEqual(TABLES[table].map((c) => c.name));
       }
       const tables = (await store.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name`)).map((t) => t.name);
-      expect(tables).toEqual(expect.arrayContaining(['schema_migrations', 'cases_daily', 'cases_daily_mv', 'camera_uptime_daily', 'detector_quality_daily', 'worker_daily']));
-      expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 2 });
+      expect(tables).toEqual(expect.arrayContaining(['schema_migrations', 'cases_daily', 'cases_daily_mv', 'camera_uptime_daily', 'detector_quality_daily', 'worker_daily', 'beacon_positions', 'beacon_reports', 'terminal_events']));
+      expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 3 });
       if (mode.reopens && mode.name !== 'server') {
         await store.close(); // chdb: one data folder per process, so close before opening it again
         store = await mode.open(dir);
-        expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 2 });
+        expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 3 });
       }
       const rows = await store.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(rows.map((r) => Number(r.version))).toEqual([1, 2]);
+      expect(rows.map((r) => Number(r.version))).toEqual([1, 2, 3]);
     });
 
     it('rejects bad rows with a reason and writes the rest of the batch', async () => {
@@ -288,11 +304,16 @@ for (const mode of modes) {
         kase('Z', 'vending', 'c1', D0 - 5 * DAY, [[D0 - 5 * DAY, 'reported', null, null, null]]);
 
         // Workers: w1 walks 2 × 0.001° of latitude in 2 min, then a 3 h gap; w2 stands still for 200 s; w3 does nothing.
-        const pos = (worker: string, terminal: string, ts: number, lat: number) => writer.write('terminal_positions', { ts, terminal, worker, cell: 'c1', lat, lon: 125.31, acc_m: 5, batt_pct: 80 });
-        pos('w1', 't1', D0 + 9 * HOUR, 43.87); pos('w1', 't1', D0 + 9 * HOUR + 60_000, 43.871); pos('w1', 't1', D0 + 9 * HOUR + 120_000, 43.872); pos('w1', 't1', D0 + 12 * HOUR, 43.9);
+        // Positions and reports as the beacon ingest stores them; one position and one report arrive twice (a redelivery).
+        const positions: object[] = [];
+        const pos = (worker: string, terminal: string, tst: number, lat: number) => positions.push({ terminal, worker, tst, received_at: tst, source: 'gw', lat, lon: 125.31, acc: 5, batt: 80, cell: 'c1' });
+        pos('w1', 't1', D0 + 9 * HOUR, 43.87); pos('w1', 't1', D0 + 9 * HOUR + 60_000, 43.871); pos('w1', 't1', D0 + 9 * HOUR + 60_000, 43.871); pos('w1', 't1', D0 + 9 * HOUR + 120_000, 43.872); pos('w1', 't1', D0 + 12 * HOUR, 43.9);
         pos('w2', 't2', D0 + 9 * HOUR, 43.88); pos('w2', 't2', D0 + 9 * HOUR + 200_000, 43.88);
-        const report = (worker: string, terminal: string, i: number) => writer.write('terminal_reports', { ts: D0 + 10 * HOUR + i, report_id: `${worker}-r${i}`, terminal, worker, cell: 'c1', category: 'sanitation', lat: 43.87, lon: 125.31 });
-        report('w1', 't1', 1); report('w1', 't1', 2); report('w2', 't2', 1); report('w2', 't2', 2);
+        const reports: object[] = [];
+        const report = (worker: string, terminal: string, i: number) => reports.push({ event_id: `${worker}-r${i}`, terminal, worker, tst: D0 + 10 * HOUR + i, received_at: D0 + 10 * HOUR + i, category: 'sanitation', lat: 43.87, lon: 125.31 });
+        report('w1', 't1', 1); report('w1', 't1', 2); report('w1', 't1', 2); report('w2', 't2', 1); report('w2', 't2', 2);
+        await store.insert('beacon_positions', positions);
+        await store.insert('beacon_reports', reports);
 
         // Cameras: cam1 streams 4 of 6 ten-second samples, cam2 2 of 2.
         const states = ['streaming', 'streaming', 'stalled', 'backoff', 'streaming', 'streaming'] as const;

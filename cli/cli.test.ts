@@ -69,6 +69,11 @@ describe('gridwatch command', () => {
     const natsPid = Number(readFileSync(join(raw.services.data_dir, 'nats-server.pid'), 'utf8'));
     expect(existsSync(`/proc/${natsPid}`)).toBe(true);
 
+    // The dispatch simulator finds the engine's embedded NATS through /healthz, with no --nats.
+    const sim = spawnSync(process.execPath, [BIN, 'sim', 'dispatch', '--config', file, '--duration-s', '1'], { encoding: 'utf8', env: { ...process.env, NATS_URL: '' } });
+    expect(sim.status, sim.stderr).toBe(0);
+    expect(JSON.parse(sim.stdout.trim().split('\n').pop()!)).toHaveProperty('orders');
+
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 15_000))]);

@@ -20,7 +20,7 @@ export function registerSim(program: Command): void {
   sim
     .command('dispatch')
     .description('play the departments\' work-order systems: sign and resolve orders after random delays, sometimes miss deadlines')
-    .option('--nats <url>', 'NATS server (default: NATS_URL, or services.nats.url of the city)')
+    .option('--nats <url>', 'NATS server (default: NATS_URL, services.nats.url of the city, or the NATS of the engine running it, from its /healthz)')
     .option('--config <file>', 'city config (YAML)', 'config/demo-city.yaml')
     .option('--departments <ids>', 'comma-separated department ids (default: all)')
     .option('--sign-delay-s <min-max>', 'delay before signing', range, [1, 20] as [number, number])
@@ -32,8 +32,7 @@ export function registerSim(program: Command): void {
       const { connect } = await import('@nats-io/transport-node');
       const { DispatchSimulator } = await import('../../router/index.ts');
       const city = loadCity(opts.config);
-      const url = opts.nats ?? process.env.NATS_URL ?? city.config.services.nats.url;
-      if (!url) throw new Error('no NATS URL: pass --nats nats://host:port (the engine logs its NATS URL at start)');
+      const url = opts.nats ?? (process.env.NATS_URL || undefined) ?? city.config.services.nats.url ?? await runningEngineNats(city.config.services.http);
       const log = createLogger({ name: 'sim-dispatch' });
       const departments = opts.departments ? opts.departments.split(',') : [...city.departments.keys()];
       const nc = await connect({ servers: url, name: 'gridwatch-sim-dispatch' });
@@ -51,4 +50,22 @@ export function registerSim(program: Command): void {
       await nc.drain();
       process.stdout.write(JSON.stringify(sim.status()) + '\n');
     });
+}
+
+/**
+ * The NATS URL of the engine running this city, from its /healthz: an engine on its embedded
+ * defaults runs nats-server on a port of its own choosing.
+ */
+async function runningEngineNats(http: { host: string; port: number }): Promise<string> {
+  const host = http.host === '0.0.0.0' || http.host === '::' ? '127.0.0.1' : http.host;
+  const healthz = `http://${host.includes(':') ? `[${host}]` : host}:${http.port}/healthz`;
+  let body: { components?: { nats?: { url?: string } } };
+  try {
+    body = await fetch(healthz, { signal: AbortSignal.timeout(3000) }).then((r) => r.json() as Promise<typeof body>);
+  } catch (err) {
+    throw new Error(`no NATS URL: pass --nats nats://host:port, set services.nats.url, or start the engine (${healthz} did not answer: ${(err as Error).message})`);
+  }
+  const url = body.components?.nats?.url;
+  if (!url) throw new Error(`no NATS URL: ${healthz} names none; pass --nats nats://host:port`);
+  return url;
 }

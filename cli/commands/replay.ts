@@ -12,12 +12,17 @@ export function registerReplay(program: Command): void {
     .command('replay')
     .description('run the zone rules over detections in MOTChallenge text (frame,id,left,top,width,height,conf[,class]) and print one JSON line per violation')
     .requiredOption('--detections <file>', 'MOTChallenge text detections; class is a COCO index')
-    .requiredOption('--zones <file>', 'zones (YAML or JSON), as in the city config: a list, or {image_size, zones}')
+    .option('--zones <file>', 'zones (YAML or JSON), as in the city config: a list, or {image_size, homography, zones}')
+    .option('--camera <file>', 'a camera block of the city config (YAML or JSON): its image_size, homography and zones')
     .requiredOption('--fps <f>', 'frame rate of the detections', positive)
+    .option('--every <n>', 'feed every Nth frame only, as a sampler taking fps/N samples a second would', positive, 1)
     .option('--default-class <name>', 'COCO class of lines without a class column', 'car')
-    .action(async (opts: { detections: string; zones: string; fps: number; defaultClass: string }) => {
+    .action(async (opts: { detections: string; zones?: string; camera?: string; fps: number; every: number; defaultClass: string }) => {
+      const zonesFile = opts.camera ?? opts.zones;
+      if (!zonesFile || (opts.camera && opts.zones)) throw new Error('replay needs one of --zones FILE or --camera FILE');
+      if (!Number.isInteger(opts.every)) throw new Error(`--every must be a whole number; got ${opts.every}`);
       const { replay } = await import('../../detectors/index.ts');
-      for (const v of replay({ detectionsFile: opts.detections, zonesFile: opts.zones, fps: opts.fps, defaultClass: opts.defaultClass })) {
+      for (const v of replay({ detectionsFile: opts.detections, zonesFile, fps: opts.fps, every: opts.every, defaultClass: opts.defaultClass })) {
         process.stdout.write(`${JSON.stringify(v)}\n`);
       }
     });

@@ -18,8 +18,10 @@ export const Zone = Strict({
   min_score: Type.Number({ minimum: 0, maximum: 1, default: 0.35 }),
   min_box_px: Type.Number({ minimum: 0, default: 12 }),
   cooldown_s: Type.Number({ minimum: 0, default: 600, description: 'after a violation ends, none is raised again at the same place in this zone for this long' }),
-  max_gap_s: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'an object unseen for longer than this (occlusion, missed detections) has left' }),
-  position_tolerance: Type.Number({ exclusiveMinimum: 0, maximum: 2, default: 0.3, description: 'how far a stopped object may seem to move, as a share of its box size (sqrt of w*h)' }),
+  max_gap_s: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'road_occupation: a stall unseen for longer than this (occlusion, missed detections) has left' }),
+  leave_s: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'no_parking: a violation ends when its spot has been empty this long (at least three sample periods)' }),
+  max_speed_kmh: Type.Number({ exclusiveMinimum: 0, maximum: 60, default: 8, description: 'no_parking: a vehicle slower than this on the ground is stopped (with a homography; without, speed on a plane fitted from vehicle sizes)' }),
+  position_tolerance: Type.Number({ exclusiveMinimum: 0, maximum: 2, default: 0.3, description: 'road_occupation: how far a stall may seem to move, as a share of its box size (sqrt of w*h)' }),
   ground_point: Type.Optional(LatLon),
 });
 

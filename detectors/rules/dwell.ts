@@ -2,38 +2,10 @@ import { createHash } from 'node:crypto';
 import type { Detection } from '../types.ts';
 import { inZone, type CompiledZone, type Rule } from './zones.ts';
 import { IouTracker } from './tracker.ts';
+import type { Violation, ViolationState } from './violation.ts';
+import { StoppedVehicles, type Stop, type StoppedSnapshot } from './stopped.ts';
 
-export type ViolationState = 'new' | 'update' | 'end';
-
-/** One lifecycle step of a violation; the router turns it into an event. */
-export interface Violation {
-  /** Stable over the violation's life and across engine restarts. */
-  id: string;
-  state: ViolationState;
-  cameraId: string;
-  zoneId: string;
-  rule: Rule;
-  /** The vehicle's class (illegal_parking) or the stall object's class (road_vending). */
-  class: string;
-  /** [left, top, width, height] in image pixels, last seen. */
-  box: [number, number, number, number];
-  /** Bottom-centre of the box, the point placed in the zone. */
-  point: [number, number];
-  firstSeenMs: number;
-  confirmedMs: number;
-  lastSeenMs: number;
-  /** Set on `end`: the last capture time it was seen. */
-  endedMs: number | null;
-  dwellS: number;
-  score: number;
-  /** road_vending: share of samples with people at the stall. */
-  presenceRatio: number | null;
-  /** Filled in by the stage that writes evidence JPEGs. */
-  evidence: { annotated: string; clean: string } | null;
-  model: { name: string; version: string };
-  /** Only with `keepHistory`: [captureTimeMs, left, top, width, height] for each sample it was seen in. */
-  boxes?: [number, number, number, number, number][];
-}
+export type { Violation, ViolationState } from './violation.ts';
 
 /** An object held at a locked position in a zone. Plain data: it is persisted as JSON. */
 interface Spot {
@@ -64,7 +36,10 @@ interface Cooldown {
 }
 
 interface CameraRules {
+  /** road_vending zones; illegal_parking zones belong to `parking`. */
   zones: CompiledZone[];
+  parking: StoppedVehicles;
+  geometryKey: string;
   tracker: IouTracker;
   spots: Spot[];
   cooldowns: Cooldown[];
@@ -79,10 +54,21 @@ export interface DwellOptions {
   keepHistory?: boolean;
 }
 
-/** What `snapshot()` returns and `restore()` takes: dwell state that survives a restart. */
+/** The camera facts the parking rule needs: the image its zones are drawn on and its ground plane. */
+export interface CameraGeometry {
+  imageSize?: readonly [number, number];
+  homography?: { image: [number, number][]; ground: [number, number][] };
+}
+
+interface SavedCamera { spots: Spot[]; cooldowns: Cooldown[]; lastMs: number; parking?: StoppedSnapshot }
+
+/**
+ * What `snapshot()` returns and `restore()` takes: dwell state that survives a restart.
+ * Version 2 keeps parking as stops (`parking`); version 1 kept every zone's objects as spots.
+ */
 export interface DwellSnapshot {
-  version: 1;
-  cameras: Record<string, { spots: Spot[]; cooldowns: Cooldown[]; lastMs: number }>;
+  version: 2;
+  cameras: Record<string, SavedCamera>;
 }
 
 const bottomCentre = (b: readonly number[]): [number, number] => [b[0]! + b[2]! / 2, b[1]! + b[3]!];
@@ -123,26 +109,52 @@ export class DwellRules {
   private readonly cams = new Map<string, CameraRules>();
   private readonly opts: DwellOptions;
   private readonly updateEveryMs: number;
-  private readonly pending = new Map<string, DwellSnapshot['cameras'][string]>();
+  private readonly pending = new Map<string, SavedCamera>();
 
   constructor(opts: DwellOptions) {
     this.opts = opts;
     this.updateEveryMs = (opts.updateEveryS ?? 60) * 1000;
   }
 
-  /** Sets (or replaces) a camera's zones; spots of zones that no longer exist are dropped. */
-  setZones(cameraId: string, zones: CompiledZone[]): void {
+  /**
+   * Sets (or replaces) a camera's zones and geometry; state of zones that no longer exist is
+   * dropped. A changed homography or image size restarts the parking rule's tracks, not its stops.
+   */
+  setZones(cameraId: string, zones: CompiledZone[], geometry: CameraGeometry = {}): void {
+    const vending = zones.filter((z) => z.rule === 'road_vending');
+    const parkingZones = zones.filter((z) => z.rule === 'illegal_parking');
+    const geometryKey = JSON.stringify(geometry);
     const c = this.cams.get(cameraId);
-    const ids = new Set(zones.map((z) => z.id));
+    const ids = new Set(vending.map((z) => z.id));
     if (c) {
-      c.zones = zones;
+      c.zones = vending;
       c.spots = c.spots.filter((s) => ids.has(s.zoneId));
+      if (c.geometryKey !== geometryKey) {
+        const kept = c.parking.snapshot();
+        c.parking = this.newParking(cameraId, geometry);
+        c.parking.setZones(parkingZones);
+        c.parking.restore({ ...kept, perspective: undefined });
+        c.geometryKey = geometryKey;
+      } else {
+        c.parking.setZones(parkingZones);
+      }
     } else {
-      const fresh: CameraRules = { zones, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
+      const parking = this.newParking(cameraId, geometry);
+      parking.setZones(parkingZones);
+      const fresh: CameraRules = { zones: vending, parking, geometryKey, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
       this.cams.set(cameraId, fresh);
       const saved = this.pending.get(cameraId);
       if (saved) { this.pending.delete(cameraId); this.apply(fresh, saved); }
     }
+  }
+
+  private newParking(cameraId: string, geometry: CameraGeometry): StoppedVehicles {
+    return new StoppedVehicles(cameraId, geometry, { model: this.opts.model, updateEveryMs: this.updateEveryMs, keepHistory: !!this.opts.keepHistory });
+  }
+
+  /** Teaches a camera's parking rule the vehicles it has seen (see `StoppedVehicles.calibrate`). */
+  calibrate(cameraId: string, boxes: Iterable<readonly number[]>): void {
+    this.cams.get(cameraId)?.parking.calibrate(boxes);
   }
 
   /** Feeds one sample's detections; returns the lifecycle steps it caused. */
@@ -151,7 +163,7 @@ export class DwellRules {
     if (!cam) return [];
     const t = captureTimeMs;
     if (t < cam.lastMs) return []; // out of order: dwell only moves forward
-    const out: Violation[] = [];
+    const out: Violation[] = cam.parking.observe(t, detections);
     // Dense samples (video, replay): motion is known after a second, and a detection whose motion
     // is not known yet may only hold the spot its own track started.
     const dense = t - cam.lastMs <= 2000;
@@ -301,6 +313,7 @@ export class DwellRules {
   flush(): Violation[] {
     const out: Violation[] = [];
     for (const [cameraId, cam] of this.cams) {
+      out.push(...cam.parking.flush());
       for (const s of cam.spots) {
         const z = cam.zones.find((zz) => zz.id === s.zoneId);
         if (z && s.violation) out.push(this.violation(cameraId, z, s, 'end'));
@@ -313,6 +326,7 @@ export class DwellRules {
   active(): { cameraId: string; zoneId: string; id: string; dwellS: number }[] {
     const out: { cameraId: string; zoneId: string; id: string; dwellS: number }[] = [];
     for (const [cameraId, cam] of this.cams) {
+      for (const a of cam.parking.active()) out.push({ cameraId, ...a });
       for (const s of cam.spots) if (s.violation) out.push({ cameraId, zoneId: s.zoneId, id: s.violation.id, dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000) });
     }
     return out;
@@ -322,17 +336,20 @@ export class DwellRules {
     const cameras: DwellSnapshot['cameras'] = {};
     for (const [id, saved] of this.pending) cameras[id] = structuredClone(saved);
     for (const [id, c] of this.cams) {
-      cameras[id] = { spots: c.spots.map(({ history: _h, ...s }) => structuredClone(s)), cooldowns: structuredClone(c.cooldowns), lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0 };
+      cameras[id] = {
+        spots: c.spots.map(({ history: _h, ...s }) => structuredClone(s)), cooldowns: structuredClone(c.cooldowns),
+        lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0, parking: c.parking.snapshot(),
+      };
     }
-    return { version: 1, cameras };
+    return { version: 2, cameras };
   }
 
   /**
    * Restores dwell state. Cameras whose zones are not set yet get theirs when `setZones` comes;
    * spots of zones that no longer exist are dropped.
    */
-  restore(snap: DwellSnapshot): void {
-    if (snap?.version !== 1) return;
+  restore(snap: DwellSnapshot | { version: 1; cameras: DwellSnapshot['cameras'] }): void {
+    if (snap?.version !== 1 && snap?.version !== 2) return;
     for (const [id, saved] of Object.entries(snap.cameras)) {
       const c = this.cams.get(id);
       if (!c) { this.pending.set(id, saved); continue; }
@@ -340,7 +357,8 @@ export class DwellRules {
     }
   }
 
-  private apply(c: CameraRules, saved: DwellSnapshot['cameras'][string]): void {
+  private apply(c: CameraRules, saved: SavedCamera): void {
+    c.parking.restore(saved.parking ?? migrateV1Spots(saved, new Set(c.zones.map((z) => z.id))));
     const ids = new Set(c.zones.map((z) => z.id));
     c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, seen: s.seen ?? s.present, history: this.opts.keepHistory ? [] : undefined }));
     c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
@@ -357,4 +375,16 @@ function pairsNear(spots: readonly Spot[], d: Detection, tolerance: number): boo
 function violationId(cameraId: string, z: CompiledZone, s: Spot): string {
   const h = createHash('sha1').update(`${cameraId}|${z.id}|${z.rule}|${s.firstSeenMs}|${Math.round(s.anchor[0])}|${Math.round(s.anchor[1])}`).digest('hex');
   return `vio-${h.slice(0, 16)}`;
+}
+
+/**
+ * Version 1 snapshots kept parked vehicles as spots. A spot with a violation becomes a stop at
+ * its last box, so the violation keeps its id and its start; vending zones' spots stay spots.
+ */
+function migrateV1Spots(saved: SavedCamera, vendingZones: ReadonlySet<string>): StoppedSnapshot {
+  const stops: Stop[] = saved.spots.filter((s) => !vendingZones.has(s.zoneId)).map((s) => ({
+    zoneId: s.zoneId, trackId: 0, box: [...s.box], lastBox: [...s.box], sinceMs: s.firstSeenMs, firstAtSpotMs: s.firstSeenMs, lastAtSpotMs: s.lastSeenMs,
+    samples: s.samples, seen: s.seen ?? s.present, samplesBefore: 0, seenBefore: 0, votes: { [s.cls]: s.score }, score: s.score, violation: s.violation ? { ...s.violation } : null,
+  }));
+  return { stops, cooldowns: [], lastMs: saved.lastMs, intervalMs: 1000 };
 }

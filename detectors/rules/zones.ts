@@ -20,6 +20,10 @@ export interface CompiledZone {
   minBoxPx: number;
   cooldownMs: number;
   maxGapMs: number;
+  /** illegal_parking: the spot empty this long and the vehicle has left. */
+  leaveMs: number;
+  /** illegal_parking: a vehicle slower than this on the ground (m/s) is stopped. */
+  maxSpeedMs: number;
   tolerance: number;
 }
 
@@ -58,6 +62,8 @@ export function compileZones(cameraId: string, zones: readonly ZoneT[], modelCla
       minBoxPx: z.min_box_px,
       cooldownMs: z.cooldown_s * 1000,
       maxGapMs: z.max_gap_s * 1000,
+      leaveMs: z.leave_s * 1000,
+      maxSpeedMs: z.max_speed_kmh / 3.6,
       tolerance: z.position_tolerance,
     };
   });

@@ -1,5 +1,6 @@
 import type { MotDetections } from '../../detectors/replay.ts';
-import { boxIou, type FlaggedBoxes } from './roadtrack.ts';
+import { iou as boxIou } from '../../detectors/rules/box.ts';
+import type { FlaggedBoxes } from './roadtrack.ts';
 
 type Box = [number, number, number, number];
 

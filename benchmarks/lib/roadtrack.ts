@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { readMot, type MotDetections } from '../../detectors/replay.ts';
+import { iou as boxIou } from '../../detectors/rules/box.ts';
 
 type Box = [number, number, number, number];
 /** A flagged vehicle's boxes: [frame, left, top, width, height]. */
@@ -54,13 +55,6 @@ function readGt(file: string): Map<number, Map<number, Box>> {
   return gt;
 }
 
-export function boxIou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
-  if (w <= 0 || h <= 0) return 0;
-  const i = w * h;
-  return i / (a[2]! * a[3]! + b[2]! * b[3]! - i);
-}
 
 export interface Score {
   tp: number;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Detection } from '../types.ts';
 import { inZone, type CompiledZone, type Rule } from './zones.ts';
 import { IouTracker } from './tracker.ts';
+import { bottomCentre, iou } from './box.ts';
 import type { Violation, ViolationState } from './violation.ts';
 import { StoppedVehicles, type Stop, type StoppedSnapshot } from './stopped.ts';
 
@@ -71,7 +72,6 @@ export interface DwellSnapshot {
   cameras: Record<string, SavedCamera>;
 }
 
-const bottomCentre = (b: readonly number[]): [number, number] => [b[0]! + b[2]! / 2, b[1]! + b[3]!];
 const r1 = (v: number): number => Math.round(v * 10) / 10;
 
 /**
@@ -85,13 +85,6 @@ const r1 = (v: number): number => Math.round(v * 10) / 10;
  * spot, not two: of boxes that overlap this much, only the highest score is kept.
  */
 const SAME_OBJECT_IOU = 0.7;
-
-function iou(a: readonly number[], b: readonly number[]): number {
-  const x1 = Math.max(a[0]!, b[0]!), y1 = Math.max(a[1]!, b[1]!);
-  const x2 = Math.min(a[0]! + a[2]!, b[0]! + b[2]!), y2 = Math.min(a[1]! + a[3]!, b[1]! + b[3]!);
-  const inter = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
-  return inter / (a[2]! * a[3]! + b[2]! * b[3]! - inter || 1);
-}
 
 function dropOverlapping(objects: Detection[], idx: number[]): void {
   for (let i = 0; i < objects.length; i++) {

@@ -9,6 +9,7 @@ import { readMot, replayDetections, type MotDetections } from '../replay.ts';
 import type { Detection } from '../types.ts';
 import { DwellRules, type DwellSnapshot, type Violation } from './dwell.ts';
 import { compileZones } from './zones.ts';
+import { iou } from './box.ts';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'roadtrack');
 type Cam = { image_size: [number, number]; homography: { image: [number, number][]; ground: [number, number][] } };
@@ -35,11 +36,6 @@ function fixture(seq: string): { dets: MotDetections; cam: Cam; gt: Map<number, 
   return { dets, cam, gt };
 }
 
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
-  return w <= 0 || h <= 0 ? 0 : (w * h) / (a[2]! * a[3]! + b[2]! * b[3]! - w * h);
-}
 
 /** Share of a violation's boxes that lie on the ground-truth vehicle (IoU ≥ 0.5 where it is annotated). */
 function onTruth(boxes: readonly (readonly number[])[], gt: Map<number, [number, number, number, number]>): number {

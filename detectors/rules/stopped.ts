@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Detection } from '../types.ts';
 import { homographyGround, PerspectiveFit, type GroundModel } from './ground.ts';
-import { atPlaceSince, iou, mergeVehicles, VehicleTracker, type VehicleSighting } from './vehicle-tracker.ts';
+import { bottomCentre, iou } from './box.ts';
+import { atPlaceSince, mergeVehicles, VehicleTracker, type VehicleSighting } from './vehicle-tracker.ts';
 import type { Violation, ViolationState } from './violation.ts';
 import { inZone, type CompiledZone } from './zones.ts';
 
@@ -69,7 +70,6 @@ const RELOCATE = 2;
 /** Stops this alike are one vehicle (two tracks of one object): the older one stays. */
 const SAME_STOP_IOU = 0.5;
 
-const bottomCentre = (b: readonly number[]): [number, number] => [b[0]! + b[2]! / 2, b[1]! + b[3]!];
 const r1 = (v: number): number => Math.round(v * 10) / 10;
 
 /**
@@ -84,6 +84,8 @@ const r1 = (v: number): number => Math.round(v * 10) / 10;
  */
 export class StoppedVehicles {
   private zones: CompiledZone[] = [];
+  /** Every class any of the zones watches: the tracker follows only those. */
+  private classes: ReadonlySet<string> = new Set();
   private stops: Stop[] = [];
   private cooldowns: Cooldown[] = [];
   private lastMs = -Infinity;
@@ -112,6 +114,7 @@ export class StoppedVehicles {
 
   setZones(zones: CompiledZone[]): void {
     this.zones = zones;
+    this.classes = new Set(zones.flatMap((z) => [...z.classes]));
     const ids = new Set(zones.map((z) => z.id));
     this.stops = this.stops.filter((s) => ids.has(s.zoneId));
     this.cooldowns = this.cooldowns.filter((c) => ids.has(c.zoneId));
@@ -131,8 +134,7 @@ export class StoppedVehicles {
     const gap = t - this.lastMs;
     if (gap > 0 && gap < 120_000) this.intervalMs = this.samples++ === 0 ? gap : this.intervalMs + 0.2 * (gap - this.intervalMs);
     this.lastMs = t;
-    const classes = new Set(this.zones.flatMap((z) => [...z.classes]));
-    const vehicles = dets.filter((d) => classes.has(d.label));
+    const vehicles = dets.filter((d) => this.classes.has(d.label));
     const sightings = this.tracker.update(t, mergeVehicles(vehicles), this.intervalMs);
     const out: Violation[] = [];
     for (const z of this.zones) this.observeZone(z, t, sightings, out);

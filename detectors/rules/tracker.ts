@@ -1,4 +1,5 @@
 import type { Detection } from '../types.ts';
+import { iou } from './box.ts';
 
 interface Track {
   id: number;
@@ -11,13 +12,6 @@ interface Track {
 
 const HIST = 64;
 
-function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
-  if (w <= 0 || h <= 0) return 0;
-  const i = w * h;
-  return i / (a[2]! * a[3]! + b[2]! * b[3]! - i);
-}
 
 /**
  * A small IoU tracker over one camera's samples. It gives each detection a track id and, when

@@ -1,5 +1,6 @@
 import type { Detection } from '../types.ts';
 import type { GroundModel } from './ground.ts';
+import { iou } from './box.ts';
 import { PlaneKalman } from './kalman.ts';
 
 type Box = [number, number, number, number];
@@ -53,13 +54,6 @@ const KNOWN_AFTER_HITS = 5;
 /** …or three sightings this far apart (a camera sampled every 10 s: the stream has long gone by then). */
 const KNOWN_SPARSE_MS = 20_000;
 
-export function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
-  if (w <= 0 || h <= 0) return 0;
-  const i = w * h;
-  return i / (a[2]! * a[3]! + b[2]! * b[3]! - i);
-}
 
 /** Keeps one box per object among overlapping boxes of any vehicle class, summing their class votes. */
 export function mergeVehicles(dets: readonly Detection[]): Omit<VehicleSighting, 'track'>[] {

@@ -3,7 +3,7 @@ import mqtt from 'mqtt';
 import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { Engine } from '../engine/index.ts';
-import { beaconCases, writeBeaconCity, connectTerminal, metricValue, until, centre, type BeaconCtx } from './test-cases.ts';
+import { beaconCases, writeBeaconCity, connectTerminal, metricValue, until, centre, type BeaconCtx } from '../test/beacon-cases.ts';
 
 describe('terminal beacons through the embedded aedes broker', () => {
   const ctx = {} as BeaconCtx;

@@ -3,6 +3,7 @@ import mqtt from 'mqtt';
 import { createMetricsRegistry, silentLogger } from '../core/index.ts';
 import { BrokerAcl } from './acl.ts';
 import { EmbeddedBroker } from './broker.ts';
+import { until } from '../test/harness.ts';
 
 const SERVICE = { username: 'gridwatch', password: 'broker-test-secret' };
 const TERMINAL = { id: 'T-0001', password: 'terminal-secret' };
@@ -31,8 +32,7 @@ describe('embedded broker', () => {
     const got: number[] = [];
     const again = mqtt.connect(broker.url, opts);
     again.on('message', (_t, payload) => got.push(JSON.parse(payload.toString()).n as number));
-    const until = Date.now() + 5000;
-    while (got.length < 50 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await until('the 50 queued messages', () => got.length >= 50, 5000);
     await again.endAsync();
     expect(got).toEqual(Array.from({ length: 50 }, (_, i) => i));
     const third: number[] = [];

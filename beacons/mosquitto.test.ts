@@ -8,7 +8,7 @@ import { loadCity } from '../config/index.ts';
 import { Engine } from '../engine/index.ts';
 import { startMosquitto, tempDir, type Service } from '../test/harness.ts';
 import { mosquittoAcl } from './index.ts';
-import { beaconCases, writeBeaconCity, connectTerminal, metricValue, until, centre, type BeaconCtx } from './test-cases.ts';
+import { beaconCases, writeBeaconCity, connectTerminal, metricValue, until, centre, type BeaconCtx } from '../test/beacon-cases.ts';
 
 const SERVICE = { username: 'gridwatch', password: 'service-secret-123' };
 

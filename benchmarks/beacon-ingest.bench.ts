@@ -31,8 +31,9 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { silentLogger, createMetricsRegistry } from '../core/index.ts';
-import { generateCity, validateCity } from '../config/index.ts';
-import { ChdbStore } from '../telemetry/index.ts';
+import { validateCity } from '../config/index.ts';
+import { generateCity } from '../sim/index.ts';
+import { ChdbStore, createTelemetryWriter } from '../telemetry/index.ts';
 import { BeaconIngest, BrokerAcl, EmbeddedBroker, mosquittoAcl, sessionSource, type BeaconSource } from '../beacons/index.ts';
 import { startMosquitto, tempDir, type Service } from '../test/harness.ts';
 
@@ -136,7 +137,10 @@ async function ingestPhase(brk: Brk) {
   const client = brk.source ? null : await mqtt.connectAsync(url, { ...SERVICE, clientId: 'bench-gridwatch', clean: false, reconnectPeriod: 500 });
   const source = brk.source?.() ?? sessionSource(client!);
   const metrics = createMetricsRegistry({ defaults: false });
-  const ingest = new BeaconIngest({ city, source, store, log: silentLogger(), metrics, dataDir });
+  // As the engine does: the rows go through the telemetry writer, with the city's writer settings.
+  const writer = createTelemetryWriter(city.config.services, { store, dataDir, log: silentLogger(), metrics });
+  await writer.start();
+  const ingest = new BeaconIngest({ city, source, store, writer, log: silentLogger(), metrics, dataDir });
   await ingest.start();
   const l = await load(url, { rate, durationS, sessions: terminals.length }, (p) => log(`sent ${p.sent}, acked ${p.acked}, accepted ${ingest.status().accepted}, stored ${ingest.status().stored}, pending ${ingest.pendingRows()}`));
   const t0 = performance.now();
@@ -154,6 +158,7 @@ async function ingestPhase(brk: Brk) {
   const cpu = process.cpuUsage(cpu0);
   const elapsedS = (lastStoredAt - t0) / 1000;
   await ingest.stop();
+  await writer.stop();
   const [row] = await store.query<{ n: string }>('SELECT count() AS n FROM (SELECT terminal, tst FROM beacon_positions GROUP BY terminal, tst)');
   const stored = Number(row?.n ?? 0);
   const s = ingest.status();

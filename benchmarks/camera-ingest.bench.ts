@@ -15,7 +15,8 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort, silentLogger } from '../core/index.ts';
-import { CameraIngest, farmCameraPath } from '../ingest/index.ts';
+import { CameraIngest } from '../ingest/index.ts';
+import { farmCameraPath } from '../sim/index.ts';
 import type { CameraT, IngestT } from '../config/index.ts';
 import { measureDecodeFloor } from './lib/decode-floor.ts';
 
@@ -53,24 +54,28 @@ function pssMb(pid: number): number {
 
 /** CPU seconds used by a changing set of child processes since `reset()`. */
 class ChildCpu {
-  private base = new Map<number, number>();
-  private last = new Map<number, number>();
-  constructor(private readonly pids: () => number[]) {}
+  #base = new Map<number, number>();
+  #last = new Map<number, number>();
+  readonly #pids: () => number[];
+
+  constructor(pids: () => number[]) {
+    this.#pids = pids;
+  }
   reset(): void {
-    this.base.clear(); this.last.clear();
-    for (const p of this.pids()) { const t = procTicks(p); if (t >= 0) { this.base.set(p, t); this.last.set(p, t); } }
+    this.#base.clear(); this.#last.clear();
+    for (const p of this.#pids()) { const t = procTicks(p); if (t >= 0) { this.#base.set(p, t); this.#last.set(p, t); } }
   }
   poll(): void {
-    for (const p of this.pids()) {
+    for (const p of this.#pids()) {
       const t = procTicks(p);
       if (t < 0) continue;
-      if (!this.base.has(p)) this.base.set(p, 0); // started inside the window: count all of it
-      this.last.set(p, t);
+      if (!this.#base.has(p)) this.#base.set(p, 0); // started inside the window: count all of it
+      this.#last.set(p, t);
     }
   }
   seconds(): number {
     let ticks = 0;
-    for (const [p, t] of this.last) ticks += t - (this.base.get(p) ?? 0);
+    for (const [p, t] of this.#last) ticks += t - (this.#base.get(p) ?? 0);
     return ticks / TICK;
   }
 }

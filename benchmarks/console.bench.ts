@@ -10,8 +10,8 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import WebSocket from 'ws';
-import { cameraAlert, sceneJpeg } from '../console/demo-feed.ts';
-import { ADMIN_PASSWORD, ensureWebBuilt, startConsoleServer } from '../console/testing.ts';
+import { cameraAlert, sceneJpeg } from '../sim/index.ts';
+import { ADMIN_PASSWORD, ensureWebBuilt, startConsoleServer } from '../test/console.ts';
 
 const { values } = parseArgs({ options: {
   cameras: { type: 'string', default: '1000' }, cases: { type: 'string', default: '500' }, terminals: { type: 'string', default: '200' },
@@ -26,7 +26,7 @@ const log = (...a: unknown[]) => console.error('[console.bench]', ...a);
 await ensureWebBuilt();
 const s = await startConsoleServer({ cameras: CAMERAS, terminals: TERMINALS });
 await s.addUser({ username: 'op', role: 'operator' }, 'operator-pass');
-const feed = s.svc.feed, desk = s.svc.desk!;
+const feed = s.svc.feed, desk = s.desk;
 const frame = await sceneJpeg({ label: 'bench' });
 const cams = [...s.city.cameras.values()];
 cams.forEach((c, i) => {

@@ -17,7 +17,8 @@ import { stringify } from 'yaml';
 import WebSocket from 'ws';
 import { connect } from '@nats-io/transport-node';
 import { freePort, silentLogger } from '../core/index.ts';
-import { generateCity, loadCity } from '../config/index.ts';
+import { loadCity } from '../config/index.ts';
+import { generateCity, demoSimulators } from '../sim/index.ts';
 import { Engine } from '../engine/index.ts';
 import { tempDir } from '../test/harness.ts';
 
@@ -39,7 +40,7 @@ raw.ingest = { sample_period_s: 2 };
 for (const c of raw.cameras) for (const z of c.zones) z.dwell_s = 6;
 const file = join(dir, 'city.yaml');
 writeFileSync(file, stringify(raw));
-const engine = new Engine({ city: loadCity(file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'e2e-admin-pw' } });
+const engine = new Engine({ addOns: [demoSimulators], city: loadCity(file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'e2e-admin-pw' } });
 const cpu0 = process.cpuUsage();
 const t0 = Date.now();
 await engine.start();

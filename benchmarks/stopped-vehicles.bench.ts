@@ -9,10 +9,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { replayDetections } from '../detectors/replay.ts';
+import { replayDetections } from '../detectors/index.ts';
 import { Value } from 'typebox/value';
 import type { ZoneT } from '../config/index.ts';
-import { Zone } from '../config/schema/cameras.ts';
+import { Zone } from '../config/index.ts';
 import { iouBaseline } from './lib/iou-baseline.ts';
 import { readRoadtrack, scoreProtocol, type FlaggedBoxes, type RoadSequence } from './lib/roadtrack.ts';
 

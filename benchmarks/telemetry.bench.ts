@@ -1,6 +1,7 @@
 /**
  * Telemetry writer throughput against a bare bulk insert of the same rows, in one run, on embedded
- * chdb (or the server at CLICKHOUSE_URL), for terminal positions and detections.
+ * chdb (or the server at CLICKHOUSE_URL), for two tables the engine writes: `camera_status` (narrow
+ * rows, one per camera per interval) and `events` (wide rows).
  *
  *   npx tsx benchmarks/telemetry.bench.ts [--rows 200000] [--batch 10000] [--rounds 2]
  *
@@ -10,7 +11,7 @@
  *         `write()` each: validated, encoded, batched by size/time, inserted with a token.
  * Both timings include making the rows (the same cost on both sides).
  * Also reports the event loop's delay idle, while only chdb inserts run, and while the writer runs
- * (chdb inserts run off the loop), and `ceiling_rows_per_s`: pre-encoded positions inserted back
+ * (chdb inserts run off the loop), and `ceiling_rows_per_s`: pre-encoded camera_status rows inserted back
  * to back, i.e. ClickHouse alone with no JavaScript work.
  * The last stdout line is the JSON result; it is also written to benchmarks/results/telemetry.json.
  */
@@ -20,7 +21,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createMetricsRegistry, silentLogger } from '../core/index.ts';
-import { ChdbStore, ServerStore, TelemetryWriter, TABLES, compileEncoder, migrate, type TelemetryStore, type TableName, type TerminalPositionRow, type DetectionRow } from '../telemetry/index.ts';
+import { ChdbStore, ServerStore, TelemetryWriter, TABLES, compileEncoder, migrate, type TelemetryStore, type TableName, type CameraStatusRow, type EventRow } from '../telemetry/index.ts';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,21 +36,23 @@ const ROUNDS = Math.trunc(arg('rounds', 2));
 
 const tsText = (ms: number) => `${Math.floor(ms / 1000)}.${String(ms % 1000).padStart(3, '0')}`;
 
-function positions(n: number, t0: number): TerminalPositionRow[] {
-  const rows: TerminalPositionRow[] = new Array(n);
+const STATES = ['streaming', 'streaming', 'streaming', 'stalled', 'backoff'] as const;
+
+function cameraStatus(n: number, t0: number): CameraStatusRow[] {
+  const rows: CameraStatusRow[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const w = i % 500;
-    rows[i] = { ts: t0 + i, terminal: `t-${w}`, worker: `w-${w}`, cell: `c-${w % 97}`, lat: 43.8 + (i % 1000) * 1e-5, lon: 125.3 + (i % 777) * 1e-5, acc_m: 5, batt_pct: 80, speed_mps: 1.2 };
+    const cam = i % 1000;
+    rows[i] = { ts: t0 + i, node: `node-${cam % 3}`, camera: `cam-${cam}`, state: STATES[i % 5]!, interval_s: 10, fps: 15 - (i % 3), bitrate_kbps: 512 + (i % 40), gaps: i % 7 === 0 ? 1 : 0, reconnects: i % 5 === 4 ? 1 : 0, samples: 1, drops: 0 };
   }
   return rows;
 }
 
-function detections(n: number, t0: number): DetectionRow[] {
+function events(n: number, t0: number): EventRow[] {
   const classes = ['car', 'truck', 'person', 'bus', 'umbrella'];
-  const rows: DetectionRow[] = new Array(n);
+  const rows: EventRow[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const cam = i % 1000;
-    rows[i] = { ts: t0 + i, camera: `cam-${cam}`, sample_id: `s-${t0}-${i >> 2}`, class: classes[i % 5]!, score: 0.3 + (i % 70) / 100, x1: 0.1, y1: 0.2, x2: 0.3 + (i % 10) / 100, y2: 0.5, zone: `z-${cam % 3}`, track_id: i % 5000, inference_ms: 28.5, model: 'nanodet-m-416', model_version: '1.0.0' };
+    rows[i] = { ts: t0 + i, event_id: `ev-${t0}-${i}`, category: i % 2 ? 'illegal_parking' : 'vending', source: 'camera', source_id: `cam-${cam}`, district: `d-${cam % 7}`, street: `s-${cam % 41}`, cell: `c-${cam % 97}`, lat: 43.8 + (i % 1000) * 1e-5, lon: 125.3 + (i % 777) * 1e-5, class: classes[i % 5]!, score: 0.3 + (i % 70) / 100, dwell_s: 60 + (i % 300), zone: `z-${cam % 3}`, model: 'nanodet-m-416', model_version: '1.0.0', snapshot: `evidence/cam-${cam}/${i}.jpg` };
   }
   return rows;
 }
@@ -74,7 +77,7 @@ async function bare(store: TelemetryStore, table: TableName, make: Make, t0: num
 
 /** Writer: the same rows made 1000 at a time, as a producer would, each handed to `write()`. */
 async function viaWriter(store: TelemetryStore, dir: string, table: TableName, make: Make, t0: number): Promise<{ s: number; loopP99Ms: number; loopMaxMs: number }> {
-  const writer = new TelemetryWriter({ store, dataDir: dir, log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: { batch_max_rows: BATCH, batch_max_bytes: 64 << 20 } });
+  const writer = new TelemetryWriter({ store, dataDir: dir, log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: { batchMaxRows: BATCH, batchMaxBytes: 64 << 20 } });
   await writer.start();
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
   let tBare = 0, tWriter = 0, nRows = 0, loopP99 = 0, loopMax = 0;
   const now = Date.now() - 3_600_000;
   let offset = 0;
-  for (const [table, make] of [['terminal_positions', positions], ['detections', detections]] as const) {
+  for (const [table, make] of [['camera_status', cameraStatus], ['events', events]] as const) {
     let b = 0, w = 0, p99 = 0, mx = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // Fresh rows each time (identical blocks would be deduplicated), alternating the order.
@@ -139,11 +142,11 @@ async function main(): Promise<void> {
   // run (pre-encoded batches, no JavaScript work between them).
   const idle = await loopDelay(() => new Promise((r) => setTimeout(r, 1000)));
   const bodies: Buffer[] = [];
-  const enc = compileEncoder(TABLES.terminal_positions);
-  for (let k = 0; k < 10; k++) bodies.push(Buffer.from(positions(BATCH, now + (offset += BATCH)).map((r) => enc(r) as string).join('')));
+  const enc = compileEncoder(TABLES.camera_status);
+  for (let k = 0; k < 10; k++) bodies.push(Buffer.from(cameraStatus(BATCH, now + (offset += BATCH)).map((r) => enc(r) as string).join('')));
   const t0 = performance.now();
   const insertOnly = await loopDelay(async () => {
-    for (const b of bodies) await store.insertRaw('terminal_positions', b);
+    for (const b of bodies) await store.insertRaw('camera_status', b);
   });
   const ceiling = Math.round((bodies.length * BATCH) / ((performance.now() - t0) / 1000));
   console.log(`event loop p99: idle ${idle.p99_ms} ms, during chdb inserts only ${insertOnly.p99_ms} ms, during the writer run ${loopP99.toFixed(2)} ms`);
@@ -161,7 +164,7 @@ async function main(): Promise<void> {
   const result = {
     bench: 'telemetry', mode: url ? 'server' : 'embedded', rows_per_table: ROWS * ROUNDS, batch_rows: BATCH,
     rows_per_s: Math.round(nRows / tWriter), raw_rows_per_s: Math.round(nRows / tBare), ratio: +(tBare / tWriter).toFixed(3),
-    // positions already encoded, inserted back to back: what ClickHouse alone takes, for scale
+    // camera_status rows already encoded, inserted back to back: what ClickHouse alone takes, for scale
     ceiling_rows_per_s: ceiling,
     event_loop_p99_ms: +loopP99.toFixed(2), event_loop_max_ms: +loopMax.toFixed(2),
     event_loop: { idle, inserts_only: insertOnly, writer: { p99_ms: +loopP99.toFixed(2), max_ms: +loopMax.toFixed(2) } }, tables: per,

@@ -21,13 +21,6 @@ export class NatsConnectError extends GridwatchError {
   }
 }
 
-/** An event that does not follow the event schema. */
-export class EventInvalidError extends GridwatchError {
-  constructor(where: string, issues: readonly string[]) {
-    super('BUS_EVENT_INVALID', `invalid event from ${where}: ${issues.join('; ')}`, { details: { where, issues } });
-  }
-}
-
 /** JetStream did not take an event. */
 export class EventPublishError extends GridwatchError {
   constructor(subject: string, id: string, cause: unknown) {

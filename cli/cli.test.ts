@@ -3,7 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { tempDir, writeTestCity } from '../test/harness.ts';
+import { tempDir, until, writeTestCity } from '../test/harness.ts';
 
 const BIN = join(import.meta.dirname, '..', 'bin', 'gridwatch.mjs');
 const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -58,13 +58,11 @@ describe('gridwatch command', () => {
     child.stdout.on('data', (b) => (out += b));
     child.stderr.on('data', (b) => (out += b));
     const url = `http://127.0.0.1:${raw.services.http.port}/healthz`;
-    const deadline = Date.now() + 60_000;
-    let health: { status?: string; components?: Record<string, { state: string }> } = {};
-    while (Date.now() < deadline) {
-      health = await fetch(url).then((r) => r.json() as Promise<typeof health>).catch(() => ({}));
-      if (health.status === 'up') break;
-      await new Promise((r) => setTimeout(r, 250));
-    }
+    type Health = { status?: string; components?: Record<string, { state: string }> };
+    const health = await until(() => `the engine up; its output:\n${out}`, async () => {
+      const h = await fetch(url).then((r) => r.json() as Promise<Health>).catch((): Health => ({}));
+      return h.status === 'up' && h;
+    }, 60_000);
     expect(health.status, out).toBe('up');
     const natsPid = Number(readFileSync(join(raw.services.data_dir, 'nats-server.pid'), 'utf8'));
     expect(existsSync(`/proc/${natsPid}`)).toBe(true);

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startNatsCluster, startNatsServer } from '../test/harness.ts';
+import { startNatsCluster, startNatsServer, until } from '../test/harness.ts';
 import { assignCameras } from './index.ts';
 
 const cams = (n: number) => Array.from({ length: n }, (_, i) => `cam-${String(i + 1).padStart(4, '0')}`);
@@ -76,14 +76,8 @@ describe(name, () => {
     nodes.set(id, child);
   }
 
-  async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<number> {
-    const t0 = Date.now();
-    while (!ok()) {
-      if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${JSON.stringify([...latest.values()].map((l) => [l.node, l.owned.length]))}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return Date.now() - t0;
-  }
+  /** names a wait, with each node's camera count at the timeout */
+  const waiting = (what: string) => () => `${what}: ${JSON.stringify([...latest.values()].map((l) => [l.node, l.owned.length]))}`;
 
   const counts = (ids: string[]) => ids.map((id) => latest.get(id)?.owned.length ?? 0);
   const covered = (ids: string[]) => new Set(ids.flatMap((id) => latest.get(id)?.owned ?? [])).size === COUNT && counts(ids).reduce((a, b) => a + b, 0) === COUNT;
@@ -100,12 +94,12 @@ describe(name, () => {
   it('three nodes share the cameras evenly; a SIGKILLed node\'s cameras move within 15 s; a joining node gets its share', async () => {
     for (const id of ['node-1', 'node-2', 'node-3']) startNode(id);
     const all3 = ['node-1', 'node-2', 'node-3'];
-    await until('three balanced nodes', () => covered(all3) && balanced(all3), 60_000); // a new NATS cluster first elects its JetStream leader
+    await until(waiting('three balanced nodes'), () => covered(all3) && balanced(all3), 60_000); // a new NATS cluster first elects its JetStream leader
 
     nodes.get('node-2')!.kill('SIGKILL');
     const killedAt = Date.now();
     const two = ['node-1', 'node-3'];
-    const took = await until('takeover', () => covered(two), 15_000);
+    const took = await until(waiting('takeover'), () => covered(two) && Date.now() - killedAt, 15_000);
     expect(took).toBeLessThan(15_000);
     expect(balanced(two)).toBe(true);
 
@@ -114,7 +108,7 @@ describe(name, () => {
 
     startNode('node-4');
     const next = ['node-1', 'node-3', 'node-4'];
-    await until('rebalance after join', () => covered(next) && balanced(next), 20_000);
+    await until(waiting('rebalance after join'), () => covered(next) && balanced(next), 20_000);
     expect(Date.now() - killedAt).toBeLessThan(60_000);
     // From every node's ownership reports: no camera was held by two nodes for longer than one
     // lease period (the killed node's hold ends when it was killed).
@@ -125,7 +119,8 @@ describe(name, () => {
     const stopping = nodes.get('node-4')!;
     stopping.kill('SIGTERM');
     await new Promise((r) => stopping.once('exit', r));
-    const took = await until('handover after clean stop', () => covered(['node-1', 'node-3']), 15_000);
+    const stoppedAt = Date.now();
+    const took = await until(waiting('handover after clean stop'), () => covered(['node-1', 'node-3']) && Date.now() - stoppedAt, 15_000);
     // Released leases are taken at the next tick, well before they would expire.
     expect(took).toBeLessThan(LEASE_MS);
   });

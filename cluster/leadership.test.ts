@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { startNatsServer, type Service } from '../test/harness.ts';
+import { startNatsServer, until, type Service } from '../test/harness.ts';
 
 describe('active and standby instances of a role', () => {
   const LEASE_MS = 3000, TICK_MS = 300;
@@ -21,14 +21,8 @@ describe('active and standby instances of a role', () => {
     procs.set(id, child);
   }
   const leaders = () => [...leading].filter(([, v]) => v).map(([k]) => k);
-  async function until(what: string, ok: () => boolean, ms: number): Promise<number> {
-    const t0 = Date.now();
-    while (!ok()) {
-      if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}: ${JSON.stringify([...leading])}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return Date.now() - t0;
-  }
+  /** names a wait, with who leads at the timeout */
+  const waiting = (what: string) => () => `${what}: ${JSON.stringify([...leading])}`;
 
   beforeAll(async () => {
     nats = await startNatsServer();
@@ -40,24 +34,26 @@ describe('active and standby instances of a role', () => {
 
   it('exactly one of two leads; the standby takes over within 15 s of a SIGKILL, and at once after a clean stop', async () => {
     contender('a');
-    await until('a leads', () => leading.get('a') === true, 10_000);
+    await until(waiting('a leads'), () => leading.get('a') === true, 10_000);
     contender('b');
-    await until('b reports', () => leading.has('b'), 10_000);
+    await until(waiting('b reports'), () => leading.has('b'), 10_000);
     await new Promise((r) => setTimeout(r, 2 * TICK_MS));
     expect(leaders()).toEqual(['a']);
 
     procs.get('a')!.kill('SIGKILL');
     leading.set('a', false);
-    const took = await until('b takes over', () => leading.get('b') === true, 15_000);
+    const killedAt = Date.now();
+    const took = await until(waiting('b takes over'), () => leading.get('b') === true && Date.now() - killedAt, 15_000);
     expect(took).toBeLessThan(15_000);
 
     contender('c');
-    await until('c reports', () => leading.has('c'), 10_000);
+    await until(waiting('c reports'), () => leading.has('c'), 10_000);
     const b = procs.get('b')!;
     b.kill('SIGTERM');
     await new Promise((r) => b.once('exit', r));
     leading.set('b', false);
-    const handover = await until('c takes over', () => leading.get('c') === true, 15_000);
+    const stoppedAt = Date.now();
+    const handover = await until(waiting('c takes over'), () => leading.get('c') === true && Date.now() - stoppedAt, 15_000);
     expect(handover).toBeLessThan(LEASE_MS); // released, not expired
     expect(changes.filter((c) => c.leading).map((c) => c.node)).toEqual(['a', 'b', 'c']);
   });

@@ -3,7 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { generateCity, validateCity, loadCity, ConfigInvalidError, formatIssue } from './index.ts';
+import { validateCity, loadCity, ConfigInvalidError, formatIssue } from './index.ts';
+import { generateCity } from '../sim/index.ts';
 
 type Raw = Record<string, any>;
 const base = (): Raw => generateCity({ cameras: 3, terminals: 3 });

@@ -65,12 +65,6 @@ export function bbox(ring: Ring): [number, number, number, number] {
   return [minX, minY, maxX, maxY];
 }
 
-export function ringArea(ring: Ring): number {
-  let a = 0;
-  for (let i = 0; i < ring.length - 1; i++) a += ring[i]![0] * ring[i + 1]![1] - ring[i + 1]![0] * ring[i]![1];
-  return Math.abs(a) / 2;
-}
-
 /** Great-circle distance in metres. */
 export function haversineM(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const R = 6_371_008.8;

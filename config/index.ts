@@ -2,8 +2,9 @@ export { loadCity, validateCity } from './load.ts';
 export { ConfigInvalidError, ConfigReadError, formatIssue, type ConfigIssue } from './errors.ts';
 export { CityConfig } from './schema/city.ts';
 export { AREA_LEVELS, type AreaLevel } from './schema/areas.ts';
-export { ZONE_TYPES, VEHICLE_CLASSES, STALL_CLASSES } from './schema/cameras.ts';
+export { Camera, Zone, ZONE_TYPES, VEHICLE_CLASSES, STALL_CLASSES } from './schema/cameras.ts';
 export type { ServicesT } from './schema/services.ts';
+export { Detectors } from './schema/pipeline.ts';
 export type { IngestT, DetectorsT, ModelT } from './schema/pipeline.ts';
 export type { DemoT } from './schema/demo.ts';
 export type { BeaconsT } from './schema/beacons.ts';
@@ -12,5 +13,4 @@ export type { City, CityConfigT, Area, CameraT, ZoneT, TerminalT, CategoryT, Dep
 export { CityGrid, type CellHit } from './grid.ts';
 export { REQUIRED_CATEGORIES } from './semantics.ts';
 export { haversineM, pointInRing, isClosed, findSelfIntersection, type Point, type Ring } from './geometry.ts';
-export { generateCity, type GenerateOptions } from './demo-city.ts';
 export { loadZones } from './zones.ts';

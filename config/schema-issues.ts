@@ -3,7 +3,7 @@ import { Value } from 'typebox/value';
 import type { ConfigIssue } from './errors.ts';
 
 /** `/cameras/12/zones/0/polygon` → `cameras[12].zones[0].polygon` */
-export function pointerToPath(pointer: string): string {
+function pointerToPath(pointer: string): string {
   let out = '';
   for (const raw of pointer.split('/').slice(1)) {
     const part = raw.replace(/~1/g, '/').replace(/~0/g, '~');

@@ -8,8 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cameraAlert, sceneJpeg } from './demo-feed.ts';
-import { ADMIN_PASSWORD, ensureWebBuilt, startConsoleServer, type ConsoleServer } from './testing.ts';
+import { cameraAlert, sceneJpeg } from '../sim/index.ts';
+import { ADMIN_PASSWORD, ensureWebBuilt, startConsoleServer, type ConsoleServer } from '../test/console.ts';
 
 const SHOTS = join(import.meta.dirname, '..', 'test-output', 'screenshots');
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -88,7 +88,7 @@ describe('console in Chromium', () => {
     await shot(page, 'map-blue');
 
     // The dispatch system's side, through the CaseActions port and the feed.
-    const desk = s.svc.desk!;
+    const desk = s.desk;
     await desk.dispatch(caseId, { username: 'op', role: 'operator' });
     await desk.sign(caseId, 'traffic_police');
     await expect.poll(() => light.getAttribute('data-light')).toBe('yellow');
@@ -103,7 +103,7 @@ describe('console in Chromium', () => {
     await page.locator(`#case-board .case-card[data-case-id="${caseId}"]`).waitFor();
     await expect.poll(() => page.locator('#case-state').textContent()).toBe('已处置');
     // An operator may not verify and close; the button is not offered.
-    expect(await page.locator('button[data-action="verify-close"]').count()).toBe(0);
+    expect(await page.locator('button[data-action="close"]').count()).toBe(0);
     await shot(page, 'cases');
     expect((page as Page & { errors: string[] }).errors).toEqual([]);
     await page.context().close();
@@ -112,7 +112,7 @@ describe('console in Chromium', () => {
   it('a supervisor verifies and closes from the case view; statistics show it', async () => {
     const page = await open('sup', 'supervisor-pass');
     await page.goto(`${s.url}/#/cases/${caseId}`);
-    await page.locator('button[data-action="verify-close"]').click();
+    await page.locator('button[data-action="close"]').click();
     await expect.poll(() => page.locator('#case-state').textContent()).toBe('已结案');
     await page.goto(`${s.url}/#/stats`);
     await page.locator('#chart-per-day rect').first().waitFor({ state: 'attached' });

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parse } from 'yaml';
-import { cameraAlert, sceneJpeg } from './demo-feed.ts';
+import { cameraAlert, sceneJpeg } from '../sim/index.ts';
 import { SessionStore } from './users.ts';
-import { ADMIN_PASSWORD, startConsoleServer, type ConsoleServer } from './testing.ts';
+import { ADMIN_PASSWORD, startConsoleServer, type ConsoleServer } from '../test/console.ts';
+import { until } from '../test/harness.ts';
 
 interface Client { cookie: string; csrf: string }
 
@@ -24,7 +25,7 @@ function call(s: ConsoleServer, c: Client, method: string, path: string, body?: 
   return fetch(`${s.url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 }
 
-/** A websocket client that collects every message; `until` waits (bounded) for a condition. */
+/** A websocket client that collects every message (wait on them with `until`). */
 function live(s: ConsoleServer, c: Client, since?: number) {
   const msgs: any[] = [];
   const ws = new WebSocket(`${s.url.replace('http', 'ws')}/api/live${since === undefined ? '' : `?since=${since}`}`, { headers: { cookie: c.cookie, origin: s.url } });
@@ -32,12 +33,8 @@ function live(s: ConsoleServer, c: Client, since?: number) {
     const m = JSON.parse(String(d));
     if (Array.isArray(m)) msgs.push(...m); else msgs.push(m);
   });
-  const until = async (pred: () => boolean, what: string) => {
-    for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
-    if (!pred()) throw new Error(`timed out waiting for ${what}`);
-  };
   const closed = new Promise<number>((r) => ws.on('close', (code) => r(code)));
-  return { ws, msgs, until, closed, close: () => (ws.close(), closed) };
+  return { ws, msgs, closed, close: () => (ws.close(), closed) };
 }
 
 describe('console server', () => {
@@ -88,28 +85,28 @@ describe('console server', () => {
 
   it('confirms an alert into a case that only its department\'s clerk sees, live and by API', async () => {
     const tpLive = live(s, clerkTraffic), mkLive = live(s, clerkMarket), opLive = live(s, operator);
-    await Promise.all([tpLive, mkLive, opLive].map((l) => l.until(() => l.msgs.some((m) => m.type === 'snapshot'), 'snapshot')));
+    await Promise.all([tpLive, mkLive, opLive].map((l) => until('snapshot', () => l.msgs.some((m) => m.type === 'snapshot'), 5000)));
     s.svc.feed.alert(cameraAlert(s.city, 'cam-0002', 'kerb', 1), await sceneJpeg({ variant: 1 }));
-    await opLive.until(() => opLive.msgs.some((m) => m.type === 'alert' && m.alert.alert.id === 'evt-cam-0002-kerb-1'), 'alert on the operator socket');
+    await until('alert on the operator socket', () => opLive.msgs.some((m) => m.type === 'alert' && m.alert.alert.id === 'evt-cam-0002-kerb-1'), 5000);
     const evidence = await call(s, operator, 'GET', '/api/alerts/evt-cam-0002-kerb-1/evidence.jpg');
     expect(evidence.headers.get('content-type')).toBe('image/jpeg');
     expect(Buffer.from(await evidence.arrayBuffer()).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
     const res = await call(s, operator, 'POST', '/api/alerts/evt-cam-0002-kerb-1/confirm', {});
     const { case: c } = (await res.json()) as { case: { id: string; departments: string[] } };
     expect(c.departments).toEqual(['traffic_police']);
-    await tpLive.until(() => tpLive.msgs.some((m) => m.type === 'case' && m.case.id === c.id), 'case on the traffic clerk socket');
+    await until('case on the traffic clerk socket', () => tpLive.msgs.some((m) => m.type === 'case' && m.case.id === c.id), 5000);
     expect((await call(s, clerkTraffic, 'GET', `/api/cases/${c.id}`)).status).toBe(200);
     expect((await call(s, clerkMarket, 'GET', `/api/cases/${c.id}`)).status).toBe(404);
     expect(((await (await call(s, clerkMarket, 'GET', '/api/cases')).json()) as { cases: unknown[] }).cases).toHaveLength(0);
     expect((await call(s, clerkMarket, 'POST', `/api/cases/${c.id}/actions/return`, { reason: 'not ours' })).status).toBe(404);
     expect(mkLive.msgs.some((m) => m.type === 'case' || m.type === 'alert')).toBe(false);
-    // An operator may dispatch but not verify-close; a clerk may not dispatch.
+    // An operator may dispatch but not close; a clerk may not dispatch.
     expect((await call(s, clerkTraffic, 'POST', `/api/cases/${c.id}/actions/dispatch`, {})).status).toBe(403);
     expect((await call(s, operator, 'POST', `/api/cases/${c.id}/actions/dispatch`, {})).status).toBe(200);
-    expect((await call(s, operator, 'POST', `/api/cases/${c.id}/actions/verify-close`, {})).status).toBe(403);
+    expect((await call(s, operator, 'POST', `/api/cases/${c.id}/actions/close`, {})).status).toBe(403);
     // A closed case past its retention leaves the router: the boards that showed it drop it.
     s.svc.feed.caseRemoved(c.id);
-    await tpLive.until(() => tpLive.msgs.some((m) => m.type === 'case_removed' && m.id === c.id), 'the removal on the traffic clerk socket');
+    await until('the removal on the traffic clerk socket', () => tpLive.msgs.some((m) => m.type === 'case_removed' && m.id === c.id), 5000);
     expect((await call(s, clerkTraffic, 'GET', `/api/cases/${c.id}`)).status).toBe(404);
     expect(mkLive.msgs.some((m) => m.type === 'case_removed')).toBe(false);
     await Promise.all([tpLive.close(), mkLive.close(), opLive.close()]);
@@ -117,16 +114,16 @@ describe('console server', () => {
 
   it('resumes from the last sequence number without missing anything, and sends a snapshot when too far behind', async () => {
     const first = live(s, operator);
-    await first.until(() => first.msgs.some((m) => m.type === 'snapshot'), 'snapshot');
+    await until('snapshot', () => first.msgs.some((m) => m.type === 'snapshot'), 5000);
     for (let i = 0; i < 5; i++) s.svc.feed.terminalPosition({ terminalId: 'T0001', lat: 43.87 - i * 1e-4, lon: 125.301, ts: Date.now() + i });
-    await first.until(() => first.msgs.filter((m) => m.type === 'terminal').length === 5, '5 positions');
+    await until('5 positions', () => first.msgs.filter((m) => m.type === 'terminal').length === 5, 5000);
     const last = Math.max(...first.msgs.map((m) => m.seq ?? 0));
     await first.close();
     // While it is away: 7 more positions and one alert.
     for (let i = 5; i < 12; i++) s.svc.feed.terminalPosition({ terminalId: 'T0001', lat: 43.87 - i * 1e-4, lon: 125.301, ts: Date.now() + i });
     s.svc.feed.alert(cameraAlert(s.city, 'cam-0003', 'walk', 2));
     const again = live(s, operator, last);
-    await again.until(() => again.msgs.filter((m) => m.type === 'terminal' || m.type === 'alert').length === 8, 'the 8 missed messages');
+    await until('the 8 missed messages', () => again.msgs.filter((m) => m.type === 'terminal' || m.type === 'alert').length === 8, 5000);
     const seqs = again.msgs.filter((m) => m.type === 'terminal' || m.type === 'alert').map((m) => m.seq);
     expect(seqs).toEqual(Array.from({ length: 8 }, (_, i) => last + 1 + i));
     expect(again.msgs[0].type).toBe('resumed');
@@ -134,7 +131,7 @@ describe('console server', () => {
     // More than the ring holds (100): the client gets a snapshot instead.
     for (let i = 0; i < 150; i++) s.svc.feed.terminalPosition({ terminalId: 'T0002', lat: 43.87, lon: 125.30 + i * 1e-5, ts: Date.now() + i });
     const behind = live(s, operator, last);
-    await behind.until(() => behind.msgs.length > 0, 'first message');
+    await until('first message', () => behind.msgs.length > 0, 5000);
     expect(behind.msgs[0].type).toBe('snapshot');
     expect(behind.msgs[0].terminals.find((t: { terminalId: string }) => t.terminalId === 'T0002').track.length).toBeGreaterThan(0);
     await behind.close();
@@ -146,9 +143,9 @@ describe('console server', () => {
     const evil = new WebSocket(`${s.url.replace('http', 'ws')}/api/live`, { headers: { cookie: operator.cookie, origin: 'http://evil.example' } });
     expect(await new Promise((r) => evil.on('close', (code) => r(code)))).toBe(4401);
     const l = live(s, operator);
-    await l.until(() => l.msgs.length > 0, 'snapshot');
+    await until('snapshot', () => l.msgs.length > 0, 5000);
     l.ws.send(JSON.stringify({ type: 'confirm', id: 'evt-cam-0003-walk-2' }));
-    await l.until(() => l.msgs.some((m) => m.type === 'error'), 'refusal');
+    await until('refusal', () => l.msgs.some((m) => m.type === 'error'), 5000);
     expect(s.svc.hub.alerts.get('evt-cam-0003-walk-2')!.status).toBe('new');
     await l.close();
   });
@@ -157,6 +154,11 @@ describe('console server', () => {
     const bad = await call(s, admin, 'PUT', '/api/cameras/cam-0004/zones', { zones: [{ id: 'z1', type: 'no_parking', polygon: [[0, 0], [10, 0]], dwell_s: 30 }] });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('CONSOLE_ZONE_INVALID');
+    // Schema validation and unknown routes answer the same body.
+    const invalid = await call(s, admin, 'PUT', '/api/cameras/cam-0004/zones', { polygons: [] });
+    expect([invalid.status, await invalid.json()]).toEqual([400, { error: { code: 'BAD_REQUEST', message: expect.stringMatching(/zones/) } }]);
+    const missing = await call(s, admin, 'GET', '/api/nowhere');
+    expect([missing.status, ((await missing.json()) as { error: { code: string } }).error.code]).toEqual([404, 'NOT_FOUND']);
     const zones = [{ id: 'z1', type: 'no_parking', polygon: [[10, 10], [200, 10], [200, 150], [10, 150], [10, 10]], dwell_s: 45, classes: ['car'], ground_point: [s.city.cameras.get('cam-0004')!.lat, s.city.cameras.get('cam-0004')!.lon] }];
     const ok = await call(s, admin, 'PUT', '/api/cameras/cam-0004/zones', { zones });
     expect(ok.status, await ok.clone().text()).toBe(200);

@@ -2,8 +2,6 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ComponentHealth, Logger, Registry } from '../core/index.ts';
 import type { City } from '../config/index.ts';
-import { MemoryCaseDesk } from './case-desk.ts';
-import { DemoFeed } from './demo-feed.ts';
 import { ConsoleHub } from './hub.ts';
 import { consolePlugin } from './plugin.ts';
 import { CaseStats } from './stats.ts';
@@ -16,8 +14,8 @@ export interface ConsoleServiceOptions {
   readonly log: Logger;
   readonly dataDir: string;
   readonly metrics?: Registry;
-  /** the router; defaults to an in-process `MemoryCaseDesk` */
-  readonly actions?: CaseActions;
+  /** who carries out case actions: the router (the engine's `RouterCaseDesk`), or a factory given the console's feed */
+  readonly actions: CaseActions | ((feed: ConsoleFeed) => CaseActions);
   /** the telemetry statistics API; defaults to statistics computed from the cases seen */
   readonly stats?: StatsSource;
   readonly detectorStats?: DetectorStatsSource;
@@ -27,7 +25,11 @@ export interface ConsoleServiceOptions {
   readonly onCityChanged?: (city: City) => void;
   /** the first admin's password (the engine passes GRIDWATCH_ADMIN_PASSWORD); else a random one printed to the log */
   readonly adminPassword?: string | undefined;
-  /** simulate camera status, frames, terminals and alerts (also `services.console.demo_feed`) */
+  /**
+   * asks for the demo feed (also `services.console.demo_feed`): simulated camera status, frames,
+   * terminals and alerts. The console does not simulate anything itself; whoever runs the
+   * simulators (the demo's add-on, `sim/demo.ts`) checks `demoFeedWanted` and pushes into `feed`.
+   */
   readonly demoFeed?: boolean;
   readonly webDir?: string;
 }
@@ -39,12 +41,9 @@ export interface ConsoleServiceOptions {
 export class ConsoleService {
   readonly hub: ConsoleHub;
   readonly users: UserStore;
-  /** the in-process case desk, when no router was given */
-  readonly desk: MemoryCaseDesk | null;
   readonly actions: CaseActions;
   #city: City;
   readonly #o: ConsoleServiceOptions;
-  #demo: DemoFeed | null = null;
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -52,8 +51,7 @@ export class ConsoleService {
     const settings = o.city.config.services.console;
     this.hub = new ConsoleHub({ replayMessages: settings.replay_messages, ...(o.metrics ? { metrics: o.metrics } : {}) });
     this.users = new UserStore(join(o.dataDir, 'console-users.json'));
-    this.desk = o.actions ? null : new MemoryCaseDesk(o.city, this.hub);
-    this.actions = o.actions ?? this.desk!;
+    this.actions = typeof o.actions === 'function' ? o.actions(this.hub) : o.actions;
   }
 
   /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
@@ -63,6 +61,11 @@ export class ConsoleService {
 
   get city(): City {
     return this.#city;
+  }
+
+  /** Whether the city (`services.console.demo_feed`) or the caller (`demoFeed`) asked for the demo feed. */
+  get demoFeedWanted(): boolean {
+    return this.#o.city.config.services.console.demo_feed || this.#o.demoFeed === true;
   }
 
   async register(app: FastifyInstance): Promise<void> {
@@ -81,11 +84,6 @@ export class ConsoleService {
       sessionIdleMs: settings.session_idle_s * 1000, sessionMaxMs: settings.session_max_s * 1000, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });
-    if (settings.demo_feed || o.demoFeed) {
-      this.#demo = new DemoFeed(o.city, this.hub);
-      await this.#demo.start();
-      o.log.info('console: demo feed on (simulated camera status, frames, terminals and alerts)');
-    }
   }
 
   health(): ComponentHealth {
@@ -97,7 +95,6 @@ export class ConsoleService {
   }
 
   async stop(): Promise<void> {
-    this.#demo?.stop();
     this.hub.stop();
   }
 }

@@ -3,10 +3,10 @@ import WebSocket from 'ws';
 import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { writeTestCity, until } from '../test/harness.ts';
-import { EVENT_SCHEMA } from '../bus/index.ts';
+import { EVENT_SCHEMA } from '../domain/index.ts';
 import { Engine } from '../engine/index.ts';
-import { cameraAlert, sceneJpeg } from './demo-feed.ts';
-import { ensureWebBuilt } from './testing.ts';
+import { cameraAlert, sceneJpeg } from '../sim/index.ts';
+import { ensureWebBuilt } from '../test/console.ts';
 
 describe('the console in the engine', () => {
   let engine: Engine;
@@ -36,7 +36,7 @@ describe('the console in the engine', () => {
     await new Promise((r) => ws.once('message', r));
     const alert = cameraAlert(engine.city, 'cam-0001', 'kerb', 1);
     engine.console.feed.alert(alert, await sceneJpeg());
-    for (let i = 0; i < 100 && !got.some((m) => m.type === 'alert'); i++) await new Promise((r) => setTimeout(r, 20));
+    await until('the alert on the live socket', () => got.some((m) => m.type === 'alert'), 2000);
     expect(got.find((m) => m.type === 'alert')?.alert.alert.id).toBe(alert.id);
 
     const res = await fetch(`${engine.httpUrl}/api/alerts/${alert.id}/confirm`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: '{}' });
@@ -45,7 +45,7 @@ describe('the console in the engine', () => {
     // In the engine the router makes the case and dispatches it by the city's routing rules at once.
     expect(c.state).toBe('dispatched');
     expect(engine.router.get(c.id)?.reports.map((r) => r.event_id)).toEqual([alert.id]);
-    for (let i = 0; i < 100 && !got.some((m) => m.type === 'case'); i++) await new Promise((r) => setTimeout(r, 20));
+    await until('the case on the live socket', () => got.some((m) => m.type === 'case'), 2000);
     expect(got.find((m) => m.type === 'case')?.case.id).toBe(c.id);
     ws.close();
   });

@@ -8,18 +8,18 @@ export class ConsoleUsersFileError extends GridwatchError {
 
 export class ConsoleZoneInvalidError extends GridwatchError {
   constructor(cameraId: string, issues: readonly string[]) {
-    super('CONSOLE_ZONE_INVALID', `zones of camera ${cameraId} are invalid: ${issues.join('; ')}`, { details: { cameraId, issues } });
+    super('CONSOLE_ZONE_INVALID', `zones of camera ${cameraId} are invalid: ${issues.join('; ')}`, { details: { cameraId, issues }, httpStatus: 400 });
   }
 }
 
 export class ConsoleNotFoundError extends GridwatchError {
   constructor(what: string, id: string) {
-    super('CONSOLE_NOT_FOUND', `${what} ${id} not found`, { details: { what, id } });
+    super('CONSOLE_NOT_FOUND', `${what} ${id} not found`, { details: { what, id }, httpStatus: 404 });
   }
 }
 
 export class ConsoleActionRefusedError extends GridwatchError {
   constructor(action: string, caseId: string, state: string) {
-    super('CONSOLE_ACTION_REFUSED', `case ${caseId} in state ${state} does not allow ${action}`, { details: { action, caseId, state } });
+    super('CONSOLE_ACTION_REFUSED', `case ${caseId} in state ${state} does not allow ${action}`, { details: { action, caseId, state }, httpStatus: 409 });
   }
 }

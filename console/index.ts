@@ -1,7 +1,6 @@
 export { createHttpServer, type HttpServerOptions } from './server.ts';
 export { ConsoleService, type ConsoleServiceOptions } from './console.ts';
 export { ConsoleHub, type AlertRecord, type HubOptions } from './hub.ts';
-export { MemoryCaseDesk } from './case-desk.ts';
 export { CaseStats } from './stats.ts';
 export { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
 export { UserStore, SessionStore, hashPassword, verifyPassword } from './users.ts';
@@ -9,4 +8,3 @@ export { ROLE_PERMISSIONS, can, canSeeCase, type Permission } from './permission
 export { consolePlugin, CSP, WEB_DIST, type ConsoleOptions } from './plugin.ts';
 export * from './errors.ts';
 export * from './types.ts';
-export { DemoFeed, sceneJpeg, cameraAlert } from './demo-feed.ts';

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { FastifyReply } from 'fastify';
+import { sendHttpError } from '../core/index.ts';
 import type { CameraT } from '../config/index.ts';
 
 const BOUNDARY = 'gwframe';
@@ -34,7 +35,7 @@ export class LiveViews {
 
   async stream(cam: CameraT, reply: FastifyReply): Promise<void> {
     if (this.#running.size >= this.#max) {
-      await reply.code(503).send({ error: { code: 'CONSOLE_LIVE_BUSY', message: `${this.#max} live views are open already; close one first` } });
+      await sendHttpError(reply, 503, 'CONSOLE_LIVE_BUSY', `${this.#max} live views are open already; close one first`);
       return;
     }
     const args = ['-hide_banner', '-loglevel', 'error', '-rtsp_transport', 'tcp', '-timeout', '5000000', '-i', LiveViews.url(cam),
@@ -59,7 +60,7 @@ export class LiveViews {
     if (!first) {
       stop();
       const why = stderr.trim().split('\n').pop()?.replace(/rtsps?:\/\/[^@\s]*@/g, 'rtsp://***@') ?? 'no picture';
-      await reply.code(502).send({ error: { code: 'CONSOLE_LIVE_UNAVAILABLE', message: `camera ${cam.id} gives no picture: ${why}` } });
+      await sendHttpError(reply, 502, 'CONSOLE_LIVE_UNAVAILABLE', `camera ${cam.id} gives no picture: ${why}`);
       return;
     }
     reply.hijack();

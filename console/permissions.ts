@@ -1,4 +1,4 @@
-import type { Actor, CaseActionName, ConsoleCase, Role } from './types.ts';
+import type { Actor, ConsoleAction, ConsoleCase, Role } from './types.ts';
 
 /**
  * What each role may do. Checked on every API route and on every websocket message, both ways.
@@ -6,10 +6,10 @@ import type { Actor, CaseActionName, ConsoleCase, Role } from './types.ts';
  */
 export type Permission =
   | 'alerts' | 'alerts.decide' | 'cases' | 'map' | 'terminals' | 'cameras' | 'cameras.edit' | 'stats' | 'tuning' | 'users'
-  | `case.${CaseActionName}`;
+  | `case.${ConsoleAction}`;
 
 const OPERATOR: Permission[] = ['alerts', 'alerts.decide', 'cases', 'map', 'terminals', 'cameras', 'stats', 'case.dispatch', 'case.escalate'];
-const SUPERVISOR: Permission[] = [...OPERATOR, 'tuning', 'case.return', 'case.verify-close', 'case.reopen', 'case.invalid'];
+const SUPERVISOR: Permission[] = [...OPERATOR, 'tuning', 'case.return', 'case.close', 'case.reopen', 'case.invalidate', 'case.transfer'];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
   operator: new Set(OPERATOR),

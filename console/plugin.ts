@@ -1,17 +1,17 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { GridwatchError, type Logger } from '../core/index.ts';
+import { sendHttpError as fail, type Logger } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { ConsoleHub, type LiveClient } from './hub.ts';
 import { LiveViews } from './live-view.ts';
 import { can, canSeeCase, ROLE_PERMISSIONS, type Permission } from './permissions.ts';
 import { SessionStore, UserStore, type Session } from './users.ts';
-import { CASE_ACTIONS, ROLES, type CaseActionName, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
+import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('./web/dist/', import.meta.url));
 const COOKIE = 'gw_session';
@@ -37,10 +37,6 @@ export interface ConsoleOptions {
 
 declare module 'fastify' {
   interface FastifyRequest { session: Session | null }
-}
-
-function fail(reply: FastifyReply, status: number, code: string, message: string) {
-  return reply.code(status).send({ error: { code, message } });
 }
 
 /**
@@ -77,17 +73,6 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     if (!req.session) return fail(reply, 401, 'CONSOLE_LOGIN', 'log in first');
     if (p && !can(req.session.actor, p)) return fail(reply, 403, 'CONSOLE_FORBIDDEN', `role ${req.session.actor.role} may not do this`);
   };
-
-  app.setErrorHandler((err, req, reply) => {
-    if (err instanceof GridwatchError) {
-      const status = err.code === 'CONSOLE_NOT_FOUND' ? 404 : err.code === 'CONSOLE_ACTION_REFUSED' ? 409 : 400;
-      return fail(reply, status, err.code, err.message);
-    }
-    const e = err as { statusCode?: number; message?: string };
-    if (e.statusCode && e.statusCode < 500) return fail(reply, e.statusCode, 'CONSOLE_BAD_REQUEST', e.message ?? 'bad request');
-    req.log.error({ err }, 'console: request failed');
-    return fail(reply, 500, 'CONSOLE_INTERNAL', 'internal error; see the engine log');
-  });
 
   // ---- session ----
   const failures = new Map<string, { count: number; until: number }>();
@@ -191,19 +176,21 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     schema: { body: { type: 'object', additionalProperties: false, properties: { reason: { type: 'string', maxLength: 500 }, departments: { type: 'array', items: { type: 'string' }, maxItems: 20 } } } },
   }, async (req, reply) => {
     const actor = req.session!.actor;
-    const action = req.params.action as CaseActionName;
-    if (!CASE_ACTIONS.includes(action)) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no case action ${action}`);
+    const action = req.params.action as ConsoleAction;
+    if (!CONSOLE_ACTIONS.includes(action)) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no case action ${action}`);
     const c = o.hub.cases.get(req.params.id);
     if (!c || !canSeeCase(actor, c)) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `case ${req.params.id} not found`);
     if (!can(actor, `case.${action}`)) return fail(reply, 403, 'CONSOLE_FORBIDDEN', `role ${actor.role} may not ${action} a case`);
     const reason = req.body?.reason?.trim() ?? '';
-    if (['return', 'reopen', 'invalid'].includes(action) && !reason) return fail(reply, 400, 'CONSOLE_REASON_NEEDED', `${action} needs a reason`);
+    if (action === 'transfer' && !o.city().departments.has(req.body?.departments?.[0] ?? '')) return fail(reply, 400, 'CONSOLE_BAD_REQUEST', 'transfer needs a known department in departments[0]');
+    if (ACTIONS_NEEDING_REASON.has(action) && !reason) return fail(reply, 400, 'CONSOLE_REASON_NEEDED', `${action} needs a reason`);
     const a = o.actions;
     const next = action === 'dispatch' ? await a.dispatch(c.id, actor, req.body?.departments)
       : action === 'return' ? await a.returnCase(c.id, actor, reason)
       : action === 'escalate' ? await a.escalate(c.id, actor)
-      : action === 'verify-close' ? await a.verifyClose(c.id, actor)
+      : action === 'close' ? await a.verifyClose(c.id, actor)
       : action === 'reopen' ? await a.reopen(c.id, actor, reason)
+      : action === 'transfer' ? await a.transfer(c.id, actor, req.body!.departments![0]!)
       : await a.markInvalid(c.id, actor, reason);
     return { case: next };
   });
@@ -320,10 +307,6 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     await app.register(fastifyStatic, { root: webDir, prefix: '/', index: ['index.html'], wildcard: true, maxAge: 0 });
   } else {
     o.log.warn({ webDir }, 'console: the web app is not built; run `bash scripts/setup.sh`');
-    app.get('/', async (_req, reply) => reply.type('text/plain').code(503).send('The console web app is not built: run `bash scripts/setup.sh`.'));
+    app.get('/', async (_req, reply) => fail(reply, 503, 'CONSOLE_NOT_BUILT', 'the console web app is not built: run `bash scripts/setup.sh`'));
   }
-  app.setNotFoundHandler((req, reply) => {
-    if (req.method === 'GET' && !req.url.startsWith('/api/') && existsSync(join(webDir, 'index.html'))) return reply.type('text/html').send(readFileSync(join(webDir, 'index.html')));
-    return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`);
-  });
 }

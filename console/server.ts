@@ -1,5 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import type { HealthRegistry, Logger, Registry } from '../core/index.ts';
+import { handleHttpErrors, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
 
 export interface HttpServerOptions {
   readonly host: string;
@@ -11,10 +11,12 @@ export interface HttpServerOptions {
 
 /**
  * The engine's HTTP server: `/healthz` and `/metrics` here; the console, the Open311 API and
- * the statistics API register on it as plugins.
+ * the statistics API register on it as plugins. Its error and not-found handlers answer every
+ * error with the one body, `{ "error": { "code", "message" } }` (core/http-error.ts).
  */
 export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
   const app = Fastify({ loggerInstance: opts.log.child({ component: 'http' }) as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }) });
+  handleHttpErrors(app);
 
   app.get('/healthz', {
     schema: {

@@ -7,21 +7,8 @@
  * Shapes here are also what the web app receives, so they are plain JSON (no Maps, no Buffers).
  */
 
-/** The router's case states; `reopened/returned/invalid/transferred` are side states. */
-export const CASE_STATES = ['reported', 'dispatched', 'signed', 'resolved', 'closed', 'reopened', 'returned', 'invalid', 'transferred'] as const;
-export type CaseState = (typeof CASE_STATES)[number];
-export const OPEN_STATES: ReadonlySet<CaseState> = new Set(['reported', 'dispatched', 'signed', 'resolved', 'reopened', 'returned', 'transferred']);
-
-/** The light a case shows on the map: blue until signed, yellow while handled, green once resolved. */
-export type CaseLight = 'blue' | 'yellow' | 'green' | 'grey';
-export function caseLight(state: CaseState): CaseLight {
-  switch (state) {
-    case 'reported': case 'dispatched': case 'reopened': case 'returned': case 'transferred': return 'blue';
-    case 'signed': return 'yellow';
-    case 'resolved': return 'green';
-    default: return 'grey';
-  }
-}
+export { CASE_STATES, OPEN_STATES, caseLight, refusal, CONSOLE_ACTIONS, ACTIONS_NEEDING_REASON, type CaseState, type CaseLight, type ConsoleAction } from '../domain/case-state.ts';
+import type { CaseState, ConsoleAction } from '../domain/case-state.ts';
 
 /** A violation a detector raised (illegal parking, road-occupying vending…), as the operator sees it. */
 export interface ConsoleAlert {
@@ -128,11 +115,11 @@ export interface CaseActions {
   verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase>;
   reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
   markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
+  /** hands the case to another department (a command-centre decision) */
+  transfer(caseId: string, actor: Actor, department: string): Promise<ConsoleCase>;
   /** an operator dismissed an alert as a false positive: its case, if one was opened, is invalid */
   dismissAlert?(alert: ConsoleAlert, actor: Actor, reason: string): Promise<void>;
 }
-export const CASE_ACTIONS = ['dispatch', 'return', 'escalate', 'verify-close', 'reopen', 'invalid'] as const;
-export type CaseActionName = (typeof CASE_ACTIONS)[number];
 
 /** Statistics (from the telemetry API). */
 export interface StatsQuery { readonly fromMs: number; readonly toMs: number }

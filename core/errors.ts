@@ -5,12 +5,18 @@
 export class GridwatchError extends Error {
   readonly code: string;
   readonly details: Readonly<Record<string, unknown>>;
+  /**
+   * The HTTP status this error answers with when a route throws it (400 bad input, 404 not
+   * found, 409 refused…); none for a failure that is not the caller's (answered 500).
+   */
+  readonly httpStatus: number | undefined;
 
-  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+  constructor(code: string, message: string, options: { cause?: unknown; details?: Record<string, unknown>; httpStatus?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.code = code;
     this.details = Object.freeze({ ...(options.details ?? {}) });
+    this.httpStatus = options.httpStatus;
   }
 
   /** One line for logs and command output: `CODE: message`. */

@@ -25,7 +25,7 @@ export function thumbnail(width: number, height: number, rgb: Uint8Array, out: F
 }
 
 /** Grey levels a thumbnail cell must change by to count as changed. */
-export const CELL_CHANGE = 10;
+const CELL_CHANGE = 10;
 
 /** Share of thumbnail cells that changed by more than CELL_CHANGE grey levels, 0..1. */
 export function thumbDiff(a: Float32Array, b: Float32Array): number {

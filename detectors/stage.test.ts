@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from 'typebox/value';
 import sharp from 'sharp';
-import { Camera } from '../config/schema/cameras.ts';
-import { Detectors } from '../config/schema/pipeline.ts';
+import { Camera, Detectors } from '../config/index.ts';
 import type { CameraT, DetectorsT } from '../config/index.ts';
 import { createMetricsRegistry, HealthRegistry, silentLogger } from '../core/index.ts';
 import { DetectorStage, readVideo, type Violation, type RgbFrame } from './index.ts';
+import { until } from '../test/harness.ts';
 
 const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
 
@@ -25,7 +25,7 @@ describe('DetectorStage on vtest.avi', () => {
     const cfg = Value.Default(Detectors, { workers: 1 }) as DetectorsT;
     const frames: RgbFrame[] = [];
     for await (const f of readVideo(VTEST, 1, 16)) frames.push(f);
-    const ctx = () => ({ log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir, signal: new AbortController().signal });
+    const ctx = () => ({ log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir });
     const got: Violation[] = [];
     // One sample every 6 s of capture time; the engine restarts after the 7th.
     const feed = async (stage: DetectorStage, from: number, to: number): Promise<void> => {
@@ -70,15 +70,16 @@ describe('DetectorStage on vtest.avi', () => {
     ];
     const camera = (zs: unknown[]) => Value.Default(Camera, { id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4, zones: zs }) as CameraT;
     const [frame] = await (async () => { const out: RgbFrame[] = []; for await (const f of readVideo(VTEST, 1, 1)) out.push(f); return out; })();
-    const stage = new DetectorStage({ cameras: [camera(zones)], config: Value.Default(Detectors, { workers: 1 }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir, signal: new AbortController().signal }, onViolation: () => undefined });
+    const stage = new DetectorStage({ cameras: [camera(zones)], config: Value.Default(Detectors, { workers: 1 }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir }, onViolation: () => undefined });
     await stage.start();
     const sample = (i: number) => ({ cameraId: 'cam-vtest', captureTimeMs: 1_700_000_000_000 + i * 6000, width: frame!.width, height: frame!.height, rgb: frame!.rgb.slice() });
-    const waitFor = async (ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50)); return ok(); };
     stage.submit(sample(0));
-    expect(await waitFor(() => 'cam-vtest' in stage.status().zoneErrors)).toBe(true);
+    await until('the refused zone reported', () => 'cam-vtest' in stage.status().zoneErrors, 10_000);
+    expect('cam-vtest' in stage.status().zoneErrors).toBe(true);
     stage.setCameras([camera([zones[0]])]);
     stage.submit(sample(1));
-    expect(await waitFor(() => !('cam-vtest' in stage.status().zoneErrors))).toBe(true);
+    await until('the zone error cleared', () => !('cam-vtest' in stage.status().zoneErrors), 10_000);
+    expect('cam-vtest' in stage.status().zoneErrors).toBe(false);
     await stage.stop();
   }, 60_000);
 });

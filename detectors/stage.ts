@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { errorMessage, type BuildContext, type ComponentHealth } from '../core/index.ts';
+import { errorMessage, type ComponentHealth, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
 import type { CameraT, DetectorsT } from '../config/index.ts';
 import { ensureDefaultModel } from './convert/index.ts';
 import { writeEvidence } from './evidence.ts';
@@ -18,7 +18,8 @@ export interface DetectorStageOptions {
   cameras: readonly CameraT[];
   /** The city config's `detectors` section. */
   config: DetectorsT;
-  ctx: BuildContext;
+  /** The engine's logger, metrics and health registries, and the data folder (model, dwell state, evidence). */
+  ctx: { log: Logger; metrics: Registry; health: HealthRegistry; dataDir: string };
   /** Each violation step (new, update, end), in order; `new` carries the evidence paths. */
   onViolation: (v: Violation) => void | Promise<void>;
   /** Every sample's detections (inferred or gated), e.g. for telemetry. */
@@ -39,30 +40,30 @@ export interface StageStatus {
  * for each decoded sample from ingest.
  */
 export class DetectorStage {
-  private readonly opts: DetectorStageOptions;
-  private readonly pool: DetectorPool;
-  private readonly rules: DwellRules;
-  private readonly detector: DetectorOptions;
-  private readonly cameras: Map<string, CameraT>;
-  private readonly zones = new Map<string, { key: string; zones: CompiledZone[] } | null>();
-  private readonly zoneErrors: Record<string, string> = {};
-  private readonly stateFile: string;
-  private chain: Promise<void> = Promise.resolve();
-  private dirty = false;
-  private saver: NodeJS.Timeout | null = null;
-  private raised = 0;
-  private evidenceErrors = 0;
-  private model = { name: '', version: '' };
+  readonly #opts: DetectorStageOptions;
+  readonly #pool: DetectorPool;
+  readonly #rules: DwellRules;
+  readonly #detector: DetectorOptions;
+  readonly #cameras: Map<string, CameraT>;
+  readonly #zones = new Map<string, { key: string; zones: CompiledZone[] } | null>();
+  readonly #zoneErrors: Record<string, string> = {};
+  readonly #stateFile: string;
+  #chain: Promise<void> = Promise.resolve();
+  #dirty = false;
+  #saver: NodeJS.Timeout | null = null;
+  #raised = 0;
+  #evidenceErrors = 0;
+  #model = { name: '', version: '' };
 
   constructor(opts: DetectorStageOptions) {
-    this.opts = opts;
+    this.#opts = opts;
     const c = opts.config;
-    this.detector = detectorOptions(c.model, opts.ctx.dataDir, c.intra_op_threads);
-    this.cameras = new Map(opts.cameras.map((cam) => [cam.id, cam]));
-    this.stateFile = join(opts.ctx.dataDir, 'detectors', 'dwell.json');
-    this.rules = new DwellRules({ model: this.model });
-    this.pool = new DetectorPool({
-      detector: this.detector,
+    this.#detector = detectorOptions(c.model, opts.ctx.dataDir, c.intra_op_threads);
+    this.#cameras = new Map(opts.cameras.map((cam) => [cam.id, cam]));
+    this.#stateFile = join(opts.ctx.dataDir, 'detectors', 'dwell.json');
+    this.#rules = new DwellRules({ model: this.#model });
+    this.#pool = new DetectorPool({
+      detector: this.#detector,
       workers: c.workers ?? availableParallelism(),
       queuePerCamera: c.queue_per_camera,
       gateThreshold: c.gate_threshold,
@@ -73,28 +74,28 @@ export class DetectorStage {
       warmupRuns: c.warmup_runs,
       metrics: opts.ctx.metrics,
       log: opts.ctx.log,
-      onResult: (r) => this.onResult(r),
+      onResult: (r) => this.#onResult(r),
       onError: (cameraId, err) => opts.ctx.log.debug({ camera: cameraId, err: err.message }, 'sample failed'),
     });
   }
 
   async start(): Promise<void> {
-    if (this.opts.config.model.path === undefined) ensureDefaultModel(this.opts.ctx.dataDir);
-    await this.pool.start();
-    const m = this.pool.status().model!;
+    if (this.#opts.config.model.path === undefined) ensureDefaultModel(this.#opts.ctx.dataDir);
+    await this.#pool.start();
+    const m = this.#pool.status().model!;
     // The rules stamp every violation with the model that saw it.
-    this.model.name = m.name;
-    this.model.version = m.version;
-    if (existsSync(this.stateFile)) {
+    this.#model.name = m.name;
+    this.#model.version = m.version;
+    if (existsSync(this.#stateFile)) {
       try {
-        this.rules.restore(JSON.parse(readFileSync(this.stateFile, 'utf8')) as DwellSnapshot);
+        this.#rules.restore(JSON.parse(readFileSync(this.#stateFile, 'utf8')) as DwellSnapshot);
       } catch (err) {
-        this.opts.ctx.log.warn({ file: this.stateFile, err: errorMessage(err) }, 'dwell state unreadable; starting afresh');
+        this.#opts.ctx.log.warn({ file: this.#stateFile, err: errorMessage(err) }, 'dwell state unreadable; starting afresh');
       }
     }
-    this.saver = setInterval(() => { void this.save(); }, this.opts.saveEveryMs ?? 5000);
-    this.saver.unref();
-    this.opts.ctx.health.register('detectors', { health: () => this.health() });
+    this.#saver = setInterval(() => { void this.save(); }, this.#opts.saveEveryMs ?? 5000);
+    this.#saver.unref();
+    this.#opts.ctx.health.register('detectors', { health: () => this.health() });
   }
 
   /**
@@ -102,76 +103,76 @@ export class DetectorStage {
    * their next sample. Dwell already running in a zone that keeps its id goes on.
    */
   setCameras(cameras: readonly CameraT[]): void {
-    this.cameras.clear();
-    for (const cam of cameras) this.cameras.set(cam.id, cam);
-    this.zones.clear();
+    this.#cameras.clear();
+    for (const cam of cameras) this.#cameras.set(cam.id, cam);
+    this.#zones.clear();
   }
 
   /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */
   submit(sample: Sample): boolean {
-    return this.pool.submit(sample);
+    return this.#pool.submit(sample);
   }
 
-  private zonesFor(cameraId: string, width: number, height: number): CompiledZone[] | null {
+  #zonesFor(cameraId: string, width: number, height: number): CompiledZone[] | null {
     const key = `${width}x${height}`;
-    const have = this.zones.get(cameraId);
+    const have = this.#zones.get(cameraId);
     if (have !== undefined && (have === null || have.key === key)) return have?.zones ?? null;
-    const cam = this.cameras.get(cameraId);
-    if (!cam || cam.zones.length === 0) { this.zones.set(cameraId, null); return null; }
+    const cam = this.#cameras.get(cameraId);
+    if (!cam || cam.zones.length === 0) { this.#zones.set(cameraId, null); return null; }
     // A refused zone switches off only itself; the camera's other zones and detections go on.
     const zones: CompiledZone[] = [];
     const errors: string[] = [];
     for (const z of cam.zones) {
       try {
-        zones.push(...compileZones(cameraId, [z], this.detector.classes, cam.image_size ?? [width, height]));
+        zones.push(...compileZones(cameraId, [z], this.#detector.classes, cam.image_size ?? [width, height]));
       } catch (err) {
         errors.push(err instanceof ZoneInvalidError ? err.describe() : errorMessage(err));
       }
     }
     if (errors.length) {
-      this.zoneErrors[cameraId] = errors.join('; ');
-      this.opts.ctx.log.error({ camera: cameraId, err: this.zoneErrors[cameraId] }, 'zones refused');
+      this.#zoneErrors[cameraId] = errors.join('; ');
+      this.#opts.ctx.log.error({ camera: cameraId, err: this.#zoneErrors[cameraId] }, 'zones refused');
     } else {
-      delete this.zoneErrors[cameraId];
+      delete this.#zoneErrors[cameraId];
     }
-    this.zones.set(cameraId, { key, zones });
+    this.#zones.set(cameraId, { key, zones });
     const imageSize = cam.image_size ?? [width, height];
     try {
-      this.rules.setZones(cameraId, zones, { imageSize, homography: cam.homography });
+      this.#rules.setZones(cameraId, zones, { imageSize, homography: cam.homography });
     } catch (err) {
       // A homography that cannot be solved (three points on a line): ground speed falls back to
       // the perspective fitted from vehicle sizes, and the camera's status says why.
-      this.zoneErrors[cameraId] = [this.zoneErrors[cameraId], `camera ${cameraId} homography: ${errorMessage(err)}`].filter(Boolean).join('; ');
-      this.opts.ctx.log.error({ camera: cameraId, err: this.zoneErrors[cameraId] }, 'homography refused');
-      this.rules.setZones(cameraId, zones, { imageSize });
+      this.#zoneErrors[cameraId] = [this.#zoneErrors[cameraId], `camera ${cameraId} homography: ${errorMessage(err)}`].filter(Boolean).join('; ');
+      this.#opts.ctx.log.error({ camera: cameraId, err: this.#zoneErrors[cameraId] }, 'homography refused');
+      this.#rules.setZones(cameraId, zones, { imageSize });
     }
     return zones;
   }
 
-  private onResult(r: SampleResult & { rgb: Uint8Array }): void {
-    this.opts.onDetections?.(r);
-    const zones = this.zonesFor(r.cameraId, r.width, r.height);
+  #onResult(r: SampleResult & { rgb: Uint8Array }): void {
+    this.#opts.onDetections?.(r);
+    const zones = this.#zonesFor(r.cameraId, r.width, r.height);
     if (!zones) return;
-    const steps = this.rules.observe(r.cameraId, r.captureTimeMs, r.detections);
-    this.dirty = true;
+    const steps = this.#rules.observe(r.cameraId, r.captureTimeMs, r.detections);
+    this.#dirty = true;
     if (steps.length === 0) return;
     // Evidence first, then hand on, one step after another so that `new` precedes its `update`.
     for (const v of steps) {
       const frame = v.state === 'new' ? { width: r.width, height: r.height, rgb: r.rgb } : null;
-      this.chain = this.chain.then(async () => {
+      this.#chain = this.#chain.then(async () => {
         if (frame) {
-          this.raised++;
+          this.#raised++;
           try {
-            v.evidence = await writeEvidence(this.opts.ctx.dataDir, v, frame, zones.find((z) => z.id === v.zoneId), r.detections);
+            v.evidence = await writeEvidence(this.#opts.ctx.dataDir, v, frame, zones.find((z) => z.id === v.zoneId), r.detections);
           } catch (err) {
-            this.evidenceErrors++;
-            this.opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'evidence not written');
+            this.#evidenceErrors++;
+            this.#opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'evidence not written');
           }
         }
         try {
-          await this.opts.onViolation(v);
+          await this.#opts.onViolation(v);
         } catch (err) {
-          this.opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'violation handler failed');
+          this.#opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'violation handler failed');
         }
       });
     }
@@ -179,38 +180,38 @@ export class DetectorStage {
 
   /** Saves dwell state (atomically) when it changed. */
   async save(): Promise<void> {
-    if (!this.dirty) return;
-    this.dirty = false;
+    if (!this.#dirty) return;
+    this.#dirty = false;
     try {
-      await mkdir(join(this.opts.ctx.dataDir, 'detectors'), { recursive: true });
-      const tmp = `${this.stateFile}.tmp`;
-      await writeFile(tmp, JSON.stringify(this.rules.snapshot()));
-      await rename(tmp, this.stateFile);
+      await mkdir(join(this.#opts.ctx.dataDir, 'detectors'), { recursive: true });
+      const tmp = `${this.#stateFile}.tmp`;
+      await writeFile(tmp, JSON.stringify(this.#rules.snapshot()));
+      await rename(tmp, this.#stateFile);
     } catch (err) {
-      this.dirty = true;
-      this.opts.ctx.log.warn({ file: this.stateFile, err: errorMessage(err) }, 'dwell state not saved');
+      this.#dirty = true;
+      this.#opts.ctx.log.warn({ file: this.#stateFile, err: errorMessage(err) }, 'dwell state not saved');
     }
   }
 
   /** Drains in order: samples in flight, then violation steps, then saves the dwell state. */
   async stop(): Promise<void> {
-    if (this.saver) clearInterval(this.saver);
-    this.saver = null;
-    await this.pool.stop();
-    await this.chain;
-    this.dirty = true;
+    if (this.#saver) clearInterval(this.#saver);
+    this.#saver = null;
+    await this.#pool.stop();
+    await this.#chain;
+    this.#dirty = true;
     await this.save();
-    this.opts.ctx.health.unregister('detectors');
+    this.#opts.ctx.health.unregister('detectors');
   }
 
   status(): StageStatus {
-    return { pool: this.pool.status(), violations: { active: this.rules.active().length, raised: this.raised, evidenceErrors: this.evidenceErrors }, zoneErrors: { ...this.zoneErrors } };
+    return { pool: this.#pool.status(), violations: { active: this.#rules.active().length, raised: this.#raised, evidenceErrors: this.#evidenceErrors }, zoneErrors: { ...this.#zoneErrors } };
   }
 
   health(): ComponentHealth {
-    const h = this.pool.health();
-    const bad = Object.keys(this.zoneErrors).length;
-    if (h.state === 'up' && bad > 0) return { state: 'degraded', reason: `zones refused for ${bad} camera(s)`, zoneErrors: this.zoneErrors };
+    const h = this.#pool.health();
+    const bad = Object.keys(this.#zoneErrors).length;
+    if (h.state === 'up' && bad > 0) return { state: 'degraded', reason: `zones refused for ${bad} camera(s)`, zoneErrors: this.#zoneErrors };
     return h;
   }
 }

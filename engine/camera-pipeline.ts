@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
-import { errorMessage } from '../core/index.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { errorMessage, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
 import type { CameraT, City } from '../config/index.ts';
-import { cameraEvent, publishEvent, type GridEventT } from '../bus/index.ts';
+import { publishWithRetry } from '../bus/index.ts';
+import { cameraEvent, type GridEventT } from '../domain/index.ts';
 import { CameraIngest, type CameraStatus as IngestCameraStatus } from '../ingest/index.ts';
 import { DetectorStage, type Violation } from '../detectors/index.ts';
-import type { ConsoleAlert } from '../console/index.ts';
-import type { Engine } from './engine.ts';
+import type { ConsoleAlert, ConsoleFeed } from '../console/index.ts';
+import type { TelemetryWriter } from '../telemetry/index.ts';
 
 interface SampleTally {
   count: number;
@@ -32,13 +34,29 @@ function alertOf(event: GridEventT, v: Violation): ConsoleAlert {
   };
 }
 
+/** What the camera pipeline is given: where events, alerts, rows and status go. */
+export interface CameraPipelinePorts {
+  readonly city: City;
+  readonly nodeId: string;
+  readonly log: Logger;
+  readonly metrics: Registry;
+  readonly health: HealthRegistry;
+  readonly dataDir: string;
+  /** Aborted when the engine stops: publish retries give up. */
+  readonly signal: AbortSignal;
+  /** Events go to JetStream on this connection. */
+  readonly nc: NatsConnection;
+  readonly telemetry: Pick<TelemetryWriter, 'write'>;
+  readonly console: ConsoleFeed;
+}
+
 /**
  * Cameras → samples → detectors → violations → events, for the cameras this node holds leases
  * for. A new violation becomes one event on JetStream (the router makes the case), one alert in
  * the console with its evidence, and one `events` row in ClickHouse.
  */
 export class CameraPipeline {
-  readonly #engine: Engine;
+  readonly #ports: CameraPipelinePorts;
   readonly #owned = new Set<string>();
   #ingest: CameraIngest | null = null;
   #detectors: DetectorStage | null = null;
@@ -50,8 +68,8 @@ export class CameraPipeline {
   /** The tally of each camera this node last gave up, to count samples lost in a hand-over. */
   readonly #released = new Map<string, SampleTally & { releasedMs: number }>();
 
-  constructor(engine: Engine) {
-    this.#engine = engine;
+  constructor(ports: CameraPipelinePorts) {
+    this.#ports = ports;
   }
 
   get ingest(): CameraIngest | null {
@@ -63,9 +81,9 @@ export class CameraPipeline {
   }
 
   async start(): Promise<void> {
-    const e = this.#engine;
+    const e = this.#ports;
     const city = e.city;
-    const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir, signal: e.signal };
+    const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir };
     this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v) });
     await this.#detectors.start();
     const detectors = this.#detectors;
@@ -94,7 +112,7 @@ export class CameraPipeline {
       this.#owned.delete(cameraId);
       this.#samples.delete(cameraId);
     }
-    this.#apply = this.#apply.then(() => this.#applyOwned()).catch((err) => this.#engine.log.error({ err: errorMessage(err) }, 'could not apply camera leases'));
+    this.#apply = this.#apply.then(() => this.#applyOwned()).catch((err) => this.#ports.log.error({ err: errorMessage(err) }, 'could not apply camera leases'));
   }
 
   /**
@@ -109,7 +127,7 @@ export class CameraPipeline {
     if (!this.#ingest) return;
     const cameras: CameraT[] = [];
     for (const id of this.#owned) {
-      const c = this.#engine.city.cameras.get(id);
+      const c = this.#ports.city.cameras.get(id);
       if (c?.enabled) cameras.push(c);
     }
     await this.#ingest.setCameras(cameras);
@@ -117,7 +135,7 @@ export class CameraPipeline {
 
   async #onViolation(v: Violation): Promise<void> {
     if (v.state !== 'new') return;
-    const e = this.#engine;
+    const e = this.#ports;
     const event = cameraEvent(e.city, {
       id: v.id, type: v.rule, category: v.rule, cameraId: v.cameraId, zoneId: v.zoneId, class: v.class, box: v.box,
       dwell_s: Math.round(v.dwellS), score: Math.min(1, Math.max(0, v.score)), firstSeen: new Date(v.firstSeenMs), confirmedAt: new Date(v.confirmedMs),
@@ -125,21 +143,14 @@ export class CameraPipeline {
     });
     if (!event) return;
     const jpeg = v.evidence ? await readFile(join(e.dataDir, v.evidence.annotated)).catch(() => undefined) : undefined;
-    e.console.feed.alert(alertOf(event, v), jpeg);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await publishEvent(jetstream(e.bus.nc), event);
-        break;
-      } catch (err) {
-        if (attempt >= 8 || e.signal.aborted) {
-          e.log.error({ event: event.id, err: errorMessage(err) }, 'violation event not published');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
-    }
+    e.console.alert(alertOf(event, v), jpeg);
+    const published = await publishWithRetry(jetstream(e.nc), event, {
+      signal: e.signal,
+      onGiveUp: (err) => e.log.error({ event: event.id, err: errorMessage(err) }, 'violation event not published'),
+    });
+    if (!published) return;
     const [district = '', street = ''] = event.place.path;
-    e.telemetryWriter.write('events', {
+    e.telemetry.write('events', {
       ts: v.confirmedMs, event_id: event.id, category: event.category, source: 'camera', source_id: v.cameraId,
       district, street, cell: event.place.path[event.place.path.length - 1] ?? '', lat: event.place.lat, lon: event.place.lon,
       class: v.class, score: event.object!.score, dwell_s: v.dwellS, zone: v.zoneId, model: v.model.name, model_version: v.model.version, snapshot: v.evidence?.annotated ?? '',
@@ -147,14 +158,14 @@ export class CameraPipeline {
   }
 
   #reportStatus(): void {
-    const e = this.#engine;
+    const e = this.#ports;
     if (!this.#ingest) return;
     const now = Date.now();
     const intervalS = (now - this.#lastStatusAt) / 1000;
     this.#lastStatusAt = now;
     for (const s of this.#ingest.status().cameras) {
-      e.console.feed.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(s.counters.lastKeyframeMs ? { frameTs: s.counters.lastKeyframeMs } : {}) });
-      e.telemetryWriter.write('camera_status', {
+      e.console.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(s.counters.lastKeyframeMs ? { frameTs: s.counters.lastKeyframeMs } : {}) });
+      e.telemetry.write('camera_status', {
         ts: now, node: e.nodeId, camera: s.id, state: s.state === 'failed' ? 'backoff' : s.state, interval_s: intervalS, fps: 0, bitrate_kbps: 0,
         gaps: s.counters.gaps, reconnects: s.counters.reconnects, samples: 0, drops: s.counters.droppedAccessUnits,
       });

@@ -1,4 +1,5 @@
-import type { CaseRecord, CaseRouter, Transition } from '../router/index.ts';
+import type { CaseRouter } from '../router/index.ts';
+import type { CaseRecord, Transition } from '../domain/index.ts';
 import type { CaseTransitionRow, TelemetryWriter } from '../telemetry/index.ts';
 
 /** Router states the case rollups count, and what each transition counts as. */

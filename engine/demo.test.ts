@@ -1,16 +1,17 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
-import { EVENT_SCHEMA } from '../bus/index.ts';
-import { writeTestCity } from '../test/harness.ts';
+import { EVENT_SCHEMA } from '../domain/index.ts';
+import { until, writeTestCity } from '../test/harness.ts';
 import { Engine } from './index.ts';
+import { demoSimulators } from '../sim/index.ts';
 
 describe('the demo city\'s simulators inside the engine', () => {
   let engine: Engine;
 
   beforeAll(async () => {
     const t = await writeTestCity({ simulators: { dispatch: true, dispatch_sign_delay_s: [0.1, 0.3], dispatch_resolve_delay_s: [0.2, 0.5], dispatch_miss_rate: 0, dispatch_return_rate: 0 } });
-    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'demo-admin-pw' } });
+    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'demo-admin-pw' } });
     await engine.start();
   });
   afterAll(async () => engine?.stop());
@@ -26,14 +27,13 @@ describe('the demo city\'s simulators inside the engine', () => {
       place: { lat, lon, path: [...hit.path] }, evidence: [],
     });
     const states = new Set<string>();
-    const deadline = Date.now() + 20_000;
     let caseId: string | undefined;
-    while (Date.now() < deadline && !states.has('resolved')) {
+    await until(() => `the case resolved; its states: ${[...states].join(', ')}`, () => {
       caseId ??= engine.router.casesOfEvent('demo-ev-1')[0];
       const c = caseId ? engine.router.get(caseId) : null;
       for (const t of c?.history ?? []) states.add(t.to);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return states.has('resolved');
+    }, 20_000);
     expect([...states]).toEqual(expect.arrayContaining(['reported', 'dispatched', 'signed', 'resolved']));
 
     // Every step went to ClickHouse for the statistics, with the deadline it had to meet.

@@ -7,6 +7,7 @@ import { freePort, silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { writeTestCity, until } from '../test/harness.ts';
 import { Engine } from './index.ts';
+import { demoSimulators } from '../sim/index.ts';
 
 
 describe('engine on embedded services', () => {
@@ -16,7 +17,7 @@ describe('engine on embedded services', () => {
   beforeAll(async () => {
     const t = await writeTestCity({ cameras: 2, terminals: 3, simulators: { camera_farm: true }, cameraFarmPort: await freePort() });
     raw = t.raw;
-    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: {} });
+    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: {} });
     await engine.start();
   });
   afterAll(async () => engine?.stop());

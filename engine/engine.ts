@@ -11,7 +11,7 @@ import { CameraLeases, Leadership } from '../cluster/index.ts';
 import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
-import { startDemo } from './demo.ts';
+import type { EngineAddOn } from './add-on.ts';
 import { CameraPipeline } from './camera-pipeline.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { forwardBeacons } from './beacon-feed.ts';
@@ -25,6 +25,8 @@ export interface EngineOptions {
   readonly nodeId?: string;
   /** Environment overrides: NATS_URL, MQTT_URL, CLICKHOUSE_URL, PORT, GRIDWATCH_DATA_DIR. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Started once the services run, before cameras and HTTP; stopped first (the demo's simulators). */
+  readonly addOns?: readonly EngineAddOn[];
 }
 
 type Step = { name: string; stop: () => Promise<void> };
@@ -43,28 +45,27 @@ export class Engine {
   readonly #env: NodeJS.ProcessEnv;
   readonly #abort = new AbortController();
   #started: Step[] = [];
+  readonly #addOns: readonly EngineAddOn[];
+  readonly #ownedCameras = new Set<string>();
   #natsServer: EmbeddedNatsServer | null = null;
   #broker: EmbeddedBroker | null = null;
-  bus!: BusConnection;
-  mqtt!: ServiceMqttClient;
-  telemetry!: TelemetryStore;
-  /** Batched, spooled writes to the telemetry tables: `engine.telemetryWriter.write('events', row)`. */
-  telemetryWriter!: TelemetryWriter;
-  beacons!: BeaconIngest;
-  http!: FastifyInstance;
-  leases!: CameraLeases;
-  cameras!: CameraPipeline;
-  /** Cameras this node ingests: those it holds a lease for. */
-  readonly ownedCameras = new Set<string>();
-  console!: ConsoleService;
-  router!: CaseRouter;
-  /** Which node's router is the active one; the others keep a live view of the cases. */
-  routerLeadership!: Leadership;
+  #bus: BusConnection | null = null;
+  #mqtt: ServiceMqttClient | null = null;
+  #telemetry: TelemetryStore | null = null;
+  #telemetryWriter: TelemetryWriter | null = null;
+  #beacons: BeaconIngest | null = null;
+  #http: FastifyInstance | null = null;
+  #leases: CameraLeases | null = null;
+  #cameras: CameraPipeline | null = null;
+  #console: ConsoleService | null = null;
+  #router: CaseRouter | null = null;
+  #routerLeadership: Leadership | null = null;
 
   constructor(opts: EngineOptions) {
     this.city = opts.city;
     this.log = opts.log;
     this.#env = opts.env ?? process.env;
+    this.#addOns = opts.addOns ?? [];
     const services = this.city.config.services;
     this.nodeId = opts.nodeId ?? services.node_id ?? 'node-1';
     this.dataDir = resolve(this.#env.GRIDWATCH_DATA_DIR ?? services.data_dir);
@@ -83,8 +84,25 @@ export class Engine {
     return this.#broker;
   }
 
+  // The parts, read-only, once started (tests and the CLI read them; no part reaches in here).
+  get bus(): BusConnection { return started(this.#bus, 'NATS connection'); }
+  get mqtt(): ServiceMqttClient { return started(this.#mqtt, 'MQTT client'); }
+  get telemetry(): TelemetryStore { return started(this.#telemetry, 'ClickHouse'); }
+  /** Batched, spooled writes to the telemetry tables. */
+  get telemetryWriter(): TelemetryWriter { return started(this.#telemetryWriter, 'telemetry writer'); }
+  get beacons(): BeaconIngest { return started(this.#beacons, 'terminal beacons'); }
+  get http(): FastifyInstance { return started(this.#http, 'HTTP server'); }
+  get leases(): CameraLeases { return started(this.#leases, 'camera leases'); }
+  get cameras(): CameraPipeline { return started(this.#cameras, 'camera pipeline'); }
+  get console(): ConsoleService { return started(this.#console, 'console'); }
+  get router(): CaseRouter { return started(this.#router, 'router'); }
+  /** Which node's router is the active one; the others keep a live view of the cases. */
+  get routerLeadership(): Leadership { return started(this.#routerLeadership, 'router leadership'); }
+  /** Cameras this node ingests: those it holds a lease for. */
+  get ownedCameras(): ReadonlySet<string> { return this.#ownedCameras; }
+
   get httpUrl(): string {
-    const addr = this.http?.server.address();
+    const addr = this.#http?.server.address();
     return typeof addr === 'object' && addr ? `http://${addr.address}:${addr.port}` : '';
   }
 
@@ -111,9 +129,9 @@ export class Engine {
         this.#natsServer = await this.#step('embedded nats-server', async () => (await server.start(), server), (s) => s.stop());
         natsUrl = server.url;
       }
-      this.bus = await this.#step('NATS connection', () => BusConnection.open(natsUrl!, `gridwatch-${this.nodeId}`, log.child({ component: 'bus' })), (b) => b.drain());
+      const bus = this.#bus = await this.#step('NATS connection', () => BusConnection.open(natsUrl!, `gridwatch-${this.nodeId}`, log.child({ component: 'bus' })), (b) => b.drain());
       const server = this.#natsServer;
-      this.health.register('nats', { health: () => joinHealth(server?.health(), this.bus.health()) });
+      this.health.register('nats', { health: () => joinHealth(server?.health(), bus.health()) });
 
       // MQTT: external broker by URL, or aedes on a loopback port; gridwatch logs in as the service user.
       const mqttUrl = this.#env.MQTT_URL ?? services.mqtt.url;
@@ -126,17 +144,17 @@ export class Engine {
         url = broker.url;
         auth = { username: acl.serviceUser, password: acl.servicePassword };
       }
-      this.mqtt = await this.#step('MQTT service client', () => ServiceMqttClient.open(url!, auth, `gridwatch-${this.nodeId}`, log.child({ component: 'mqtt' })), (c) => c.close());
+      const mqtt = this.#mqtt = await this.#step('MQTT service client', () => ServiceMqttClient.open(url!, auth, `gridwatch-${this.nodeId}`, log.child({ component: 'mqtt' })), (c) => c.close());
       const broker = this.#broker;
-      this.health.register('mqtt', { health: () => joinHealth(broker?.health(), this.mqtt.health()) });
+      this.health.register('mqtt', { health: () => joinHealth(broker?.health(), mqtt.health()) });
 
       // ClickHouse: embedded chdb in the data folder, or a server by URL.
-      this.telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
-      this.health.register('clickhouse', this.telemetry);
+      const telemetry = this.#telemetry = await this.#step('ClickHouse', () => openTelemetryStore(services, this.dataDir), (t) => t.close());
+      this.health.register('clickhouse', telemetry);
       // Telemetry: schema migrations, then the batched writer with its on-disk spool in the data folder.
-      await this.#step('ClickHouse migrations', () => migrate(this.telemetry, { tz: this.city.config.city.timezone }), async () => undefined);
-      const writer = createTelemetryWriter(services, { store: this.telemetry, dataDir: this.dataDir, log: log.child({ component: 'telemetry' }), metrics: this.metrics });
-      this.telemetryWriter = await this.#step('telemetry writer', async () => (await writer.start(), writer), (w) => w.stop());
+      await this.#step('ClickHouse migrations', () => migrate(telemetry, { tz: this.city.config.city.timezone }), async () => undefined);
+      const writer = createTelemetryWriter(services, { store: telemetry, dataDir: this.dataDir, log: log.child({ component: 'telemetry' }), metrics: this.metrics });
+      this.#telemetryWriter = await this.#step('telemetry writer', async () => (await writer.start(), writer), (w) => w.stop());
       this.health.register('telemetry-writer', writer);
 
       // Router: events → cases → departments; its Open311 and case API go on the HTTP server below.
@@ -145,21 +163,23 @@ export class Engine {
       // Terminal beacons: positions, reports and status, in process from the embedded broker, or
       // from the service user's session on an external one.
       const source = this.#broker?.source() ?? sessionSource(this.mqtt.client);
-      this.beacons = new BeaconIngest({ city: this.city, source, store: this.telemetry, nc: this.bus.nc, log: log.child({ component: 'beacons' }), metrics: this.metrics, dataDir: this.dataDir });
-      await this.#step('terminal beacons', async () => (await this.beacons.start(), this.beacons), (b) => b.stop());
-      this.health.register('beacons', this.beacons);
+      const beacons = this.#beacons = new BeaconIngest({ city: this.city, source, store: this.telemetry, writer, nc: this.bus.nc, log: log.child({ component: 'beacons' }), metrics: this.metrics, dataDir: this.dataDir });
+      await this.#step('terminal beacons', async () => (await beacons.start(), beacons), (b) => b.stop());
+      this.health.register('beacons', beacons);
 
       // HTTP: created here, so that the API, the console and the statistics register on it; it
       // listens last, once everything it reports on runs, and closes first on shutdown.
       const port = Number(this.#env.PORT ?? services.http.port);
-      this.http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
+      this.#http = createHttpServer({ host: services.http.host, port, log, health: this.health, metrics: this.metrics });
       await this.#startConsole();
       // Demo simulators: they need everything above, and stop before it.
-      await this.#step('demo simulators', () => startDemo(this), (stop) => stop());
+      for (const addOn of this.#addOns) {
+        await this.#step(addOn.name, () => addOn.start({ city: this.city, log, dataDir: this.dataDir, nc: bus.nc, mqttUrl: url!, consoleFeed: this.console.feed, consoleDemoFeed: this.console.demoFeedWanted }), (stop) => stop());
+      }
       await this.#startCameras();
-      registerClusterApi(this);
+      registerClusterApi(this.http, { nodeId: this.nodeId, samplePeriodS: this.city.config.ingest.sample_period_s, leases: this.leases, router: this.router, routerLeadership: this.routerLeadership, cameras: this.cameras });
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
-      log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: this.telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
+      log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {
       await this.stop();
       throw err;
@@ -175,17 +195,17 @@ export class Engine {
   async #startRouter(): Promise<void> {
     const cluster = this.city.config.services.cluster;
     const router = new CaseRouter({ city: this.city, nc: this.bus.nc, log: this.log.child({ component: 'router' }), metrics: this.metrics, replicas: cluster.replicas });
-    this.router = await this.#step('router', async () => (await router.open(), router), (r) => r.stop());
-    this.health.register('router', this.router);
+    this.#router = await this.#step('router', async () => (await router.open(), router), (r) => r.stop());
+    this.health.register('router', router);
     // Rows for the transitions this node wrote: each transition is written by one node only.
-    const stopCaseSteps = recordCaseSteps(this.router, this.telemetryWriter);
+    const stopCaseSteps = recordCaseSteps(router, this.telemetryWriter);
     this.#started.push({ name: 'case telemetry', stop: async () => stopCaseSteps() });
     const leadership = new Leadership({
       nc: this.bus.nc, role: 'router', nodeId: this.nodeId, log: this.log.child({ component: 'leadership' }), metrics: this.metrics,
       leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
       onLead: () => router.lead(), onFollow: () => router.follow(),
     });
-    this.routerLeadership = await this.#step('router leadership', async () => (await leadership.start(), leadership), (l) => l.stop());
+    this.#routerLeadership = await this.#step('router leadership', async () => (await leadership.start(), leadership), (l) => l.stop());
     // The role's lease (a lease_ms that disagrees with the cluster's, an unreachable bucket)
     // shows under the router's health.
     this.health.register('router', { health: () => {
@@ -204,33 +224,36 @@ export class Engine {
     }));
     const closedByWorker = async () => {
       const closed = new Map<string, number>();
-      for (const c of this.console.hub.cases.values()) if (c.state === 'closed' && c.reporter) closed.set(c.reporter, (closed.get(c.reporter) ?? 0) + 1);
+      for (const c of consoleService.hub.cases.values()) if (c.state === 'closed' && c.reporter) closed.set(c.reporter, (closed.get(c.reporter) ?? 0) + 1);
       return closed;
     };
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-    this.console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
-    desk.attach(this.console.feed);
-    await this.#step('console', () => this.console.register(this.http), async () => (desk.close(), this.console.stop()));
-    this.health.register('console', this.console);
-    const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(this.console.feed));
+    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+    desk.attach(consoleService.feed);
+    await this.#step('console', () => consoleService.register(this.http), async () => (desk.close(), consoleService.stop()));
+    this.health.register('console', consoleService);
+    const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(consoleService.feed));
     this.#started.push({ name: 'beacon feed', stop: async () => void stopBeaconFeed() });
     registerRouterApi(this.http, this.router, { caseRoutes: false });
   }
 
   /** Ingest and detectors, for the cameras this node holds leases for; a single node gets them all. */
   async #startCameras(): Promise<void> {
-    const pipeline = new CameraPipeline(this);
-    this.cameras = await this.#step('camera pipeline', async () => (await pipeline.start(), pipeline), (p) => p.stop());
+    const pipeline = new CameraPipeline({
+      city: this.city, nodeId: this.nodeId, log: this.log, metrics: this.metrics, health: this.health, dataDir: this.dataDir, signal: this.signal,
+      nc: this.bus.nc, telemetry: this.telemetryWriter, console: this.console.feed,
+    });
+    this.#cameras = await this.#step('camera pipeline', async () => (await pipeline.start(), pipeline), (p) => p.stop());
     const cluster = this.city.config.services.cluster;
     const enabledCameras = [...this.city.cameras.values()].filter((c) => c.enabled).map((c) => c.id);
-    this.leases = new CameraLeases({
+    const leases = this.#leases = new CameraLeases({
       nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: this.log.child({ component: 'leases' }), metrics: this.metrics,
       leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
-      onAcquire: (id) => (this.ownedCameras.add(id), pipeline.own(id, true)),
-      onRelease: (id) => (this.ownedCameras.delete(id), pipeline.own(id, false)),
+      onAcquire: (id) => (this.#ownedCameras.add(id), pipeline.own(id, true)),
+      onRelease: (id) => (this.#ownedCameras.delete(id), pipeline.own(id, false)),
     });
-    await this.#step('camera leases', async () => (await this.leases.start(), this.leases), (l) => l.stop());
-    this.health.register('cluster', this.leases);
+    await this.#step('camera leases', async () => (await leases.start(), leases), (l) => l.stop());
+    this.health.register('cluster', leases);
   }
 
   /** Stops every started component in reverse order; each gets its own chance even if one fails. */
@@ -252,4 +275,9 @@ export class Engine {
 function joinHealth(server: ComponentHealth | undefined, client: ComponentHealth): ComponentHealth {
   if (server && server.state !== 'up') return { ...server, client: client.state };
   return server ? { ...client, embedded: true } : { ...client, embedded: false };
+}
+
+function started<T>(part: T | null, name: string): T {
+  if (part === null) throw new Error(`the engine has not started its ${name}`);
+  return part;
 }

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import mqtt from 'mqtt';
 import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
-import { startMosquitto, startNatsServer, writeTestCity, type Service } from '../test/harness.ts';
+import { startMosquitto, startNatsServer, writeTestCity, until, type Service } from '../test/harness.ts';
 import { Engine } from './index.ts';
 
 describe('engine on external services', () => {
@@ -48,13 +48,11 @@ describe('engine on external services', () => {
   it('reports NATS down while the external server is gone, and up again when it is back', async () => {
     const port = nats.port;
     await nats.stop();
-    const deadline = Date.now() + 10_000;
-    while (engine.health.report().components.nats?.state !== 'down' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until('nats down', () => engine.health.report().components.nats?.state === 'down', 10_000);
     expect(engine.health.report().components.nats?.state).toBe('down');
     expect((await fetch(`${engine.httpUrl}/healthz`)).status).toBe(503);
     nats = await startNatsServer({ port });
-    const back = Date.now() + 15_000;
-    while (engine.health.report().components.nats?.state !== 'up' && Date.now() < back) await new Promise((r) => setTimeout(r, 100));
+    await until('nats up again', () => engine.health.report().components.nats?.state === 'up', 15_000);
     expect(engine.health.report().components.nats?.state).toBe('up');
   });
 });

@@ -1,8 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { freePort, silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
-import { writeTestCity } from '../test/harness.ts';
+import { until, writeTestCity } from '../test/harness.ts';
 import { Engine } from './index.ts';
+import { demoSimulators } from '../sim/index.ts';
 
 /**
  * The whole camera path on real parts: the simulated camera farm streams vtest.avi (a real
@@ -21,20 +22,19 @@ describe('camera → detector → event → case, end to end', () => {
     const { writeFileSync } = await import('node:fs');
     const { stringify } = await import('yaml');
     writeFileSync(t.file, stringify(raw));
-    engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: {} });
+    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: {} });
     await engine.start();
   }, 180_000);
   afterAll(async () => engine?.stop());
 
   it('raises illegal parking for the parked van and routes it as a case', async () => {
-    const deadline = Date.now() + 90_000;
     let caseId: string | undefined;
     let eventId: string | undefined;
-    while (Date.now() < deadline && !caseId) {
+    await until(() => (eventId ? 'no case for the alert' : 'no alert within 90 s'), () => {
       for (const id of engine.console.hub.alerts.keys()) eventId ??= id;
       if (eventId) caseId = engine.router.casesOfEvent(eventId)[0];
-      await new Promise((r) => setTimeout(r, 250));
-    }
+      return caseId !== undefined;
+    }, 90_000);
     expect(eventId, 'no alert within 90 s').toBeDefined();
     expect(caseId, 'no case for the alert').toBeDefined();
     const c = engine.router.get(caseId!)!;

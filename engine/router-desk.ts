@@ -1,5 +1,5 @@
-import { EVENT_SCHEMA, type GridEventT } from '../bus/index.ts';
-import type { CaseRecord, CaseRouter } from '../router/index.ts';
+import { cameraEventAt, type CaseRecord, type ConsoleAction, type GridEventT } from '../domain/index.ts';
+import type { CaseRouter } from '../router/index.ts';
 import type { Actor, CaseActions, ConsoleAlert, ConsoleCase, ConsoleFeed } from '../console/index.ts';
 
 /** An operator's verdict on a camera alert. */
@@ -37,19 +37,13 @@ export function consoleCase(c: CaseRecord, workerOf: (terminalId: string) => str
 
 /** An alert the operator confirmed, as the event that opens (or joins) its case. */
 function alertEvent(a: ConsoleAlert): GridEventT {
-  const at = new Date(a.ts).toISOString();
-  return {
-    schema: EVENT_SCHEMA,
-    id: a.id,
-    type: a.category === 'road_vending' ? 'road_vending' : 'illegal_parking',
-    category: a.category,
-    source: { kind: 'camera', id: a.cameraId, zone: a.zoneId },
-    first_seen: new Date(a.ts - a.dwellS * 1000).toISOString(),
-    confirmed_at: at,
-    place: { lat: a.lat, lon: a.lon, path: [...a.path] },
-    ...(a.box ? { object: { class: a.className, box: [...a.box] as [number, number, number, number], dwell_s: a.dwellS, score: a.score } } : {}),
-    evidence: [],
-  };
+  const event = cameraEventAt({
+    id: a.id, type: a.category === 'road_vending' ? 'road_vending' : 'illegal_parking', category: a.category,
+    cameraId: a.cameraId, zoneId: a.zoneId, class: a.className, box: a.box ?? [0, 0, 0, 0], dwell_s: a.dwellS, score: a.score,
+    firstSeen: new Date(a.ts - a.dwellS * 1000), confirmedAt: new Date(a.ts), evidence: [],
+  }, a);
+  if (!a.box) delete event.object;
+  return event;
 }
 
 /**
@@ -122,7 +116,7 @@ export class RouterCaseDesk implements CaseActions {
     }
   }
 
-  async #act(caseId: string, action: 'dispatch' | 'return' | 'escalate' | 'close' | 'reopen' | 'invalidate', actor: Actor, extra: { reason?: string; to_department?: string } = {}): Promise<ConsoleCase> {
+  async #act(caseId: string, action: ConsoleAction, actor: Actor, extra: { reason?: string; to_department?: string } = {}): Promise<ConsoleCase> {
     const e = await this.#router.consoleAction(caseId, { action, actor: actor.username, ...extra });
     return consoleCase(e.record, this.#workerOf);
   }
@@ -144,5 +138,8 @@ export class RouterCaseDesk implements CaseActions {
   }
   markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     return this.#act(caseId, 'invalidate', actor, { reason });
+  }
+  transfer(caseId: string, actor: Actor, department: string): Promise<ConsoleCase> {
+    return this.#act(caseId, 'transfer', actor, { to_department: department });
   }
 }

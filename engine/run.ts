@@ -1,6 +1,7 @@
 import { createLogger, errorMessage } from '../core/index.ts';
 import { loadCity, ConfigInvalidError, formatIssue } from '../config/index.ts';
 import { Engine } from './engine.ts';
+import type { EngineAddOn } from './add-on.ts';
 
 const SHUTDOWN_DEADLINE_MS = 15_000;
 
@@ -8,7 +9,7 @@ const SHUTDOWN_DEADLINE_MS = 15_000;
  * `gridwatch start`: validates the city, starts the engine, and on SIGINT or SIGTERM drains and
  * stops every component in order within 15 s. Returns the process exit code.
  */
-export async function runEngine(opts: { configFile: string; nodeId?: string }): Promise<number> {
+export async function runEngine(opts: { configFile: string; nodeId?: string; addOns?: readonly EngineAddOn[] }): Promise<number> {
   const log = createLogger();
   let city;
   try {
@@ -21,7 +22,7 @@ export async function runEngine(opts: { configFile: string; nodeId?: string }): 
     }
     throw err;
   }
-  const engine = new Engine({ city, log, nodeId: opts.nodeId });
+  const engine = new Engine({ city, log, nodeId: opts.nodeId, addOns: opts.addOns ?? [] });
   try {
     await engine.start();
   } catch (err) {

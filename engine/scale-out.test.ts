@@ -9,7 +9,7 @@ import { ensureDefaultModel } from '../detectors/index.ts';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { publishEvent } from '../bus/index.ts';
-import { testEvent, cellCentre, offset } from '../router/test-support.ts';
+import { testEvent, cellCentre, offset } from '../test/router.ts';
 import { startNatsCluster, startNatsServer, tempDir, until, writeTestCity } from '../test/harness.ts';
 
 /**

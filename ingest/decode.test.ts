@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { DecoderPool, KeyframeDecoder } from './decode.ts';
 import { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from './decode-args.ts';
 import type { VideoCodec } from './rtsp/depacketizer.ts';
-import { DEFAULT_CLIP, loadClip, prepareClip } from './sim/clip.ts';
-import { DATA_DIR } from './test-support.ts';
+import { DEFAULT_CLIP, loadClip, prepareClip } from '../sim/index.ts';
+import { DATA_DIR } from '../test/ingest.ts';
 
 /** One Annex-B keyframe with its parameter sets, as a camera sends it. */
 function keyframe(codec: VideoCodec, colour: string, bFrames: boolean): Uint8Array {

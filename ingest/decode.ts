@@ -61,82 +61,85 @@ const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x
  * without them).
  */
 export class KeyframeDecoder {
-  private cmd: ffmpeg.FfmpegCommand | undefined;
-  private input: PassThrough | undefined;
+  #cmd: ffmpeg.FfmpegCommand | undefined;
+  #input: PassThrough | undefined;
   /** ffmpeg's output: a Unix socket it listens on, read straight into the frame being filled. */
-  private output: Socket | undefined;
-  private outputPath: string | undefined;
-  private readonly jobs: Job[] = [];
-  private frame: Uint8Array;
-  private filled = 0;
-  private last: Uint8Array | undefined;
-  private lastWriteAt = 0;
-  private lastOutputAt = 0;
+  #output: Socket | undefined;
+  #outputPath: string | undefined;
+  readonly #jobs: Job[] = [];
+  #frame: Uint8Array;
+  #filled = 0;
+  #last: Uint8Array | undefined;
+  #lastWriteAt = 0;
+  #lastOutputAt = 0;
   /** Moving average of the time between writes. */
-  private gapMs = 50;
-  private timer: NodeJS.Timeout | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
-  private pid: number | undefined;
-  private decoded = 0;
-  private flushes = 0;
-  private restarts = -1;
+  #gapMs = 50;
+  #timer: NodeJS.Timeout | undefined;
+  #flushTimer: NodeJS.Timeout | undefined;
+  #pid: number | undefined;
+  #decoded = 0;
+  #flushes = 0;
+  #restarts = -1;
   /** How many frames ffmpeg holds back until more input comes (0: none), as last seen. */
-  private holdDepth = 0;
+  #holdDepth = 0;
   /** ffmpeg's CPU time at the last watch, in clock ticks (-1: unknown). */
-  private cpuTicks = -1;
-  private lastError: string | undefined;
-  private readonly frameBytes: number;
-  private readonly timeoutMs: number;
-  private readonly flushAfterMs: number;
+  #cpuTicks = -1;
+  #lastError: string | undefined;
+  readonly #frameBytes: number;
+  readonly #timeoutMs: number;
+  readonly #flushAfterMs: number;
 
-  constructor(readonly codec: VideoCodec, private readonly opts: DecoderOptions) {
-    this.frameBytes = opts.width * opts.height * 3;
-    this.frame = new Uint8Array(this.frameBytes);
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.flushAfterMs = opts.flushAfterMs ?? 15;
+  readonly #opts: DecoderOptions;
+
+  constructor(readonly codec: VideoCodec, opts: DecoderOptions) {
+    this.#opts = opts;
+    this.#frameBytes = opts.width * opts.height * 3;
+    this.#frame = new Uint8Array(this.#frameBytes);
+    this.#timeoutMs = opts.timeoutMs ?? 10_000;
+    this.#flushAfterMs = opts.flushAfterMs ?? 15;
   }
 
   get inFlight(): number {
     let n = 0;
-    for (const j of this.jobs) if (j.real) n++;
+    for (const j of this.#jobs) if (j.real) n++;
     return n;
   }
 
   /** Decodes one keyframe (Annex-B, parameter sets included); resolves with width×height×3 RGB bytes. */
   decode(annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
-    if (!this.input) this.spawn();
+    if (!this.#input) this.#spawn();
     return new Promise((resolve, reject) => {
       const now = performance.now();
-      const wait = slackMs === undefined ? Math.min(this.flushAfterMs, 2 * this.gapMs) : Math.min(Math.max(slackMs, 0), MAX_HOLD_MS);
-      this.jobs.push({ real: true, flushBy: now + wait, resolve, reject, sentAt: now });
-      this.last = annexB;
-      this.write(annexB);
+      const wait = slackMs === undefined ? Math.min(this.#flushAfterMs, 2 * this.#gapMs) : Math.min(Math.max(slackMs, 0), MAX_HOLD_MS);
+      this.#jobs.push({ real: true, flushBy: now + wait, resolve, reject, sentAt: now });
+      this.#last = annexB;
+      this.#write(annexB);
     });
   }
 
   status(): DecoderStatus {
-    return { codec: this.codec, pid: this.pid, inFlight: this.inFlight, decoded: this.decoded, flushes: this.flushes, restarts: Math.max(0, this.restarts), lastError: this.lastError, holdsFrames: this.holdDepth > 0 };
+    return { codec: this.codec, pid: this.#pid, inFlight: this.inFlight, decoded: this.#decoded, flushes: this.#flushes, restarts: Math.max(0, this.#restarts), lastError: this.#lastError, holdsFrames: this.#holdDepth > 0 };
   }
 
   pids(): number[] {
-    return this.pid ? [this.pid] : [];
+    return this.#pid ? [this.#pid] : [];
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.timer = undefined;
-    this.flushTimer = undefined;
-    this.kill(new DecodeError('decoder stopped'));
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#timer = undefined;
+    this.#flushTimer = undefined;
+    this.#kill(new DecodeError('decoder stopped'));
   }
 
-  private write(data: Uint8Array): void {
+  #write(data: Uint8Array): void {
     const now = performance.now();
-    if (this.lastWriteAt > 0) this.gapMs += (Math.min(now - this.lastWriteAt, 1000) - this.gapMs) * 0.1;
-    this.lastWriteAt = now;
-    this.input!.write(data);
-    this.input!.write(AUD[this.codec]);
-    this.armFlush();
+    if (this.#lastWriteAt > 0) this.#gapMs += (Math.min(now - this.#lastWriteAt, 1000) - this.#gapMs) * 0.1;
+    this.#lastWriteAt = now;
+    this.#input!.write(data);
+    this.#input!.write(AUD[this.codec]);
+    this.#armFlush();
   }
 
   /**
@@ -147,36 +150,36 @@ export class KeyframeDecoder {
    * keyframe of another size would be cheaper, but ffmpeg's reconfiguration on the size change
    * loses frame alignment.)
    */
-  private armFlush(): void {
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.holdDepth === 0 || this.jobs.length > this.holdDepth) return;
-    const sample = this.jobs.find((j) => j.real);
+  #armFlush(): void {
+    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#holdDepth === 0 || this.#jobs.length > this.#holdDepth) return;
+    const sample = this.#jobs.find((j) => j.real);
     if (!sample) return;
     // Wait for a natural push as long as the frame can afford (a keyframe that arrived early in
     // its sampling window can wait longer), but never longer than twice the usual gap beyond it.
-    const wait = Math.min(sample.flushBy - performance.now(), Math.max(this.flushAfterMs, 2 * this.gapMs));
-    this.flushTimer = setTimeout(() => this.flush(), Math.max(2, wait));
+    const wait = Math.min(sample.flushBy - performance.now(), Math.max(this.#flushAfterMs, 2 * this.#gapMs));
+    this.#flushTimer = setTimeout(() => this.#flush(), Math.max(2, wait));
   }
 
-  private flush(): void {
-    this.flushTimer = undefined;
-    if (!this.last || !this.input || !this.jobs.some((j) => j.real)) return;
-    this.flushes++;
-    this.jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
-    this.lastWriteAt = performance.now();
-    this.input.write(this.last);
-    this.input.write(AUD[this.codec]);
-    this.armFlush();
+  #flush(): void {
+    this.#flushTimer = undefined;
+    if (!this.#last || !this.#input || !this.#jobs.some((j) => j.real)) return;
+    this.#flushes++;
+    this.#jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
+    this.#lastWriteAt = performance.now();
+    this.#input.write(this.#last);
+    this.#input.write(AUD[this.codec]);
+    this.#armFlush();
   }
 
-  private spawn(): void {
-    this.restarts++;
+  #spawn(): void {
+    this.#restarts++;
     const input = new PassThrough();
-    const { width, height } = this.opts;
+    const { width, height } = this.#opts;
     const socketPath = outputSocketPath();
     rmSync(socketPath, { force: true });
-    this.outputPath = socketPath;
+    this.#outputPath = socketPath;
     const cmd = ffmpeg(input)
       .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
       .inputOptions([...KEYFRAME_INPUT_OPTIONS])
@@ -184,33 +187,33 @@ export class KeyframeDecoder {
       .outputOptions([...keyframeOutputOptions(width, height), '-listen', '1'])
       .format('rawvideo');
     cmd.on('start', () => {
-      this.pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
+      this.#pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
     });
     const onExit = (err?: Error): void => {
-      if (this.cmd !== cmd) return;
-      this.lastError = err?.message.split('\n')[0];
-      this.opts.log?.warn({ codec: this.codec, err: this.lastError }, 'decoder exited; it restarts on the next keyframe');
-      this.kill(new DecodeError(`ffmpeg decoder exited: ${this.lastError ?? 'end of stream'}`, { cause: err }));
+      if (this.#cmd !== cmd) return;
+      this.#lastError = err?.message.split('\n')[0];
+      this.#opts.log?.warn({ codec: this.codec, err: this.#lastError }, 'decoder exited; it restarts on the next keyframe');
+      this.#kill(new DecodeError(`ffmpeg decoder exited: ${this.#lastError ?? 'end of stream'}`, { cause: err }));
     };
     cmd.on('error', (err: Error) => onExit(err));
     // A keyframe that yields no frame would shift every later frame onto the wrong camera:
     // start afresh instead (the samples in flight are dropped and counted).
     cmd.on('stderr', (line: string) => {
-      if (this.cmd !== cmd || !/no frame!|missing picture|Invalid data found when processing input/.test(line)) return;
-      this.lastError = line.trim().slice(0, 200);
-      this.kill(new DecodeError(`ffmpeg decoder lost a frame (${this.lastError}); restarting it`));
+      if (this.#cmd !== cmd || !/no frame!|missing picture|Invalid data found when processing input/.test(line)) return;
+      this.#lastError = line.trim().slice(0, 200);
+      this.#kill(new DecodeError(`ffmpeg decoder lost a frame (${this.#lastError}); restarting it`));
     });
     cmd.on('end', () => onExit());
     cmd.run();
     input.on('error', () => undefined);
-    this.cmd = cmd;
-    this.input = input;
-    this.filled = 0;
-    this.holdDepth = 0;
-    this.connectOutput(cmd, socketPath, performance.now());
-    if (!this.timer) {
-      this.timer = setInterval(() => this.watch(), 200);
-      this.timer.unref();
+    this.#cmd = cmd;
+    this.#input = input;
+    this.#filled = 0;
+    this.#holdDepth = 0;
+    this.#connectOutput(cmd, socketPath, performance.now());
+    if (!this.#timer) {
+      this.#timer = setInterval(() => this.#watch(), 200);
+      this.#timer.unref();
     }
   }
 
@@ -220,83 +223,83 @@ export class KeyframeDecoder {
    * is lost while this retries. Each read goes into the rest of the frame being filled, and never
    * past it.
    */
-  private connectOutput(cmd: ffmpeg.FfmpegCommand, path: string, since: number): void {
-    if (this.cmd !== cmd) return;
-    const sock: Socket = connect({ path, onread: { buffer: () => this.frame.subarray(this.filled), callback: (n: number) => { if (this.output === sock) this.onOutput(n); return true; } } });
+  #connectOutput(cmd: ffmpeg.FfmpegCommand, path: string, since: number): void {
+    if (this.#cmd !== cmd) return;
+    const sock: Socket = connect({ path, onread: { buffer: () => this.#frame.subarray(this.#filled), callback: (n: number) => { if (this.#output === sock) this.#onOutput(n); return true; } } });
     sock.once('connect', () => {
       rmSync(path, { force: true }); // connected: the name is no longer needed
-      if (this.cmd !== cmd) { sock.destroy(); return; }
-      this.output = sock;
+      if (this.#cmd !== cmd) { sock.destroy(); return; }
+      this.#output = sock;
     });
     sock.on('error', (err: NodeJS.ErrnoException) => {
       sock.destroy();
-      if (this.cmd !== cmd || this.output === sock) return; // a dying decoder: its exit handles it
+      if (this.#cmd !== cmd || this.#output === sock) return; // a dying decoder: its exit handles it
       if ((err.code === 'ENOENT' || err.code === 'ECONNREFUSED') && performance.now() - since < OUTPUT_CONNECT_MS) {
-        setTimeout(() => this.connectOutput(cmd, path, since), 5);
+        setTimeout(() => this.#connectOutput(cmd, path, since), 5);
         return;
       }
-      this.lastError = `output socket ${path}: ${err.message}`;
-      this.kill(new DecodeError(`ffmpeg decoder's output could not be read (${err.message}); restarting it`, { cause: err }));
+      this.#lastError = `output socket ${path}: ${err.message}`;
+      this.#kill(new DecodeError(`ffmpeg decoder's output could not be read (${err.message}); restarting it`, { cause: err }));
     });
   }
 
   /** `n` more bytes were read into the frame being filled. */
-  private onOutput(n: number): void {
-    this.filled += n;
-    if (this.filled < this.frameBytes) return;
-    this.filled = 0;
-    this.lastOutputAt = performance.now();
-    const job = this.jobs.shift();
+  #onOutput(n: number): void {
+    this.#filled += n;
+    if (this.#filled < this.#frameBytes) return;
+    this.#filled = 0;
+    this.#lastOutputAt = performance.now();
+    const job = this.#jobs.shift();
     // The last frame written came out with nothing after it: this stream is not held back (a
     // slow decode under load, not a hold, is what made the decoder look stuck).
-    if (this.jobs.length === 0) this.holdDepth = 0;
-    this.armFlush();
+    if (this.#jobs.length === 0) this.#holdDepth = 0;
+    this.#armFlush();
     if (job?.real) {
-      this.decoded++;
-      const rgb = this.frame;
-      this.frame = new Uint8Array(this.frameBytes); // handed off: the detectors own it now
+      this.#decoded++;
+      const rgb = this.#frame;
+      this.#frame = new Uint8Array(this.#frameBytes); // handed off: the detectors own it now
       job.resolve!(rgb);
     }
   }
 
-  private watch(): void {
-    if (this.jobs.length === 0 || !this.input) return;
+  #watch(): void {
+    if (this.#jobs.length === 0 || !this.#input) return;
     const now = performance.now();
     // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
-    const oldest = this.jobs[0]!;
-    const quietMs = now - Math.max(oldest.sentAt, this.lastOutputAt, this.lastWriteAt);
-    if (quietMs > this.timeoutMs) {
-      this.lastError = `no frame within ${this.timeoutMs} ms`;
-      this.kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.timeoutMs} ms; restarting it`));
+    const oldest = this.#jobs[0]!;
+    const quietMs = now - Math.max(oldest.sentAt, this.#lastOutputAt, this.#lastWriteAt);
+    if (quietMs > this.#timeoutMs) {
+      this.#lastError = `no frame within ${this.#timeoutMs} ms`;
+      this.#kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.#timeoutMs} ms; restarting it`));
       return;
     }
     // ffmpeg still spending CPU is decoding (a backlog, a slow machine), not holding frames back:
     // a push would only add work.
-    const ticks = this.pid === undefined ? undefined : cpuTicksOf(this.pid);
-    const working = ticks !== undefined && this.cpuTicks >= 0 && ticks - this.cpuTicks > 1;
-    this.cpuTicks = ticks ?? -1;
+    const ticks = this.#pid === undefined ? undefined : cpuTicksOf(this.#pid);
+    const working = ticks !== undefined && this.#cpuTicks >= 0 && ticks - this.#cpuTicks > 1;
+    this.#cpuTicks = ticks ?? -1;
     // Quiet and idle: frames held back (the stream allows reordering), all that is inside. From
     // now on push whenever the decoder goes idle with a sample inside, until a frame comes out
     // on its own again.
     if (quietMs > HELD_AFTER_MS && !working) {
-      if (this.holdDepth === 0) this.opts.log?.info({ codec: this.codec, frames: this.jobs.length }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
-      this.holdDepth = Math.min(MAX_HOLD_DEPTH, Math.max(this.holdDepth, this.jobs.length));
-      this.flush();
+      if (this.#holdDepth === 0) this.#opts.log?.info({ codec: this.codec, frames: this.#jobs.length }, 'decoder holds frames back (B-frames in a stream); pushing them out when idle');
+      this.#holdDepth = Math.min(MAX_HOLD_DEPTH, Math.max(this.#holdDepth, this.#jobs.length));
+      this.#flush();
     }
   }
 
-  private kill(err: DecodeError): void {
-    const cmd = this.cmd;
-    this.cmd = undefined;
-    this.input?.end();
-    this.input = undefined;
-    this.output?.destroy();
-    this.output = undefined;
-    if (this.outputPath) rmSync(this.outputPath, { force: true });
-    this.outputPath = undefined;
-    this.pid = undefined;
+  #kill(err: DecodeError): void {
+    const cmd = this.#cmd;
+    this.#cmd = undefined;
+    this.#input?.end();
+    this.#input = undefined;
+    this.#output?.destroy();
+    this.#output = undefined;
+    if (this.#outputPath) rmSync(this.#outputPath, { force: true });
+    this.#outputPath = undefined;
+    this.#pid = undefined;
     if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* already gone */ } }
-    const jobs = this.jobs.splice(0);
+    const jobs = this.#jobs.splice(0);
     for (const j of jobs) j.reject?.(err);
   }
 }
@@ -339,10 +342,14 @@ const MAX_HOLD_MS = 400;
  * decoded at once instead of waiting behind others in a busy decoder's pipe.
  */
 export class DecoderPool {
-  private readonly decoders: KeyframeDecoder[] = [];
-  private readonly express = new Map<VideoCodec, KeyframeDecoder>();
+  readonly #decoders: KeyframeDecoder[] = [];
+  readonly #express = new Map<VideoCodec, KeyframeDecoder>();
 
-  constructor(private readonly opts: DecoderOptions & { perCodec?: number }) {}
+  readonly #opts: DecoderOptions & { perCodec?: number };
+
+  constructor(opts: DecoderOptions & { perCodec?: number }) {
+    this.#opts = opts;
+  }
 
   /**
    * `slackMs`: how long the frame may take before it is late; pushes are spent only when needed.
@@ -352,41 +359,41 @@ export class DecoderPool {
    */
   decode(codec: VideoCodec, annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
     if (slackMs !== undefined && slackMs < EXPRESS_SLACK_MS) {
-      let d = this.express.get(codec);
-      if (!d) this.express.set(codec, (d = new KeyframeDecoder(codec, this.opts)));
+      let d = this.#express.get(codec);
+      if (!d) this.#express.set(codec, (d = new KeyframeDecoder(codec, this.#opts)));
       if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
     }
     let best: KeyframeDecoder | undefined;
     let count = 0;
-    for (const d of this.decoders) {
+    for (const d of this.#decoders) {
       if (d.codec !== codec) continue;
       count++;
       if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
       if (!best || d.inFlight < best.inFlight) best = d;
     }
-    if (!best || count < (this.opts.perCodec ?? 1)) {
-      best = new KeyframeDecoder(codec, this.opts);
-      this.decoders.push(best);
+    if (!best || count < (this.#opts.perCodec ?? 1)) {
+      best = new KeyframeDecoder(codec, this.#opts);
+      this.#decoders.push(best);
     }
     return best.decode(annexB, slackMs);
   }
 
-  get width(): number { return this.opts.width; }
-  get height(): number { return this.opts.height; }
+  get width(): number { return this.#opts.width; }
+  get height(): number { return this.#opts.height; }
 
   status(): DecoderStatus[] {
-    return this.all().map((d) => ({ ...d.status(), express: this.express.get(d.codec) === d }));
+    return this.#all().map((d) => ({ ...d.status(), express: this.#express.get(d.codec) === d }));
   }
 
   pids(): number[] {
-    return this.all().flatMap((d) => d.pids());
+    return this.#all().flatMap((d) => d.pids());
   }
 
   stop(): void {
-    for (const d of this.all()) d.stop();
+    for (const d of this.#all()) d.stop();
   }
 
-  private all(): KeyframeDecoder[] {
-    return [...this.decoders, ...this.express.values()];
+  #all(): KeyframeDecoder[] {
+    return [...this.#decoders, ...this.#express.values()];
   }
 }

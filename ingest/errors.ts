@@ -61,13 +61,6 @@ export class DecodeError extends GridwatchError {
   }
 }
 
-/** The per-camera ffmpeg process failed. */
-export class FfmpegCameraError extends IngestError {
-  constructor(cameraId: string, reason: FailReason, message: string, options: { cause?: unknown } = {}) {
-    super('INGEST_FFMPEG_CAMERA', reason, message, { ...options, cameraId });
-  }
-}
-
 /** The camera farm simulator could not prepare or serve its clip. */
 export class CameraFarmError extends GridwatchError {
   constructor(message: string, options: { cause?: unknown; details?: Record<string, unknown> } = {}) {

@@ -35,145 +35,148 @@ export function ffmpegReason(stderr: string): FailReason {
  * vanished server) and is retried with backoff.
  */
 export class FfmpegCamera {
-  private cmd: ffmpeg.FfmpegCommand | undefined;
-  private state: CameraState = 'connecting';
-  private reason: FailReason | undefined;
-  private message: string | undefined;
-  private since = Date.now();
-  private retryAt: number | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
-  private attempt = 0;
-  private lastFrameAt = 0;
-  private startedAt = 0;
-  private frame: Uint8Array;
-  private filled = 0;
-  private stopped = false;
-  private pid: number | undefined;
-  private readonly counters: CameraCounters = { bytes: 0, packets: 0, accessUnits: 0, keyframes: 0, gaps: 0, droppedAccessUnits: 0, badPackets: 0, garbageBytes: 0, reconnects: 0, lastKeyframeMs: 0 };
+  #cmd: ffmpeg.FfmpegCommand | undefined;
+  #state: CameraState = 'connecting';
+  #reason: FailReason | undefined;
+  #message: string | undefined;
+  #since = Date.now();
+  #retryAt: number | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
+  #attempt = 0;
+  #lastFrameAt = 0;
+  #startedAt = 0;
+  #frame: Uint8Array;
+  #filled = 0;
+  #stopped = false;
+  #pid: number | undefined;
+  readonly #counters: CameraCounters = { bytes: 0, packets: 0, accessUnits: 0, keyframes: 0, gaps: 0, droppedAccessUnits: 0, badPackets: 0, garbageBytes: 0, reconnects: 0, lastKeyframeMs: 0 };
 
-  constructor(readonly cam: FleetCamera, private readonly opts: FfmpegCameraOptions) {
-    this.frame = new Uint8Array(opts.width * opts.height * 3);
+  readonly #opts: FfmpegCameraOptions;
+
+  constructor(readonly cam: FleetCamera, opts: FfmpegCameraOptions) {
+    this.#opts = opts;
+    this.#frame = new Uint8Array(opts.width * opts.height * 3);
   }
 
   start(): void {
-    this.stopped = false;
-    this.spawn();
-    this.watchdog = setInterval(() => this.watch(), 1000);
+    this.#stopped = false;
+    this.#spawn();
+    this.#watchdog = setInterval(() => this.#watch(), 1000);
   }
 
   stop(): void {
-    this.stopped = true;
-    if (this.watchdog) clearInterval(this.watchdog);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.kill();
-    this.state = 'stopped';
+    this.#stopped = true;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#kill();
+    this.#state = 'stopped';
   }
 
   pids(): number[] {
-    return this.pid ? [this.pid] : [];
+    return this.#pid ? [this.#pid] : [];
   }
 
   status(): CameraStatus {
-    return { id: this.cam.id, type: 'ffmpeg', state: this.state, reason: this.reason, message: this.message, codec: undefined, since: this.since, retryAt: this.retryAt, counters: { ...this.counters } };
+    return { id: this.cam.id, type: 'ffmpeg', state: this.#state, reason: this.#reason, message: this.#message, codec: undefined, since: this.#since, retryAt: this.#retryAt, counters: { ...this.#counters } };
   }
 
-  private url(): string {
+  #url(): string {
     const u = new URL(this.cam.url);
     if (this.cam.username !== undefined) { u.username = encodeURIComponent(this.cam.username); u.password = encodeURIComponent(this.cam.password ?? ''); }
     return u.toString();
   }
 
-  private spawn(): void {
-    const { width, height } = this.opts;
-    const timeoutUs = String(Math.round(this.opts.stallTimeoutMs * 500)); // ffmpeg gives up after about twice this
-    const cmd = ffmpeg(this.url())
+  #spawn(): void {
+    const { width, height } = this.#opts;
+    const timeoutUs = String(Math.round(this.#opts.stallTimeoutMs * 500)); // ffmpeg gives up after about twice this
+    const cmd = ffmpeg(this.#url())
       .inputOptions(['-rtsp_transport', 'tcp', '-timeout', timeoutUs, '-skip_frame', 'nokey', '-fflags', 'nobuffer', '-flags', 'low_delay', '-probesize', '32', '-analyzeduration', '0', '-threads', '1'])
       .outputOptions(['-an', '-map', '0:v:0', '-fps_mode', 'passthrough', '-threads', '1', '-filter_threads', '1', '-vf', rgbFrameFilter(width, height)])
       .format('rawvideo');
     let stderr = '';
-    cmd.on('start', () => { this.pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid; });
+    cmd.on('start', () => { this.#pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid; });
     cmd.on('stderr', (line: string) => { stderr = (stderr + '\n' + line).slice(-2000); });
     const exit = (err?: Error): void => {
-      if (this.cmd !== cmd) return;
-      this.cmd = undefined;
-      this.pid = undefined;
+      if (this.#cmd !== cmd) return;
+      this.#cmd = undefined;
+      this.#pid = undefined;
       const text = `${err?.message ?? ''}\n${stderr}`;
-      this.fail(ffmpegReason(text), `camera ${this.cam.id}: ffmpeg exited: ${(err?.message ?? 'end of stream').split('\n')[0]}`);
+      this.#fail(ffmpegReason(text), `camera ${this.cam.id}: ffmpeg exited: ${(err?.message ?? 'end of stream').split('\n')[0]}`);
     };
     cmd.on('error', (err: Error) => exit(err));
     cmd.on('end', () => exit());
     const out = cmd.pipe() as PassThrough;
-    out.on('data', (chunk: Buffer) => this.onOutput(chunk));
-    this.cmd = cmd;
-    this.filled = 0;
-    this.startedAt = Date.now();
-    this.lastFrameAt = 0;
-    this.set('connecting', this.reason, this.message);
+    out.on('data', (chunk: Buffer) => this.#onOutput(chunk));
+    this.#cmd = cmd;
+    this.#filled = 0;
+    this.#startedAt = Date.now();
+    this.#lastFrameAt = 0;
+    this.#set('connecting', this.#reason, this.#message);
   }
 
-  private onOutput(chunk: Buffer): void {
-    this.counters.bytes += chunk.length;
-    const size = this.frame.length;
+  #onOutput(chunk: Buffer): void {
+    this.#counters.bytes += chunk.length;
+    const size = this.#frame.length;
     let off = 0;
     while (off < chunk.length) {
-      const n = Math.min(size - this.filled, chunk.length - off);
-      this.frame.set(chunk.subarray(off, off + n), this.filled);
-      this.filled += n;
+      const n = Math.min(size - this.#filled, chunk.length - off);
+      this.#frame.set(chunk.subarray(off, off + n), this.#filled);
+      this.#filled += n;
       off += n;
-      if (this.filled < size) break;
-      this.filled = 0;
+      if (this.#filled < size) break;
+      this.#filled = 0;
       const now = Date.now();
-      this.lastFrameAt = now;
-      this.counters.keyframes++;
-      this.counters.accessUnits++;
-      this.counters.lastKeyframeMs = now;
-      if (this.state !== 'streaming') { this.set('streaming', undefined, undefined); this.attempt = 0; }
-      const rgb = this.frame;
-      this.frame = new Uint8Array(size);
-      this.opts.onFrame(this.cam.id, now, rgb);
+      this.#lastFrameAt = now;
+      this.#counters.keyframes++;
+      this.#counters.accessUnits++;
+      this.#counters.lastKeyframeMs = now;
+      if (this.#state !== 'streaming') { this.#set('streaming', undefined, undefined); this.#attempt = 0; }
+      const rgb = this.#frame;
+      this.#frame = new Uint8Array(size);
+      this.#opts.onFrame(this.cam.id, now, rgb);
     }
   }
 
-  private watch(): void {
-    if (!this.cmd) return;
+  #watch(): void {
+    if (!this.#cmd) return;
     const now = Date.now();
-    const quietSince = this.lastFrameAt || this.startedAt;
+    const quietSince = this.#lastFrameAt || this.#startedAt;
     // Keyframes come every GOP; allow the stall timeout on top of a generous GOP.
-    if (now - quietSince > this.opts.stallTimeoutMs + 5000) {
-      const wasStreaming = this.state === 'streaming';
-      this.kill();
-      this.fail(wasStreaming ? 'stalled' : 'timeout', `camera ${this.cam.id}: no frame for ${now - quietSince} ms`);
+    if (now - quietSince > this.#opts.stallTimeoutMs + 5000) {
+      const wasStreaming = this.#state === 'streaming';
+      this.#kill();
+      this.#fail(wasStreaming ? 'stalled' : 'timeout', `camera ${this.cam.id}: no frame for ${now - quietSince} ms`);
     }
   }
 
-  private fail(reason: FailReason, message: string): void {
-    if (this.stopped) return;
-    this.set(reason === 'stalled' ? 'stalled' : 'failed', reason, message);
-    this.opts.log?.info({ camera: this.cam.id, reason }, message);
-    const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** Math.min(this.attempt, 30));
+  #fail(reason: FailReason, message: string): void {
+    if (this.#stopped) return;
+    this.#set(reason === 'stalled' ? 'stalled' : 'failed', reason, message);
+    this.#opts.log?.info({ camera: this.cam.id, reason }, message);
+    const base = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 2 ** Math.min(this.#attempt, 30));
     const delay = Math.round(base * (0.5 + Math.random() * 0.5));
-    this.attempt++;
-    this.retryAt = Date.now() + delay;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.retryAt = undefined;
-      this.counters.reconnects++;
-      if (!this.stopped) this.spawn();
+    this.#attempt++;
+    this.#retryAt = Date.now() + delay;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#retryAt = undefined;
+      this.#counters.reconnects++;
+      if (!this.#stopped) this.#spawn();
     }, delay);
   }
 
-  private kill(): void {
-    const cmd = this.cmd;
-    this.cmd = undefined;
-    this.pid = undefined;
+  #kill(): void {
+    const cmd = this.#cmd;
+    this.#cmd = undefined;
+    this.#pid = undefined;
     if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* gone */ } }
   }
 
-  private set(state: CameraState, reason: FailReason | undefined, message: string | undefined): void {
-    if (state !== this.state) this.since = Date.now();
-    this.state = state;
-    this.reason = reason;
-    this.message = message;
+  #set(state: CameraState, reason: FailReason | undefined, message: string | undefined): void {
+    if (state !== this.#state) this.#since = Date.now();
+    this.#state = state;
+    this.#reason = reason;
+    this.#message = message;
   }
 }

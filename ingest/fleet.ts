@@ -78,11 +78,17 @@ const zero = (): CameraCounters => ({ bytes: 0, packets: 0, accessUnits: 0, keyf
 
 /** Hands keyframes of one session to the fleet's sink; one per session, nothing per packet. */
 class SessionSink implements AccessUnitSink {
-  constructor(private readonly id: string, private readonly sink: KeyframeSink) {}
+  readonly #id: string;
+  readonly #sink: KeyframeSink;
+
+  constructor(id: string, sink: KeyframeSink) {
+    this.#id = id;
+    this.#sink = sink;
+  }
   readonly keyframesOnly = true;
 
   onAccessUnit(au: AccessUnit): void {
-    if (au.keyframe) this.sink.onKeyframe(this.id, au);
+    if (au.keyframe) this.#sink.onKeyframe(this.#id, au);
   }
 }
 
@@ -92,65 +98,69 @@ class SessionSink implements AccessUnitSink {
  * and removed while it runs.
  */
 export class CameraFleet {
-  private readonly entries = new Map<string, Entry>();
-  private readonly queue: Entry[] = [];
-  private inFlight = 0;
-  private watchdog: NodeJS.Timeout | undefined;
-  private running = false;
+  readonly #entries = new Map<string, Entry>();
+  readonly #queue: Entry[] = [];
+  #inFlight = 0;
+  #watchdog: NodeJS.Timeout | undefined;
+  #running = false;
 
-  constructor(private readonly opts: FleetOptions) {}
+  readonly #opts: FleetOptions;
+
+  constructor(opts: FleetOptions) {
+    this.#opts = opts;
+  }
 
   start(): void {
-    this.running = true;
-    this.watchdog = setInterval(() => this.watch(), Math.min(1000, this.opts.stallTimeoutMs / 2));
-    this.pump();
+    this.#running = true;
+    this.#watchdog = setInterval(() => this.#watch(), Math.min(1000, this.#opts.stallTimeoutMs / 2));
+    this.#pump();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.watchdog) clearInterval(this.watchdog);
-    await Promise.all([...this.entries.values()].map((e) => this.retire(e)));
-    this.entries.clear();
-    this.queue.length = 0;
+    this.#running = false;
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    await Promise.all([...this.#entries.values()].map((e) => this.#retire(e)));
+    this.#entries.clear();
+    this.#queue.length = 0;
   }
 
   has(id: string): boolean {
-    return this.entries.has(id);
+    return this.#entries.has(id);
   }
 
   /** Adds a camera, or restarts it when its URL or credentials changed. */
   add(cam: FleetCamera): void {
-    const old = this.entries.get(cam.id);
+    const old = this.#entries.get(cam.id);
     if (old) {
       if (old.cam.url === cam.url && old.cam.username === cam.username && old.cam.password === cam.password) return;
-      void this.retire(old);
+      void this.#retire(old);
     }
     const e: Entry = { cam, state: 'connecting', reason: undefined, message: undefined, since: Date.now(), session: undefined, attempt: 0, retryAt: undefined, retryTimer: undefined, streamingSince: 0, queued: false, removed: false, done: old ? old.done : zero() };
-    this.entries.set(cam.id, e);
-    this.enqueue(e);
+    this.#entries.set(cam.id, e);
+    this.#enqueue(e);
   }
 
   async remove(id: string): Promise<void> {
-    const e = this.entries.get(id);
+    const e = this.#entries.get(id);
     if (!e) return;
-    this.entries.delete(id);
-    await this.retire(e);
+    this.#entries.delete(id);
+    await this.#retire(e);
   }
 
   ids(): string[] {
-    return [...this.entries.keys()];
+    return [...this.#entries.keys()];
   }
 
   status(id: string): CameraStatus | undefined {
-    const e = this.entries.get(id);
-    return e ? this.describe(e) : undefined;
+    const e = this.#entries.get(id);
+    return e ? this.#describe(e) : undefined;
   }
 
   statuses(): CameraStatus[] {
-    return [...this.entries.values()].map((e) => this.describe(e));
+    return [...this.#entries.values()].map((e) => this.#describe(e));
   }
 
-  private describe(e: Entry): CameraStatus {
+  #describe(e: Entry): CameraStatus {
     const c = { ...e.done };
     const s = e.session;
     const d = s?.depacketizer?.counters;
@@ -163,52 +173,52 @@ export class CameraFleet {
     return { id: e.cam.id, type: 'rtsp', state: e.state, reason: e.reason, message: e.message, codec: s?.codec, since: e.since, retryAt: e.retryAt, counters: c };
   }
 
-  private enqueue(e: Entry): void {
+  #enqueue(e: Entry): void {
     if (e.queued || e.removed) return;
     e.queued = true;
     e.retryAt = undefined;
-    this.setState(e, 'connecting', e.reason, e.message);
-    this.queue.push(e);
-    this.pump();
+    this.#setState(e, 'connecting', e.reason, e.message);
+    this.#queue.push(e);
+    this.#pump();
   }
 
-  private pump(): void {
-    if (!this.running) return;
-    while (this.inFlight < this.opts.maxConnectsInFlight && this.queue.length > 0) {
-      const e = this.queue.shift()!;
+  #pump(): void {
+    if (!this.#running) return;
+    while (this.#inFlight < this.#opts.maxConnectsInFlight && this.#queue.length > 0) {
+      const e = this.#queue.shift()!;
       e.queued = false;
       if (e.removed) continue;
-      this.connect(e);
+      this.#connect(e);
     }
   }
 
-  private connect(e: Entry): void {
-    this.inFlight++;
+  #connect(e: Entry): void {
+    this.#inFlight++;
     const session = new RtspSession({
       cameraId: e.cam.id, url: e.cam.url, username: e.cam.username, password: e.cam.password,
-      sink: new SessionSink(e.cam.id, this.opts.sink),
-      connectTimeoutMs: this.opts.connectTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs,
-      onClose: (err) => this.ended(e, session, err),
+      sink: new SessionSink(e.cam.id, this.#opts.sink),
+      connectTimeoutMs: this.#opts.connectTimeoutMs, requestTimeoutMs: this.#opts.requestTimeoutMs,
+      onClose: (err) => this.#ended(e, session, err),
     });
     e.session = session;
     session.start().then(() => {
-      this.inFlight--;
-      this.pump();
+      this.#inFlight--;
+      this.#pump();
       if (e.removed || e.session !== session) { void session.stop(); return; }
       e.streamingSince = Date.now();
-      this.setState(e, 'streaming', undefined, undefined);
+      this.#setState(e, 'streaming', undefined, undefined);
     }, (err: unknown) => {
-      this.inFlight--;
-      this.pump();
+      this.#inFlight--;
+      this.#pump();
       if (e.session !== session) return;
-      this.ended(e, session, err);
+      this.#ended(e, session, err);
     });
   }
 
   /** A session failed to start or ended: keep its counters, set the reason, back off. */
-  private ended(e: Entry, session: RtspSession, err: unknown): void {
+  #ended(e: Entry, session: RtspSession, err: unknown): void {
     if (e.session !== session) return;
-    this.absorb(e, session);
+    this.#absorb(e, session);
     e.session = undefined;
     if (e.removed) return;
     const ie = err instanceof IngestError ? err : undefined;
@@ -216,12 +226,12 @@ export class CameraFleet {
     const message = err instanceof Error ? err.message : String(err);
     if (e.streamingSince > 0 && Date.now() - e.streamingSince > 30_000) e.attempt = 0;
     e.streamingSince = 0;
-    this.setState(e, reason === 'stalled' ? 'stalled' : 'failed', reason, message);
-    this.opts.log?.info({ camera: e.cam.id, reason }, message);
-    this.retryLater(e);
+    this.#setState(e, reason === 'stalled' ? 'stalled' : 'failed', reason, message);
+    this.#opts.log?.info({ camera: e.cam.id, reason }, message);
+    this.#retryLater(e);
   }
 
-  private absorb(e: Entry, s: RtspSession): void {
+  #absorb(e: Entry, s: RtspSession): void {
     const d = s.depacketizer?.counters;
     const c = e.done;
     if (d) {
@@ -232,38 +242,38 @@ export class CameraFleet {
     c.garbageBytes += s.garbageBytes;
   }
 
-  private retryLater(e: Entry): void {
-    const base = Math.min(this.opts.backoffMaxMs, this.opts.backoffInitialMs * 2 ** Math.min(e.attempt, 30));
+  #retryLater(e: Entry): void {
+    const base = Math.min(this.#opts.backoffMaxMs, this.#opts.backoffInitialMs * 2 ** Math.min(e.attempt, 30));
     const delay = Math.round(base * (0.5 + Math.random() * 0.5)); // equal jitter: spreads a fleet that failed together
     e.attempt++;
     e.retryAt = Date.now() + delay;
     e.retryTimer = setTimeout(() => {
       e.retryTimer = undefined;
       e.done.reconnects++;
-      this.enqueue(e);
+      this.#enqueue(e);
     }, delay);
   }
 
-  private watch(): void {
+  #watch(): void {
     const now = Date.now();
-    for (const e of this.entries.values()) {
+    for (const e of this.#entries.values()) {
       const s = e.session;
       if (e.state !== 'streaming' || !s) continue;
-      if (now - s.lastDataMs > this.opts.stallTimeoutMs) {
+      if (now - s.lastDataMs > this.#opts.stallTimeoutMs) {
         s.destroy();
-        this.ended(e, s, new StreamStalledError(e.cam.id, now - s.lastDataMs));
+        this.#ended(e, s, new StreamStalledError(e.cam.id, now - s.lastDataMs));
       }
     }
   }
 
-  private setState(e: Entry, state: CameraState, reason: FailReason | undefined, message: string | undefined): void {
+  #setState(e: Entry, state: CameraState, reason: FailReason | undefined, message: string | undefined): void {
     if (e.state !== state) e.since = Date.now();
     e.state = state;
     e.reason = reason;
     e.message = message;
   }
 
-  private async retire(e: Entry): Promise<void> {
+  async #retire(e: Entry): Promise<void> {
     e.removed = true;
     e.state = 'stopped';
     if (e.retryTimer) clearTimeout(e.retryTimer);

@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { freePort } from '../core/index.ts';
-import { CameraIngest, startCameraFarm, type CameraFarm, type CameraStatus, type FarmCamera, type Sample } from './index.ts';
-import { DATA_DIR, FAST_INGEST, testCamera, until } from './test-support.ts';
+import { CameraIngest, type CameraStatus, type Sample } from './index.ts';
+import { startCameraFarm, type CameraFarm, type FarmCamera } from '../sim/index.ts';
+import { DATA_DIR, FAST_INGEST, testCamera } from '../test/ingest.ts';
+import { until } from '../test/harness.ts';
 
 const run = promisify(execFile);
 const USER = 'admin';

@@ -1,4 +1,4 @@
-import type { BuildContext, ComponentHealth, Logger } from '../core/index.ts';
+import type { ComponentHealth, HealthRegistry, Logger, Registry } from '../core/index.ts';
 import { stageCounters, type StageCounters } from '../core/index.ts';
 import type { CameraT, IngestT } from '../config/index.ts';
 import { CameraFleet, type CameraStatus, type KeyframeSink } from './fleet.ts';
@@ -14,7 +14,7 @@ export interface CameraIngestOptions {
   onSample: (s: Sample) => void;
   log?: Logger | undefined;
   /** Metrics and health go here when given (`stage` label `ingest`). */
-  ctx?: Pick<BuildContext, 'metrics' | 'health'> | undefined;
+  ctx?: { metrics: Registry; health: HealthRegistry } | undefined;
 }
 
 export interface CameraIngestStatus {
@@ -37,21 +37,24 @@ export class CameraIngest implements KeyframeSink {
   readonly fleet: CameraFleet;
   readonly sampler: Sampler;
   readonly decoders: DecoderPool;
-  private readonly ffmpegCams = new Map<string, FfmpegCamera>();
-  private readonly keys = new Map<string, string>();
-  private readonly counters: StageCounters | undefined;
+  readonly #ffmpegCams = new Map<string, FfmpegCamera>();
+  readonly #keys = new Map<string, string>();
+  readonly #counters: StageCounters | undefined;
 
-  constructor(private readonly opts: CameraIngestOptions) {
+  readonly #opts: CameraIngestOptions;
+
+  constructor(opts: CameraIngestOptions) {
+    this.#opts = opts;
     const c = opts.config;
     this.decoders = new DecoderPool({ width: opts.frameSize.width, height: opts.frameSize.height, perCodec: c.decoders_per_codec, log: opts.log });
-    this.counters = opts.ctx ? stageCounters(opts.ctx.metrics) : undefined;
+    this.#counters = opts.ctx ? stageCounters(opts.ctx.metrics) : undefined;
     this.sampler = new Sampler({
       defaultPeriodS: c.sample_period_s, decodeBudgetPerS: c.decode_budget_per_s, decoder: this.decoders,
       // A few keyframes in flight keep each decoder busy; the rest wait in the sampler, where the
       // earliest deadline goes first.
       maxDecodesInFlight: 8 * c.decoders_per_codec,
-      onSample: (s) => { this.counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
-      onDrop: (_id, reason) => { this.counters?.dropped.inc({ stage: 'ingest', reason }); },
+      onSample: (s) => { this.#counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
+      onDrop: (_id, reason) => { this.#counters?.dropped.inc({ stage: 'ingest', reason }); },
     });
     this.fleet = new CameraFleet({
       maxConnectsInFlight: c.max_connects_in_flight, stallTimeoutMs: c.stall_timeout_s * 1000,
@@ -63,7 +66,7 @@ export class CameraIngest implements KeyframeSink {
   }
 
   onKeyframe(cameraId: string, au: AccessUnit): void {
-    this.counters?.received.inc({ stage: 'ingest' });
+    this.#counters?.received.inc({ stage: 'ingest' });
     this.sampler.offerKeyframe(cameraId, au);
   }
 
@@ -73,8 +76,8 @@ export class CameraIngest implements KeyframeSink {
   }
 
   async stop(): Promise<void> {
-    for (const f of this.ffmpegCams.values()) f.stop();
-    this.ffmpegCams.clear();
+    for (const f of this.#ffmpegCams.values()) f.stop();
+    this.#ffmpegCams.clear();
     await this.fleet.stop();
     this.sampler.stop();
     this.decoders.stop();
@@ -85,27 +88,27 @@ export class CameraIngest implements KeyframeSink {
     const wanted = new Map<string, CameraT>();
     for (const c of cameras) if (c.enabled) wanted.set(c.id, c);
     const removals: Promise<void>[] = [];
-    for (const id of [...this.keys.keys()]) {
+    for (const id of [...this.#keys.keys()]) {
       const c = wanted.get(id);
-      if (!c || streamKey(c) !== this.keys.get(id)) removals.push(this.removeCamera(id));
+      if (!c || streamKey(c) !== this.#keys.get(id)) removals.push(this.removeCamera(id));
     }
     await Promise.all(removals);
-    for (const c of wanted.values()) if (!this.keys.has(c.id)) this.addCamera(c);
+    for (const c of wanted.values()) if (!this.#keys.has(c.id)) this.addCamera(c);
   }
 
   addCamera(c: CameraT): void {
-    this.keys.set(c.id, streamKey(c));
+    this.#keys.set(c.id, streamKey(c));
     this.sampler.add(c.id, c.sample_period_s);
     const cam = { id: c.id, url: c.url, username: c.username, password: c.password };
     if (c.type === 'ffmpeg') {
-      const cfg = this.opts.config;
+      const cfg = this.#opts.config;
       const f = new FfmpegCamera(cam, {
-        width: this.opts.frameSize.width, height: this.opts.frameSize.height,
+        width: this.#opts.frameSize.width, height: this.#opts.frameSize.height,
         stallTimeoutMs: cfg.stall_timeout_s * 1000, backoffInitialMs: cfg.backoff_initial_ms, backoffMaxMs: cfg.backoff_max_ms,
-        onFrame: (id, t, rgb) => { this.counters?.received.inc({ stage: 'ingest' }); this.sampler.offerDecoded(id, t, this.opts.frameSize.width, this.opts.frameSize.height, rgb); },
-        log: this.opts.log,
+        onFrame: (id, t, rgb) => { this.#counters?.received.inc({ stage: 'ingest' }); this.sampler.offerDecoded(id, t, this.#opts.frameSize.width, this.#opts.frameSize.height, rgb); },
+        log: this.#opts.log,
       });
-      this.ffmpegCams.set(c.id, f);
+      this.#ffmpegCams.set(c.id, f);
       f.start();
     } else {
       this.fleet.add(cam);
@@ -113,20 +116,20 @@ export class CameraIngest implements KeyframeSink {
   }
 
   async removeCamera(id: string): Promise<void> {
-    this.keys.delete(id);
+    this.#keys.delete(id);
     this.sampler.remove(id);
-    const f = this.ffmpegCams.get(id);
-    if (f) { f.stop(); this.ffmpegCams.delete(id); }
+    const f = this.#ffmpegCams.get(id);
+    if (f) { f.stop(); this.#ffmpegCams.delete(id); }
     await this.fleet.remove(id);
   }
 
   status(): CameraIngestStatus {
-    return { cameras: [...this.fleet.statuses(), ...[...this.ffmpegCams.values()].map((f) => f.status())], sampler: this.sampler.stats(), decoders: this.decoders.status() };
+    return { cameras: [...this.fleet.statuses(), ...[...this.#ffmpegCams.values()].map((f) => f.status())], sampler: this.sampler.stats(), decoders: this.decoders.status() };
   }
 
   /** Process ids of the ffmpeg children, for CPU and memory accounting. */
   pids(): { decoders: number[]; ffmpegCameras: number[] } {
-    return { decoders: this.decoders.pids(), ffmpegCameras: [...this.ffmpegCams.values()].flatMap((f) => f.pids()) };
+    return { decoders: this.decoders.pids(), ffmpegCameras: [...this.#ffmpegCams.values()].flatMap((f) => f.pids()) };
   }
 
   health(): ComponentHealth {

@@ -2,6 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Sampler, type Sample } from './sample.ts';
 import type { DecoderPool } from './decode.ts';
 import type { AccessUnit } from './rtsp/depacketizer.ts';
+import { until } from '../test/harness.ts';
 
 /** A decoder that answers at once with a frame that names the keyframe's first byte. */
 function fakeDecoder(): DecoderPool {
@@ -81,8 +82,7 @@ describe('sampler', () => {
     s.offerKeyframe('a', key('a'.charCodeAt(0), 3)); // arrives later in its window: tighter
     expect(s.stats().queued).toBe(2);
     release();
-    const until = Date.now() + 2000;
-    while (order.length < 3 && Date.now() < until) await sleep(5);
+    await until('three decodes', () => order.length >= 3, 2000);
     expect(order).toEqual(['x', 'a', 'b']);
     s.stop();
   });

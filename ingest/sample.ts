@@ -101,44 +101,47 @@ interface Waiting {
  * turn and none starves. Picks that are already late wait behind those that can still be on time.
  */
 export class Sampler {
-  private readonly cams = new Map<string, Schedule>();
-  private readonly waiting = new DeadlineHeap();
-  private readonly late: Schedule[] = [];
-  private lateHead = 0;
-  private seq = 0;
-  private tokens: number;
-  private lastRefill = performance.now();
-  private inFlight = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly dropped = { superseded: 0, decode: 0 };
-  private readonly onTimeMs: number;
-  private delivered = 0;
-  private onTime = 0;
+  readonly #cams = new Map<string, Schedule>();
+  readonly #waiting = new DeadlineHeap();
+  readonly #late: Schedule[] = [];
+  #lateHead = 0;
+  #seq = 0;
+  #tokens: number;
+  #lastRefill = performance.now();
+  #inFlight = 0;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #dropped = { superseded: 0, decode: 0 };
+  readonly #onTimeMs: number;
+  #delivered = 0;
+  #onTime = 0;
 
-  constructor(private readonly opts: SamplerOptions) {
-    this.tokens = Math.max(1, opts.decodeBudgetPerS);
-    this.onTimeMs = opts.onTimeMs ?? 2000;
+  readonly #opts: SamplerOptions;
+
+  constructor(opts: SamplerOptions) {
+    this.#opts = opts;
+    this.#tokens = Math.max(1, opts.decodeBudgetPerS);
+    this.#onTimeMs = opts.onTimeMs ?? 2000;
   }
 
   add(id: string, periodS?: number): void {
-    const periodMs = (periodS ?? this.opts.defaultPeriodS) * 1000;
-    const old = this.cams.get(id);
+    const periodMs = (periodS ?? this.#opts.defaultPeriodS) * 1000;
+    const old = this.#cams.get(id);
     if (old && old.periodMs === periodMs) return;
     if (old) old.removed = true;
-    this.cams.set(id, {
-      id, periodMs, firstDueMs: Date.now() + (this.opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
+    this.#cams.set(id, {
+      id, periodMs, firstDueMs: Date.now() + (this.#opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
       lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, waiting: false, delivered: 0, onTime: 0, removed: false,
     });
   }
 
   remove(id: string): void {
-    const s = this.cams.get(id);
+    const s = this.#cams.get(id);
     if (s) s.removed = true;
-    this.cams.delete(id);
+    this.#cams.delete(id);
   }
 
   /** The slot due now for this camera, or -1 when none is open. */
-  private openSlot(s: Schedule, now: number): number {
+  #openSlot(s: Schedule, now: number): number {
     if (now < s.firstDueMs) return -1;
     const slot = Math.floor((now - s.firstDueMs) / s.periodMs);
     return slot > s.takenSlot ? slot : -1;
@@ -146,33 +149,33 @@ export class Sampler {
 
   /** Every keyframe of an in-process session comes here; only the ones due are copied. */
   offerKeyframe(id: string, au: AccessUnit): void {
-    const s = this.cams.get(id);
+    const s = this.#cams.get(id);
     if (!s) return;
     const now = Date.now();
-    this.learnCadence(s, au.timeMs);
-    const slot = this.openSlot(s, now);
+    this.#learnCadence(s, au.timeMs);
+    const slot = this.#openSlot(s, now);
     if (slot < 0) return;
-    const dueMs = this.take(s, slot, now);
-    if (s.pending) { this.dropped.superseded++; this.opts.onDrop?.(id, 'superseded'); }
+    const dueMs = this.#take(s, slot, now);
+    if (s.pending) { this.#dropped.superseded++; this.#opts.onDrop?.(id, 'superseded'); }
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
-    if (!s.waiting) { s.waiting = true; this.waiting.push({ s, deadlineMs: dueMs + this.onTimeMs, seq: this.seq++ }); }
-    this.pump();
+    if (!s.waiting) { s.waiting = true; this.#waiting.push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ }); }
+    this.#pump();
   }
 
   /** A frame the per-camera ffmpeg mode already decoded; taken when a slot is open. */
   offerDecoded(id: string, captureTimeMs: number, width: number, height: number, rgb: Uint8Array): void {
-    const s = this.cams.get(id);
+    const s = this.#cams.get(id);
     if (!s) return;
     const now = Date.now();
-    this.learnCadence(s, captureTimeMs);
-    const slot = this.openSlot(s, now);
+    this.#learnCadence(s, captureTimeMs);
+    const slot = this.#openSlot(s, now);
     if (slot < 0) return;
-    const dueMs = this.take(s, slot, now);
-    this.deliver(s, { cameraId: id, captureTimeMs, dueMs, pickedMs: now, width, height, rgb, source: 'ffmpeg' });
+    const dueMs = this.#take(s, slot, now);
+    this.#deliver(s, { cameraId: id, captureTimeMs, dueMs, pickedMs: now, width, height, rgb, source: 'ffmpeg' });
   }
 
   /** Measures the camera's keyframe cadence from capture times. */
-  private learnCadence(s: Schedule, captureMs: number): void {
+  #learnCadence(s: Schedule, captureMs: number): void {
     const interval = captureMs - s.lastKeyframeMs;
     s.lastKeyframeMs = captureMs;
     if (!(interval > 0)) return;
@@ -186,10 +189,10 @@ export class Sampler {
   }
 
   /** Takes `slot` for the keyframe arriving now; returns the slot's due time. */
-  private take(s: Schedule, slot: number, now: number): number {
+  #take(s: Schedule, slot: number, now: number): number {
     s.takenSlot = slot;
     const dueMs = s.firstDueMs + slot * s.periodMs;
-    this.align(s, slot, dueMs, now - dueMs);
+    this.#align(s, slot, dueMs, now - dueMs);
     return dueMs;
   }
 
@@ -201,12 +204,12 @@ export class Sampler {
    * at once (a GOP as long as the period). It is skipped while an earlier slot's deadline is
    * still ahead under either phase, so that only this slot's count needs its old due time.
    */
-  private align(s: Schedule, slot: number, dueMs: number, waitMs: number): void {
+  #align(s: Schedule, slot: number, dueMs: number, waitMs: number): void {
     const g = s.cadenceMs;
     if (s.steady < 2 || g <= 0) return;
     const perPeriod = s.periodMs / g;
     if (Math.abs(perPeriod - Math.round(perPeriod)) * g > ALIGN_TOLERANCE_MS) return;
-    const lead = Math.min(this.opts.keyframeLeadMs ?? 500, g / 4);
+    const lead = Math.min(this.#opts.keyframeLeadMs ?? 500, g / 4);
     if (Math.abs(waitMs - lead) <= lead / 2) return;
     let shift = (((waitMs - lead) % g) + g) % g;
     if (shift > g / 2) shift -= g;
@@ -215,7 +218,7 @@ export class Sampler {
     if (dueAt(slot + 1, s.firstDueMs + shift) <= now) shift += g;
     const firstDueMs = s.firstDueMs + shift;
     const earlier = Math.max(dueAt(slot - 1, s.firstDueMs), dueAt(slot - 1, firstDueMs), s.movedSlot >= 0 ? s.movedFromMs : -Infinity);
-    if (earlier + this.onTimeMs > now) return;
+    if (earlier + this.#onTimeMs > now) return;
     s.firstDueMs = firstDueMs;
     s.movedSlot = slot;
     s.movedFromMs = dueMs;
@@ -223,67 +226,67 @@ export class Sampler {
 
   stats(asOf = Date.now()): SamplerStats {
     let expected = 0;
-    for (const s of this.cams.values()) expected += dueSlots(s, asOf - this.onTimeMs);
-    return { cameras: this.cams.size, expected, delivered: this.delivered, onTime: this.onTime, dropped: { ...this.dropped }, queued: this.waiting.size + this.late.length - this.lateHead, decodesInFlight: this.inFlight };
+    for (const s of this.#cams.values()) expected += dueSlots(s, asOf - this.#onTimeMs);
+    return { cameras: this.#cams.size, expected, delivered: this.#delivered, onTime: this.#onTime, dropped: { ...this.#dropped }, queued: this.#waiting.size + this.#late.length - this.#lateHead, decodesInFlight: this.#inFlight };
   }
 
   stop(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.waiting.clear();
-    this.late.length = 0;
-    this.lateHead = 0;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#waiting.clear();
+    this.#late.length = 0;
+    this.#lateHead = 0;
   }
 
-  private deliver(s: Schedule, sample: Sample): void {
+  #deliver(s: Schedule, sample: Sample): void {
     if (s.removed) return;
     s.delivered++;
-    this.delivered++;
-    if (Date.now() <= sample.dueMs + this.onTimeMs) { s.onTime++; this.onTime++; }
-    this.opts.onSample(sample);
+    this.#delivered++;
+    if (Date.now() <= sample.dueMs + this.#onTimeMs) { s.onTime++; this.#onTime++; }
+    this.#opts.onSample(sample);
   }
 
-  private pump(): void {
-    const max = this.opts.maxDecodesInFlight ?? 8;
+  #pump(): void {
+    const max = this.#opts.maxDecodesInFlight ?? 8;
     const now = performance.now();
-    const rate = this.opts.decodeBudgetPerS;
-    this.tokens = Math.min(Math.max(1, rate), this.tokens + ((now - this.lastRefill) / 1000) * rate);
-    this.lastRefill = now;
+    const rate = this.#opts.decodeBudgetPerS;
+    this.#tokens = Math.min(Math.max(1, rate), this.#tokens + ((now - this.#lastRefill) / 1000) * rate);
+    this.#lastRefill = now;
     const nowMs = Date.now();
-    while ((this.waiting.size > 0 || this.lateHead < this.late.length) && this.tokens >= 1 && this.inFlight < max) {
+    while ((this.#waiting.size > 0 || this.#lateHead < this.#late.length) && this.#tokens >= 1 && this.#inFlight < max) {
       let s: Schedule;
-      const w = this.waiting.pop();
+      const w = this.#waiting.pop();
       if (w) {
         s = w.s;
         s.waiting = false;
         if (!s.pending || s.removed) continue;
         // Already late: serve it only when nothing that can still be on time is waiting, so a
         // backlog does not make every later sample late too. Its camera's next slot comes fresh.
-        if (s.pending.dueMs + this.onTimeMs < nowMs) { this.late.push(s); continue; }
+        if (s.pending.dueMs + this.#onTimeMs < nowMs) { this.#late.push(s); continue; }
       } else {
-        s = this.late[this.lateHead++]!;
+        s = this.#late[this.#lateHead++]!;
       }
       const p = s.pending;
       s.pending = undefined;
       if (!p || s.removed) continue;
-      this.tokens -= 1;
-      this.inFlight++;
+      this.#tokens -= 1;
+      this.#inFlight++;
       // Time left before this sample is late, less a margin for decoding itself.
-      const slackMs = p.dueMs + this.onTimeMs - Date.now() - 150;
-      this.opts.decoder.decode(p.codec, p.data, slackMs).then((rgb) => {
-        this.inFlight--;
-        this.deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, pickedMs: p.pickedMs, width: this.opts.decoder.width, height: this.opts.decoder.height, rgb, source: 'rtsp' });
-        this.pump();
+      const slackMs = p.dueMs + this.#onTimeMs - Date.now() - 150;
+      this.#opts.decoder.decode(p.codec, p.data, slackMs).then((rgb) => {
+        this.#inFlight--;
+        this.#deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, pickedMs: p.pickedMs, width: this.#opts.decoder.width, height: this.#opts.decoder.height, rgb, source: 'rtsp' });
+        this.#pump();
       }, (err: unknown) => {
-        this.inFlight--;
-        this.dropped.decode++;
-        this.opts.onDrop?.(s.id, 'decode', errorMessage(err));
-        this.pump();
+        this.#inFlight--;
+        this.#dropped.decode++;
+        this.#opts.onDrop?.(s.id, 'decode', errorMessage(err));
+        this.#pump();
       });
     }
-    if (this.lateHead > 1024 && this.lateHead * 2 > this.late.length) { this.late.splice(0, this.lateHead); this.lateHead = 0; }
-    if ((this.waiting.size > 0 || this.lateHead < this.late.length) && !this.timer && this.tokens < 1) {
-      this.timer = setTimeout(() => { this.timer = undefined; this.pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
+    if (this.#lateHead > 1024 && this.#lateHead * 2 > this.#late.length) { this.#late.splice(0, this.#lateHead); this.#lateHead = 0; }
+    if ((this.#waiting.size > 0 || this.#lateHead < this.#late.length) && !this.#timer && this.#tokens < 1) {
+      this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
     }
   }
 }
@@ -300,18 +303,18 @@ function dueSlots(s: Schedule, t: number): number {
 
 /** A binary min-heap of waiting cameras by deadline, then arrival. */
 class DeadlineHeap {
-  private readonly items: Waiting[] = [];
+  readonly #items: Waiting[] = [];
 
   get size(): number {
-    return this.items.length;
+    return this.#items.length;
   }
 
   clear(): void {
-    this.items.length = 0;
+    this.#items.length = 0;
   }
 
   push(w: Waiting): void {
-    const a = this.items;
+    const a = this.#items;
     a.push(w);
     let i = a.length - 1;
     while (i > 0) {
@@ -323,7 +326,7 @@ class DeadlineHeap {
   }
 
   pop(): Waiting | undefined {
-    const a = this.items;
+    const a = this.#items;
     const top = a[0];
     const last = a.pop();
     if (a.length === 0 || !last) return top;

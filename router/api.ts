@@ -1,9 +1,9 @@
 import { randomUUID, createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { EVENT_SCHEMA, locatePath, type GridEventT } from '../bus/index.ts';
-import { LIGHTS, OPEN_STATES, type CaseAction, type CaseRecord } from './case.ts';
+import { citizenEvent, locatePath, CASE_LIGHTS, CONSOLE_ACTIONS, OPEN_STATES, type CaseAction, type CaseRecord } from '../domain/index.ts';
+import { httpErrorAnswer, sendHttpError } from '../core/index.ts';
 import { CaseActionError } from './errors.ts';
 import type { CaseRouter } from './router.ts';
 
@@ -29,7 +29,17 @@ const Open311Request = Type.Object({
   revision: Type.Integer(),
 });
 const ErrorBody = Type.Array(Type.Object({ code: Type.Integer(), description: Type.String() }));
-const CONSOLE_ACTIONS = ['dispatch', 'return', 'escalate', 'close', 'reopen', 'invalidate', 'transfer'] as const;
+
+/**
+ * Open311 clients read GeoReport v2's error list, `[{ code, description }]`, so the Open311 routes
+ * answer every error (schema validation included) in it: the one exception to the error body of
+ * every other route (core/http-error.ts).
+ */
+function open311Errors(err: unknown, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const a = httpErrorAnswer(err);
+  if (a.internal) req.log.error({ err }, 'Open311 request failed');
+  return reply.code(a.status).send([{ code: a.status, description: a.message }]);
+}
 
 /**
  * The router's HTTP API on the engine's fastify: Open311 GeoReport v2 style requests for
@@ -60,7 +70,7 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
       long: c.place.lon,
       ...(c.reports.find((r) => r.evidence.length)?.evidence[0] ? { media_url: c.reports.find((r) => r.evidence.length)!.evidence[0]! } : {}),
       state: c.state,
-      light: LIGHTS[c.state],
+      light: CASE_LIGHTS[c.state],
       reports: c.report_count,
       area_path: [...c.place.path],
       revision: router.revisionOf(c.id) ?? 0,
@@ -68,10 +78,12 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
   };
 
   api.get('/open311/v2/services', {
+    errorHandler: open311Errors,
     schema: { response: { 200: Type.Array(Type.Object({ service_code: Type.String(), service_name: Type.String(), description: Type.String(), metadata: Type.Boolean(), type: Type.String(), keywords: Type.String(), group: Type.String() })) } },
   }, async () => [...city.categories.values()].map((c) => ({ service_code: c.code, service_name: c.name_en, description: `${c.name_zh} / ${c.name_en}`, metadata: false, type: 'realtime', keywords: c.code, group: c.parent ?? 'city' })));
 
   api.post('/open311/v2/requests', {
+    errorHandler: open311Errors,
     schema: {
       body: Type.Object({
         service_code: Type.String({ minLength: 1 }),
@@ -97,14 +109,10 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
     const path = locatePath(city, b.lat, b.long);
     const key = req.headers['idempotency-key'];
     const id = `o311-${typeof key === 'string' && key ? createHash('sha256').update(key).digest('hex').slice(0, 20) : randomUUID()}`;
-    const now = new Date().toISOString();
-    const kind = b.source ?? 'citizen';
-    const event: GridEventT = {
-      schema: EVENT_SCHEMA, id, type: kind === 'hotline' ? 'hotline_report' : 'citizen_report', category: b.service_code,
-      source: { kind, id: b.account_id ?? b.device_id ?? b.email ?? 'anonymous' }, first_seen: now, confirmed_at: now,
-      place: { lat: b.lat, lon: b.long, path: [...path], method: 'reported', ...(b.address_string ? { address: b.address_string } : {}) },
-      evidence: b.media_url ? [b.media_url] : [], ...(b.description ? { description: b.description } : {}),
-    };
+    const event = citizenEvent({
+      id, channel: b.source ?? 'citizen', reporter: b.account_id ?? b.device_id ?? b.email ?? 'anonymous', category: b.service_code,
+      at: new Date(), lat: b.lat, lon: b.long, path, address: b.address_string, description: b.description, evidence: b.media_url ? [b.media_url] : [],
+    });
     await router.publish(event);
     // The case is made asynchronously from the stream; wait briefly so that the answer can name it.
     const until = Date.now() + 3000;
@@ -114,6 +122,7 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
   });
 
   api.get('/open311/v2/requests', {
+    errorHandler: open311Errors,
     schema: {
       querystring: Type.Object({
         service_request_id: Type.Optional(Type.String()),
@@ -145,6 +154,7 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
   });
 
   api.get('/open311/v2/requests/:id', {
+    errorHandler: open311Errors,
     schema: { params: Type.Object({ id: Type.String() }), response: { 200: Type.Array(Open311Request), 404: ErrorBody } },
   }, async (req, reply) => {
     const id = req.params.id.replace(/\.json$/, '');
@@ -160,8 +170,8 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
   // The console's view of one case: the whole record with its history.
   api.get('/api/cases/:id', { schema: { params: Type.Object({ id: Type.String() }) } }, async (req, reply) => {
     const c = router.get(req.params.id);
-    if (!c) return reply.code(404).send({ code: 'unknown_case', message: `no case ${req.params.id}` });
-    return { ...c, revision: router.revisionOf(c.id), light: LIGHTS[c.state] };
+    if (!c) return sendHttpError(reply, 404, 'ROUTER_UNKNOWN_CASE', `no case ${req.params.id}`);
+    return { ...c, revision: router.revisionOf(c.id), light: CASE_LIGHTS[c.state] };
   });
 
   api.post('/api/cases/:id/:action', {
@@ -178,9 +188,9 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
     const { id, action } = req.params;
     try {
       const e = await router.consoleAction(id, { action: action as CaseAction, actor: req.body.actor, reason: req.body.reason, to_department: req.body.department, revision: req.body.revision });
-      return { status: 'applied', case: { ...e.record, revision: e.revision, light: LIGHTS[e.record.state] } };
+      return { status: 'applied', case: { ...e.record, revision: e.revision, light: CASE_LIGHTS[e.record.state] } };
     } catch (err) {
-      if (err instanceof CaseActionError) return reply.code(err.status).send({ status: 'error', code: err.reason, message: err.message });
+      if (err instanceof CaseActionError) return sendHttpError(reply, err.status, err.code, err.message);
       throw err;
     }
   });

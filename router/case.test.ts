@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { eventIssues, eventJsonSchema, eventSubject, cameraEvent, geolocateCameraPoint, solveHomography, applyHomography } from '../bus/index.ts';
-import { applyAction, newCase, CASE_STATES, type CaseAction, type CaseRecord, type CaseState } from './case.ts';
+import { eventSubject } from '../bus/index.ts';
+import { eventIssues, eventJsonSchema, cameraEvent, geolocateCameraPoint, solveHomography, applyHomography } from '../domain/index.ts';
+import { applyAction, newCase, CASE_STATES, type CaseAction, type CaseRecord, type CaseState } from '../domain/index.ts';
 import { RoutingTable } from './rules.ts';
-import { routerTestCity, testEvent, cellCentre } from './test-support.ts';
+import { routerTestCity, testEvent, cellCentre } from '../test/router.ts';
 
 const city = routerTestCity();
 

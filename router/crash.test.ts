@@ -4,9 +4,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { loadCity, type City } from '../config/index.ts';
-import { publishEvent, type GridEventT } from '../bus/index.ts';
-import { startNatsServer, writeTestCity, type Service } from '../test/harness.ts';
-import { testEvent, cellCentre, offset } from './test-support.ts';
+import { publishEvent } from '../bus/index.ts';
+import { type GridEventT } from '../domain/index.ts';
+import { startNatsServer, writeTestCity, until, type Service } from '../test/harness.ts';
+import { testEvent, cellCentre, offset } from '../test/router.ts';
 
 function startRouter(natsUrl: string, cityFile: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'router/router-process.ts', natsUrl, cityFile], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -75,14 +76,11 @@ describe('a router SIGKILLed in the middle of a burst', () => {
     const expected = new Map<string, number>();
     for (const e of events) expected.set(e.id, e.category === 'road_vending' && ['S01', 'S02'].includes(e.place.path[1]!) ? 2 : 1);
     const total = [...expected.values()].reduce((a, b) => a + b, 0);
-    const until = Date.now() + 60_000;
-    let keys: string[] = [];
-    while (Date.now() < until) {
-      keys = [];
-      for await (const k of await kv.keys()) keys.push(k);
-      if (keys.length >= total) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const keys = await until(`${total} cases in the KV`, async () => {
+      const ks: string[] = [];
+      for await (const k of await kv.keys()) ks.push(k);
+      return ks.length >= total && ks;
+    }, 60_000);
     await new Promise((r) => setTimeout(r, 500)); // anything late would show up as an extra case
     const seen = new Map<string, number>();
     for (const k of keys) {

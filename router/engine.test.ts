@@ -5,7 +5,7 @@ import { silentLogger, freePort } from '../core/index.ts';
 import { loadCity, type City } from '../config/index.ts';
 import { writeTestCity, until } from '../test/harness.ts';
 import { Engine } from '../engine/index.ts';
-import { testEvent, cellCentre } from './test-support.ts';
+import { testEvent, cellCentre } from '../test/router.ts';
 
 
 describe('the router inside the engine, driven by a plain NATS client', () => {

@@ -7,12 +7,12 @@ export type CaseErrorCode = 'unknown_case' | 'wrong_department' | 'illegal_trans
 export class CaseActionError extends GridwatchError {
   readonly reason: CaseErrorCode;
   constructor(reason: CaseErrorCode, message: string, details: Record<string, unknown> = {}) {
-    super(`ROUTER_${reason.toUpperCase()}`, message, { details });
+    super(`ROUTER_${reason.toUpperCase()}`, message, { details, httpStatus: reason === 'unknown_case' ? 404 : reason === 'bad_request' ? 400 : 409 });
     this.reason = reason;
   }
 
   get status(): number {
-    return this.reason === 'unknown_case' ? 404 : this.reason === 'bad_request' ? 400 : 409;
+    return this.httpStatus!;
   }
 }
 

@@ -1,7 +1,5 @@
 export { CaseRouter, caseIdFor, type CaseRouterOptions, type CaseActionRequest, type CaseFilter } from './router.ts';
 export { RoutingTable, type RouteDecision, type RuleMatch } from './rules.ts';
-export { applyAction, refusal, newCase, CASE_STATES, OPEN_STATES, LIGHTS, type CaseRecord, type CaseState, type CaseAction, type Transition, type Report } from './case.ts';
 export { CaseStore, CASES_BUCKET, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchSubject, ackSubject, dispatchDurable, caseLogSubject, type DispatchOrder, type Notice } from './store.ts';
 export { CaseActionError, RouterStartError, type CaseErrorCode } from './errors.ts';
 export { registerRouterApi } from './api.ts';
-export { DispatchSimulator, type DispatchSimOptions, type DispatchSimStatus } from './sim-dispatch.ts';

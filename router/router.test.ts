@@ -2,21 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { silentLogger } from '../core/index.ts';
-import { startNatsServer, type Service } from '../test/harness.ts';
+import { handleHttpErrors, silentLogger } from '../core/index.ts';
+import { startNatsServer, until, type Service } from '../test/harness.ts';
 import type { City } from '../config/index.ts';
-import { CaseRouter, DispatchSimulator, registerRouterApi, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchDurable, type DispatchOrder } from './index.ts';
-import { routerTestCity, testEvent, cellCentre, offset } from './test-support.ts';
-
-async function waitFor<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { DispatchSimulator } from '../sim/index.ts';
+import { CaseRouter, registerRouterApi, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchDurable, type DispatchOrder } from './index.ts';
+import { routerTestCity, testEvent, cellCentre, offset } from '../test/router.ts';
 
 async function ack(nc: NatsConnection, department: string, body: object): Promise<{ status: string; code?: string; reason?: string; state?: string; revision?: number }> {
   const m = await nc.request(`gw.dispatch.ack.${department}`, JSON.stringify(body), { timeout: 5000 });
@@ -46,6 +37,7 @@ describe('router with a real nats-server', () => {
     router = new CaseRouter({ city, nc, log: silentLogger() });
     await router.start();
     app = Fastify();
+    handleHttpErrors(app); // as the engine's server does
     registerRouterApi(app, router);
     await app.ready();
   });
@@ -64,7 +56,7 @@ describe('router with a real nats-server', () => {
     const pub = await router.publish(e);
     expect((await router.publish(e)).duplicate).toBe(true); // a retried publish is dropped by JetStream
     expect(pub.stream).toBe('GW_EVENTS');
-    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
     const c = router.get(id)!;
     expect(c).toMatchObject({ state: 'dispatched', department: 'traffic_police', category: 'illegal_parking', rules: ['parking-daytime'], report_count: 1 });
     expect(c.place.path).toEqual(['D01', 'S01', 'S01C3', 'G0305']);
@@ -72,14 +64,13 @@ describe('router with a real nats-server', () => {
     // The dispatch system reads its order from its durable consumer.
     const js = jetstream(nc);
     const consumer = await js.consumers.get(DISPATCH_STREAM, dispatchDurable('traffic_police'));
-    let order: DispatchOrder | null = null;
-    for (let i = 0; i < 50 && !order; i++) {
+    const order = await until('the dispatch order', async () => {
       const m = await consumer.next({ expires: 1000 });
-      if (!m) continue;
+      if (!m) return undefined;
       m.ack();
       const o = m.json<DispatchOrder>();
-      if (o.case_id === id) order = o;
-    }
+      return o.case_id === id ? o : undefined;
+    }, 50_000);
     expect(order).toMatchObject({ case_id: id, department: 'traffic_police', event_id: e.id, ack_subject: 'gw.dispatch.ack.traffic_police', action: 'dispatch' });
 
     expect(await ack(nc, 'traffic_police', { case_id: id, action: 'sign', actor: 'clerk-1' })).toMatchObject({ status: 'applied', state: 'signed' });
@@ -112,13 +103,13 @@ describe('router with a real nats-server', () => {
     const other = testEvent(city, { at: base, confirmedAt: at, category: 'sanitation', type: 'terminal_report' });
     await router.publish(far);
     await router.publish(other);
-    const id = await waitFor('the grouped case', () => events.every((e) => router.casesOfEvent(e.id).length) && router.casesOfEvent(events[0]!.id)[0]);
+    const id = await until('the grouped case', () => events.every((e) => router.casesOfEvent(e.id).length) && router.casesOfEvent(events[0]!.id)[0]);
     for (const e of events) expect(router.casesOfEvent(e.id)).toEqual([id]);
     const c = router.get(id)!;
     expect(c.report_count).toBe(3);
     expect(c.reports.flatMap((r) => r.evidence)).toEqual(events.flatMap((e) => e.evidence));
-    const farId = await waitFor('the far case', () => router.casesOfEvent(far.id)[0]);
-    const otherId = await waitFor('the other category', () => router.casesOfEvent(other.id)[0]);
+    const farId = await until('the far case', () => router.casesOfEvent(far.id)[0]);
+    const otherId = await until('the other category', () => router.casesOfEvent(other.id)[0]);
     expect(new Set([id, farId, otherId]).size).toBe(3);
     expect(router.get(otherId)!.department).toBe('sanitation');
   });
@@ -126,14 +117,14 @@ describe('router with a real nats-server', () => {
   it('locates an event that came without a grid path', async () => {
     const e = testEvent(city, { at: cellCentre(city, 'G1001'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
     await router.publish({ ...e, place: { lat: e.place.lat, lon: e.place.lon, path: [] } });
-    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
     expect(router.get(id)!.place.path).toEqual(e.place.path);
   });
 
   it('sends road vending in street S01 to two departments for joint handling', async () => {
     const e = testEvent(city, { category: 'road_vending', at: cellCentre(city, 'G0102') });
     await router.publish(e);
-    const ids = await waitFor('two cases', () => router.casesOfEvent(e.id).length === 2 && router.casesOfEvent(e.id));
+    const ids = await until('two cases', () => router.casesOfEvent(e.id).length === 2 && router.casesOfEvent(e.id));
     expect(ids.map((i) => router.get(i)!.department).sort()).toEqual(['market_reg', 'urban_mgmt']);
     expect(router.get(ids[0]!)!.joint).toEqual(router.get(ids[1]!)!.joint);
   });
@@ -141,7 +132,7 @@ describe('router with a real nats-server', () => {
   it('refuses acks for unknown cases, from the wrong department, or illegal in the state, and changes nothing', async () => {
     const e = testEvent(city, { at: cellCentre(city, 'G0910'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
     await router.publish(e);
-    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
     const before = router.revisionOf(id);
     expect(await ack(nc, 'traffic_police', { case_id: 'C-nope', action: 'sign' })).toMatchObject({ status: 'error', code: 'unknown_case' });
     expect(await ack(nc, 'urban_mgmt', { case_id: id, action: 'sign' })).toMatchObject({ status: 'error', code: 'wrong_department' });
@@ -151,7 +142,9 @@ describe('router with a real nats-server', () => {
     expect(await ack(nc, 'traffic_police', { case_id: id, action: 'return' })).toMatchObject({ status: 'error', code: 'illegal_transition' }); // needs a reason
     const bad = await app.inject({ method: 'POST', url: `/api/cases/${id}/close`, payload: { actor: 'op' } });
     expect(bad.statusCode).toBe(409);
-    expect(bad.json()).toMatchObject({ code: 'illegal_transition' });
+    expect(bad.json()).toEqual({ error: { code: 'ROUTER_ILLEGAL_TRANSITION', message: expect.any(String) } });
+    const unknown = await app.inject({ method: 'GET', url: '/api/cases/C-nope' });
+    expect([unknown.statusCode, unknown.json()]).toEqual([404, { error: { code: 'ROUTER_UNKNOWN_CASE', message: 'no case C-nope' } }]);
     expect(router.revisionOf(id)).toBe(before);
     expect(router.get(id)!.state).toBe('dispatched');
   });
@@ -159,7 +152,7 @@ describe('router with a real nats-server', () => {
   it('re-routes a returned case away from the department that returned it; operators reopen and invalidate', async () => {
     const e = testEvent(city, { at: cellCentre(city, 'G1012'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
     await router.publish(e);
-    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
     expect(await ack(nc, 'traffic_police', { case_id: id, action: 'return', reason: 'not a traffic matter' })).toMatchObject({ status: 'applied', state: 'dispatched' });
     const c = router.get(id)!;
     expect(c.department).toBe('urban_mgmt'); // the next parking rule
@@ -175,7 +168,7 @@ describe('router with a real nats-server', () => {
   it('applies exactly one of several concurrent acks; the others get a conflict', async () => {
     const e = testEvent(city, { at: cellCentre(city, 'G0506'), confirmedAt: new Date(Date.UTC(2026, 0, 1, 4)).toISOString() });
     await router.publish(e);
-    const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
+    const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
     const revision = router.revisionOf(id)!;
     const replies = await Promise.all(Array.from({ length: 6 }, (_, i) => ack(nc, 'traffic_police', { case_id: id, action: 'sign', actor: `clerk-${i}`, revision })));
     expect(replies.filter((r) => r.status === 'applied')).toHaveLength(1);
@@ -199,6 +192,12 @@ describe('router with a real nats-server', () => {
     expect(router.get(id)!.reports[0]).toMatchObject({ type: 'citizen_report', description: 'rubbish pile' });
     const bad = await app.inject({ method: 'POST', url: '/open311/v2/requests', payload: { service_code: 'nope', lat, long: lon } });
     expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toEqual([{ code: 400, description: expect.stringMatching(/unknown service_code "nope"/) }]);
+    // Open311 answers its own error list, schema validation included; other routes the one body.
+    const invalid = await app.inject({ method: 'POST', url: '/open311/v2/requests', payload: { service_code: 'sanitation', lat: 999, long: lon } });
+    expect([invalid.statusCode, invalid.json()]).toEqual([400, [{ code: 400, description: expect.stringMatching(/lat/) }]]);
+    const nowhere = await app.inject({ method: 'GET', url: '/nowhere' });
+    expect([nowhere.statusCode, nowhere.json()]).toEqual([404, { error: { code: 'NOT_FOUND', message: expect.stringMatching(/no route GET \/nowhere/) } }]);
     const list = await app.inject({ method: 'GET', url: '/open311/v2/requests?service_code=sanitation&status=open' });
     expect(list.json().map((r: { service_request_id: string }) => r.service_request_id)).toContain(id);
     const byToken = await app.inject({ method: 'GET', url: `/open311/v2/requests/${token}` });
@@ -212,8 +211,8 @@ describe('router with a real nats-server', () => {
     try {
       const e = testEvent(city, { category: 'sanitation', type: 'terminal_report', at: cellCentre(city, 'G0112') });
       await router.publish(e);
-      const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
-      const c = await waitFor('resolution', () => router.get(id)?.state === 'resolved' && router.get(id));
+      const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
+      const c = await until('resolution', () => router.get(id)?.state === 'resolved' && router.get(id));
       expect(c.history.map((t) => t.action)).toEqual(['report', 'dispatch', 'sign', 'progress', 'resolve']);
       expect(c.rating).toBeGreaterThanOrEqual(3);
     } finally {
@@ -248,12 +247,12 @@ describe('deadlines with a short SLA', () => {
     try {
       const e = testEvent(city, { at: cellCentre(city, 'G0809') });
       await router.publish(e);
-      const id = await waitFor('the case', () => router.casesOfEvent(e.id)[0]);
-      const c = await waitFor('the transfer', () => router.get(id)?.state === 'transferred' && router.get(id), 15_000);
+      const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
+      const c = await until('the transfer', () => router.get(id)?.state === 'transferred' && router.get(id), 15_000);
       expect(c).toMatchObject({ department: 'supervision', missed: 3, level: 'district' });
       const missed = c.history.filter((t) => t.action === 'deadline_missed');
       expect(missed.map((t) => `${t.level}:${t.area}`)).toEqual(['street:S04', 'district:D01', 'district:D01']);
-      await waitFor('notices', () => notices.length >= 4);
+      await until('notices', () => notices.length >= 4);
       expect(notices.slice(0, 4)).toEqual(['gw.notify.street.S04', 'gw.notify.district.D01', 'gw.notify.district.D01', 'gw.notify.transfer.supervision']);
       // The supervisory department got a dispatch order too.
       const counts = await subjectCounts(nc, DISPATCH_STREAM);
@@ -274,7 +273,7 @@ describe('deadlines with a short SLA', () => {
     await first.start();
     const e = testEvent(slow, { at: cellCentre(slow, 'G0202') });
     await first.publish(e);
-    const id = await waitFor('the case', () => first.casesOfEvent(e.id)[0]);
+    const id = await until('the case', () => first.casesOfEvent(e.id)[0]);
     await first.stop();
     const deadline = Date.parse(first.get(id)!.deadline!.at);
     await new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now()) + 500)); // it passes while no router runs
@@ -282,7 +281,7 @@ describe('deadlines with a short SLA', () => {
     const second = new CaseRouter({ city: slow, nc, log: silentLogger(), tickMs: 60_000 }); // no periodic tick: only the start-up check
     await second.start();
     try {
-      const c = await waitFor('the missed deadline', () => second.get(id)?.history.some((t) => t.action === 'deadline_missed') && second.get(id));
+      const c = await until('the missed deadline', () => second.get(id)?.history.some((t) => t.action === 'deadline_missed') && second.get(id));
       const missed = c.history.filter((t) => t.action === 'deadline_missed');
       expect(missed).toHaveLength(1);
       expect(missed[0]!.at >= restartedAt).toBe(true);
@@ -324,13 +323,13 @@ describe('retention of closed cases', () => {
       const open = testEvent(city, { at: cellCentre(city, 'G0404') });
       await active.publish(done);
       await active.publish(open);
-      const doneId = await waitFor('the first case', () => active.casesOfEvent(done.id)[0]);
-      const openId = await waitFor('the second case', () => active.casesOfEvent(open.id)[0]);
+      const doneId = await until('the first case', () => active.casesOfEvent(done.id)[0]);
+      const openId = await until('the second case', () => active.casesOfEvent(open.id)[0]);
       await active.act(doneId, { action: 'invalidate', actor: 'operator-7', reason: 'a shadow, not a car' });
-      await waitFor('the standby to see it invalid', () => standby.get(doneId)?.state === 'invalid');
+      await until('the standby to see it invalid', () => standby.get(doneId)?.state === 'invalid');
 
-      await waitFor('the closed case to leave the active router', () => active.get(doneId) === null, 15_000);
-      await waitFor('the closed case to leave the standby', () => standby.get(doneId) === null, 15_000);
+      await until('the closed case to leave the active router', () => active.get(doneId) === null, 15_000);
+      await until('the closed case to leave the standby', () => standby.get(doneId) === null, 15_000);
       expect(await active.store.get(doneId)).toBeNull();
       expect(active.casesOfEvent(done.id)).toEqual([]);
       expect(standby.casesOfEvent(done.id)).toEqual([]);
@@ -351,7 +350,7 @@ describe('retention of closed cases', () => {
       await successor.start();
       const late = testEvent(city, { at: cellCentre(city, 'G0101'), confirmedAt: new Date(Date.now() - 60_000).toISOString() }); // the same street: handled after it
       await successor.publish(late);
-      await waitFor('the late event to open a case', () => successor!.casesOfEvent(late.id)[0]);
+      await until('the late event to open a case', () => successor!.casesOfEvent(late.id)[0]);
       expect(successor.casesOfEvent(replayed.id)).toEqual([]);
     } finally {
       await successor?.stop();

@@ -1,20 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { silentLogger } from '../core/index.ts';
-import { startNatsServer, tempDir, type Service } from '../test/harness.ts';
+import { startNatsServer, tempDir, until, type Service } from '../test/harness.ts';
 import type { City } from '../config/index.ts';
-import { CaseRouter, CaseActionError, type CaseRecord, type Transition } from './index.ts';
-import { routerTestCity, testEvent, cellCentre, offset } from './test-support.ts';
-
-async function waitFor<T>(what: string, fn: () => T | null | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+import { CaseRouter, CaseActionError } from './index.ts';
+import type { CaseRecord, Transition } from '../domain/index.ts';
+import { routerTestCity, testEvent, cellCentre, offset } from '../test/router.ts';
 
 type Heard = { id: string; seq: number; action: string; local: boolean };
 
@@ -66,19 +57,19 @@ describe('an active router and a standby', () => {
     expect(standby.health()).toMatchObject({ state: 'up', role: 'standby' });
     const e = testEvent(city, { at: offset(cellCentre(city, 'G0101'), 5, 5) });
     await standby.publish(e); // any node may publish; only the active one consumes
-    const id = await waitFor('the case on the standby', () => standby.casesOfEvent(e.id)[0], 10_000);
+    const id = await until('the case on the standby', () => standby.casesOfEvent(e.id)[0], 10_000);
     expect(standby.get(id)!.state).toBe('dispatched');
 
     // An operator's action on the standby: its own compare-and-set write, heard by both.
     const rev = standby.revisionOf(id)!;
     const done = await standby.consoleAction(id, { action: 'escalate', actor: 'op-standby', revision: rev });
     expect(done.record.level).toBe('street');
-    await waitFor('the active router sees it', () => active.get(id)?.level === 'street');
+    await until('the active router sees it', () => active.get(id)?.level === 'street');
     // A stale revision is refused as a conflict, on any node.
     await expect(active.consoleAction(id, { action: 'escalate', actor: 'op-active', revision: rev })).rejects.toBeInstanceOf(CaseActionError);
 
     const of = (r: CaseRouter) => heard.get(r)!.filter((h) => h.id === id).sort((a, b) => a.seq - b.seq);
-    await waitFor('both heard all', () => of(active).length === done.record.seq && of(standby).length === done.record.seq);
+    await until('both heard all', () => of(active).length === done.record.seq && of(standby).length === done.record.seq);
     // Once each, in order.
     for (const r of [active, standby]) expect(of(r).map((h) => h.seq)).toEqual(done.record.history.map((t) => t.seq));
     const escalateSeq = done.record.history.find((t) => t.action === 'escalate')!.seq;
@@ -89,7 +80,7 @@ describe('an active router and a standby', () => {
   it('on hand-over the standby consumes the events left, and fires the deadlines that passed meanwhile', async () => {
     const before = testEvent(city, { at: offset(cellCentre(city, 'G0202'), 3, 3) });
     await active.publish(before);
-    const id = await waitFor('the case', () => active.casesOfEvent(before.id)[0]);
+    const id = await until('the case', () => active.casesOfEvent(before.id)[0]);
     await active.follow();
     expect(active.status().role).toBe('standby');
     // No active router: a new event waits in the durable consumer, the deadline passes.
@@ -101,10 +92,10 @@ describe('an active router and a standby', () => {
     expect(standby.get(id)!.history.some((t) => t.action === 'deadline_missed')).toBe(false);
     await standby.lead();
     expect(standby.status().role).toBe('active');
-    await waitFor('the waiting event becomes a case', () => standby.casesOfEvent(during.id)[0]);
-    await waitFor('the passed deadline fires', () => standby.get(id)!.history.some((t) => t.action === 'deadline_missed'));
+    await until('the waiting event becomes a case', () => standby.casesOfEvent(during.id)[0]);
+    await until('the passed deadline fires', () => standby.get(id)!.history.some((t) => t.action === 'deadline_missed'));
     // The old leader, now on standby, follows both from the watch, and does not fire deadlines itself.
-    await waitFor('the old leader sees them', () => active.casesOfEvent(during.id)[0] && active.get(id)!.missed >= 1);
+    await until('the old leader sees them', () => active.casesOfEvent(during.id)[0] && active.get(id)!.missed >= 1);
     const missedBy = heard.get(active)!.filter((h) => h.action === 'deadline_missed' && h.local);
     expect(missedBy).toHaveLength(0);
   });
@@ -115,8 +106,8 @@ describe('an active router and a standby', () => {
     nats = await startNatsServer({ storeDir, port: nats.port });
     const e = testEvent(city, { at: offset(cellCentre(city, 'G0303'), 3, 200) });
     // Published once the client is back (bounded), with the msg id making a repeat harmless.
-    for (let i = 0; i < 200 && !(await standby.publish(e).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 100));
-    const id = await waitFor('the case on the leader', () => standby.casesOfEvent(e.id)[0], 20_000);
-    await waitFor('the case on the standby', () => active.get(id), 20_000);
+    await until('the publish once the client is back', () => standby.publish(e).then(() => true, () => false), 20_000);
+    const id = await until('the case on the leader', () => standby.casesOfEvent(e.id)[0], 20_000);
+    await until('the case on the standby', () => active.get(id), 20_000);
   }, 60_000);
 });

@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { ensureEventsStream, EVENTS_STREAM } from '../bus/index.ts';
-import type { CaseRecord, Transition } from './case.ts';
+import type { CaseRecord, Transition } from '../domain/index.ts';
 
 export const CASES_BUCKET = 'gw_cases';
 export const DISPATCH_STREAM = 'GW_DISPATCH';

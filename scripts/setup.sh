@@ -48,9 +48,9 @@ fi
 # npm packages, when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm packages"
-  # npm install, not npm ci: npm 11 leaves other platforms' optional packages (chdb's native
-  # libraries) out of the lock file, and npm ci then refuses it. The lock file still pins versions.
-  npm install --no-fund --no-audit --loglevel=error
+  # Exactly the lock file. It lists chdb's native package for every platform (npm 11 drops the
+  # ones the registry mirror lacks when it rewrites the lock; test/structure.test.ts checks).
+  npm ci --no-fund --no-audit --loglevel=error
   touch node_modules/.package-lock.json
 fi
 

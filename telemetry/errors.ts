@@ -4,7 +4,7 @@ import { GridwatchError } from '../core/index.ts';
 export class TelemetryQueryError extends GridwatchError {
   constructor(mode: string, sql: string, cause: unknown) {
     const first = ((cause as Error)?.message ?? String(cause)).split('\n')[0];
-    super('TELEMETRY_QUERY', `ClickHouse (${mode}) failed: ${first} [in: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, { cause, details: { mode } });
+    super('TELEMETRY_QUERY', `ClickHouse (${mode}) failed: ${first} [in: ${sql.replace(/\s+/g, ' ').slice(0, 160)}]`, { cause, details: { mode }, httpStatus: 503 });
   }
 }
 
@@ -22,16 +22,9 @@ export class TelemetryMigrationError extends GridwatchError {
   }
 }
 
-/** A row that cannot be written to its table: which table, which column, why. */
-export class TelemetryRowError extends GridwatchError {
-  constructor(readonly table: string, reason: string) {
-    super('TELEMETRY_BAD_ROW', `row rejected for ${table}: ${reason}`, { details: { table } });
-  }
-}
-
 /** A statistics request with a bad parameter (unknown area, empty time range). */
 export class TelemetryStatsQueryError extends GridwatchError {
   constructor(message: string) {
-    super('TELEMETRY_STATS_QUERY', message);
+    super('TELEMETRY_STATS_QUERY', message, { httpStatus: 400 });
   }
 }

@@ -174,7 +174,7 @@ export const MIGRATIONS: readonly Migration[] = [
     up: ({ tz }) => {
       const day = `toDate(tst, '${tz}')`;
       return [
-        // Terminal beacons as received (beacons/ingest.ts writes them). ReplacingMergeTree on the
+        // Terminal beacons as received (beacons/ writes them through the telemetry writer). ReplacingMergeTree on the
         // dedup key collapses redeliveries that slipped past the in-memory window; read with FINAL
         // (or GROUP BY the key) for exact counts. `worker` is who carried the terminal when it sent.
         `CREATE TABLE IF NOT EXISTS beacon_positions (

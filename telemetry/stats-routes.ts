@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { GridwatchError } from '../core/index.ts';
+import { HTTP_ERROR_SCHEMA, type HttpErrorBody } from '../core/index.ts';
 import type { StatsFilter, TelemetryStats } from './stats.ts';
 import { TelemetryStatsQueryError } from './errors.ts';
 
@@ -48,7 +48,7 @@ const DetectorsReply = Type.Object({
   zones: Type.Array(Type.Object({ camera: Type.String(), zone: Type.String(), raised: Type.Number(), confirmed: Type.Number(), dismissed: Type.Number(), false_positive_rate: Rate })),
   dismiss_reasons: Type.Array(Type.Object({ reason: Type.String(), count: Type.Number() })),
 });
-const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() });
+const ErrorReply = Type.Unsafe<HttpErrorBody>(HTTP_ERROR_SCHEMA);
 
 const DAY_MS = 86_400_000;
 
@@ -69,10 +69,11 @@ const windowOf = (f: StatsFilter) => ({ from: new Date(f.from_ms).toISOString(),
 
 /**
  * The statistics API under `/api/stats`, for the console: every route takes `from`, `to` and
- * `area`, and answers typed JSON. Bad parameters answer 400 with a code and a sentence.
+ * `area`, and answers typed JSON. Errors go to the server's error handler (core/http-error.ts):
+ * a bad parameter answers 400 (`TELEMETRY_STATS_QUERY`, or `BAD_REQUEST` from the schema), a
+ * failed ClickHouse query 503 (`TELEMETRY_QUERY`), each with the one error body.
  */
 export function registerStatsRoutes(app: FastifyInstance, stats: TelemetryStats, prefix = '/api/stats'): void {
-  // An encapsulated plugin, so that its error handler applies to these routes only.
   app.register(async (scope) => statsPlugin(scope, stats), { prefix });
 }
 
@@ -80,15 +81,6 @@ function statsPlugin(app: FastifyInstance, stats: TelemetryStats): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const err400 = { 400: ErrorReply };
   const prefix = '';
-
-  r.setErrorHandler((e, _req, reply) => {
-    const err = e as Error & { validation?: unknown };
-    if (err instanceof TelemetryStatsQueryError) return reply.code(400).send({ code: err.code, message: err.message });
-    if (err.validation) return reply.code(400).send({ code: 'TELEMETRY_STATS_QUERY', message: err.message });
-    const code = err instanceof GridwatchError ? err.code : 'TELEMETRY_STATS';
-    app.log.error({ err: err.message, code }, 'statistics query failed');
-    return reply.code(503).send({ code, message: `statistics unavailable: ${err.message.split('\n')[0]}` });
-  });
 
   r.get(`${prefix}/summary`, { schema: { querystring: RangeQuery, response: { 200: SummaryReply, ...err400 } } }, async (req) => {
     const f = filterOf(req.query);

@@ -1,7 +1,11 @@
 /**
  * The telemetry tables as the writer sees them: one TypeScript row type and one column list per
- * table. The column lists drive validation and encoding (JSONCompactEachRow, columns in this
- * order); the DDL lives in `migrations.ts`, and a test checks that both agree with ClickHouse.
+ * table written through the writer (`camera_status`, `events`, `case_transitions`, `verdicts`,
+ * and the beacon tables `beacon_positions`, `beacon_reports`, `terminal_events`). The column
+ * lists drive validation and encoding (JSONCompactEachRow, columns in this order); the DDL lives
+ * in `migrations.ts`, and a test checks that both agree with ClickHouse. Tables that nothing
+ * writes through the writer (`samples`, `detections`, the older `terminal_positions` and
+ * `terminal_reports`) have no entry here.
  *
  * Times are epoch milliseconds (`number`) or `Date`. Counters in `camera_status` are deltas over
  * the sample's interval, so that sums over any window are meaningful.
@@ -23,71 +27,6 @@ export interface CameraStatusRow {
   reconnects: number;
   samples: number;
   drops: number;
-}
-
-/** One sampled keyframe: decoded, gated or inferred. */
-export interface SampleRow {
-  ts: Millis;
-  camera: string;
-  node?: string;
-  sample_id: string;
-  keyframe_bytes?: number;
-  decode_ms?: number;
-  gated?: boolean;
-  inferred: boolean;
-  inference_ms?: number;
-  detections?: number;
-  model?: string;
-  model_version?: string;
-}
-
-/** One detection in a sample. The box is normalised to the frame, 0..1, [x1, y1] top left. */
-export interface DetectionRow {
-  ts: Millis;
-  camera: string;
-  sample_id: string;
-  class: string;
-  score: number;
-  x1: number;
-  y1: number;
-  x2: number;
-  y2: number;
-  /** zone id the box's bottom-centre falls in; '' for none */
-  zone?: string;
-  track_id?: number;
-  inference_ms?: number;
-  model?: string;
-  model_version?: string;
-}
-
-/** One position of a handheld terminal (OwnTracks `location`). */
-export interface TerminalPositionRow {
-  ts: Millis;
-  terminal: string;
-  worker: string;
-  /** the grid cell under the position ('' when outside every cell) */
-  cell?: string;
-  lat: number;
-  lon: number;
-  acc_m?: number | null;
-  batt_pct?: number | null;
-  speed_mps?: number | null;
-}
-
-/** One report a worker filed from a terminal. */
-export interface TerminalReportRow {
-  ts: Millis;
-  report_id: string;
-  terminal: string;
-  worker: string;
-  cell?: string;
-  category: string;
-  lat: number;
-  lon: number;
-  description?: string;
-  photo?: string;
-  /** the event it became, if any */
-  event_id?: string;
 }
 
 export type EventSource = 'camera' | 'terminal' | 'hotline' | 'citizen';
@@ -158,20 +97,80 @@ export interface VerdictRow {
   model_version?: string;
 }
 
+/** One accepted terminal position, as received (`beacons/`). */
+export interface BeaconPositionRow {
+  terminal: string;
+  /** who carried the terminal when it sent */
+  worker: string;
+  /** when the terminal took the fix */
+  tst: Millis;
+  received_at: Millis;
+  source: 'gw' | 'owntracks';
+  lat: number;
+  lon: number;
+  /** metres */
+  acc?: number | null;
+  /** metres */
+  alt?: number | null;
+  /** km/h */
+  vel?: number | null;
+  /** degrees */
+  cog?: number | null;
+  /** percent */
+  batt?: number | null;
+  conn?: string;
+  district?: string;
+  street?: string;
+  community?: string;
+  /** '' when the point is in no cell */
+  cell?: string;
+  /** 1 while the stuck-GPS flag is raised */
+  stuck?: 0 | 1;
+}
+
+/** One report a worker filed from a terminal; `event_id` is the event it became. */
+export interface BeaconReportRow {
+  event_id: string;
+  terminal: string;
+  worker: string;
+  tst: Millis;
+  received_at: Millis;
+  category: string;
+  text?: string;
+  lat: number;
+  lon: number;
+  /** district, street, community, cell */
+  grid_path: readonly string[];
+  evidence?: readonly string[];
+}
+
+export const TERMINAL_EVENT_KINDS = ['cell_enter', 'cell_exit', 'online', 'offline', 'inactive', 'stuck_gps', 'stuck_gps_cleared'] as const;
+export type TerminalEventKind = (typeof TERMINAL_EVENT_KINDS)[number];
+
+/** A terminal's cell change, status change or stuck-GPS flag; `at` is the fix time, or receipt time for status. */
+export interface TerminalEventRow {
+  terminal: string;
+  at: Millis;
+  kind: TerminalEventKind;
+  cell: string;
+  lat: number | null;
+  lon: number | null;
+}
+
 export interface TableRows {
   camera_status: CameraStatusRow;
-  samples: SampleRow;
-  detections: DetectionRow;
-  terminal_positions: TerminalPositionRow;
-  terminal_reports: TerminalReportRow;
   events: EventRow;
   case_transitions: CaseTransitionRow;
   verdicts: VerdictRow;
+  beacon_positions: BeaconPositionRow;
+  beacon_reports: BeaconReportRow;
+  terminal_events: TerminalEventRow;
 }
 
 export type TableName = keyof TableRows;
 
-export type ColumnKind = 'ts' | 'string' | 'u8' | 'u16' | 'u32' | 'u64' | 'f32' | 'f64' | 'bool';
+/** `strings` is Array(String). */
+export type ColumnKind = 'ts' | 'string' | 'strings' | 'u8' | 'u16' | 'u32' | 'u64' | 'f32' | 'f64' | 'bool';
 
 export interface Column {
   readonly name: string;
@@ -180,41 +179,26 @@ export interface Column {
   readonly values?: readonly string[];
   readonly nullable?: boolean;
   /** used when the field is absent; a column with no default is required */
-  readonly default?: string | number | boolean | null;
+  readonly default?: Value;
 }
 
+type Value = string | number | boolean | null | readonly string[];
+
 const c = (name: string, kind: ColumnKind, more: Omit<Column, 'name' | 'kind'> = {}): Column => ({ name, kind, ...more });
-const opt = (name: string, kind: ColumnKind, def: string | number | boolean | null): Column => c(name, kind, { default: def });
+const opt = (name: string, kind: ColumnKind, def: Value): Column => c(name, kind, { default: def });
 const nul = (name: string, kind: ColumnKind): Column => c(name, kind, { nullable: true, default: null });
 
 export const CAMERA_STATES = ['connecting', 'streaming', 'stalled', 'backoff', 'offline', 'stopped'] as const;
 export const EVENT_SOURCES = ['camera', 'terminal', 'hotline', 'citizen'] as const;
 export const CASE_STATES = ['reported', 'dispatched', 'signed', 'resolved', 'closed', 'escalated', 'transferred', 'reopened'] as const;
 export const VERDICTS = ['confirmed', 'dismissed'] as const;
+export const BEACON_SOURCES = ['gw', 'owntracks'] as const;
 
 export const TABLES: { readonly [T in TableName]: readonly Column[] } = {
   camera_status: [
     c('ts', 'ts'), opt('node', 'string', ''), c('camera', 'string'), c('state', 'string', { values: CAMERA_STATES }),
     c('interval_s', 'f32'), c('fps', 'f32'), c('bitrate_kbps', 'f32'),
     c('gaps', 'u32'), c('reconnects', 'u32'), c('samples', 'u32'), c('drops', 'u32'),
-  ],
-  samples: [
-    c('ts', 'ts'), c('camera', 'string'), opt('node', 'string', ''), c('sample_id', 'string'), opt('keyframe_bytes', 'u32', 0),
-    opt('decode_ms', 'f32', 0), opt('gated', 'bool', false), c('inferred', 'bool'), opt('inference_ms', 'f32', 0),
-    opt('detections', 'u16', 0), opt('model', 'string', ''), opt('model_version', 'string', ''),
-  ],
-  detections: [
-    c('ts', 'ts'), c('camera', 'string'), c('sample_id', 'string'), c('class', 'string'), c('score', 'f32'),
-    c('x1', 'f32'), c('y1', 'f32'), c('x2', 'f32'), c('y2', 'f32'), opt('zone', 'string', ''), opt('track_id', 'u32', 0),
-    opt('inference_ms', 'f32', 0), opt('model', 'string', ''), opt('model_version', 'string', ''),
-  ],
-  terminal_positions: [
-    c('ts', 'ts'), c('terminal', 'string'), c('worker', 'string'), opt('cell', 'string', ''), c('lat', 'f64'), c('lon', 'f64'),
-    nul('acc_m', 'f32'), nul('batt_pct', 'u8'), nul('speed_mps', 'f32'),
-  ],
-  terminal_reports: [
-    c('ts', 'ts'), c('report_id', 'string'), c('terminal', 'string'), c('worker', 'string'), opt('cell', 'string', ''),
-    c('category', 'string'), c('lat', 'f64'), c('lon', 'f64'), opt('description', 'string', ''), opt('photo', 'string', ''), opt('event_id', 'string', ''),
   ],
   events: [
     c('ts', 'ts'), c('event_id', 'string'), opt('version', 'u16', 1), c('category', 'string'), c('source', 'string', { values: EVENT_SOURCES }),
@@ -231,6 +215,18 @@ export const TABLES: { readonly [T in TableName]: readonly Column[] } = {
     c('ts', 'ts'), c('event_id', 'string'), opt('case_id', 'string', ''), opt('camera', 'string', ''), opt('zone', 'string', ''),
     c('category', 'string'), opt('district', 'string', ''), opt('cell', 'string', ''), c('verdict', 'string', { values: VERDICTS }),
     opt('reason', 'string', ''), opt('operator', 'string', ''), opt('model_version', 'string', ''),
+  ],
+  beacon_positions: [
+    c('terminal', 'string'), c('worker', 'string'), c('tst', 'ts'), c('received_at', 'ts'), c('source', 'string', { values: BEACON_SOURCES }),
+    c('lat', 'f64'), c('lon', 'f64'), nul('acc', 'f32'), nul('alt', 'f32'), nul('vel', 'f32'), nul('cog', 'f32'), nul('batt', 'f32'), opt('conn', 'string', ''),
+    opt('district', 'string', ''), opt('street', 'string', ''), opt('community', 'string', ''), opt('cell', 'string', ''), opt('stuck', 'u8', 0),
+  ],
+  beacon_reports: [
+    c('event_id', 'string'), c('terminal', 'string'), c('worker', 'string'), c('tst', 'ts'), c('received_at', 'ts'), c('category', 'string'),
+    opt('text', 'string', ''), c('lat', 'f64'), c('lon', 'f64'), c('grid_path', 'strings'), opt('evidence', 'strings', []),
+  ],
+  terminal_events: [
+    c('terminal', 'string'), c('at', 'ts'), c('kind', 'string', { values: TERMINAL_EVENT_KINDS }), c('cell', 'string'), nul('lat', 'f64'), nul('lon', 'f64'),
   ],
 };
 
@@ -267,6 +263,8 @@ function tsText(ms: number): string {
 
 const MAX_TS_MS = 4102444800000; // 2100-01-01
 
+const strings = (v: unknown): v is readonly string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
+
 function encodeValue(col: Column, v: unknown): string | RowError {
   if (v === undefined) {
     if (col.default === undefined) return new RowError(col.name, 'required, missing');
@@ -278,6 +276,9 @@ function encodeValue(col: Column, v: unknown): string | RowError {
       if (typeof v !== 'string') return new RowError(col.name, `expected a string, got ${describe(v)}`);
       if (col.values && !col.values.includes(v)) return new RowError(col.name, `expected one of ${col.values.join('|')}, got ${describe(v)}`);
       return PLAIN.test(v) ? `"${v}"` : JSON.stringify(v);
+    case 'strings':
+      if (!strings(v)) return new RowError(col.name, `expected an array of strings, got ${describe(v)}`);
+      return JSON.stringify(v);
     case 'ts': {
       const ms = v instanceof Date ? v.getTime() : v;
       if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0 || ms > MAX_TS_MS) return new RowError(col.name, `expected epoch milliseconds or a Date, got ${describe(v)}`);
@@ -333,6 +334,9 @@ export function compileEncoder(columns: readonly Column[]): RowEncoder {
       case 'string':
         put = `if (typeof v !== 'string'${col.values ? ` || !V[${i}].has(v)` : ''}) return slow(r); s += ${JSON.stringify(sep)} + (PLAIN.test(v) ? '"' + v + '"' : JSON.stringify(v));`;
         break;
+      case 'strings':
+        put = `if (!strings(v)) return slow(r); s += ${JSON.stringify(sep)} + JSON.stringify(v);`;
+        break;
       case 'ts':
         put = `if (v instanceof Date) v = v.getTime(); if (typeof v !== 'number' || !(v >= 0 && v <= ${MAX_TS_MS})) return slow(r); s += ${JSON.stringify(sep)} + ts(v);`;
         break;
@@ -355,6 +359,6 @@ export function compileEncoder(columns: readonly Column[]): RowEncoder {
   const values = columns.map((c) => (c.values ? new Set(c.values) : null));
   const slow = (r: unknown) => encodeRow(columns, r);
   // eslint-disable-next-line @typescript-eslint/no-implied-eval
-  const make = new Function('D', 'V', 'PLAIN', 'ts', 'slow', `return function encode(r) {\n${src.join('\n')}\n};`);
-  return make(defaults, values, PLAIN, tsText, slow) as RowEncoder;
+  const make = new Function('D', 'V', 'PLAIN', 'ts', 'strings', 'slow', `return function encode(r) {\n${src.join('\n')}\n};`);
+  return make(defaults, values, PLAIN, tsText, strings, slow) as RowEncoder;
 }

@@ -3,8 +3,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { latLngToCell } from 'h3-js';
-import { createMetricsRegistry, silentLogger } from '../core/index.ts';
-import { tempDir } from '../test/harness.ts';
+import { createMetricsRegistry, handleHttpErrors, silentLogger } from '../core/index.ts';
+import { tempDir, until } from '../test/harness.ts';
 import {
   ChdbStore, ServerStore, TABLES, TABLE_NAMES, TelemetryStats, TelemetryWriter, migrate, registerStatsRoutes,
   type InsertSettings, type StatsCity, type TelemetryStore, type RejectedRow, type WriterSettings,
@@ -25,7 +25,7 @@ class FlakyStore implements TelemetryStore {
   /** hold every insert this long before it lands (a slow server) */
   delayMs = 0;
   calls = 0;
-  /** the first row's sample_id of each detections batch that landed, in insert order */
+  /** the first row's number (event_id `o-N`) of each events batch that landed, in insert order */
   landed: number[] = [];
   constructor(readonly inner: TelemetryStore) {}
   get mode() { return this.inner.mode; }
@@ -43,7 +43,7 @@ class FlakyStore implements TelemetryStore {
     if (this.poison && body.includes(this.poison)) body = Buffer.from(body.toString().replace(`"${this.poison}"`, this.poison));
     await this.inner.insertRaw(table, body, s);
     const first = /"o-(\d+)"/.exec(body.subarray(0, 200).toString());
-    if (table === 'detections' && first) this.landed.push(Number(first[1]));
+    if (table === 'events' && first) this.landed.push(Number(first[1]));
     if (this.landThenFail) throw new Error('insert took longer than 30000 ms (simulated: it landed anyway)');
   }
 }
@@ -68,15 +68,7 @@ const city: StatsCity = {
   cameraCells: new Map([['cam1', 'c1'], ['cam2', 'c3']]),
 };
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-const FAST: Partial<WriterSettings> = { batch_max_rows: 100, flush_interval_ms: 50, retry_initial_ms: 20, retry_max_ms: 100, insert_timeout_ms: 10_000 };
+const FAST: Partial<WriterSettings> = { batchMaxRows: 100, flushIntervalMs: 50, retryInitialMs: 20, retryMaxMs: 100, insertTimeoutMs: 10_000 };
 
 const serverUrl = process.env.CLICKHOUSE_URL;
 if (!serverUrl) console.log('telemetry: server-mode tests skipped: set CLICKHOUSE_URL (e.g. http://127.0.0.1:8123) to run the same tests against a ClickHouse server');
@@ -141,29 +133,29 @@ for (const mode of modes) {
       const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'bad'), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: FAST, onReject: (r) => rejected.push(r) });
       await writer.start();
       const ts = D0 - 4 * DAY;
-      const good = (i: number) => ({ ts: ts + i, camera: 'bad-cam', sample_id: `bad-${i}`, class: 'car', score: 0.9, x1: 0.1, y1: 0.1, x2: 0.2, y2: 0.3 });
+      const good = (i: number) => ({ ts: ts + i, event_id: `bad-${i}`, category: 'vending', source: 'camera' as const, source_id: 'bad-cam', district: 'dx', cell: 'cx', lat: 43.87, lon: 125.31, class: 'car', score: 0.9 });
       const results = [
-        writer.write('detections', good(0)),
-        writer.write('detections', { ...good(1), score: 'high' as unknown as number }),
-        writer.write('detections', good(2)),
-        writer.write('detections', { ...good(3), ts: 'yesterday' as unknown as number }),
-        writer.write('detections', { ...good(4), camera: undefined as unknown as string }),
-        writer.write('detections', { ...good(5), track_id: -1 }),
-        writer.write('detections', good(6)),
+        writer.write('events', good(0)),
+        writer.write('events', { ...good(1), score: 'high' as unknown as number }),
+        writer.write('events', good(2)),
+        writer.write('events', { ...good(3), ts: 'yesterday' as unknown as number }),
+        writer.write('events', { ...good(4), source_id: undefined as unknown as string }),
+        writer.write('events', { ...good(5), version: -1 }),
+        writer.write('events', good(6)),
       ];
       expect(results).toEqual([true, false, true, false, false, false, true]);
       expect(rejected.map((r) => r.reason)).toEqual([
         'column score: expected a finite number, got "high"',
         'column ts: expected epoch milliseconds or a Date, got "yesterday"',
-        'column camera: required, missing',
-        'column track_id: expected an integer in 0..4294967295 (u32), got number -1',
+        'column source_id: required, missing',
+        'column version: expected an integer in 0..65535 (u16), got number -1',
       ]);
       // A row that passes validation but that ClickHouse refuses is isolated by splitting the batch.
       flaky.poison = 'poison';
-      for (let i = 7; i < 17; i++) writer.write('detections', { ...good(i), class: i === 11 ? 'poison' : 'car' });
+      for (let i = 7; i < 17; i++) writer.write('events', { ...good(i), class: i === 11 ? 'poison' : 'car' });
       expect(await writer.flush()).toBe(true);
-      const ids = await store.query<{ sample_id: string }>(`SELECT sample_id FROM detections WHERE camera = 'bad-cam' ORDER BY ts`);
-      expect(ids.map((r) => r.sample_id)).toEqual(['bad-0', 'bad-2', 'bad-6', ...[7, 8, 9, 10, 12, 13, 14, 15, 16].map((i) => `bad-${i}`)]);
+      const ids = await store.query<{ event_id: string }>(`SELECT event_id FROM events WHERE source_id = 'bad-cam' ORDER BY ts`);
+      expect(ids.map((r) => r.event_id)).toEqual(['bad-0', 'bad-2', 'bad-6', ...[7, 8, 9, 10, 12, 13, 14, 15, 16].map((i) => `bad-${i}`)]);
       expect(rejected[4]?.reason).toMatch(/ClickHouse refused it: .*Code: \d+\. DB::Exception: Cannot (parse|read)/);
       expect(rejected[4]?.row).toContain('poison');
       expect(writer.status().rows).toMatchObject({ received: 17, rejected: 5, written: 12, dropped: 0 });
@@ -179,7 +171,7 @@ for (const mode of modes) {
       let n = 0;
       const burst = (count: number) => {
         for (let i = 0; i < count; i++, n++) {
-          writer.write('detections', { ts: base + n, camera: 'out-cam', sample_id: `o-${n}`, class: 'car', score: 0.5, x1: 0, y1: 0, x2: 1, y2: 1 });
+          writer.write('events', { ts: base + n, event_id: `o-${n}`, category: 'vending', source: 'camera', source_id: 'out-cam', district: 'dx', cell: 'cx', lat: 43.87, lon: 125.31 });
           if (n % 10 === 0) writer.write('camera_status', { ts: base + n, camera: 'out-cam', state: 'streaming', interval_s: 10, fps: 25, bitrate_kbps: 500, gaps: 0, reconnects: 0, samples: 1, drops: 0 });
         }
       };
@@ -192,7 +184,7 @@ for (const mode of modes) {
         burst(100);
         await new Promise((r) => setTimeout(r, 15));
       }
-      await until('rows spooled', () => writer.status().spool.rows >= 900);
+      await until('rows spooled', () => writer.status().spool.rows >= 900, 20_000);
       const h = writer.health();
       expect(h.state).toBe('degraded');
       expect(h.reason).toMatch(/on-disk spool/);
@@ -202,14 +194,14 @@ for (const mode of modes) {
       // Back, but every insert reports failure after it landed: the replays must be deduplicated.
       flaky.down = false;
       flaky.landThenFail = true;
-      await until('a batch landed and was reported failed', () => flaky.calls > 0 && writer.status().lastError.includes('landed'));
+      await until('a batch landed and was reported failed', () => flaky.calls > 0 && writer.status().lastError.includes('landed'), 20_000);
       burst(50);
       flaky.landThenFail = false;
       burst(50);
       expect(await writer.flush()).toBe(true);
       expect(writer.health().state).toBe('up');
 
-      const [r] = await store.query<{ n: number; u: number; first: string; last: string }>(`SELECT count() AS n, uniqExact(sample_id) AS u FROM detections WHERE camera = 'out-cam'`);
+      const [r] = await store.query<{ n: number; u: number; first: string; last: string }>(`SELECT count() AS n, uniqExact(event_id) AS u FROM events WHERE source_id = 'out-cam'`);
       expect(Number(r!.n)).toBe(n);
       expect(Number(r!.u)).toBe(n);
       const [s] = await store.query<{ n: number }>(`SELECT sum(samples) AS n FROM camera_uptime_daily WHERE camera = 'out-cam'`);
@@ -223,13 +215,13 @@ for (const mode of modes) {
       const before = n;
       burst(300);
       await writer.stop();
-      expect(writer.status().spool.rows).toBe(300 + 30); // detections and camera status rows
+      expect(writer.status().spool.rows).toBe(300 + 30); // events and camera status rows
       flaky.down = false;
       const next = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'outage'), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: FAST });
       await next.start();
       expect(await next.flush()).toBe(true);
       await next.stop();
-      const [r2] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(sample_id) AS u FROM detections WHERE camera = 'out-cam'`);
+      const [r2] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(event_id) AS u FROM events WHERE source_id = 'out-cam'`);
       expect(Number(r2!.n)).toBe(before + 300);
       expect(Number(r2!.u)).toBe(before + 300);
     });
@@ -237,17 +229,17 @@ for (const mode of modes) {
     it('a slow ClickHouse: inserts that time out go to the spool, land anyway, and are counted once', async () => {
       const flaky = new FlakyStore(store);
       flaky.delayMs = 300;
-      const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'slow'), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: { ...FAST, insert_timeout_ms: 100 } });
+      const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'slow'), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), settings: { ...FAST, insertTimeoutMs: 100 } });
       await writer.start();
-      for (let i = 0; i < 300; i++) writer.write('samples', { ts: D0 - 7 * DAY + i, camera: 'slow-cam', sample_id: `sl-${i}`, inferred: true });
-      await until('an insert timed out', () => writer.status().lastError.includes('longer than 100 ms'));
+      for (let i = 0; i < 300; i++) writer.write('events', { ts: D0 - 7 * DAY + i, event_id: `sl-${i}`, category: 'vending', source: 'camera', source_id: 'slow-cam', district: 'dx', cell: 'cx', lat: 43.87, lon: 125.31 });
+      await until('an insert timed out', () => writer.status().lastError.includes('longer than 100 ms'), 20_000);
       expect(writer.health().state).toBe('degraded');
       await new Promise((r) => setTimeout(r, 400)); // the timed-out inserts land meanwhile
       flaky.delayMs = 0;
       expect(await writer.flush()).toBe(true);
       await writer.stop();
       expect(writer.status().batches.spilled).toBeGreaterThan(0);
-      const [r] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(sample_id) AS u FROM samples WHERE camera = 'slow-cam'`);
+      const [r] = await store.query<{ n: number; u: number }>(`SELECT count() AS n, uniqExact(event_id) AS u FROM events WHERE source_id = 'slow-cam'`);
       expect([Number(r!.n), Number(r!.u)]).toEqual([300, 300]);
     });
 
@@ -255,16 +247,16 @@ for (const mode of modes) {
       const flaky = new FlakyStore(store);
       flaky.down = true;
       const metrics = createMetricsRegistry({ defaults: false });
-      const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'full'), log: silentLogger(), metrics, settings: { ...FAST, batch_max_rows: 10, spool_max_bytes: 8 * 1024 } });
+      const writer = new TelemetryWriter({ store: flaky, dataDir: join(dir, 'full'), log: silentLogger(), metrics, settings: { ...FAST, batchMaxRows: 10, spoolMaxBytes: 8 * 1024 } });
       await writer.start();
-      for (let i = 0; i < 10; i++) writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
-      await until('first batch spooled', () => writer.status().spool.batches === 1);
+      for (let i = 0; i < 10; i++) writer.write('events', { ts: D0 - 6 * DAY + i, event_id: `f-${i}`, category: 'vending', source: 'camera', source_id: 'full-cam', district: 'dx', cell: 'cx', lat: 43.87, lon: 125.31 });
+      await until('first batch spooled', () => writer.status().spool.batches === 1, 20_000);
       expect(writer.health()).toMatchObject({ state: 'degraded', alarm: 'filling' });
       for (let i = 10; i < 400; i++) {
-        writer.write('samples', { ts: D0 - 6 * DAY + i, camera: 'full-cam', sample_id: `f-${i}`, inferred: false });
+        writer.write('events', { ts: D0 - 6 * DAY + i, event_id: `f-${i}`, category: 'vending', source: 'camera', source_id: 'full-cam', district: 'dx', cell: 'cx', lat: 43.87, lon: 125.31 });
         if (i % 10 === 9) await new Promise((r) => setTimeout(r, 5)); // rows keep arriving, not all in one tick
       }
-      await until('spool full', () => writer.status().rows.dropped > 0);
+      await until('spool full', () => writer.status().rows.dropped > 0, 20_000);
       expect(writer.health().state).toBe('down');
       expect(writer.health().reason).toMatch(/spool full/);
       expect(await metrics.metrics()).toMatch(/^gridwatch_stage_dropped_total\{stage="telemetry",reason="spool_full"\} [1-9]/m);
@@ -272,7 +264,7 @@ for (const mode of modes) {
       expect(spool.bytes).toBeLessThanOrEqual(8 * 1024);
       expect(spool.rows + rows.dropped).toBe(400); // every row is either waiting on disk or counted as dropped
       await writer.stop();
-      expect(writer.write('samples', { ts: D0, camera: 'full-cam', sample_id: 'late', inferred: false })).toBe(false);
+      expect(writer.write('events', { ts: D0, event_id: 'late', category: 'vending', source: 'camera', source_id: 'full-cam', district: 'dx', cell: 'cx', lat: 43.87, lon: 125.31 })).toBe(false);
       expect(writer.status().recentRejects.at(-1)?.reason).toMatch(/stopped/);
     });
 
@@ -401,6 +393,7 @@ for (const mode of modes) {
 
       it('serves the same figures over HTTP, typed, and refuses bad parameters', async () => {
         const app = Fastify();
+        handleHttpErrors(app); // as the engine's server does
         registerStatsRoutes(app, stats);
         await app.ready();
         try {
@@ -415,9 +408,11 @@ for (const mode of modes) {
           }
           const bad = await app.inject({ url: `/api/stats/summary?${q}&area=nowhere` });
           expect(bad.statusCode).toBe(400);
-          expect(bad.json()).toEqual({ code: 'TELEMETRY_STATS_QUERY', message: expect.stringMatching(/unknown area nowhere/) });
-          expect((await app.inject({ url: `/api/stats/summary?from=soon` })).statusCode).toBe(400);
-          expect((await app.inject({ url: `/api/stats/heatmap?${q}&res=99` })).statusCode).toBe(400);
+          expect(bad.json()).toEqual({ error: { code: 'TELEMETRY_STATS_QUERY', message: expect.stringMatching(/unknown area nowhere/) } });
+          const soon = await app.inject({ url: `/api/stats/summary?from=soon` });
+          expect([soon.statusCode, soon.json().error.code]).toEqual([400, 'TELEMETRY_STATS_QUERY']);
+          const res = await app.inject({ url: `/api/stats/heatmap?${q}&res=99` });
+          expect([res.statusCode, res.json()]).toEqual([400, { error: { code: 'BAD_REQUEST', message: expect.stringMatching(/res/) } }]);
         } finally {
           await app.close();
         }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, waitForPort } from '../core/index.ts';
 import { findNatsServer } from '../bus/index.ts';
-import { generateCity, type GenerateOptions } from '../config/index.ts';
+import { generateCity, type GenerateOptions } from '../sim/index.ts';
 
 export interface Service {
   readonly url: string;
@@ -96,13 +96,18 @@ export async function writeTestCity(options: Partial<GenerateOptions> & { servic
   return { file, dir, raw };
 }
 
-/** Polls `fn` until it returns something other than undefined or false; fails after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000): Promise<T> {
+/**
+ * Polls `fn` every 50 ms until it returns something other than undefined, null or false, and
+ * returns that; fails after `timeoutMs`. `what` names the wait in the error; a function is
+ * called at the timeout, to add the state that was waited on. The one wait-for helper of the
+ * tests and benchmarks.
+ */
+export async function until<T>(what: string | (() => string), fn: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 15_000): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    if (v !== undefined && v !== null && v !== false) return v as T;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_CLIP, loadClip, prepareClip } from '../../ingest/index.ts';
-import { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from '../../ingest/decode-args.ts';
+import { DEFAULT_CLIP, loadClip, prepareClip } from '../../sim/index.ts';
+import { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from '../../ingest/index.ts';
 
 export interface DecodeFloor {
   keyframes: number;

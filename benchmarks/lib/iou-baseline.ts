@@ -1,5 +1,4 @@
-import type { MotDetections } from '../../detectors/replay.ts';
-import { iou as boxIou } from '../../detectors/rules/box.ts';
+import { boxIou, type MotDetections } from '../../detectors/index.ts';
 import type { FlaggedBoxes } from './roadtrack.ts';
 
 type Box = [number, number, number, number];

@@ -46,7 +46,11 @@ export class LeanTerminal {
   #onClose: (() => void) | null = null;
   #corked = false;
 
-  private constructor(private readonly o: LeanTerminalOptions) {}
+  readonly #o: LeanTerminalOptions;
+
+  private constructor(o: LeanTerminalOptions) {
+    this.#o = o;
+  }
 
   /** Connects and logs in; rejects with the broker's return code when refused. `onClose`: the connection ended (messages in flight are lost). */
   static async open(o: LeanTerminalOptions, onAck?: () => void, onClose?: () => void): Promise<LeanTerminal> {
@@ -58,8 +62,8 @@ export class LeanTerminal {
   }
 
   #connect(): Promise<void> {
-    const u = new URL(this.o.url);
-    const keepalive = this.o.keepaliveS ?? 60;
+    const u = new URL(this.#o.url);
+    const keepalive = this.#o.keepaliveS ?? 60;
     return new Promise((resolve, reject) => {
       const socket = connect({ host: u.hostname, port: Number(u.port || 1883) });
       socket.setNoDelay(true);
@@ -73,7 +77,7 @@ export class LeanTerminal {
       socket.on('error', fail);
       socket.on('close', () => {
         if (this.#ping) clearInterval(this.#ping);
-        fail(new Error(`${this.o.clientId}: connection closed`));
+        fail(new Error(`${this.#o.clientId}: connection closed`));
         this.#onClose?.();
       });
       socket.on('data', (chunk: Buffer) => {
@@ -95,11 +99,11 @@ export class LeanTerminal {
             this.#onAck?.();
           } else if (type === CONNACK) {
             const rc = this.#rx[i + 1]!;
-            if (rc !== 0) { socket.destroy(); reject(new Error(`${this.o.clientId}: CONNACK return code ${rc}`)); return; }
+            if (rc !== 0) { socket.destroy(); reject(new Error(`${this.#o.clientId}: CONNACK return code ${rc}`)); return; }
             connected = true;
             resolve();
           } else if (type !== PINGRESP) {
-            socket.destroy(new Error(`${this.o.clientId}: unexpected packet type ${type}`));
+            socket.destroy(new Error(`${this.#o.clientId}: unexpected packet type ${type}`));
             return;
           }
           off = i + len;
@@ -107,7 +111,7 @@ export class LeanTerminal {
         this.#rx = off >= this.#rx.length ? Buffer.alloc(0) : this.#rx.subarray(off);
       });
       socket.once('connect', () => {
-        const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0x80 | 0x40 | 0x02, keepalive >> 8, keepalive & 0xff]), str(this.o.clientId), str(this.o.username), str(this.o.password)]);
+        const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0x80 | 0x40 | 0x02, keepalive >> 8, keepalive & 0xff]), str(this.#o.clientId), str(this.#o.username), str(this.#o.password)]);
         socket.write(Buffer.concat([Buffer.from([0x10, ...remainingLength(body.length)]), body]));
         this.#ping = setInterval(() => socket.write(Buffer.from([0xc0, 0])), (keepalive * 1000) / 2);
         this.#ping.unref();

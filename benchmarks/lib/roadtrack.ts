@@ -1,7 +1,6 @@
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { readMot, type MotDetections } from '../../detectors/replay.ts';
-import { iou as boxIou } from '../../detectors/rules/box.ts';
+import { boxIou, readMot, type MotDetections } from '../../detectors/index.ts';
 
 type Box = [number, number, number, number];
 /** A flagged vehicle's boxes: [frame, left, top, width, height]. */

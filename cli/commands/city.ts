@@ -2,7 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { Document, isSeq, isScalar, visit } from 'yaml';
-import { generateCity, validateCity } from '../../config/index.ts';
+import { validateCity } from '../../config/index.ts';
+import { generateCity } from '../../sim/index.ts';
 
 function count(v: string): number {
   const n = Number(v);

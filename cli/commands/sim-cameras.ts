@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadCity } from '../../config/index.ts';
-import { startCameraFarm, farmCameraPath, farmCamerasFor, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../ingest/index.ts';
+import { startCameraFarm, farmCameraPath, farmCamerasFor, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../sim/index.ts';
 
 function int(v: string): number {
   const n = Number(v);

@@ -30,7 +30,7 @@ export function registerSim(program: Command): void {
     .option('--duration-s <s>', 'stop after this long (default: until Ctrl-C)', Number)
     .action(async (opts: { nats?: string; config: string; departments?: string; signDelayS: [number, number]; resolveDelayS: [number, number]; missRate: number; returnRate: number; durationS?: number }) => {
       const { connect } = await import('@nats-io/transport-node');
-      const { DispatchSimulator } = await import('../../router/index.ts');
+      const { DispatchSimulator } = await import('../../sim/index.ts');
       const city = loadCity(opts.config);
       const url = opts.nats ?? (process.env.NATS_URL || undefined) ?? city.config.services.nats.url ?? await runningEngineNats(city.config.services.http);
       const log = createLogger({ name: 'sim-dispatch' });

@@ -25,7 +25,7 @@ export function registerSimTerminals(program: Command): void {
     .action(async (opts: SimTerminalsOpts) => {
       const { createLogger } = await import('../../core/index.ts');
       const { loadCity } = await import('../../config/index.ts');
-      const { TerminalSimulator } = await import('../../beacons/index.ts');
+      const { TerminalSimulator } = await import('../../sim/index.ts');
       const log = createLogger();
       const city = loadCity(opts.config);
       const all = [...city.terminals.values()];

@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import { Strict, Id } from './common.ts';
 
 /** Levels from the top. A city uses 4 (no `area`) or 5 of them, as Chancheng does. */
@@ -30,4 +30,3 @@ export const AreaFeature = Strict({
  */
 export const Areas = Strict({ type: Type.Literal('FeatureCollection'), features: Type.Array(AreaFeature) });
 
-export type AreaFeatureT = Static<typeof AreaFeature>;

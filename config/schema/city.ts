@@ -1,4 +1,4 @@
-import { Type, type Static } from 'typebox';
+import { Type } from 'typebox';
 import { Strict } from './common.ts';
 import { Areas } from './areas.ts';
 import { Camera } from './cameras.ts';
@@ -29,4 +29,3 @@ export const CityConfig = Strict({
   sla: Type.Array(SlaPolicy, { minItems: 1, description: 'first match wins; the last should match everything' }),
 });
 
-export type CityConfigInput = Static<typeof CityConfig>;

@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from 'typebox';
+import { Type, type TSchema } from 'typebox';
 
 /** Every config object rejects unknown keys. */
 export function Strict<T extends Record<string, TSchema>>(properties: T, options: { description?: string; default?: object } = {}) {
@@ -17,5 +17,3 @@ export const Names = { name_zh: Type.String({ minLength: 1 }), name_en: Type.Str
 /** A local time window, `HH:MM-HH:MM`; it may wrap past midnight. */
 export const HoursWindow = Type.String({ pattern: '^([01]\\d|2[0-3]):[0-5]\\d-([01]\\d|2[0-4]):[0-5]\\d$', description: 'HH:MM-HH:MM' });
 
-export type LatLonT = Static<typeof LatLon>;
-export type PixelT = Static<typeof Pixel>;

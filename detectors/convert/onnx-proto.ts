@@ -5,25 +5,25 @@
  */
 
 class Writer {
-  private chunks: Uint8Array[] = [];
-  private buf = new Uint8Array(1024);
-  private pos = 0;
+  #chunks: Uint8Array[] = [];
+  #buf = new Uint8Array(1024);
+  #pos = 0;
 
-  private ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    this.chunks.push(this.buf.subarray(0, this.pos));
-    this.buf = new Uint8Array(Math.max(1024, n));
-    this.pos = 0;
+  #ensure(n: number): void {
+    if (this.#pos + n <= this.#buf.length) return;
+    this.#chunks.push(this.#buf.subarray(0, this.#pos));
+    this.#buf = new Uint8Array(Math.max(1024, n));
+    this.#pos = 0;
   }
 
   varint(v: number | bigint): void {
     let x = BigInt.asUintN(64, BigInt(v));
-    this.ensure(10);
+    this.#ensure(10);
     while (x >= 0x80n) {
-      this.buf[this.pos++] = Number(x & 0x7fn) | 0x80;
+      this.#buf[this.#pos++] = Number(x & 0x7fn) | 0x80;
       x >>= 7n;
     }
-    this.buf[this.pos++] = Number(x);
+    this.#buf[this.#pos++] = Number(x);
   }
 
   tag(field: number, wire: number): void { this.varint((field << 3) | wire); }
@@ -31,26 +31,26 @@ class Writer {
   bytes(field: number, data: Uint8Array): void {
     this.tag(field, 2);
     this.varint(data.length);
-    this.ensure(data.length);
-    this.buf.set(data, this.pos);
-    this.pos += data.length;
+    this.#ensure(data.length);
+    this.#buf.set(data, this.#pos);
+    this.#pos += data.length;
   }
 
   string(field: number, s: string): void { this.bytes(field, new TextEncoder().encode(s)); }
   int(field: number, v: number | bigint): void { this.tag(field, 0); this.varint(v); }
   float(field: number, v: number): void {
     this.tag(field, 5);
-    this.ensure(4);
-    new DataView(this.buf.buffer, this.buf.byteOffset).setFloat32(this.pos, v, true);
-    this.pos += 4;
+    this.#ensure(4);
+    new DataView(this.#buf.buffer, this.#buf.byteOffset).setFloat32(this.#pos, v, true);
+    this.#pos += 4;
   }
 
   finish(): Uint8Array {
-    this.chunks.push(this.buf.subarray(0, this.pos));
-    const total = this.chunks.reduce((n, c) => n + c.length, 0);
+    this.#chunks.push(this.#buf.subarray(0, this.#pos));
+    const total = this.#chunks.reduce((n, c) => n + c.length, 0);
     const out = new Uint8Array(total);
     let o = 0;
-    for (const c of this.chunks) { out.set(c, o); o += c.length; }
+    for (const c of this.#chunks) { out.set(c, o); o += c.length; }
     return out;
   }
 }

@@ -50,19 +50,19 @@ export class Detector {
   readonly name: string;
   readonly version: string;
   readonly adapter: ModelAdapter;
-  private readonly session: ort.InferenceSession;
-  private readonly pre: Preprocessor;
-  private readonly opts: DetectorOptions;
-  private readonly tensor: ort.Tensor;
+  readonly #session: ort.InferenceSession;
+  readonly #pre: Preprocessor;
+  readonly #opts: DetectorOptions;
+  readonly #tensor: ort.Tensor;
 
   private constructor(session: ort.InferenceSession, adapter: ModelAdapter, opts: DetectorOptions, version: string) {
-    this.session = session;
+    this.#session = session;
     this.adapter = adapter;
-    this.opts = opts;
+    this.#opts = opts;
     this.name = opts.name;
     this.version = version;
-    this.pre = new Preprocessor(adapter.inputSize, opts.resize ?? adapter.defaultResize, adapter.norm);
-    this.tensor = new ort.Tensor('float32', this.pre.input, [1, 3, adapter.inputSize, adapter.inputSize]);
+    this.#pre = new Preprocessor(adapter.inputSize, opts.resize ?? adapter.defaultResize, adapter.norm);
+    this.#tensor = new ort.Tensor('float32', this.#pre.input, [1, 3, adapter.inputSize, adapter.inputSize]);
   }
 
   /** Loads the model and checks it against its adapter; ModelLoadError names the file and the mismatch. */
@@ -101,15 +101,15 @@ export class Detector {
       throw new FrameInvalidError(`frame of ${frame.width}x${frame.height} has ${frame.rgb.length} bytes, expected ${frame.width * frame.height * 3}`);
     }
     const t0 = performance.now();
-    const transform = this.pre.run(frame);
-    const result = await this.session.run({ [this.adapter.inputName]: this.tensor });
+    const transform = this.#pre.run(frame);
+    const result = await this.#session.run({ [this.adapter.inputName]: this.#tensor });
     const outputs: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(result)) outputs[k] = v.data as Float32Array;
     const detections = this.adapter.decode(outputs, transform, {
-      scoreThreshold: this.opts.scoreThreshold,
-      iouThreshold: this.opts.iouThreshold,
-      maxDetections: this.opts.maxDetections,
-      classes: this.opts.classes,
+      scoreThreshold: this.#opts.scoreThreshold,
+      iouThreshold: this.#opts.iouThreshold,
+      maxDetections: this.#opts.maxDetections,
+      classes: this.#opts.classes,
       frameWidth: frame.width,
       frameHeight: frame.height,
     });
@@ -118,6 +118,6 @@ export class Detector {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await this.#session.release();
   }
 }

@@ -45,7 +45,7 @@ export class Preprocessor {
   readonly mode: 'letterbox' | 'stretch';
   readonly norm: Normalisation;
   readonly input: Float32Array;
-  private plan: Plan | undefined;
+  #plan: Plan | undefined;
 
   constructor(size: number, mode: 'letterbox' | 'stretch', norm: Normalisation) {
     this.size = size;
@@ -54,9 +54,9 @@ export class Preprocessor {
     this.input = new Float32Array(3 * size * size);
   }
 
-  private planFor(w: number, h: number): Plan {
+  #planFor(w: number, h: number): Plan {
     const key = `${w}x${h}`;
-    if (this.plan?.key === key) return this.plan;
+    if (this.#plan?.key === key) return this.#plan;
     const s = this.size;
     let scaleX = s / w;
     let scaleY = s / h;
@@ -79,14 +79,14 @@ export class Preprocessor {
     };
     const [x0, x1, fx] = axis(cw, w, scaleX);
     const [y0, y1, fy] = axis(ch, h, scaleY);
-    this.plan = { key, transform: { scaleX, scaleY, padX, padY }, cw, ch, x0, x1, fx, y0, y1, fy };
-    return this.plan;
+    this.#plan = { key, transform: { scaleX, scaleY, padX, padY }, cw, ch, x0, x1, fx, y0, y1, fy };
+    return this.#plan;
   }
 
   /** Fills `this.input` from the frame; returns how to map boxes back. */
   run(frame: RgbFrame): InputTransform {
     const { width: w, height: h, rgb } = frame;
-    const p = this.planFor(w, h);
+    const p = this.#planFor(w, h);
     const s = this.size;
     const plane = s * s;
     const out = this.input;

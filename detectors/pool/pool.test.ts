@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMetricsRegistry } from '../../core/index.ts';
 import { DetectorPool, detectorOptions, ensureDefaultModel, readImage, type PoolOptions, type SampleResult } from '../index.ts';
+import { until } from '../../test/harness.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
 const DOG = '/usr/share/darknet/data/dog.jpg';
@@ -14,14 +15,6 @@ function options(over: Partial<PoolOptions> & { results: SampleResult[] }): Pool
     onResult: (r) => { over.results.push(r); },
     ...over,
   };
-}
-
-async function until(cond: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 let pool: DetectorPool | undefined;
@@ -77,11 +70,11 @@ describe('DetectorPool', () => {
     const img = await readImage(DOG);
     pool.debugWorker(0, { stall: 8000 });
     pool.submit({ cameraId: 'cam-a', captureTimeMs: 1, width: img.width, height: img.height, rgb: img.rgb.slice() });
-    await until(() => pool!.status().restarts === 1 && pool!.status().workers[0]!.state === 'idle');
+    await until('the first restart', () => pool!.status().restarts === 1 && pool!.status().workers[0]!.state === 'idle', 30_000);
     expect(errors.join()).toMatch(/cam-a: detector worker 0 was stuck/);
 
     pool.debugWorker(0, 'crash');
-    await until(() => pool!.status().restarts === 2 && pool!.status().workers[0]!.state === 'idle');
+    await until('the second restart', () => pool!.status().restarts === 2 && pool!.status().workers[0]!.state === 'idle', 30_000);
     pool.submit({ cameraId: 'cam-b', captureTimeMs: 2, width: img.width, height: img.height, rgb: img.rgb.slice() });
     await pool.drain();
     expect(results.some((r) => r.cameraId === 'cam-b' && r.inferred)).toBe(true);
@@ -97,7 +90,7 @@ describe('DetectorPool', () => {
     pool.submit({ cameraId: 'c', captureTimeMs: 2000, width: img.width, height: img.height, rgb: img.rgb.slice() });
     expect(results).toHaveLength(0);
     await pool.drain();
-    await until(() => results.length === 2);
+    await until('two results', () => results.length === 2, 30_000);
     expect(results.map((r) => [r.captureTimeMs, r.inferred])).toEqual([[1000, true], [2000, false]]);
     expect(results[1]!.detections).toEqual(results[0]!.detections);
   });

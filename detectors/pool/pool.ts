@@ -1,11 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { Counter, Gauge, Histogram, silentLogger, stageCounters, type ComponentHealth, type Logger, type Registry, type StageCounters } from '../../core/index.ts';
+import { silentLogger, type ComponentHealth, type Logger, type Registry } from '../../core/index.ts';
 import { InferenceError } from '../errors.ts';
-import { thumbDiff, thumbnail, THUMB_H, THUMB_W } from '../gate.ts';
+import { thumbDiff, thumbnail } from '../gate.ts';
 import type { DetectorOptions } from '../model/detector.ts';
 import type { Detection, Sample, SampleResult } from '../types.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
+import { cameraStatus, newCameraState, poolMetrics, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
 
 const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url);
 const STAGE = 'detectors';
@@ -31,17 +32,6 @@ export interface PoolOptions {
   log?: Logger;
 }
 
-export interface CameraStatus {
-  queued: number;
-  received: number;
-  inferred: number;
-  gated: number;
-  dropped: number;
-  errors: number;
-  p50Ms: number;
-  p99Ms: number;
-}
-
 export interface PoolStatus {
   state: 'stopped' | 'starting' | 'ready' | 'stopping';
   workers: { id: number; state: WorkerSlot['state']; restarts: number; jobs: number }[];
@@ -60,44 +50,6 @@ export interface PoolStatus {
   cameras: Record<string, CameraStatus>;
 }
 
-/** A fixed ring of recent inference times, for percentiles without allocation per sample. */
-class Ring {
-  private readonly v: Float64Array;
-  private n = 0;
-  constructor(size: number) { this.v = new Float64Array(size); }
-  push(x: number): void { this.v[this.n++ % this.v.length] = x; }
-  percentile(p: number): number {
-    const k = Math.min(this.n, this.v.length);
-    if (k === 0) return 0;
-    const sorted = Array.from(this.v.subarray(0, k)).sort((a, b) => a - b);
-    return Math.round(sorted[Math.min(k - 1, Math.floor(p * k))]! * 10) / 10;
-  }
-}
-
-interface CameraState {
-  id: string;
-  queue: Sample[];
-  /** true while the camera sits in the ready ring. */
-  scheduled: boolean;
-  thumb: Float32Array;
-  scratch: Float32Array;
-  hasThumb: boolean;
-  lastInferCaptureMs: number;
-  lastDetections: Detection[];
-  /** Samples in a worker now. */
-  inflight: number;
-  /** Gated samples waiting for earlier samples of the camera to come back, so results stay in capture order. */
-  deferred: Sample[];
-  received: number;
-  inferred: number;
-  gated: number;
-  dropped: number;
-  errors: number;
-  times: Ring;
-  depth: Gauge.Internal<'camera'> | undefined;
-  drops: Counter.Internal | undefined;
-}
-
 interface WorkerSlot {
   id: number;
   worker: Worker | null;
@@ -114,105 +66,87 @@ interface WorkerSlot {
  * workers up to a cap. The main thread only gates, queues and routes.
  */
 export class DetectorPool {
-  private readonly opts: PoolOptions;
-  private readonly log: Logger;
-  private readonly size: number;
-  private readonly cameras = new Map<string, CameraState>();
-  private readonly ready: CameraState[] = [];
-  private readonly slots: WorkerSlot[] = [];
-  private state: PoolStatus['state'] = 'stopped';
-  private model: { name: string; version: string } | null = null;
-  private nextJob = 1;
-  private watchdog: NodeJS.Timeout | null = null;
-  private readonly times = new Ring(4096);
-  private totals = { received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, restarts: 0 };
-  private idleWaiters: (() => void)[] = [];
-  private readonly m: {
-    stage: StageCounters | null;
-    inference: Histogram | null;
-    depth: Gauge<'camera'> | null;
-    drops: Counter<'camera'> | null;
-    restarts: Counter | null;
-    gated: Counter | null;
-    saved: Gauge | null;
-  };
-
+  readonly #opts: PoolOptions;
+  readonly #log: Logger;
+  readonly #size: number;
+  readonly #cameras = new Map<string, CameraState>();
+  readonly #ready: CameraState[] = [];
+  readonly #slots: WorkerSlot[] = [];
+  #state: PoolStatus['state'] = 'stopped';
+  #model: { name: string; version: string } | null = null;
+  #nextJob = 1;
+  #watchdog: NodeJS.Timeout | null = null;
+  readonly #times = new Ring(4096);
+  #totals = { received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, restarts: 0 };
+  #idleWaiters: (() => void)[] = [];
+  readonly #m: PoolMetrics;
   constructor(opts: PoolOptions) {
-    this.opts = opts;
-    this.log = opts.log ?? silentLogger();
-    this.size = opts.workers ?? availableParallelism();
-    const r = opts.metrics;
-    this.m = {
-      stage: r ? stageCounters(r) : null,
-      inference: r ? new Histogram({ name: 'gridwatch_detector_inference_ms', help: 'Inference time per sample in a worker (preprocess, model, decode)', buckets: [10, 20, 30, 40, 50, 75, 100, 150, 250, 500, 1000], registers: [r] }) : null,
-      depth: r ? new Gauge({ name: 'gridwatch_detector_queue_depth', help: 'Samples waiting per camera', labelNames: ['camera'], registers: [r] }) : null,
-      drops: r ? new Counter({ name: 'gridwatch_detector_dropped_total', help: 'Samples dropped per camera because its queue was full', labelNames: ['camera'], registers: [r] }) : null,
-      restarts: r ? new Counter({ name: 'gridwatch_detector_worker_restarts_total', help: 'Detector workers restarted by the watchdog', registers: [r] }) : null,
-      gated: r ? new Counter({ name: 'gridwatch_detector_gated_total', help: 'Samples not inferred because the picture barely changed', registers: [r] }) : null,
-      saved: r ? new Gauge({ name: 'gridwatch_detector_gating_saved_ratio', help: 'Share of samples that change gating spared from inference', registers: [r] }) : null,
-    };
+    this.#opts = opts;
+    this.#log = opts.log ?? silentLogger();
+    this.#size = opts.workers ?? availableParallelism();
+    this.#m = poolMetrics(opts.metrics);
   }
 
   /** Starts the workers and resolves when every one has loaded and warmed up its model. */
   async start(): Promise<void> {
-    if (this.state !== 'stopped') return;
-    this.state = 'starting';
+    if (this.#state !== 'stopped') return;
+    this.#state = 'starting';
     try {
-      await Promise.all(Array.from({ length: this.size }, (_, id) => this.spawn(this.slotFor(id))));
+      await Promise.all(Array.from({ length: this.#size }, (_, id) => this.#spawn(this.#slotFor(id))));
     } catch (err) {
       await this.stop();
       throw err;
     }
-    this.state = 'ready';
-    this.watchdog = setInterval(() => this.checkStuck(), Math.min(1000, this.opts.inferTimeoutMs / 4));
-    this.watchdog.unref();
-    this.log.info({ workers: this.size, model: this.model }, 'detector pool ready');
+    this.#state = 'ready';
+    this.#watchdog = setInterval(() => this.#checkStuck(), Math.min(1000, this.#opts.inferTimeoutMs / 4));
+    this.#watchdog.unref();
+    this.#log.info({ workers: this.#size, model: this.#model }, 'detector pool ready');
   }
 
-  private slotFor(id: number): WorkerSlot {
+  #slotFor(id: number): WorkerSlot {
     const slot: WorkerSlot = { id, worker: null, state: 'booting', job: null, restarts: [], jobs: 0, onReady: null };
-    this.slots[id] = slot;
+    this.#slots[id] = slot;
     return slot;
   }
 
-  private spawn(slot: WorkerSlot): Promise<void> {
+  #spawn(slot: WorkerSlot): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const worker = new Worker(WORKER_URL);
       slot.worker = worker;
       slot.state = 'booting';
       slot.onReady = (err) => (err ? reject(err) : resolve());
-      worker.on('message', (msg: FromWorker) => this.onMessage(slot, worker, msg));
-      worker.on('error', (err) => this.onWorkerGone(slot, worker, `crashed: ${err.message}`));
-      worker.on('exit', (code) => this.onWorkerGone(slot, worker, `exited with code ${code}`));
+      worker.on('message', (msg: FromWorker) => this.#onMessage(slot, worker, msg));
+      worker.on('error', (err) => this.#onWorkerGone(slot, worker, `crashed: ${err.message}`));
+      worker.on('exit', (code) => this.#onWorkerGone(slot, worker, `exited with code ${code}`));
     });
   }
 
-  private post(worker: Worker, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
+  #post(worker: Worker, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
     worker.postMessage(msg, transfer);
   }
 
-  private onMessage(slot: WorkerSlot, worker: Worker, msg: FromWorker): void {
+  #onMessage(slot: WorkerSlot, worker: Worker, msg: FromWorker): void {
     if (slot.worker !== worker) return;
     switch (msg.type) {
       case 'boot':
         slot.state = 'warming';
-        this.post(worker, { type: 'init', options: this.opts.detector, warmupRuns: this.opts.warmupRuns });
+        this.#post(worker, { type: 'init', options: this.#opts.detector, warmupRuns: this.#opts.warmupRuns });
         return;
       case 'ready':
-        this.model = { name: msg.name, version: msg.version };
+        this.#model = { name: msg.name, version: msg.version };
         slot.state = 'idle';
         slot.onReady?.();
         slot.onReady = null;
-        this.log.debug({ worker: slot.id, warmupMs: Math.round(msg.warmupMs) }, 'detector worker ready');
-        this.pump();
+        this.#log.debug({ worker: slot.id, warmupMs: Math.round(msg.warmupMs) }, 'detector worker ready');
+        this.#pump();
         return;
       case 'result': {
         const job = slot.job;
         slot.job = null;
         slot.state = 'idle';
         slot.jobs++;
-        if (job && job.id === msg.job) this.finish(job.sample, msg.detections, msg.inferenceMs, msg.rgb);
-        this.pump();
+        if (job && job.id === msg.job) this.#finish(job.sample, msg.detections, msg.inferenceMs, msg.rgb);
+        this.#pump();
         return;
       }
       case 'error': {
@@ -228,73 +162,63 @@ export class DetectorPool {
         const job = slot.job;
         slot.job = null;
         slot.state = 'idle';
-        if (job) this.fail(job.sample, new InferenceError(`camera ${job.sample.cameraId}: ${msg.message}`, { details: { cameraId: job.sample.cameraId, code: msg.code } }));
-        this.pump();
+        if (job) this.#fail(job.sample, new InferenceError(`camera ${job.sample.cameraId}: ${msg.message}`, { details: { cameraId: job.sample.cameraId, code: msg.code } }));
+        this.#pump();
       }
     }
   }
 
-  private onWorkerGone(slot: WorkerSlot, worker: Worker, why: string): void {
+  #onWorkerGone(slot: WorkerSlot, worker: Worker, why: string): void {
     if (slot.worker !== worker) return;
     slot.worker = null;
-    if (this.state === 'stopping' || this.state === 'stopped') { slot.state = 'down'; return; }
+    if (this.#state === 'stopping' || this.#state === 'stopped') { slot.state = 'down'; return; }
     if (slot.onReady) {
       slot.state = 'down';
       slot.onReady(new InferenceError(`detector worker ${slot.id} ${why} while loading the model`));
       slot.onReady = null;
       return;
     }
-    this.restart(slot, why);
+    this.#restart(slot, why);
   }
 
   /** Replaces a worker; the sample it held fails, others keep their queues. */
-  private restart(slot: WorkerSlot, why: string): void {
+  #restart(slot: WorkerSlot, why: string): void {
     const job = slot.job;
     slot.job = null;
     const old = slot.worker;
     slot.worker = null;
     if (old) void old.terminate();
-    if (job) this.fail(job.sample, new InferenceError(`camera ${job.sample.cameraId}: detector worker ${slot.id} ${why}`, { details: { cameraId: job.sample.cameraId } }));
+    if (job) this.#fail(job.sample, new InferenceError(`camera ${job.sample.cameraId}: detector worker ${slot.id} ${why}`, { details: { cameraId: job.sample.cameraId } }));
     const now = Date.now();
-    slot.restarts = slot.restarts.filter((t) => now - t < this.opts.restartWindowS * 1000);
-    if (slot.restarts.length >= this.opts.maxRestarts) {
+    slot.restarts = slot.restarts.filter((t) => now - t < this.#opts.restartWindowS * 1000);
+    if (slot.restarts.length >= this.#opts.maxRestarts) {
       slot.state = 'down';
-      this.log.error({ worker: slot.id, why, restarts: slot.restarts.length }, 'detector worker stays down: restart cap reached');
-      this.pump();
+      this.#log.error({ worker: slot.id, why, restarts: slot.restarts.length }, 'detector worker stays down: restart cap reached');
+      this.#pump();
       return;
     }
     slot.restarts.push(now);
-    this.totals.restarts++;
-    this.m.restarts?.inc();
-    this.log.warn({ worker: slot.id, why }, 'restarting detector worker');
-    this.spawn(slot).catch((err: unknown) => {
+    this.#totals.restarts++;
+    this.#m.restarts?.inc();
+    this.#log.warn({ worker: slot.id, why }, 'restarting detector worker');
+    this.#spawn(slot).catch((err: unknown) => {
       slot.state = 'down';
-      this.log.error({ worker: slot.id, err: String(err) }, 'detector worker failed to restart');
+      this.#log.error({ worker: slot.id, err: String(err) }, 'detector worker failed to restart');
     });
   }
 
-  private checkStuck(): void {
+  #checkStuck(): void {
     const now = performance.now();
-    for (const slot of this.slots) {
-      if (slot.state === 'busy' && slot.job && now - slot.job.startedMs > this.opts.inferTimeoutMs) {
-        this.restart(slot, `was stuck for more than ${this.opts.inferTimeoutMs} ms`);
+    for (const slot of this.#slots) {
+      if (slot.state === 'busy' && slot.job && now - slot.job.startedMs > this.#opts.inferTimeoutMs) {
+        this.#restart(slot, `was stuck for more than ${this.#opts.inferTimeoutMs} ms`);
       }
     }
   }
 
-  private camera(id: string): CameraState {
-    let c = this.cameras.get(id);
-    if (!c) {
-      c = {
-        id, queue: [], scheduled: false,
-        thumb: new Float32Array(THUMB_W * THUMB_H), scratch: new Float32Array(THUMB_W * THUMB_H), hasThumb: false,
-        lastInferCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
-        received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, times: new Ring(64),
-        depth: this.m.depth?.labels({ camera: id }),
-        drops: this.m.drops?.labels({ camera: id }),
-      };
-      this.cameras.set(id, c);
-    }
+  #camera(id: string): CameraState {
+    let c = this.#cameras.get(id);
+    if (!c) this.#cameras.set(id, (c = newCameraState(id, this.#m)));
     return c;
   }
 
@@ -304,26 +228,26 @@ export class DetectorPool {
    * bad size) or an older sample of the camera was dropped to make room.
    */
   submit(sample: Sample): boolean {
-    if (this.state !== 'ready') return false;
-    const c = this.camera(sample.cameraId);
+    if (this.#state !== 'ready') return false;
+    const c = this.#camera(sample.cameraId);
     c.received++;
-    this.totals.received++;
-    this.m.stage?.received.inc({ stage: STAGE });
+    this.#totals.received++;
+    this.#m.stage?.received.inc({ stage: STAGE });
     if (!Number.isInteger(sample.width) || !Number.isInteger(sample.height) || sample.width < 1 || sample.height < 1 || sample.rgb.length !== sample.width * sample.height * 3) {
-      this.fail(sample, new InferenceError(`camera ${sample.cameraId}: frame of ${sample.width}x${sample.height} has ${sample.rgb.length} bytes, expected ${sample.width * sample.height * 3}`, { details: { cameraId: sample.cameraId } }), false);
+      this.#fail(sample, new InferenceError(`camera ${sample.cameraId}: frame of ${sample.width}x${sample.height} has ${sample.rgb.length} bytes, expected ${sample.width * sample.height * 3}`, { details: { cameraId: sample.cameraId } }), false);
       return false;
     }
     // Change gating against the last sample sent to inference.
-    if (this.opts.gateThreshold > 0) {
+    if (this.#opts.gateThreshold > 0) {
       const t = thumbnail(sample.width, sample.height, sample.rgb, c.scratch);
-      const due = sample.captureTimeMs - c.lastInferCaptureMs >= this.opts.reverifyS * 1000;
-      if (c.hasThumb && !due && thumbDiff(t, c.thumb) < this.opts.gateThreshold) {
+      const due = sample.captureTimeMs - c.lastInferCaptureMs >= this.#opts.reverifyS * 1000;
+      if (c.hasThumb && !due && thumbDiff(t, c.thumb) < this.#opts.gateThreshold) {
         c.gated++;
-        this.totals.gated++;
-        this.m.gated?.inc();
-        this.m.saved?.set(this.totals.gated / this.totals.received);
-        if (c.queue.length === 0 && c.inflight === 0) { this.emitGated(c, sample); return true; }
-        if (c.deferred.length >= this.opts.queuePerCamera) { c.deferred.shift(); this.dropped(c); c.deferred.push(sample); return false; }
+        this.#totals.gated++;
+        this.#m.gated?.inc();
+        this.#m.saved?.set(this.#totals.gated / this.#totals.received);
+        if (c.queue.length === 0 && c.inflight === 0) { this.#emitGated(c, sample); return true; }
+        if (c.deferred.length >= this.#opts.queuePerCamera) { c.deferred.shift(); this.#dropped(c); c.deferred.push(sample); return false; }
         c.deferred.push(sample);
         return true;
       }
@@ -332,46 +256,46 @@ export class DetectorPool {
     }
     c.lastInferCaptureMs = sample.captureTimeMs;
     let ok = true;
-    if (c.queue.length >= this.opts.queuePerCamera) {
+    if (c.queue.length >= this.#opts.queuePerCamera) {
       c.queue.shift();
-      this.dropped(c);
+      this.#dropped(c);
       ok = false;
     }
     c.queue.push(sample);
     c.depth?.set(c.queue.length);
-    if (!c.scheduled) { c.scheduled = true; this.ready.push(c); }
-    this.pump();
+    if (!c.scheduled) { c.scheduled = true; this.#ready.push(c); }
+    this.#pump();
     return ok;
   }
 
-  private dropped(c: CameraState): void {
+  #dropped(c: CameraState): void {
     c.dropped++;
-    this.totals.dropped++;
+    this.#totals.dropped++;
     c.drops?.inc();
-    this.m.stage?.dropped.inc({ stage: STAGE, reason: 'queue_full' });
+    this.#m.stage?.dropped.inc({ stage: STAGE, reason: 'queue_full' });
   }
 
-  private emitGated(c: CameraState, sample: Sample): void {
-    this.m.stage?.sent.inc({ stage: STAGE });
-    this.opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, rgb: sample.rgb });
+  #emitGated(c: CameraState, sample: Sample): void {
+    this.#m.stage?.sent.inc({ stage: STAGE });
+    this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, rgb: sample.rgb });
   }
 
   /** After a camera's sample comes back: release gated samples that waited behind it. */
-  private settle(c: CameraState): void {
+  #settle(c: CameraState): void {
     c.inflight--;
-    if (c.inflight === 0 && c.queue.length === 0) for (const s of c.deferred.splice(0)) this.emitGated(c, s);
+    if (c.inflight === 0 && c.queue.length === 0) for (const s of c.deferred.splice(0)) this.#emitGated(c, s);
   }
 
   /** Gives idle workers the oldest sample of the next camera in the round. */
-  private pump(): void {
-    for (const slot of this.slots) {
-      if (this.ready.length === 0) break;
+  #pump(): void {
+    for (const slot of this.#slots) {
+      if (this.#ready.length === 0) break;
       if (slot.state !== 'idle' || !slot.worker) continue;
-      const c = this.ready.shift()!;
+      const c = this.#ready.shift()!;
       const sample = c.queue.shift()!;
       c.depth?.set(c.queue.length);
-      if (c.queue.length > 0) this.ready.push(c); else c.scheduled = false;
-      const id = this.nextJob++;
+      if (c.queue.length > 0) this.#ready.push(c); else c.scheduled = false;
+      const id = this.#nextJob++;
       c.inflight++;
       slot.state = 'busy';
       slot.job = { id, sample, startedMs: performance.now() };
@@ -382,91 +306,91 @@ export class DetectorPool {
         if (rgb.byteOffset !== 0 || rgb.byteLength !== rgb.buffer.byteLength) rgb = rgb.slice();
         transfer = [rgb.buffer as ArrayBuffer];
       }
-      this.post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb }, transfer);
+      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb }, transfer);
     }
-    if (this.idleWaiters.length > 0 && this.ready.length === 0 && this.slots.every((s) => s.state !== 'busy')) {
-      for (const w of this.idleWaiters.splice(0)) w();
+    if (this.#idleWaiters.length > 0 && this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) {
+      for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
 
-  private finish(sample: Sample, detections: Detection[], ms: number, rgb: Uint8Array): void {
-    const c = this.camera(sample.cameraId);
+  #finish(sample: Sample, detections: Detection[], ms: number, rgb: Uint8Array): void {
+    const c = this.#camera(sample.cameraId);
     c.inferred++;
     c.lastDetections = detections;
     c.times.push(ms);
-    this.times.push(ms);
-    this.totals.inferred++;
-    this.m.inference?.observe(ms);
-    this.m.saved?.set(this.totals.gated / Math.max(1, this.totals.received));
-    this.m.stage?.sent.inc({ stage: STAGE });
-    this.opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections, inferred: true, inferenceMs: ms, rgb });
-    this.settle(c);
+    this.#times.push(ms);
+    this.#totals.inferred++;
+    this.#m.inference?.observe(ms);
+    this.#m.saved?.set(this.#totals.gated / Math.max(1, this.#totals.received));
+    this.#m.stage?.sent.inc({ stage: STAGE });
+    this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections, inferred: true, inferenceMs: ms, rgb });
+    this.#settle(c);
   }
 
-  private fail(sample: Sample, err: InferenceError, dispatched = true): void {
-    const c = this.camera(sample.cameraId);
-    if (dispatched) this.settle(c);
+  #fail(sample: Sample, err: InferenceError, dispatched = true): void {
+    const c = this.#camera(sample.cameraId);
+    if (dispatched) this.#settle(c);
     c.errors++;
-    this.totals.errors++;
-    this.m.stage?.errors.inc({ stage: STAGE, code: err.code });
-    this.log.debug({ camera: sample.cameraId, err: err.message }, 'sample not inferred');
-    this.opts.onError?.(sample.cameraId, err);
+    this.#totals.errors++;
+    this.#m.stage?.errors.inc({ stage: STAGE, code: err.code });
+    this.#log.debug({ camera: sample.cameraId, err: err.message }, 'sample not inferred');
+    this.#opts.onError?.(sample.cameraId, err);
   }
 
   /** Resolves when no sample is queued or in flight. */
   drain(): Promise<void> {
-    if (this.ready.length === 0 && this.slots.every((s) => s.state !== 'busy')) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    if (this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** Test hook: makes worker `id` block its thread for `ms` (as a hung native call would) or crash. */
   debugWorker(id: number, what: { stall: number } | 'crash'): void {
-    const w = this.slots[id]?.worker;
+    const w = this.#slots[id]?.worker;
     if (!w) return;
-    this.post(w, what === 'crash' ? { type: 'crash' } : { type: 'stall', ms: what.stall });
+    this.#post(w, what === 'crash' ? { type: 'crash' } : { type: 'stall', ms: what.stall });
   }
 
   /** Stops accepting, drains what is queued and in flight, then ends the workers. */
   async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
-    if (this.state === 'ready') {
-      this.state = 'stopping';
-      const timeout = new Promise<void>((r) => setTimeout(r, this.opts.inferTimeoutMs).unref());
+    if (this.#state === 'stopped') return;
+    if (this.#state === 'ready') {
+      this.#state = 'stopping';
+      const timeout = new Promise<void>((r) => setTimeout(r, this.#opts.inferTimeoutMs).unref());
       await Promise.race([this.drain(), timeout]);
     }
-    this.state = 'stopping';
-    if (this.watchdog) clearInterval(this.watchdog);
-    this.watchdog = null;
-    await Promise.all(this.slots.map(async (s) => { const w = s.worker; s.worker = null; s.state = 'down'; if (w) await w.terminate(); }));
-    this.state = 'stopped';
+    this.#state = 'stopping';
+    if (this.#watchdog) clearInterval(this.#watchdog);
+    this.#watchdog = null;
+    await Promise.all(this.#slots.map(async (s) => { const w = s.worker; s.worker = null; s.state = 'down'; if (w) await w.terminate(); }));
+    this.#state = 'stopped';
   }
 
   status(): PoolStatus {
     const cameras: Record<string, CameraStatus> = {};
     let queued = 0;
-    for (const c of this.cameras.values()) {
+    for (const c of this.#cameras.values()) {
       queued += c.queue.length;
-      cameras[c.id] = { queued: c.queue.length, received: c.received, inferred: c.inferred, gated: c.gated, dropped: c.dropped, errors: c.errors, p50Ms: c.times.percentile(0.5), p99Ms: c.times.percentile(0.99) };
+      cameras[c.id] = cameraStatus(c);
     }
     return {
-      state: this.state,
-      workers: this.slots.map((s) => ({ id: s.id, state: s.state, restarts: s.restarts.length, jobs: s.jobs })),
-      model: this.model,
+      state: this.#state,
+      workers: this.#slots.map((s) => ({ id: s.id, state: s.state, restarts: s.restarts.length, jobs: s.jobs })),
+      model: this.#model,
       queued,
-      ...this.totals,
-      gatingSaved: this.totals.received === 0 ? 0 : this.totals.gated / this.totals.received,
-      p50Ms: this.times.percentile(0.5),
-      p99Ms: this.times.percentile(0.99),
+      ...this.#totals,
+      gatingSaved: this.#totals.received === 0 ? 0 : this.#totals.gated / this.#totals.received,
+      p50Ms: this.#times.percentile(0.5),
+      p99Ms: this.#times.percentile(0.99),
       cameras,
     };
   }
 
   /** For the health registry: down when no worker runs, degraded when some are down. */
   health(): ComponentHealth {
-    const down = this.slots.filter((s) => s.state === 'down').length;
-    if (this.state !== 'ready') return { state: 'down', reason: `pool ${this.state}` };
-    if (down === this.slots.length) return { state: 'down', reason: 'every detector worker is down' };
-    if (down > 0) return { state: 'degraded', reason: `${down} of ${this.slots.length} detector workers down` };
+    const down = this.#slots.filter((s) => s.state === 'down').length;
+    if (this.#state !== 'ready') return { state: 'down', reason: `pool ${this.#state}` };
+    if (down === this.#slots.length) return { state: 'down', reason: 'every detector worker is down' };
+    if (down > 0) return { state: 'degraded', reason: `${down} of ${this.#slots.length} detector workers down` };
     return { state: 'up' };
   }
 }

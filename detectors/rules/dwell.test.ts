@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
-import { Zone } from '../../config/schema/cameras.ts';
+import { Zone } from '../../config/index.ts';
 import type { ZoneT } from '../../config/index.ts';
 import { COCO_CLASSES } from '../model/coco.ts';
 import type { Detection } from '../types.ts';

@@ -99,14 +99,14 @@ function dropOverlapping(objects: Detection[], idx: number[]): void {
 }
 
 export class DwellRules {
-  private readonly cams = new Map<string, CameraRules>();
-  private readonly opts: DwellOptions;
-  private readonly updateEveryMs: number;
-  private readonly pending = new Map<string, SavedCamera>();
+  readonly #cams = new Map<string, CameraRules>();
+  readonly #opts: DwellOptions;
+  readonly #updateEveryMs: number;
+  readonly #pending = new Map<string, SavedCamera>();
 
   constructor(opts: DwellOptions) {
-    this.opts = opts;
-    this.updateEveryMs = (opts.updateEveryS ?? 60) * 1000;
+    this.#opts = opts;
+    this.#updateEveryMs = (opts.updateEveryS ?? 60) * 1000;
   }
 
   /**
@@ -117,14 +117,14 @@ export class DwellRules {
     const vending = zones.filter((z) => z.rule === 'road_vending');
     const parkingZones = zones.filter((z) => z.rule === 'illegal_parking');
     const geometryKey = JSON.stringify(geometry);
-    const c = this.cams.get(cameraId);
+    const c = this.#cams.get(cameraId);
     const ids = new Set(vending.map((z) => z.id));
     if (c) {
       c.zones = vending;
       c.spots = c.spots.filter((s) => ids.has(s.zoneId));
       if (c.geometryKey !== geometryKey) {
         const kept = c.parking.snapshot();
-        c.parking = this.newParking(cameraId, geometry);
+        c.parking = this.#newParking(cameraId, geometry);
         c.parking.setZones(parkingZones);
         c.parking.restore({ ...kept, perspective: undefined });
         c.geometryKey = geometryKey;
@@ -132,27 +132,27 @@ export class DwellRules {
         c.parking.setZones(parkingZones);
       }
     } else {
-      const parking = this.newParking(cameraId, geometry);
+      const parking = this.#newParking(cameraId, geometry);
       parking.setZones(parkingZones);
       const fresh: CameraRules = { zones: vending, parking, geometryKey, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
-      this.cams.set(cameraId, fresh);
-      const saved = this.pending.get(cameraId);
-      if (saved) { this.pending.delete(cameraId); this.apply(fresh, saved); }
+      this.#cams.set(cameraId, fresh);
+      const saved = this.#pending.get(cameraId);
+      if (saved) { this.#pending.delete(cameraId); this.#apply(fresh, saved); }
     }
   }
 
-  private newParking(cameraId: string, geometry: CameraGeometry): StoppedVehicles {
-    return new StoppedVehicles(cameraId, geometry, { model: this.opts.model, updateEveryMs: this.updateEveryMs, keepHistory: !!this.opts.keepHistory });
+  #newParking(cameraId: string, geometry: CameraGeometry): StoppedVehicles {
+    return new StoppedVehicles(cameraId, geometry, { model: this.#opts.model, updateEveryMs: this.#updateEveryMs, keepHistory: !!this.#opts.keepHistory });
   }
 
   /** Teaches a camera's parking rule the vehicles it has seen (see `StoppedVehicles.calibrate`). */
   calibrate(cameraId: string, boxes: Iterable<readonly number[]>): void {
-    this.cams.get(cameraId)?.parking.calibrate(boxes);
+    this.#cams.get(cameraId)?.parking.calibrate(boxes);
   }
 
   /** Feeds one sample's detections; returns the lifecycle steps it caused. */
   observe(cameraId: string, captureTimeMs: number, detections: readonly Detection[]): Violation[] {
-    const cam = this.cams.get(cameraId);
+    const cam = this.#cams.get(cameraId);
     if (!cam) return [];
     const t = captureTimeMs;
     if (t < cam.lastMs) return []; // out of order: dwell only moves forward
@@ -162,12 +162,12 @@ export class DwellRules {
     const dense = t - cam.lastMs <= 2000;
     cam.lastMs = t;
     const { ids, moved } = cam.tracker.update(t, detections);
-    for (const z of cam.zones) this.observeZone(cameraId, cam, z, t, detections, ids, moved, dense, out);
+    for (const z of cam.zones) this.#observeZone(cameraId, cam, z, t, detections, ids, moved, dense, out);
     cam.cooldowns = cam.cooldowns.filter((c) => c.untilMs > t);
     return out;
   }
 
-  private observeZone(cameraId: string, cam: CameraRules, z: CompiledZone, t: number, dets: readonly Detection[], ids: Int32Array, moved: Float64Array, dense: boolean, out: Violation[]): void {
+  #observeZone(cameraId: string, cam: CameraRules, z: CompiledZone, t: number, dets: readonly Detection[], ids: Int32Array, moved: Float64Array, dense: boolean, out: Violation[]): void {
     const vending = z.rule === 'road_vending';
     const objects: Detection[] = [];
     const objectIdx: number[] = [];
@@ -221,19 +221,19 @@ export class DwellRules {
       const s: Spot = {
         zoneId: z.id, trackId: ids[objectIdx[k]!]!, cls: d.label, anchor: bottomCentre(d.box), size: [d.box[2], d.box[3]], box: [...d.box],
         firstSeenMs: t, lastSeenMs: t, samples: 0, seen: 0, present: 0, score: d.score, violation: null,
-        history: this.opts.keepHistory ? [[t, ...d.box]] : undefined,
+        history: this.#opts.keepHistory ? [[t, ...d.box]] : undefined,
       };
       cam.spots.push(s);
       spots.push(s);
     }
 
     for (const s of spots) {
-      const left = s.lastSeenMs !== t && this.leftSpot(s, z, ids, dets);
+      const left = s.lastSeenMs !== t && this.#leftSpot(s, z, ids, dets);
       if (left || t - s.lastSeenMs > z.maxGapMs) {
         // Gone: end the violation, remember the place for the cooldown.
         cam.spots.splice(cam.spots.indexOf(s), 1);
         if (s.violation) {
-          out.push(this.violation(cameraId, z, s, 'end'));
+          out.push(this.#violation(cameraId, z, s, 'end'));
           cam.cooldowns.push({ zoneId: z.id, anchor: s.anchor, size: Math.sqrt(s.size[0] * s.size[1]), untilMs: s.lastSeenMs + z.cooldownMs });
         }
         continue;
@@ -254,30 +254,30 @@ export class DwellRules {
       if (!s.violation) {
         const dwell = s.lastSeenMs - s.firstSeenMs;
         const presence = s.present / Math.max(1, s.samples);
-        if (dwell >= z.dwellMs && presence >= (vending ? z.presenceRatio : z.seenRatio) && !this.cooling(cam, z, s, t)) {
+        if (dwell >= z.dwellMs && presence >= (vending ? z.presenceRatio : z.seenRatio) && !this.#cooling(cam, z, s, t)) {
           s.violation = { id: violationId(cameraId, z, s), confirmedMs: t, lastUpdateMs: t };
-          out.push(this.violation(cameraId, z, s, 'new'));
+          out.push(this.#violation(cameraId, z, s, 'new'));
         }
-      } else if (s.lastSeenMs === t && t - s.violation.lastUpdateMs >= this.updateEveryMs) {
+      } else if (s.lastSeenMs === t && t - s.violation.lastUpdateMs >= this.#updateEveryMs) {
         s.violation.lastUpdateMs = t;
-        out.push(this.violation(cameraId, z, s, 'update'));
+        out.push(this.#violation(cameraId, z, s, 'update'));
       }
     }
   }
 
   /** The object that held the spot is tracked elsewhere now: it drove off (or never stopped). */
-  private leftSpot(s: Spot, z: CompiledZone, ids: Int32Array, dets: readonly Detection[]): boolean {
+  #leftSpot(s: Spot, z: CompiledZone, ids: Int32Array, dets: readonly Detection[]): boolean {
     const i = ids.indexOf(s.trackId);
     if (i < 0) return false;
     const [x, y] = bottomCentre(dets[i]!.box);
     return Math.hypot(x - s.anchor[0], y - s.anchor[1]) > z.tolerance * Math.sqrt(s.size[0] * s.size[1]);
   }
 
-  private cooling(cam: CameraRules, z: CompiledZone, s: Spot, t: number): boolean {
+  #cooling(cam: CameraRules, z: CompiledZone, s: Spot, t: number): boolean {
     return cam.cooldowns.some((c) => c.zoneId === z.id && c.untilMs > t && Math.hypot(c.anchor[0] - s.anchor[0], c.anchor[1] - s.anchor[1]) <= z.tolerance * c.size);
   }
 
-  private violation(cameraId: string, z: CompiledZone, s: Spot, state: ViolationState): Violation {
+  #violation(cameraId: string, z: CompiledZone, s: Spot, state: ViolationState): Violation {
     return {
       id: s.violation!.id,
       state,
@@ -295,7 +295,7 @@ export class DwellRules {
       score: s.score,
       presenceRatio: z.rule === 'road_vending' ? Math.round((s.present / Math.max(1, s.samples)) * 1000) / 1000 : null,
       evidence: null,
-      model: this.opts.model,
+      model: this.#opts.model,
       ...(s.history ? { boxes: s.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),
     };
   }
@@ -305,11 +305,11 @@ export class DwellRules {
    */
   flush(): Violation[] {
     const out: Violation[] = [];
-    for (const [cameraId, cam] of this.cams) {
+    for (const [cameraId, cam] of this.#cams) {
       out.push(...cam.parking.flush());
       for (const s of cam.spots) {
         const z = cam.zones.find((zz) => zz.id === s.zoneId);
-        if (z && s.violation) out.push(this.violation(cameraId, z, s, 'end'));
+        if (z && s.violation) out.push(this.#violation(cameraId, z, s, 'end'));
       }
     }
     return out;
@@ -318,7 +318,7 @@ export class DwellRules {
   /** Open violations, for status pages. */
   active(): { cameraId: string; zoneId: string; id: string; dwellS: number }[] {
     const out: { cameraId: string; zoneId: string; id: string; dwellS: number }[] = [];
-    for (const [cameraId, cam] of this.cams) {
+    for (const [cameraId, cam] of this.#cams) {
       for (const a of cam.parking.active()) out.push({ cameraId, ...a });
       for (const s of cam.spots) if (s.violation) out.push({ cameraId, zoneId: s.zoneId, id: s.violation.id, dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000) });
     }
@@ -327,8 +327,8 @@ export class DwellRules {
 
   snapshot(): DwellSnapshot {
     const cameras: DwellSnapshot['cameras'] = {};
-    for (const [id, saved] of this.pending) cameras[id] = structuredClone(saved);
-    for (const [id, c] of this.cams) {
+    for (const [id, saved] of this.#pending) cameras[id] = structuredClone(saved);
+    for (const [id, c] of this.#cams) {
       cameras[id] = {
         spots: c.spots.map(({ history: _h, ...s }) => structuredClone(s)), cooldowns: structuredClone(c.cooldowns),
         lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0, parking: c.parking.snapshot(),
@@ -344,16 +344,16 @@ export class DwellRules {
   restore(snap: DwellSnapshot | { version: 1; cameras: DwellSnapshot['cameras'] }): void {
     if (snap?.version !== 1 && snap?.version !== 2) return;
     for (const [id, saved] of Object.entries(snap.cameras)) {
-      const c = this.cams.get(id);
-      if (!c) { this.pending.set(id, saved); continue; }
-      this.apply(c, saved);
+      const c = this.#cams.get(id);
+      if (!c) { this.#pending.set(id, saved); continue; }
+      this.#apply(c, saved);
     }
   }
 
-  private apply(c: CameraRules, saved: SavedCamera): void {
+  #apply(c: CameraRules, saved: SavedCamera): void {
     c.parking.restore(saved.parking ?? migrateV1Spots(saved, new Set(c.zones.map((z) => z.id))));
     const ids = new Set(c.zones.map((z) => z.id));
-    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, seen: s.seen ?? s.present, history: this.opts.keepHistory ? [] : undefined }));
+    c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, seen: s.seen ?? s.present, history: this.#opts.keepHistory ? [] : undefined }));
     c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
     c.lastMs = saved.lastMs; // track ids of the old run mean nothing to the new tracker (trackId 0 above)
   }

@@ -1,4 +1,4 @@
-import { applyHomography, solveHomography } from '../../bus/geolocate.ts';
+import { applyHomography, solveHomography } from '../../domain/index.ts';
 
 /** A box's ground contact point in metres, with the variance of that point from box jitter. */
 export interface GroundPoint {
@@ -80,44 +80,44 @@ const FIT_MIN_BOXES = 200;
  */
 export class PerspectiveFit implements GroundModel {
   readonly kind = 'perspective' as const;
-  private n = 0;
-  private sy = 0;
-  private sw = 0;
-  private syy = 0;
-  private syw = 0;
-  private line: { a: number; y0: number } | null = null;
-  private readonly focal: number;
-  private readonly cx: number;
+  #n = 0;
+  #sy = 0;
+  #sw = 0;
+  #syy = 0;
+  #syw = 0;
+  #line: { a: number; y0: number } | null = null;
+  readonly #focal: number;
+  readonly #cx: number;
 
   constructor(imageSize: readonly [number, number]) {
-    this.focal = ASSUMED_FOCAL_PER_WIDTH * imageSize[0];
-    this.cx = imageSize[0] / 2;
+    this.#focal = ASSUMED_FOCAL_PER_WIDTH * imageSize[0];
+    this.#cx = imageSize[0] / 2;
   }
 
   learn(box: readonly number[]): void {
     const y = box[1]! + box[3]!;
     const w = box[2]!;
-    this.n++;
-    this.sy += y;
-    this.sw += w;
-    this.syy += y * y;
-    this.syw += y * w;
-    if (this.n >= FIT_MIN_BOXES && (this.line === null || this.n % 50 === 0)) this.refit();
+    this.#n++;
+    this.#sy += y;
+    this.#sw += w;
+    this.#syy += y * y;
+    this.#syw += y * w;
+    if (this.#n >= FIT_MIN_BOXES && (this.#line === null || this.#n % 50 === 0)) this.#refit();
   }
 
-  private refit(): void {
-    const n = this.n;
-    const vy = this.syy / n - (this.sy / n) ** 2;
+  #refit(): void {
+    const n = this.#n;
+    const vy = this.#syy / n - (this.#sy / n) ** 2;
     if (vy <= 1) return;
-    const a = (this.syw / n - (this.sy / n) * (this.sw / n)) / vy;
+    const a = (this.#syw / n - (this.#sy / n) * (this.#sw / n)) / vy;
     if (!(a > 0)) return;
-    const y0 = this.sy / n - this.sw / n / a;
-    this.line = { a, y0 };
+    const y0 = this.#sy / n - this.#sw / n / a;
+    this.#line = { a, y0 };
   }
 
   project(box: readonly number[]): GroundPoint | null {
     // Until the fit has enough boxes: the horizon at the top row, the scale from the boxes so far.
-    const line = this.line ?? (this.sy > 0 ? { a: this.sw / this.sy, y0: 0 } : null);
+    const line = this.#line ?? (this.#sy > 0 ? { a: this.#sw / this.#sy, y0: 0 } : null);
     if (!line) return null;
     const x = box[0]! + box[2]! / 2;
     const y = box[1]! + box[3]!;
@@ -126,19 +126,19 @@ export class PerspectiveFit implements GroundModel {
     // Sideways: w/CAR_WIDTH_M px per metre at row v. Along the road: the depth f·W/w(v).
     const map = (u: number, v: number): [number, number] => {
       const w = line.a * Math.max(1e-3, v - line.y0);
-      return [((u - this.cx) * CAR_WIDTH_M) / w, (this.focal * CAR_WIDTH_M) / w];
+      return [((u - this.#cx) * CAR_WIDTH_M) / w, (this.#focal * CAR_WIDTH_M) / w];
     };
     return jacobianCovariance(map, x, y, sigmaOf(box));
   }
 
   /** The fit, for snapshots. */
   state(): number[] {
-    return [this.n, this.sy, this.sw, this.syy, this.syw];
+    return [this.#n, this.#sy, this.#sw, this.#syy, this.#syw];
   }
 
   restore(s: readonly number[]): void {
     if (s.length !== 5 || !s.every(Number.isFinite)) return;
-    [this.n, this.sy, this.sw, this.syy, this.syw] = s as [number, number, number, number, number];
-    if (this.n >= FIT_MIN_BOXES) this.refit();
+    [this.#n, this.#sy, this.#sw, this.#syy, this.#syw] = s as [number, number, number, number, number];
+    if (this.#n >= FIT_MIN_BOXES) this.#refit();
   }
 }

@@ -12,10 +12,10 @@ export class PlaneKalman {
   /** 4×4 covariance, row-major. */
   readonly p = new Float64Array(16);
   /** White-acceleration spectral density, (m/s²)²·s. */
-  private readonly q: number;
+  readonly #q: number;
 
   constructor(x: number, y: number, r: readonly number[], opts: { q: number; speedSigma: number }) {
-    this.q = opts.q;
+    this.#q = opts.q;
     this.s[0] = x;
     this.s[1] = y;
     this.p[0] = r[0]!; this.p[1] = r[1]!; this.p[4] = r[2]!; this.p[5] = r[3]!;
@@ -42,7 +42,7 @@ export class PlaneKalman {
     // the average speed between sightings, which is what parking is about, and a vehicle found
     // where it was 10 s ago has stood there, not driven off and come back.
     const h = dt <= Q_HORIZON_S ? dt : SPARSE_Q_S;
-    const q = this.q, q11 = (q * h ** 3) / 3, q12 = (q * h * h) / 2, q22 = q * h;
+    const q = this.#q, q11 = (q * h ** 3) / 3, q12 = (q * h * h) / 2, q22 = q * h;
     p[0]! += q11; p[5]! += q11; p[10]! += q22; p[15]! += q22;
     p[2]! += q12; p[8]! += q12; p[7]! += q12; p[13]! += q12;
   }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
-import { Zone } from '../../config/schema/cameras.ts';
+import { Zone } from '../../config/index.ts';
 import type { ZoneT } from '../../config/index.ts';
 import { COCO_CLASSES } from '../model/coco.ts';
 import { readMot, replayDetections, type MotDetections } from '../replay.ts';

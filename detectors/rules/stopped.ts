@@ -83,42 +83,42 @@ const r1 = (v: number): number => Math.round(v * 10) / 10;
  * spot has been empty for `leave_s`.
  */
 export class StoppedVehicles {
-  private zones: CompiledZone[] = [];
+  #zones: CompiledZone[] = [];
   /** Every class any of the zones watches: the tracker follows only those. */
-  private classes: ReadonlySet<string> = new Set();
-  private stops: Stop[] = [];
-  private cooldowns: Cooldown[] = [];
-  private lastMs = -Infinity;
+  #classes: ReadonlySet<string> = new Set();
+  #stops: Stop[] = [];
+  #cooldowns: Cooldown[] = [];
+  #lastMs = -Infinity;
   /** The camera's usual time between samples (a running mean), and how many gaps it has seen. */
-  private intervalMs = 1000;
-  private samples = 0;
-  private tracker: VehicleTracker;
-  private readonly ground: GroundModel;
-  private readonly cameraId: string;
-  private readonly imageSize: readonly [number, number] | undefined;
-  private readonly opts: StoppedOptions;
+  #intervalMs = 1000;
+  #samples = 0;
+  #tracker: VehicleTracker;
+  readonly #ground: GroundModel;
+  readonly #cameraId: string;
+  readonly #imageSize: readonly [number, number] | undefined;
+  readonly #opts: StoppedOptions;
 
   constructor(cameraId: string, camera: { imageSize?: readonly [number, number]; homography?: { image: [number, number][]; ground: [number, number][] } }, opts: StoppedOptions) {
-    this.cameraId = cameraId;
-    this.imageSize = camera.imageSize;
-    this.opts = opts;
-    this.ground = camera.homography ? homographyGround(camera.homography) : new PerspectiveFit(camera.imageSize ?? [1920, 1080]);
-    this.tracker = this.newTracker();
+    this.#cameraId = cameraId;
+    this.#imageSize = camera.imageSize;
+    this.#opts = opts;
+    this.#ground = camera.homography ? homographyGround(camera.homography) : new PerspectiveFit(camera.imageSize ?? [1920, 1080]);
+    this.#tracker = this.#newTracker();
   }
 
-  private newTracker(): VehicleTracker {
-    const limits = [...new Set(this.zones.map((z) => z.maxSpeedMs))];
-    const slowKeepMs = Math.max(0, ...this.zones.map((z) => z.leaveMs));
-    return new VehicleTracker(this.ground, { limits, slowKeepMs });
+  #newTracker(): VehicleTracker {
+    const limits = [...new Set(this.#zones.map((z) => z.maxSpeedMs))];
+    const slowKeepMs = Math.max(0, ...this.#zones.map((z) => z.leaveMs));
+    return new VehicleTracker(this.#ground, { limits, slowKeepMs });
   }
 
   setZones(zones: CompiledZone[]): void {
-    this.zones = zones;
-    this.classes = new Set(zones.flatMap((z) => [...z.classes]));
+    this.#zones = zones;
+    this.#classes = new Set(zones.flatMap((z) => [...z.classes]));
     const ids = new Set(zones.map((z) => z.id));
-    this.stops = this.stops.filter((s) => ids.has(s.zoneId));
-    this.cooldowns = this.cooldowns.filter((c) => ids.has(c.zoneId));
-    this.tracker = this.newTracker();
+    this.#stops = this.#stops.filter((s) => ids.has(s.zoneId));
+    this.#cooldowns = this.#cooldowns.filter((c) => ids.has(c.zoneId));
+    this.#tracker = this.#newTracker();
   }
 
   /**
@@ -126,23 +126,23 @@ export class StoppedVehicles {
    * first, as a camera running for a while would have seen); nothing to learn with a homography.
    */
   calibrate(boxes: Iterable<readonly number[]>): void {
-    for (const b of boxes) this.ground.learn(b);
+    for (const b of boxes) this.#ground.learn(b);
   }
 
   observe(t: number, dets: readonly Detection[]): Violation[] {
-    if (t < this.lastMs) return []; // out of order: time only moves forward
-    const gap = t - this.lastMs;
-    if (gap > 0 && gap < 120_000) this.intervalMs = this.samples++ === 0 ? gap : this.intervalMs + 0.2 * (gap - this.intervalMs);
-    this.lastMs = t;
-    const vehicles = dets.filter((d) => this.classes.has(d.label));
-    const sightings = this.tracker.update(t, mergeVehicles(vehicles), this.intervalMs);
+    if (t < this.#lastMs) return []; // out of order: time only moves forward
+    const gap = t - this.#lastMs;
+    if (gap > 0 && gap < 120_000) this.#intervalMs = this.#samples++ === 0 ? gap : this.#intervalMs + 0.2 * (gap - this.#intervalMs);
+    this.#lastMs = t;
+    const vehicles = dets.filter((d) => this.#classes.has(d.label));
+    const sightings = this.#tracker.update(t, mergeVehicles(vehicles), this.#intervalMs);
     const out: Violation[] = [];
-    for (const z of this.zones) this.observeZone(z, t, sightings, out);
-    this.cooldowns = this.cooldowns.filter((c) => c.untilMs > t);
+    for (const z of this.#zones) this.#observeZone(z, t, sightings, out);
+    this.#cooldowns = this.#cooldowns.filter((c) => c.untilMs > t);
     return out;
   }
 
-  private observeZone(z: CompiledZone, t: number, all: readonly VehicleSighting[], out: Violation[]): void {
+  #observeZone(z: CompiledZone, t: number, all: readonly VehicleSighting[], out: Violation[]): void {
     const inside = all.filter((s) => {
       if (s.score < z.minScore || Math.min(s.box[2], s.box[3]) < z.minBoxPx) return false;
       if (!Object.keys(s.votes).some((c) => z.classes.has(c))) return false;
@@ -151,7 +151,7 @@ export class StoppedVehicles {
     });
     // Seen driving: it neither holds a stop nor starts one.
     const driving = (s: VehicleSighting): boolean => s.track.speed >= z.maxSpeedMs;
-    const stops = this.stops.filter((s) => s.zoneId === z.id);
+    const stops = this.#stops.filter((s) => s.zoneId === z.id);
 
     const pairs: { stop: Stop; s: VehicleSighting; o: number }[] = [];
     for (const stop of stops) {
@@ -168,12 +168,12 @@ export class StoppedVehicles {
       if (held.has(p.stop) || used.has(p.s)) continue;
       held.add(p.stop);
       used.add(p.s);
-      this.hold(p.stop, p.s, t);
+      this.#hold(p.stop, p.s, t);
     }
     for (const s of inside) {
       if (used.has(s) || driving(s)) continue;
       const slow = s.track.slowSince.get(z.maxSpeedMs);
-      if (slow === undefined || this.cutByFrame(s.box)) continue;
+      if (slow === undefined || this.#cutByFrame(s.box)) continue;
       // Stopped since the filter was sure of a low speed, less the filter's lag, and not before it
       // came to this place: a crawl moves on and never stays at one place long.
       const arrived = atPlaceSince(s.track, AT_SPOT_IOU);
@@ -184,62 +184,62 @@ export class StoppedVehicles {
       if (moved) {
         moved.box = [...s.box];
         held.add(moved);
-        this.hold(moved, s, t);
+        this.#hold(moved, s, t);
         continue;
       }
       const stop: Stop = {
         zoneId: z.id, trackId: s.track.id, box: [...s.box], lastBox: [...s.box], sinceMs: since, firstAtSpotMs: t, lastAtSpotMs: t,
         samples: 0, seen: 1, votes: { ...s.votes }, score: s.score, violation: null,
-        ...presenceSince(s.track.recent, since, t, this.intervalMs),
-        history: this.opts.keepHistory ? [[t, ...s.box]] : undefined,
+        ...presenceSince(s.track.recent, since, t, this.#intervalMs),
+        history: this.#opts.keepHistory ? [[t, ...s.box]] : undefined,
       };
-      this.stops.push(stop);
+      this.#stops.push(stop);
       stops.push(stop);
       held.add(stop);
     }
 
-    const leaveMs = Math.max(z.leaveMs, 3 * this.intervalMs);
+    const leaveMs = Math.max(z.leaveMs, 3 * this.#intervalMs);
     // A stop must be seen in most of its first PRESENCE_SAMPLES samples; far more so when samples
     // are half a second or more apart, as there the cars of a stream take each other's place and
     // only a vehicle seen at nearly every sample is standing. (Later misses, an occlusion, are
     // `seen_ratio`'s business.)
-    const minPresence = this.intervalMs >= SPARSE_MS ? SPARSE_PRESENCE : DENSE_PRESENCE;
+    const minPresence = this.#intervalMs >= SPARSE_MS ? SPARSE_PRESENCE : DENSE_PRESENCE;
     for (const stop of stops) {
       if (t - stop.lastAtSpotMs > leaveMs) {
-        this.drop(stop);
+        this.#drop(stop);
         if (stop.violation) {
-          out.push(this.violation(z, stop, 'end'));
-          this.cooldowns.push({ zoneId: z.id, box: stop.box, untilMs: stop.lastAtSpotMs + z.cooldownMs });
+          out.push(this.#violation(z, stop, 'end'));
+          this.#cooldowns.push({ zoneId: z.id, box: stop.box, untilMs: stop.lastAtSpotMs + z.cooldownMs });
         }
         continue;
       }
       stop.samples++;
       if (stop.samplesBefore < PRESENCE_SAMPLES) stop.samplesBefore++;
-      const twin = stops.find((o) => o !== stop && this.stops.includes(o) && iou(o.box, stop.box) >= SAME_STOP_IOU && (o.violation ? 1 : 0) >= (stop.violation ? 1 : 0) && o.sinceMs <= stop.sinceMs);
-      if (twin && !stop.violation) { this.drop(stop); continue; }
+      const twin = stops.find((o) => o !== stop && this.#stops.includes(o) && iou(o.box, stop.box) >= SAME_STOP_IOU && (o.violation ? 1 : 0) >= (stop.violation ? 1 : 0) && o.sinceMs <= stop.sinceMs);
+      if (twin && !stop.violation) { this.#drop(stop); continue; }
       if (!stop.violation) {
         const presence = stop.seenBefore / Math.max(1, stop.samplesBefore);
         const held = stop.seen / Math.max(1, stop.samples);
-        if (stop.lastAtSpotMs === t && t - stop.sinceMs >= z.dwellMs && held >= z.seenRatio && presence >= minPresence && !this.cooling(z, stop, t)) {
-          stop.violation = { id: violationId(this.cameraId, z, stop), confirmedMs: t, lastUpdateMs: t };
-          out.push(this.violation(z, stop, 'new'));
+        if (stop.lastAtSpotMs === t && t - stop.sinceMs >= z.dwellMs && held >= z.seenRatio && presence >= minPresence && !this.#cooling(z, stop, t)) {
+          stop.violation = { id: violationId(this.#cameraId, z, stop), confirmedMs: t, lastUpdateMs: t };
+          out.push(this.#violation(z, stop, 'new'));
         }
-      } else if (stop.lastAtSpotMs === t && t - stop.violation.lastUpdateMs >= this.opts.updateEveryMs) {
+      } else if (stop.lastAtSpotMs === t && t - stop.violation.lastUpdateMs >= this.#opts.updateEveryMs) {
         stop.violation.lastUpdateMs = t;
-        out.push(this.violation(z, stop, 'update'));
+        out.push(this.#violation(z, stop, 'update'));
       }
     }
   }
 
   /** A box cut by the frame's edge does not show where the vehicle touches the road. */
-  private cutByFrame(b: Box): boolean {
-    const size = this.imageSize;
+  #cutByFrame(b: Box): boolean {
+    const size = this.#imageSize;
     if (!size) return false;
     const ex = Math.max(2, EDGE_SHARE * size[0]), ey = Math.max(2, EDGE_SHARE * size[1]);
     return b[0] <= ex || b[1] + b[3] >= size[1] - ey || b[0] + b[2] >= size[0] - ex;
   }
 
-  private hold(stop: Stop, s: VehicleSighting, t: number): void {
+  #hold(stop: Stop, s: VehicleSighting, t: number): void {
     if (!stop.violation && s.track.id !== stop.trackId) {
       // Another vehicle at the spot before the stop counts: the next car of a queue moving up
       // into the place. The dwell counts from when it came there. (The same car under a new track
@@ -259,20 +259,20 @@ export class StoppedVehicles {
     stop.history?.push([t, ...s.box]);
   }
 
-  private drop(stop: Stop): void {
-    const i = this.stops.indexOf(stop);
-    if (i >= 0) this.stops.splice(i, 1);
+  #drop(stop: Stop): void {
+    const i = this.#stops.indexOf(stop);
+    if (i >= 0) this.#stops.splice(i, 1);
   }
 
-  private cooling(z: CompiledZone, stop: Stop, t: number): boolean {
-    return this.cooldowns.some((c) => c.zoneId === z.id && c.untilMs > t && iou(c.box, stop.box) >= AT_SPOT_IOU);
+  #cooling(z: CompiledZone, stop: Stop, t: number): boolean {
+    return this.#cooldowns.some((c) => c.zoneId === z.id && c.untilMs > t && iou(c.box, stop.box) >= AT_SPOT_IOU);
   }
 
-  private violation(z: CompiledZone, s: Stop, state: ViolationState): Violation {
+  #violation(z: CompiledZone, s: Stop, state: ViolationState): Violation {
     return {
       id: s.violation!.id,
       state,
-      cameraId: this.cameraId,
+      cameraId: this.#cameraId,
       zoneId: z.id,
       rule: z.rule,
       class: likeliest(s.votes),
@@ -286,7 +286,7 @@ export class StoppedVehicles {
       score: s.score,
       presenceRatio: null,
       evidence: null,
-      model: this.opts.model,
+      model: this.#opts.model,
       ...(s.history ? { boxes: s.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),
     };
   }
@@ -294,24 +294,24 @@ export class StoppedVehicles {
   /** Ends every open violation as of the last sample (end of a replay). Stops stay. */
   flush(): Violation[] {
     const out: Violation[] = [];
-    for (const s of this.stops) {
-      const z = this.zones.find((zz) => zz.id === s.zoneId);
-      if (z && s.violation) out.push(this.violation(z, s, 'end'));
+    for (const s of this.#stops) {
+      const z = this.#zones.find((zz) => zz.id === s.zoneId);
+      if (z && s.violation) out.push(this.#violation(z, s, 'end'));
     }
     return out;
   }
 
   active(): { zoneId: string; id: string; dwellS: number }[] {
-    return this.stops.filter((s) => s.violation).map((s) => ({ zoneId: s.zoneId, id: s.violation!.id, dwellS: r1((s.lastAtSpotMs - s.sinceMs) / 1000) }));
+    return this.#stops.filter((s) => s.violation).map((s) => ({ zoneId: s.zoneId, id: s.violation!.id, dwellS: r1((s.lastAtSpotMs - s.sinceMs) / 1000) }));
   }
 
   snapshot(): StoppedSnapshot {
     return {
-      stops: this.stops.map(({ history: _h, ...s }) => structuredClone(s)),
-      cooldowns: structuredClone(this.cooldowns),
-      lastMs: Number.isFinite(this.lastMs) ? this.lastMs : 0,
-      intervalMs: this.intervalMs,
-      ...(this.ground instanceof PerspectiveFit ? { perspective: this.ground.state() } : {}),
+      stops: this.#stops.map(({ history: _h, ...s }) => structuredClone(s)),
+      cooldowns: structuredClone(this.#cooldowns),
+      lastMs: Number.isFinite(this.#lastMs) ? this.#lastMs : 0,
+      intervalMs: this.#intervalMs,
+      ...(this.#ground instanceof PerspectiveFit ? { perspective: this.#ground.state() } : {}),
     };
   }
 
@@ -320,12 +320,12 @@ export class StoppedVehicles {
    * holds it again by place, so its violation keeps its id.
    */
   restore(saved: StoppedSnapshot): void {
-    const ids = new Set(this.zones.map((z) => z.id));
-    this.stops = saved.stops.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, history: this.opts.keepHistory ? [] : undefined }));
-    this.cooldowns = saved.cooldowns.filter((c) => ids.has(c.zoneId));
-    this.lastMs = saved.lastMs;
-    if (Number.isFinite(saved.intervalMs) && saved.intervalMs > 0) this.intervalMs = saved.intervalMs;
-    if (saved.perspective && this.ground instanceof PerspectiveFit) this.ground.restore(saved.perspective);
+    const ids = new Set(this.#zones.map((z) => z.id));
+    this.#stops = saved.stops.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, history: this.#opts.keepHistory ? [] : undefined }));
+    this.#cooldowns = saved.cooldowns.filter((c) => ids.has(c.zoneId));
+    this.#lastMs = saved.lastMs;
+    if (Number.isFinite(saved.intervalMs) && saved.intervalMs > 0) this.#intervalMs = saved.intervalMs;
+    if (saved.perspective && this.#ground instanceof PerspectiveFit) this.#ground.restore(saved.perspective);
   }
 }
 

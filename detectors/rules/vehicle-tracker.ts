@@ -76,18 +76,18 @@ export function mergeVehicles(dets: readonly Detection[]): Omit<VehicleSighting,
  */
 export class VehicleTracker {
   readonly tracks: VehicleTrack[] = [];
-  private nextId = 1;
-  private readonly ground: GroundModel;
-  private readonly opts: TrackerOptions;
+  #nextId = 1;
+  readonly #ground: GroundModel;
+  readonly #opts: TrackerOptions;
 
   constructor(ground: GroundModel, opts: TrackerOptions) {
-    this.ground = ground;
-    this.opts = opts;
+    this.#ground = ground;
+    this.#opts = opts;
   }
 
   /** Associates one sample's vehicles; `intervalMs` is the camera's usual time between samples. */
   update(t: number, sightings: Omit<VehicleSighting, 'track'>[], intervalMs: number): VehicleSighting[] {
-    for (const s of sightings) this.ground.learn(s.box);
+    for (const s of sightings) this.#ground.learn(s.box);
     const pairs: { ti: number; si: number; cost: number }[] = [];
     for (let ti = 0; ti < this.tracks.length; ti++) {
       const tr = this.tracks[ti]!;
@@ -114,24 +114,24 @@ export class VehicleTracker {
     for (const p of pairs) {
       if (usedT[p.ti] || out[p.si]) continue;
       usedT[p.ti] = 1;
-      out[p.si] = { ...sightings[p.si]!, track: this.follow(this.tracks[p.ti]!, t, sightings[p.si]!.box) };
+      out[p.si] = { ...sightings[p.si]!, track: this.#follow(this.tracks[p.ti]!, t, sightings[p.si]!.box) };
     }
     for (let si = 0; si < sightings.length; si++) {
-      if (!out[si]) out[si] = { ...sightings[si]!, track: this.start(t, sightings[si]!.box) };
+      if (!out[si]) out[si] = { ...sightings[si]!, track: this.#start(t, sightings[si]!.box) };
     }
     const quickMs = Math.max(1500, 2.5 * intervalMs);
     for (let i = this.tracks.length - 1; i >= 0; i--) {
       const tr = this.tracks[i]!;
-      const keep = tr.slowSince.size > 0 ? Math.max(this.opts.slowKeepMs, quickMs) : quickMs;
+      const keep = tr.slowSince.size > 0 ? Math.max(this.#opts.slowKeepMs, quickMs) : quickMs;
       if (t - tr.lastMs > keep) this.tracks.splice(i, 1);
     }
     return out;
   }
 
-  private start(t: number, box: Box): VehicleTrack {
-    const g = this.ground.project(box);
+  #start(t: number, box: Box): VehicleTrack {
+    const g = this.#ground.project(box);
     const tr: VehicleTrack = {
-      id: this.nextId++, box: [...box], firstMs: t, lastMs: t, hits: 1, vx: 0, vy: 0,
+      id: this.#nextId++, box: [...box], firstMs: t, lastMs: t, hits: 1, vx: 0, vy: 0,
       kf: g ? new PlaneKalman(g.x, g.y, g.r, KF_OPTS) : null, speed: Number.NaN, speedSigma: Number.NaN, slowSince: new Map(),
       recent: [{ t, box: [...box] }],
     };
@@ -139,7 +139,7 @@ export class VehicleTracker {
     return tr;
   }
 
-  private follow(tr: VehicleTrack, t: number, box: Box): VehicleTrack {
+  #follow(tr: VehicleTrack, t: number, box: Box): VehicleTrack {
     const dt = (t - tr.lastMs) / 1000;
     if (dt > 0) {
       const ix = (box[0] + box[2] / 2 - (tr.box[0] + tr.box[2] / 2)) / dt;
@@ -148,7 +148,7 @@ export class VehicleTracker {
       tr.vx += a * (ix - tr.vx);
       tr.vy += a * (iy - tr.vy);
     }
-    const g = this.ground.project(box);
+    const g = this.#ground.project(box);
     if (g) {
       if (!tr.kf) tr.kf = new PlaneKalman(g.x, g.y, g.r, KF_OPTS);
       else { tr.kf.predict(dt); tr.kf.update(g.x, g.y, g.r); }
@@ -164,7 +164,7 @@ export class VehicleTracker {
     tr.speed = tr.kf && known ? tr.kf.speed() : Number.NaN;
     tr.speedSigma = tr.kf ? tr.kf.speedSigma() : Number.NaN;
     if (!Number.isNaN(tr.speed)) {
-      for (const lim of this.opts.limits) {
+      for (const lim of this.#opts.limits) {
         // Slow only when even the speed one sigma up is under the limit.
         if (!(tr.speed + tr.speedSigma < lim)) tr.slowSince.delete(lim);
         // The first known speed speaks for the time before it too: slow since the track began.

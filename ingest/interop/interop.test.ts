@@ -3,8 +3,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, waitForPort } from '../../core/index.ts';
-import { CameraIngest, DEFAULT_CLIP, prepareClip, startCameraFarm, type Sample, type VideoCodec } from '../index.ts';
-import { DATA_DIR, FAST_INGEST, testCamera, until } from '../test-support.ts';
+import { CameraIngest, type Sample, type VideoCodec } from '../index.ts';
+import { DEFAULT_CLIP, prepareClip, startCameraFarm } from '../../sim/index.ts';
+import { DATA_DIR, FAST_INGEST, testCamera } from '../../test/ingest.ts';
+import { until } from '../../test/harness.ts';
 
 const SERVER = join(dirname(fileURLToPath(import.meta.url)), 'gst-rtsp-server.py');
 const started: ChildProcess[] = [];

@@ -26,7 +26,7 @@ export function parseChallenges(headers: readonly string[]): AuthChallenge | und
 }
 
 /** `a="b", c=d` → {a:'b', c:'d'}; keys lower-cased. */
-export function parseParams(s: string): Record<string, string> {
+function parseParams(s: string): Record<string, string> {
   const out: Record<string, string> = {};
   const re = /([A-Za-z0-9_-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^,\s]*))/g;
   for (let m = re.exec(s); m; m = re.exec(s)) out[m[1]!.toLowerCase()] = m[2] ?? m[3] ?? '';
@@ -37,21 +37,29 @@ const md5 = (s: string): string => createHash('md5').update(s).digest('hex');
 
 /** Builds the Authorization header for one request (RFC 2617; qop=auth when offered). */
 export class Authenticator {
-  private nc = 0;
-  private readonly cnonce = randomBytes(8).toString('hex');
-  constructor(private readonly challenge: AuthChallenge, private readonly username: string, private readonly password: string) {}
+  #nc = 0;
+  readonly #cnonce = randomBytes(8).toString('hex');
+  readonly #challenge: AuthChallenge;
+  readonly #username: string;
+  readonly #password: string;
+
+  constructor(challenge: AuthChallenge, username: string, password: string) {
+    this.#challenge = challenge;
+    this.#username = username;
+    this.#password = password;
+  }
 
   header(method: string, uri: string): string {
-    const c = this.challenge;
-    if (c.scheme === 'basic') return `Basic ${Buffer.from(`${this.username}:${this.password}`).toString('base64')}`;
-    const ha1 = md5(`${this.username}:${c.realm}:${this.password}`);
+    const c = this.#challenge;
+    if (c.scheme === 'basic') return `Basic ${Buffer.from(`${this.#username}:${this.#password}`).toString('base64')}`;
+    const ha1 = md5(`${this.#username}:${c.realm}:${this.#password}`);
     const ha2 = md5(`${method}:${uri}`);
     const useQop = c.qop !== undefined && c.qop.split(',').map((q) => q.trim()).includes('auth');
-    let out = `Digest username="${this.username}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}"`;
+    let out = `Digest username="${this.#username}", realm="${c.realm}", nonce="${c.nonce}", uri="${uri}"`;
     if (useQop) {
-      this.nc++;
-      const nc = this.nc.toString(16).padStart(8, '0');
-      out += `, response="${md5(`${ha1}:${c.nonce}:${nc}:${this.cnonce}:auth:${ha2}`)}", qop=auth, nc=${nc}, cnonce="${this.cnonce}"`;
+      this.#nc++;
+      const nc = this.#nc.toString(16).padStart(8, '0');
+      out += `, response="${md5(`${ha1}:${c.nonce}:${nc}:${this.#cnonce}:auth:${ha2}`)}", qop=auth, nc=${nc}, cnonce="${this.#cnonce}"`;
     } else {
       out += `, response="${md5(`${ha1}:${c.nonce}:${ha2}`)}"`;
     }

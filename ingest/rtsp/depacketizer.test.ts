@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Depacketizer, type AccessUnit, type VideoCodec } from './depacketizer.ts';
-import { packetizeFrame, stampFrame } from '../sim/packetize.ts';
-import { splitAnnexB } from '../sim/clip.ts';
+import { packetizeFrame, stampFrame, splitAnnexB } from '../../sim/index.ts';
 
 /** A NAL of `size` bytes with the given header, filled with a pattern free of start codes. */
 function nal(codec: VideoCodec, type: number, size: number, seed = 1): Uint8Array {

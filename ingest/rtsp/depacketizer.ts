@@ -48,43 +48,46 @@ const MAX_DRIFT_MS = 10_000;
 
 export class Depacketizer {
   readonly counters: DepacketizerCounters = { packets: 0, bytes: 0, accessUnits: 0, keyframes: 0, gaps: 0, droppedAccessUnits: 0, badPackets: 0, lastKeyframeMs: 0 };
-  private buf = new Uint8Array(128 * 1024);
-  private len = 0;
-  private out = new Uint8Array(0); // grown on the first keyframe that lacks parameter sets
-  private readonly au: AccessUnit;
-  private open = false;
-  private auTs = 0;
-  private damaged = false;
+  #buf = new Uint8Array(128 * 1024);
+  #len = 0;
+  #out = new Uint8Array(0); // grown on the first keyframe that lacks parameter sets
+  readonly #au: AccessUnit;
+  #open = false;
+  #auTs = 0;
+  #damaged = false;
   /** The open access unit has a non-keyframe slice and the sink wants only keyframes. */
-  private skipping = false;
-  private readonly keyframesOnly: boolean;
-  private hasKey = false;
-  private hasVps = false;
-  private hasSps = false;
-  private hasPps = false;
-  private inFu = false;
-  private fuNalStart = 0;
-  private fuNalType = -1;
-  private expectedSeq = -1;
+  #skipping = false;
+  readonly #keyframesOnly: boolean;
+  #hasKey = false;
+  #hasVps = false;
+  #hasSps = false;
+  #hasPps = false;
+  #inFu = false;
+  #fuNalStart = 0;
+  #fuNalType = -1;
+  #expectedSeq = -1;
   // Parameter sets, latest seen (SDP first, then in-band), without start codes.
-  private vps: Uint8Array | undefined;
-  private sps: Uint8Array | undefined;
-  private pps: Uint8Array | undefined;
+  #vps: Uint8Array | undefined;
+  #sps: Uint8Array | undefined;
+  #pps: Uint8Array | undefined;
   // Clock mapping.
-  private lastTs = 0;
-  private extTs = 0;
-  private wallBase = -1;
-  private lastTimeMs = 0;
+  #lastTs = 0;
+  #extTs = 0;
+  #wallBase = -1;
+  #lastTimeMs = 0;
 
-  constructor(readonly codec: VideoCodec, readonly payloadType: number, readonly clockRate: number, private readonly sink: AccessUnitSink, parameterSets: readonly Uint8Array[] = []) {
-    this.au = { codec, data: this.buf, keyframe: false, rtpTimestamp: 0, timeMs: 0 };
-    this.keyframesOnly = sink.keyframesOnly === true;
-    for (const ps of parameterSets) this.keepParameterSet(ps, 0, ps.length);
+  readonly #sink: AccessUnitSink;
+
+  constructor(readonly codec: VideoCodec, readonly payloadType: number, readonly clockRate: number, sink: AccessUnitSink, parameterSets: readonly Uint8Array[] = []) {
+    this.#sink = sink;
+    this.#au = { codec, data: this.#buf, keyframe: false, rtpTimestamp: 0, timeMs: 0 };
+    this.#keyframesOnly = sink.keyframesOnly === true;
+    for (const ps of parameterSets) this.#keepParameterSet(ps, 0, ps.length);
   }
 
   /** The parameter sets known so far, Annex-B, for a decoder that starts mid-stream. */
   parameterSetsAnnexB(): Uint8Array {
-    const parts = [this.vps, this.sps, this.pps].filter((p): p is Uint8Array => p !== undefined);
+    const parts = [this.#vps, this.#sps, this.#pps].filter((p): p is Uint8Array => p !== undefined);
     const out = new Uint8Array(parts.reduce((n, p) => n + 4 + p.length, 0));
     let o = 0;
     for (const p of parts) { out.set(START_CODE, o); out.set(p, o + 4); o += 4 + p.length; }
@@ -113,82 +116,82 @@ export class Depacketizer {
     if (start >= end) { c.badPackets++; return; }
 
     let gap = false;
-    if (this.expectedSeq >= 0 && seq !== this.expectedSeq) {
-      const behind = (this.expectedSeq - seq) & 0xffff;
+    if (this.#expectedSeq >= 0 && seq !== this.#expectedSeq) {
+      const behind = (this.#expectedSeq - seq) & 0xffff;
       if (behind > 0 && behind < 1000) return; // late duplicate or reordered: ignore
       gap = true;
       c.gaps++;
     }
-    this.expectedSeq = (seq + 1) & 0xffff;
-    if (gap && this.open) this.damaged = true;
-    if (this.open && ts !== this.auTs) this.finish(nowMs);
-    if (!this.open) this.begin(ts);
-    if (gap) { this.damaged = true; this.inFu = false; }
+    this.#expectedSeq = (seq + 1) & 0xffff;
+    if (gap && this.#open) this.#damaged = true;
+    if (this.#open && ts !== this.#auTs) this.#finish(nowMs);
+    if (!this.#open) this.#begin(ts);
+    if (gap) { this.#damaged = true; this.#inFu = false; }
 
-    if (this.codec === 'h264') this.payload264(pkt, start, end);
-    else this.payload265(pkt, start, end);
-    if (marker) this.finish(nowMs);
+    if (this.codec === 'h264') this.#payload264(pkt, start, end);
+    else this.#payload265(pkt, start, end);
+    if (marker) this.#finish(nowMs);
   }
 
   /** Drops a partly assembled access unit (the connection was lost). */
   reset(): void {
-    this.open = false;
-    this.inFu = false;
-    this.expectedSeq = -1;
+    this.#open = false;
+    this.#inFu = false;
+    this.#expectedSeq = -1;
   }
 
-  private begin(ts: number): void {
-    this.open = true;
-    this.auTs = ts;
-    this.len = 0;
-    this.damaged = false;
-    this.skipping = false;
-    this.hasKey = this.hasVps = this.hasSps = this.hasPps = false;
-    this.inFu = false;
+  #begin(ts: number): void {
+    this.#open = true;
+    this.#auTs = ts;
+    this.#len = 0;
+    this.#damaged = false;
+    this.#skipping = false;
+    this.#hasKey = this.#hasVps = this.#hasSps = this.#hasPps = false;
+    this.#inFu = false;
   }
 
-  private payload264(p: Uint8Array, s: number, e: number): void {
+  #payload264(p: Uint8Array, s: number, e: number): void {
     const type = p[s]! & 0x1f;
-    if (type >= 1 && type <= 23) { this.nal(p, s, e); return; }
+    if (type >= 1 && type <= 23) { this.#nal(p, s, e); return; }
     if (type === 24) { // STAP-A
       let i = s + 1;
       while (i + 2 <= e) {
         const size = (p[i]! << 8) | p[i + 1]!;
         i += 2;
-        if (size === 0 || i + size > e) { this.damaged = true; this.counters.badPackets++; return; }
-        this.nal(p, i, i + size);
+        if (size === 0 || i + size > e) { this.#damaged = true; this.counters.badPackets++; return; }
+        this.#nal(p, i, i + size);
         i += size;
       }
       return;
     }
     if (type === 28) { // FU-A
-      if (e - s < 3) { this.damaged = true; this.counters.badPackets++; return; }
+      if (e - s < 3) { this.#damaged = true; this.counters.badPackets++; return; }
       const fu = p[s + 1]!;
       const startBit = (fu & 0x80) !== 0;
       const endBit = (fu & 0x40) !== 0;
       if (startBit) {
         const hdr = (p[s]! & 0xe0) | (fu & 0x1f);
-        this.fuBegin(fu & 0x1f);
-        if (!this.skipping) this.write1(hdr);
-      } else if (!this.inFu) { this.damaged = true; return; }
-      if (!this.skipping) this.write(p, s + 2, e);
-      if (endBit) this.fuEnd();
+        this.#fuBegin(fu & 0x1f);
+        if (!this.#skipping) this.#write1(hdr);
+      } else if (!this.#inFu) { this.#damaged = true; return; }
+      if (!this.#skipping) this.#write(p, s + 2, e);
+      if (endBit) this.#fuEnd();
       return;
     }
     this.counters.badPackets++; // STAP-B, MTAP, FU-B: not used over RTSP/TCP in practice
   }
 
-  private payload265(p: Uint8Array, s: number, e: number): void {
-    if (e - s < 3) { this.damaged = true; this.counters.badPackets++; return; }
+  #payload265(p: Uint8Array, s: number, e: number): void {
+    if (e - s < 3) { this.#damaged = true; this.counters.badPackets++; return; }
     const type = (p[s]! >> 1) & 0x3f;
-    if (type < 48) { this.nal(p, s, e); return; }
+    if (type < 48) { this.#nal(p, s, e); return; }
     if (type === 48) { // AP
       let i = s + 2;
       while (i + 2 <= e) {
         const size = (p[i]! << 8) | p[i + 1]!;
         i += 2;
-        if (size < 2 || i + size > e) { this.damaged = true; this.counters.badPackets++; return; }
-        this.nal(p, i, i + size);
+        if (size < 2 || i + size > e) { this.#damaged = true; this.counters.badPackets++; return; }
+        this.#nal(p, i, i + size);
         i += size;
       }
       return;
@@ -197,72 +200,72 @@ export class Depacketizer {
       const fu = p[s + 2]!;
       const ftype = fu & 0x3f;
       if ((fu & 0x80) !== 0) {
-        this.fuBegin(ftype);
-        if (!this.skipping) {
-          this.write1((p[s]! & 0x81) | (ftype << 1));
-          this.write1(p[s + 1]!);
+        this.#fuBegin(ftype);
+        if (!this.#skipping) {
+          this.#write1((p[s]! & 0x81) | (ftype << 1));
+          this.#write1(p[s + 1]!);
         }
-      } else if (!this.inFu) { this.damaged = true; return; }
-      if (!this.skipping) this.write(p, s + 3, e);
-      if ((fu & 0x40) !== 0) this.fuEnd();
+      } else if (!this.#inFu) { this.#damaged = true; return; }
+      if (!this.#skipping) this.#write(p, s + 3, e);
+      if ((fu & 0x40) !== 0) this.#fuEnd();
       return;
     }
     // 50 (PACI) and reserved types carry nothing we need.
   }
 
-  private fuBegin(type: number): void {
-    if (this.inFu) this.damaged = true; // previous fragment never ended
-    this.inFu = true;
-    this.fuNalType = type;
-    this.noteType(type);
-    if (this.skipping) return;
-    this.writeStart();
-    this.fuNalStart = this.len;
+  #fuBegin(type: number): void {
+    if (this.#inFu) this.#damaged = true; // previous fragment never ended
+    this.#inFu = true;
+    this.#fuNalType = type;
+    this.#noteType(type);
+    if (this.#skipping) return;
+    this.#writeStart();
+    this.#fuNalStart = this.#len;
   }
 
-  private fuEnd(): void {
-    this.inFu = false;
-    if (!this.skipping && this.isParamType(this.fuNalType)) this.keepParameterSet(this.buf, this.fuNalStart, this.len);
+  #fuEnd(): void {
+    this.#inFu = false;
+    if (!this.#skipping && this.#isParamType(this.#fuNalType)) this.#keepParameterSet(this.#buf, this.#fuNalStart, this.#len);
   }
 
-  private nal(p: Uint8Array, s: number, e: number): void {
+  #nal(p: Uint8Array, s: number, e: number): void {
     const type = this.codec === 'h264' ? p[s]! & 0x1f : (p[s]! >> 1) & 0x3f;
-    this.noteType(type);
-    if (this.isParamType(type)) this.keepParameterSet(p, s, e);
-    if (this.skipping) return;
-    this.writeStart();
-    this.write(p, s, e);
+    this.#noteType(type);
+    if (this.#isParamType(type)) this.#keepParameterSet(p, s, e);
+    if (this.#skipping) return;
+    this.#writeStart();
+    this.#write(p, s, e);
   }
 
-  private noteType(type: number): void {
-    if (this.keyframesOnly && this.isNonKeySlice(type)) this.skipping = true;
+  #noteType(type: number): void {
+    if (this.#keyframesOnly && this.#isNonKeySlice(type)) this.#skipping = true;
     if (this.codec === 'h264') {
-      if (type === 5) this.hasKey = true;
-      else if (type === 7) this.hasSps = true;
-      else if (type === 8) this.hasPps = true;
+      if (type === 5) this.#hasKey = true;
+      else if (type === 7) this.#hasSps = true;
+      else if (type === 8) this.#hasPps = true;
     } else {
-      if (type >= 16 && type <= 21) this.hasKey = true;
-      else if (type === 32) this.hasVps = true;
-      else if (type === 33) this.hasSps = true;
-      else if (type === 34) this.hasPps = true;
+      if (type >= 16 && type <= 21) this.#hasKey = true;
+      else if (type === 32) this.#hasVps = true;
+      else if (type === 33) this.#hasSps = true;
+      else if (type === 34) this.#hasPps = true;
     }
   }
 
   /** A slice of a picture that is not a keyframe (non-IDR in H.264, non-IRAP in H.265). */
-  private isNonKeySlice(type: number): boolean {
+  #isNonKeySlice(type: number): boolean {
     return this.codec === 'h264' ? type >= 1 && type <= 4 : type <= 31 && (type < 16 || type > 23);
   }
 
-  private isParamType(type: number): boolean {
+  #isParamType(type: number): boolean {
     return this.codec === 'h264' ? type === 7 || type === 8 : type >= 32 && type <= 34;
   }
 
-  private keepParameterSet(p: Uint8Array, s: number, e: number): void {
+  #keepParameterSet(p: Uint8Array, s: number, e: number): void {
     if (e <= s) return;
     const type = this.codec === 'h264' ? p[s]! & 0x1f : (p[s]! >> 1) & 0x3f;
     const cur = this.codec === 'h264'
-      ? (type === 7 ? this.sps : type === 8 ? this.pps : undefined)
-      : (type === 32 ? this.vps : type === 33 ? this.sps : type === 34 ? this.pps : undefined);
+      ? (type === 7 ? this.#sps : type === 8 ? this.#pps : undefined)
+      : (type === 32 ? this.#vps : type === 33 ? this.#sps : type === 34 ? this.#pps : undefined);
     if (cur && cur.length === e - s) {
       let same = true;
       for (let i = 0; i < cur.length; i++) if (cur[i] !== p[s + i]) { same = false; break; }
@@ -270,101 +273,101 @@ export class Depacketizer {
     }
     const copy = p.slice(s, e);
     if (this.codec === 'h264') {
-      if (type === 7) this.sps = copy; else if (type === 8) this.pps = copy;
-    } else if (type === 32) this.vps = copy; else if (type === 33) this.sps = copy; else if (type === 34) this.pps = copy;
+      if (type === 7) this.#sps = copy; else if (type === 8) this.#pps = copy;
+    } else if (type === 32) this.#vps = copy; else if (type === 33) this.#sps = copy; else if (type === 34) this.#pps = copy;
   }
 
-  private finish(nowMs: number): void {
-    this.open = false;
+  #finish(nowMs: number): void {
+    this.#open = false;
     const c = this.counters;
-    if (this.inFu) { this.damaged = true; this.inFu = false; }
-    if (this.skipping) {
-      if (this.damaged) c.droppedAccessUnits++;
+    if (this.#inFu) { this.#damaged = true; this.#inFu = false; }
+    if (this.#skipping) {
+      if (this.#damaged) c.droppedAccessUnits++;
       else c.accessUnits++;
       return;
     }
-    if (this.len === 0) return;
-    if (this.damaged) { c.droppedAccessUnits++; return; }
+    if (this.#len === 0) return;
+    if (this.#damaged) { c.droppedAccessUnits++; return; }
     c.accessUnits++;
-    const au = this.au;
-    au.rtpTimestamp = this.auTs;
-    au.timeMs = this.mapTime(this.auTs, nowMs);
-    au.keyframe = this.hasKey;
-    au.data = this.buf.subarray(0, this.len);
-    if (this.hasKey) {
+    const au = this.#au;
+    au.rtpTimestamp = this.#auTs;
+    au.timeMs = this.#mapTime(this.#auTs, nowMs);
+    au.keyframe = this.#hasKey;
+    au.data = this.#buf.subarray(0, this.#len);
+    if (this.#hasKey) {
       c.keyframes++;
       c.lastKeyframeMs = au.timeMs;
-      const needPs = !this.hasSps || !this.hasPps || (this.codec === 'h265' && !this.hasVps);
-      if (needPs) au.data = this.withParameterSets();
+      const needPs = !this.#hasSps || !this.#hasPps || (this.codec === 'h265' && !this.#hasVps);
+      if (needPs) au.data = this.#withParameterSets();
     }
-    this.sink.onAccessUnit(au);
+    this.#sink.onAccessUnit(au);
   }
 
-  private withParameterSets(): Uint8Array {
-    let need = this.len;
-    for (const p of [this.vps, this.sps, this.pps]) if (p) need += 4 + p.length;
-    if (this.out.length < need) this.out = new Uint8Array(need * 2);
+  #withParameterSets(): Uint8Array {
+    let need = this.#len;
+    for (const p of [this.#vps, this.#sps, this.#pps]) if (p) need += 4 + p.length;
+    if (this.#out.length < need) this.#out = new Uint8Array(need * 2);
     let o = 0;
-    for (const p of [this.vps, this.sps, this.pps]) {
+    for (const p of [this.#vps, this.#sps, this.#pps]) {
       if (!p) continue;
-      this.out.set(START_CODE, o);
-      this.out.set(p, o + 4);
+      this.#out.set(START_CODE, o);
+      this.#out.set(p, o + 4);
       o += 4 + p.length;
     }
-    this.out.set(this.buf.subarray(0, this.len), o);
-    return this.out.subarray(0, o + this.len);
+    this.#out.set(this.#buf.subarray(0, this.#len), o);
+    return this.#out.subarray(0, o + this.#len);
   }
 
   /** RTP clock → per-camera monotonic ms, anchored to the wall clock at the first access unit. */
-  private mapTime(ts: number, nowMs: number): number {
-    if (this.wallBase < 0) {
-      this.wallBase = nowMs;
-      this.lastTs = ts;
-      this.extTs = 0;
-      this.lastTimeMs = nowMs;
+  #mapTime(ts: number, nowMs: number): number {
+    if (this.#wallBase < 0) {
+      this.#wallBase = nowMs;
+      this.#lastTs = ts;
+      this.#extTs = 0;
+      this.#lastTimeMs = nowMs;
       return nowMs;
     }
-    const diff = (ts - this.lastTs) | 0; // signed 32-bit difference unwraps the clock
-    this.extTs += diff;
-    this.lastTs = ts;
+    const diff = (ts - this.#lastTs) | 0; // signed 32-bit difference unwraps the clock
+    this.#extTs += diff;
+    this.#lastTs = ts;
     if (diff === 0) { // a server that stamps every frame alike: arrival time is the best we have
-      const t0 = Math.max(nowMs, this.lastTimeMs);
-      this.lastTimeMs = t0;
-      this.wallBase = t0 - (this.extTs * 1000) / this.clockRate;
+      const t0 = Math.max(nowMs, this.#lastTimeMs);
+      this.#lastTimeMs = t0;
+      this.#wallBase = t0 - (this.#extTs * 1000) / this.clockRate;
       return t0;
     }
-    let t = this.wallBase + (this.extTs * 1000) / this.clockRate;
+    let t = this.#wallBase + (this.#extTs * 1000) / this.clockRate;
     if (Math.abs(t - nowMs) > MAX_DRIFT_MS) { // the server restarted its clock: re-anchor
-      this.wallBase = nowMs - (this.extTs * 1000) / this.clockRate;
+      this.#wallBase = nowMs - (this.#extTs * 1000) / this.clockRate;
       t = nowMs;
     }
-    if (t < this.lastTimeMs) t = this.lastTimeMs;
-    this.lastTimeMs = t;
+    if (t < this.#lastTimeMs) t = this.#lastTimeMs;
+    this.#lastTimeMs = t;
     return t;
   }
 
-  private ensure(extra: number): void {
-    if (this.len + extra <= this.buf.length) return;
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.len + extra));
-    next.set(this.buf.subarray(0, this.len));
-    this.buf = next;
+  #ensure(extra: number): void {
+    if (this.#len + extra <= this.#buf.length) return;
+    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + extra));
+    next.set(this.#buf.subarray(0, this.#len));
+    this.#buf = next;
   }
 
-  private writeStart(): void {
-    this.ensure(4);
-    const b = this.buf;
-    b[this.len] = 0; b[this.len + 1] = 0; b[this.len + 2] = 0; b[this.len + 3] = 1;
-    this.len += 4;
+  #writeStart(): void {
+    this.#ensure(4);
+    const b = this.#buf;
+    b[this.#len] = 0; b[this.#len + 1] = 0; b[this.#len + 2] = 0; b[this.#len + 3] = 1;
+    this.#len += 4;
   }
 
-  private write1(v: number): void {
-    this.ensure(1);
-    this.buf[this.len++] = v;
+  #write1(v: number): void {
+    this.#ensure(1);
+    this.#buf[this.#len++] = v;
   }
 
-  private write(p: Uint8Array, s: number, e: number): void {
-    this.ensure(e - s);
-    this.buf.set(p.subarray(s, e), this.len);
-    this.len += e - s;
+  #write(p: Uint8Array, s: number, e: number): void {
+    this.#ensure(e - s);
+    this.#buf.set(p.subarray(s, e), this.#len);
+    this.#len += e - s;
   }
 }

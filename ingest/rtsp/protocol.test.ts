@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Authenticator, parseChallenges, verifyAuthorization } from './auth.ts';
 import { parseSdp, resolveControl } from './sdp.ts';
+import { until } from '../../test/harness.ts';
 
 describe('RTSP authentication', () => {
   it('answers a Digest challenge (with and without qop) the way a server checks it', () => {
@@ -49,8 +50,8 @@ describe('redirects', () => {
     const { createServer } = await import('node:net');
     const { freePort } = await import('../../core/index.ts');
     const { RtspSession } = await import('./session.ts');
-    const { startCameraFarm } = await import('../sim/start.ts');
-    const { DATA_DIR } = await import('../test-support.ts');
+    const { startCameraFarm } = await import('../../sim/index.ts');
+    const { DATA_DIR } = await import('../../test/ingest.ts');
     const farmPort = await freePort();
     const farm = await startCameraFarm({ dataDir: DATA_DIR, port: farmPort, cameras: [{ path: 'target', username: 'u', password: 'p' }] });
     const target = `rtsp://127.0.0.1:${farmPort}/target`;
@@ -68,8 +69,7 @@ describe('redirects', () => {
     try {
       await s.start();
       expect(s.state).toBe('streaming');
-      const end = Date.now() + 5000;
-      while (keyframes === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+      await until('a keyframe through the redirect', () => keyframes > 0, 5000);
       expect(keyframes).toBeGreaterThan(0);
     } finally {
       await s.stop();

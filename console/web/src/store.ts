@@ -110,6 +110,7 @@ export async function api<T = any>(method: string, path: string, body?: unknown)
   if (method !== 'GET' && store.session) headers['x-csrf-token'] = store.session.csrf;
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'same-origin' });
   const json = await res.json().catch(() => ({}));
+  // Every error answers { error: { code, message } } (docs/architecture.md, "Conventions").
   if (!res.ok) throw new ApiError(res.status, json?.error?.code ?? 'HTTP', json?.error?.message ?? res.statusText);
   return json as T;
 }

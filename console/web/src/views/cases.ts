@@ -1,4 +1,4 @@
-import { CASE_STATES, caseLight, type ConsoleCase } from '../../../types.ts';
+import { CASE_STATES, CONSOLE_ACTIONS, caseLight, refusal, type CaseState, type ConsoleCase } from '../../../types.ts';
 import { h, fmtCountdown, fmtTime, reconcile } from '../dom.ts';
 import { t } from '../i18n.ts';
 import { api, store } from '../store.ts';
@@ -6,12 +6,8 @@ import { allOption, areaName, categoryName, departmentName, select, toast } from
 
 const COLUMNS: string[][] = [['reported', 'returned', 'reopened', 'transferred'], ['dispatched'], ['signed'], ['resolved'], ['closed', 'invalid']];
 const PER_COLUMN = 50;
-/** Which actions make sense in which state; the server checks again, and so does the router. */
-const ACTIONS: Record<string, string[]> = {
-  reported: ['dispatch', 'escalate', 'invalid'], returned: ['dispatch', 'escalate', 'invalid'], reopened: ['dispatch', 'escalate', 'invalid'],
-  dispatched: ['return', 'escalate', 'invalid'], transferred: ['return'], signed: ['return', 'escalate'], resolved: ['verify-close', 'reopen'],
-  closed: ['reopen'], invalid: ['reopen'],
-};
+/** The actions the router allows in a state (the server checks again); a transfer needs a department picker, so it is API-only. */
+const actionsIn = (state: CaseState): string[] => CONSOLE_ACTIONS.filter((a) => a !== 'transfer' && !refusal(state, a));
 
 export function casesView(openId?: string) {
   const f = { state: '', department: '', category: '' };
@@ -71,7 +67,7 @@ export function casesView(openId?: string) {
     detailShown = c;
     if (!c) { detail.replaceChildren(h('p', { class: 'hint' }, t('detail'))); return; }
     const reason = h('input', { id: 'action-reason', placeholder: t('reason') });
-    const actions = (ACTIONS[c.state] ?? []).filter((a) => store.can(`case.${a}`));
+    const actions = actionsIn(c.state).filter((a) => store.can(`case.${a}`));
     const deadlines = h('dl', {},
       h('dt', {}, t('signDeadline')), h('dd', {}, c.signDeadline ? countdown(c.signDeadline, !c.timeline.some((s) => s.state === 'signed')) : '—'),
       h('dt', {}, t('resolveDeadline')), h('dd', {}, c.resolveDeadline ? countdown(c.resolveDeadline, !c.timeline.some((s) => s.state === 'resolved')) : '—'));

@@ -1,7 +1,7 @@
 import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../core/index.ts';
-import { DISPATCH_STREAM, dispatchDurable, type DispatchOrder } from './store.ts';
+import { DISPATCH_STREAM, dispatchDurable, type DispatchOrder } from '../router/index.ts';
 
 export interface DispatchSimOptions {
   readonly nc: NatsConnection;

@@ -1,5 +1,4 @@
 import type { City, CameraT } from '../config/index.ts';
-import { EVENT_SCHEMA, type GridEventT } from './events.ts';
 
 export interface GeoPoint {
   readonly lat: number;
@@ -69,41 +68,4 @@ export function geolocateCameraPoint(city: City, cameraId: string, zoneId: strin
 /** The grid path of a lat/lon, empty outside the grid. */
 export function locatePath(city: City, lat: number, lon: number): readonly string[] {
   return city.grid.locate(lat, lon)?.path ?? [];
-}
-
-export interface CameraDetection {
-  /** Stable: the same incident gives the same id (e.g. camera, zone, locked position, first-seen time). */
-  readonly id: string;
-  readonly type: 'illegal_parking' | 'road_vending';
-  /** Category code; the type when absent. */
-  readonly category?: string;
-  readonly cameraId: string;
-  readonly zoneId: string;
-  readonly class: string;
-  /** [x, y, width, height] in image pixels. */
-  readonly box: readonly [number, number, number, number];
-  readonly dwell_s: number;
-  readonly score: number;
-  readonly firstSeen: Date;
-  readonly confirmedAt: Date;
-  readonly evidence: readonly string[];
-  readonly model: { readonly name: string; readonly version: string };
-}
-
-/**
- * Builds a camera event: the box's bottom-centre point (where the object meets the ground) is
- * geolocated and placed in a cell. Returns null for an unknown camera.
- */
-export function cameraEvent(city: City, d: CameraDetection): GridEventT | null {
-  const [x, y, w, h] = d.box;
-  const g = geolocateCameraPoint(city, d.cameraId, d.zoneId, [x + w / 2, y + h]);
-  if (!g) return null;
-  return {
-    schema: EVENT_SCHEMA, id: d.id, type: d.type, category: d.category ?? d.type,
-    source: { kind: 'camera', id: d.cameraId, zone: d.zoneId },
-    first_seen: d.firstSeen.toISOString(), confirmed_at: d.confirmedAt.toISOString(),
-    place: { lat: g.lat, lon: g.lon, path: [...g.path], method: g.method },
-    object: { class: d.class, box: [x, y, w, h], dwell_s: d.dwell_s, score: d.score },
-    evidence: [...d.evidence], model: { name: d.model.name, version: d.model.version },
-  };
 }

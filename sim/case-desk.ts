@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { haversineM, type City } from '../config/index.ts';
-import { ConsoleActionRefusedError, ConsoleNotFoundError } from './errors.ts';
-import { OPEN_STATES, type Actor, type CaseActions, type CaseState, type ConsoleAlert, type ConsoleCase, type ConsoleFeed } from './types.ts';
+import { OPEN_STATES, refusal, type CaseAction, type CaseState } from '../domain/index.ts';
+import { ConsoleActionRefusedError, ConsoleNotFoundError, type Actor, type CaseActions, type ConsoleAlert, type ConsoleCase, type ConsoleFeed } from '../console/index.ts';
 
 /**
  * An in-process case desk: the reference implementation of `CaseActions` the console runs on
@@ -55,8 +55,9 @@ export class MemoryCaseDesk implements CaseActions {
     return this.#put({ ...c, ...patch, state, updatedAt: ts, timeline: [...c.timeline, note ? { ts, state, actor, note } : { ts, state, actor }] });
   }
 
-  #need(c: ConsoleCase, action: string, states: readonly CaseState[]): void {
-    if (!states.includes(c.state)) throw new ConsoleActionRefusedError(action, c.id, c.state);
+  /** The router's own rules decide what may be done in each state. */
+  #need(c: ConsoleCase, action: CaseAction): void {
+    if (refusal(c.state, action)) throw new ConsoleActionRefusedError(action, c.id, c.state);
   }
 
   async confirmAlert(alert: ConsoleAlert, actor: Actor): Promise<ConsoleCase> {
@@ -98,19 +99,19 @@ export class MemoryCaseDesk implements CaseActions {
 
   async dispatch(caseId: string, actor: Actor, departments?: readonly string[]): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'dispatch', ['reported', 'returned', 'reopened']);
+    this.#need(c, 'dispatch');
     return this.#step(c, 'dispatched', actor.username, undefined, departments?.length ? { departments: [...departments] } : {});
   }
 
   async returnCase(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'return', ['dispatched', 'signed', 'transferred']);
+    this.#need(c, 'return');
     return this.#step(c, 'returned', actor.username, reason);
   }
 
   async escalate(caseId: string, actor: Actor): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'escalate', ['reported', 'dispatched', 'signed', 'returned', 'reopened']);
+    this.#need(c, 'escalate');
     const missed = (c.missedDeadlines ?? 0) + 1;
     if (missed >= 3) {
       const sup = this.#city.supervisoryDepartment.id;
@@ -121,32 +122,38 @@ export class MemoryCaseDesk implements CaseActions {
 
   async verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'verify-close', ['resolved']);
+    this.#need(c, 'close');
     return this.#step(c, 'closed', actor.username, undefined);
   }
 
   async reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'reopen', ['resolved', 'closed', 'invalid']);
+    this.#need(c, 'reopen');
     return this.#step(c, 'reopened', actor.username, reason);
   }
 
   async markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'invalid', ['reported', 'returned', 'reopened', 'dispatched']);
+    this.#need(c, 'invalidate');
     return this.#step(c, 'invalid', actor.username, reason);
+  }
+
+  async transfer(caseId: string, actor: Actor, department: string): Promise<ConsoleCase> {
+    const c = this.#get(caseId);
+    this.#need(c, 'transfer');
+    return this.#step(c, 'transferred', actor.username, `transferred to ${department}`, { departments: [department] });
   }
 
   // The dispatch system's side: a department signs for and resolves a case.
   async sign(caseId: string, by: string): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'sign', ['dispatched', 'transferred']);
+    this.#need(c, 'sign');
     return this.#step(c, 'signed', by, undefined);
   }
 
   async resolve(caseId: string, by: string, note?: string): Promise<ConsoleCase> {
     const c = this.#get(caseId);
-    this.#need(c, 'resolve', ['signed']);
+    this.#need(c, 'resolve');
     return this.#step(c, 'resolved', by, note);
   }
 }

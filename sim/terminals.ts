@@ -5,7 +5,7 @@ import { seededRandom, type Logger } from '../core/index.ts';
 /** A 16×16 grey JPEG, for simulated report photos. */
 export const TINY_JPEG_B64 = '/9j/4AAQSkZJRgABAgAAAQABAAD//gAQTGF2YzU5LjM3LjEwMAD/2wBDAAgUFBcUFxsbGxsbGyAeICEhISAgICAhISEkJCQqKiokJCQhISQkKCgqKi4vLisrKisvLzIyMjw8OTlGRkhWVmf/xABKAAEAAAAAAAAAAAAAAAAAAAAAAQEAAAAAAAAAAAAAAAAAAAAAEAEAAAAAAAAAAAAAAAAAAAAAEQEAAAAAAAAAAAAAAAAAAAAA/8AAEQgAEAAQAwEiAAIRAAMRAP/aAAwDAQACEQMRAD8AAA//2Q==';
 
-export interface SimOptions {
+export interface TerminalSimOptions {
   readonly url: string;
   readonly city: City;
   /** The terminals to simulate, with the passwords they log in with. */
@@ -44,14 +44,14 @@ const M_PER_DEG = 111_320;
  * session each with a last will, a beacon every few seconds and now and then a report.
  */
 export class TerminalSimulator {
-  readonly #o: SimOptions;
+  readonly #o: TerminalSimOptions;
   readonly #walkers: Walker[] = [];
   readonly #random: () => number;
   #timer: NodeJS.Timeout | null = null;
   #lastTick = 0;
   readonly counts = { location: 0, report: 0, malformed: 0, unauthorised: 0, errors: 0 };
 
-  constructor(opts: SimOptions) {
+  constructor(opts: TerminalSimOptions) {
     this.#o = opts;
     this.#random = seededRandom(opts.seed ?? 7);
     for (const t of opts.terminals) {

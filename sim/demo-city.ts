@@ -1,5 +1,5 @@
 import { seededRandom } from '../core/index.ts';
-import type { CityConfigT } from './city.ts';
+import type { CityConfigT } from '../config/index.ts';
 
 export interface GenerateOptions {
   cameras: number;

@@ -1,3 +1,4 @@
+/** Helpers shared by the ingest tests: the data folder, a test camera and fast ingest settings. */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CameraT, IngestT } from '../config/index.ts';
@@ -14,11 +15,3 @@ export const FAST_INGEST: IngestT = {
   sample_period_s: 1, max_connects_in_flight: 8, stall_timeout_s: 2, backoff_initial_ms: 300, backoff_max_ms: 2000,
   frame_width: 320, frame_height: 180, decode_budget_per_s: 50, decoders_per_codec: 1, connect_timeout_ms: 1500,
 };
-
-export async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

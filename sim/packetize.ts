@@ -1,4 +1,4 @@
-import type { VideoCodec } from '../rtsp/depacketizer.ts';
+import type { VideoCodec } from '../ingest/index.ts';
 import { nalType, type ClipFrame } from './clip.ts';
 
 /**

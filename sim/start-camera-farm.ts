@@ -1,6 +1,6 @@
 import { prepareClip, loadClip, DEFAULT_CLIP, type ClipSpec } from './clip.ts';
-import { CameraFarm, type FarmCamera } from './farm.ts';
-import type { CameraT } from '../../config/index.ts';
+import { CameraFarm, type FarmCamera } from './camera-farm.ts';
+import type { CameraT } from '../config/index.ts';
 
 export interface StartFarmOptions {
   dataDir: string;

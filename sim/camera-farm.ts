@@ -1,9 +1,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes, randomInt } from 'node:crypto';
-import { verifyAuthorization } from '../rtsp/auth.ts';
+import { verifyAuthorization, CameraFarmError } from '../ingest/index.ts';
 import type { Clip } from './clip.ts';
 import { packetizeFrame, stampFrame, type FrameTemplate } from './packetize.ts';
-import { CameraFarmError } from '../errors.ts';
 
 /**
  * Faults a simulated camera can show. `refuse` closes the connection at the first request (one
@@ -108,102 +107,105 @@ const SDP_MJPEG = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=mjpeg', 'c=IN IP4 0.0.0
  * group, so thousands of cameras cost little more than the socket writes.
  */
 export class CameraFarm {
-  private server: Server | undefined;
-  private readonly cameras = new Map<string, FarmCamera>();
-  private readonly clients = new Set<Client>();
-  private readonly main: Stream;
-  private readonly alt: Stream | undefined;
-  private readonly groups: Group[];
-  private readonly own = new Set<Client>();
-  private ticker: NodeJS.Timeout | undefined;
-  private tick = 0;
-  private t0 = 0;
-  private bytesSent = 0;
-  private framesSkipped = 0;
-  private port: number;
+  #server: Server | undefined;
+  readonly #cameras = new Map<string, FarmCamera>();
+  readonly #clients = new Set<Client>();
+  readonly #main: Stream;
+  readonly #alt: Stream | undefined;
+  readonly #groups: Group[];
+  readonly #own = new Set<Client>();
+  #ticker: NodeJS.Timeout | undefined;
+  #tick = 0;
+  #t0 = 0;
+  #bytesSent = 0;
+  #framesSkipped = 0;
+  #port: number;
 
-  constructor(private readonly opts: CameraFarmOptions) {
-    this.port = opts.port;
-    for (const c of opts.cameras) this.cameras.set(c.path, c);
+  readonly #opts: CameraFarmOptions;
+
+  constructor(opts: CameraFarmOptions) {
+    this.#opts = opts;
+    this.#port = opts.port;
+    for (const c of opts.cameras) this.#cameras.set(c.path, c);
     const stream = (clip: Clip): Stream => ({ clip, templates: clip.frames.map((f) => packetizeFrame(clip.codec, f)), sdp: makeSdp(clip) });
-    this.main = stream(opts.clip);
-    this.alt = opts.altClip ? stream(opts.altClip) : undefined;
-    this.groups = Array.from({ length: GROUPS }, (_, g) => ({ offset: g, seq: randomInt(0, 65536), ts: randomInt(0, 2 ** 31), ssrc: randomInt(1, 2 ** 31), clients: new Set<Client>() }));
+    this.#main = stream(opts.clip);
+    this.#alt = opts.altClip ? stream(opts.altClip) : undefined;
+    this.#groups = Array.from({ length: GROUPS }, (_, g) => ({ offset: g, seq: randomInt(0, 65536), ts: randomInt(0, 2 ** 31), ssrc: randomInt(1, 2 ** 31), clients: new Set<Client>() }));
   }
 
   async start(): Promise<void> {
-    this.server = createServer((sock) => this.onConnection(sock));
+    this.#server = createServer((sock) => this.#onConnection(sock));
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', (err) => reject(new CameraFarmError(`camera farm cannot listen on ${this.opts.host ?? '127.0.0.1'}:${this.opts.port}: ${err.message}`, { cause: err })));
-      this.server!.listen(this.opts.port, this.opts.host ?? '127.0.0.1', () => resolve());
+      this.#server!.once('error', (err) => reject(new CameraFarmError(`camera farm cannot listen on ${this.#opts.host ?? '127.0.0.1'}:${this.#opts.port}: ${err.message}`, { cause: err })));
+      this.#server!.listen(this.#opts.port, this.#opts.host ?? '127.0.0.1', () => resolve());
     });
-    const addr = this.server.address();
-    if (addr && typeof addr === 'object') this.port = addr.port;
-    this.t0 = performance.now();
-    const periodMs = 1000 / this.main.clip.fps;
-    this.ticker = setInterval(() => {
-      const due = Math.floor((performance.now() - this.t0) / periodMs);
+    const addr = this.#server.address();
+    if (addr && typeof addr === 'object') this.#port = addr.port;
+    this.#t0 = performance.now();
+    const periodMs = 1000 / this.#main.clip.fps;
+    this.#ticker = setInterval(() => {
+      const due = Math.floor((performance.now() - this.#t0) / periodMs);
       let n = 0;
-      while (this.tick < due && n++ < 5) this.sendTick();
-      if (this.tick < due) { this.framesSkipped += due - this.tick; this.tick = due; }
+      while (this.#tick < due && n++ < 5) this.#sendTick();
+      if (this.#tick < due) { this.#framesSkipped += due - this.#tick; this.#tick = due; }
     }, 10); // fine-grained so that frames leave within ~10 ms of their time
   }
 
   async stop(): Promise<void> {
-    if (this.ticker) clearInterval(this.ticker);
-    for (const c of this.clients) this.drop(c);
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    if (this.#ticker) clearInterval(this.#ticker);
+    for (const c of this.#clients) this.#drop(c);
+    await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
   }
 
   url(path: string, host = '127.0.0.1'): string {
-    return `rtsp://${host}:${this.port}/${path}`;
+    return `rtsp://${host}:${this.#port}/${path}`;
   }
 
   /** Adds or replaces a camera (credentials, fault); clients of a replaced camera are dropped. */
   setCamera(cam: FarmCamera): void {
-    this.cameras.set(cam.path, cam);
-    for (const c of this.clients) if (c.cam?.path === cam.path) this.drop(c);
+    this.#cameras.set(cam.path, cam);
+    for (const c of this.#clients) if (c.cam?.path === cam.path) this.#drop(c);
   }
 
   removeCamera(path: string): void {
-    this.cameras.delete(path);
-    for (const c of this.clients) if (c.cam?.path === path) this.drop(c);
+    this.#cameras.delete(path);
+    for (const c of this.#clients) if (c.cam?.path === path) this.#drop(c);
   }
 
   status(): CameraFarmStatus {
     let playing = 0;
-    for (const c of this.clients) if (c.playing) playing++;
-    return { port: this.port, cameras: this.cameras.size, connections: this.clients.size, playing, bytesSent: this.bytesSent, framesSkipped: this.framesSkipped };
+    for (const c of this.#clients) if (c.playing) playing++;
+    return { port: this.#port, cameras: this.#cameras.size, connections: this.#clients.size, playing, bytesSent: this.#bytesSent, framesSkipped: this.#framesSkipped };
   }
 
-  private onConnection(sock: Socket): void {
+  #onConnection(sock: Socket): void {
     sock.setNoDelay(true);
     const c: Client = { sock, rx: Buffer.alloc(0), nonce: randomBytes(12).toString('hex'), sessionId: randomBytes(6).toString('hex'), cam: undefined, playing: false, group: undefined, own: undefined, stalled: false, timers: [] };
-    this.clients.add(c);
+    this.#clients.add(c);
     sock.on('data', (d) => {
       c.rx = c.rx.length ? Buffer.concat([c.rx, d]) : d;
-      try { this.parse(c); } catch { this.drop(c); }
+      try { this.#parse(c); } catch { this.#drop(c); }
     });
-    sock.on('error', () => this.drop(c));
-    sock.on('close', () => this.drop(c));
+    sock.on('error', () => this.#drop(c));
+    sock.on('close', () => this.#drop(c));
   }
 
-  private drop(c: Client): void {
-    if (!this.clients.delete(c)) return;
-    this.stopPlaying(c);
+  #drop(c: Client): void {
+    if (!this.#clients.delete(c)) return;
+    this.#stopPlaying(c);
     for (const t of c.timers) clearTimeout(t);
     c.sock.destroy();
   }
 
-  private stopPlaying(c: Client): void {
+  #stopPlaying(c: Client): void {
     c.playing = false;
     c.group?.clients.delete(c);
     c.group = undefined;
-    this.own.delete(c);
+    this.#own.delete(c);
     c.own = undefined;
   }
 
-  private parse(c: Client): void {
+  #parse(c: Client): void {
     for (;;) {
       const b = c.rx;
       if (b.length === 0) return;
@@ -224,19 +226,19 @@ export class CameraFarm {
       const total = end + 4 + (cl ? Number(cl[1]) : 0);
       if (b.length < total) return;
       c.rx = b.subarray(total);
-      this.handle(c, head);
-      if (!this.clients.has(c)) return;
+      this.#handle(c, head);
+      if (!this.#clients.has(c)) return;
     }
   }
 
-  private reply(c: Client, cseq: string, code: number, text: string, headers: Record<string, string> = {}, body = ''): void {
+  #reply(c: Client, cseq: string, code: number, text: string, headers: Record<string, string> = {}, body = ''): void {
     let out = `RTSP/1.0 ${code} ${text}\r\nCSeq: ${cseq}\r\nServer: gridwatch-sim\r\n`;
     for (const [k, v] of Object.entries(headers)) out += `${k}: ${v}\r\n`;
     if (body) out += `Content-Length: ${Buffer.byteLength(body)}\r\n`;
     c.sock.write(`${out}\r\n${body}`);
   }
 
-  private handle(c: Client, head: string): void {
+  #handle(c: Client, head: string): void {
     const lines = head.split('\r\n');
     const [method = '', url = ''] = lines[0]!.split(' ');
     const h = new Map<string, string>();
@@ -247,94 +249,94 @@ export class CameraFarm {
     const cseq = h.get('cseq') ?? '0';
     let path = '';
     try { path = new URL(url).pathname.split('/').filter(Boolean)[0] ?? ''; } catch { /* '*' or junk */ }
-    const cam = this.cameras.get(path);
-    if (cam?.fault === 'refuse') { this.drop(c); return; }
+    const cam = this.#cameras.get(path);
+    if (cam?.fault === 'refuse') { this.#drop(c); return; }
     if (method === 'OPTIONS') {
-      this.reply(c, cseq, 200, 'OK', { Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER' });
+      this.#reply(c, cseq, 200, 'OK', { Public: 'OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN, GET_PARAMETER' });
       return;
     }
-    if (method === 'GET_PARAMETER' || method === 'SET_PARAMETER') { this.reply(c, cseq, 200, 'OK', { Session: c.sessionId }); return; }
-    if (!cam || cam.fault === '404') { this.reply(c, cseq, 404, 'Not Found'); return; }
+    if (method === 'GET_PARAMETER' || method === 'SET_PARAMETER') { this.#reply(c, cseq, 200, 'OK', { Session: c.sessionId }); return; }
+    if (!cam || cam.fault === '404') { this.#reply(c, cseq, 404, 'Not Found'); return; }
     if (cam.fault === '401' || (cam.username !== undefined && !verifyAuthorization(h.get('authorization'), method, REALM, c.nonce, cam.username, cam.password ?? ''))) {
-      this.reply(c, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': `Digest realm="${REALM}", nonce="${c.nonce}", algorithm=MD5` });
+      this.#reply(c, cseq, 401, 'Unauthorized', { 'WWW-Authenticate': `Digest realm="${REALM}", nonce="${c.nonce}", algorithm=MD5` });
       return;
     }
     c.cam = cam;
-    const base = `rtsp://${h.get('host') ?? `127.0.0.1:${this.port}`}/${path}/`;
+    const base = `rtsp://${h.get('host') ?? `127.0.0.1:${this.#port}`}/${path}/`;
     switch (method) {
       case 'DESCRIBE': {
-        const sdp = cam.fault === 'no-video' ? SDP_NO_VIDEO : cam.fault === 'mjpeg' ? SDP_MJPEG : this.main.sdp;
-        this.reply(c, cseq, 200, 'OK', { 'Content-Type': 'application/sdp', 'Content-Base': base }, sdp);
+        const sdp = cam.fault === 'no-video' ? SDP_NO_VIDEO : cam.fault === 'mjpeg' ? SDP_MJPEG : this.#main.sdp;
+        this.#reply(c, cseq, 200, 'OK', { 'Content-Type': 'application/sdp', 'Content-Base': base }, sdp);
         return;
       }
       case 'SETUP': {
         const transport = h.get('transport') ?? '';
-        if (!/TCP/i.test(transport)) { this.reply(c, cseq, 461, 'Unsupported Transport'); return; }
+        if (!/TCP/i.test(transport)) { this.#reply(c, cseq, 461, 'Unsupported Transport'); return; }
         const ch = /interleaved=(\d+)-(\d+)/.exec(transport);
-        this.reply(c, cseq, 200, 'OK', { Transport: `RTP/AVP/TCP;unicast;interleaved=${ch ? `${ch[1]}-${ch[2]}` : '0-1'}`, Session: `${c.sessionId};timeout=60` });
+        this.#reply(c, cseq, 200, 'OK', { Transport: `RTP/AVP/TCP;unicast;interleaved=${ch ? `${ch[1]}-${ch[2]}` : '0-1'}`, Session: `${c.sessionId};timeout=60` });
         return;
       }
       case 'PLAY': {
-        this.startPlaying(c, cam);
+        this.#startPlaying(c, cam);
         const g = c.group;
         const rtpInfo = g ? `url=${base}trackID=0;seq=${g.seq};rtptime=${g.ts >>> 0}` : `url=${base}trackID=0;seq=${c.own!.seq};rtptime=${c.own!.ts >>> 0}`;
-        this.reply(c, cseq, 200, 'OK', { Session: c.sessionId, Range: 'npt=0.000-', 'RTP-Info': rtpInfo });
+        this.#reply(c, cseq, 200, 'OK', { Session: c.sessionId, Range: 'npt=0.000-', 'RTP-Info': rtpInfo });
         return;
       }
       case 'TEARDOWN':
-        this.stopPlaying(c);
-        this.reply(c, cseq, 200, 'OK', { Session: c.sessionId });
+        this.#stopPlaying(c);
+        this.#reply(c, cseq, 200, 'OK', { Session: c.sessionId });
         return;
       default:
-        this.reply(c, cseq, 501, 'Not Implemented');
+        this.#reply(c, cseq, 501, 'Not Implemented');
     }
   }
 
-  private startPlaying(c: Client, cam: FarmCamera): void {
+  #startPlaying(c: Client, cam: FarmCamera): void {
     if (c.playing) return;
     c.playing = true;
     if (cam.fault === 'no-video' || cam.fault === 'mjpeg') return; // nothing we can send
     const afterMs = (cam.faultAfterS ?? 3) * 1000;
     const needsOwn = cam.fault === 'corrupt' || cam.fault === 'resolution';
     if (needsOwn) {
-      c.own = { frame: randomInt(0, this.main.templates.length), seq: randomInt(0, 65536), ts: randomInt(0, 2 ** 31), ssrc: randomInt(1, 2 ** 31), stream: this.main, switchAt: cam.fault === 'resolution' ? performance.now() + afterMs : Infinity };
-      this.own.add(c);
+      c.own = { frame: randomInt(0, this.#main.templates.length), seq: randomInt(0, 65536), ts: randomInt(0, 2 ** 31), ssrc: randomInt(1, 2 ** 31), stream: this.#main, switchAt: cam.fault === 'resolution' ? performance.now() + afterMs : Infinity };
+      this.#own.add(c);
     } else {
       // Cameras land in phase groups by a hash of their path, so their keyframes spread over the GOP.
       let hash = 0;
       for (let i = 0; i < cam.path.length; i++) hash = (hash * 31 + cam.path.charCodeAt(i)) >>> 0;
-      c.group = this.groups[hash % GROUPS]!;
+      c.group = this.#groups[hash % GROUPS]!;
       c.group.clients.add(c);
     }
     if (cam.fault === 'stall') c.timers.push(setTimeout(() => { c.stalled = true; }, afterMs));
-    if (cam.fault === 'drop') c.timers.push(setTimeout(() => this.drop(c), afterMs));
+    if (cam.fault === 'drop') c.timers.push(setTimeout(() => this.#drop(c), afterMs));
   }
 
-  private write(c: Client, bytes: Uint8Array): void {
+  #write(c: Client, bytes: Uint8Array): void {
     if (c.stalled) return;
-    if (c.sock.writableLength > MAX_BACKLOG) { this.framesSkipped++; return; }
+    if (c.sock.writableLength > MAX_BACKLOG) { this.#framesSkipped++; return; }
     c.sock.write(bytes);
-    this.bytesSent += bytes.length;
+    this.#bytesSent += bytes.length;
   }
 
-  private sendTick(): void {
-    const k = this.tick++;
-    const frames = this.main.templates.length;
-    const tsStep = Math.round(90_000 / this.main.clip.fps);
-    for (const g of this.groups) {
+  #sendTick(): void {
+    const k = this.#tick++;
+    const frames = this.#main.templates.length;
+    const tsStep = Math.round(90_000 / this.#main.clip.fps);
+    for (const g of this.#groups) {
       if (g.clients.size === 0) { g.ts = (g.ts + tsStep) >>> 0; continue; }
-      const t = this.main.templates[(k + g.offset) % frames]!;
+      const t = this.#main.templates[(k + g.offset) % frames]!;
       const out = t.bytes.slice();
       g.seq = stampFrame(t, out, g.seq, g.ts, g.ssrc);
       g.ts = (g.ts + tsStep) >>> 0;
-      for (const c of g.clients) this.write(c, out);
+      for (const c of g.clients) this.#write(c, out);
     }
     const now = performance.now();
-    for (const c of this.own) {
+    for (const c of this.#own) {
       const o = c.own!;
       const idx = o.frame++ % frames;
-      if (now >= o.switchAt && this.alt) {
-        const other = o.stream === this.main ? this.alt : this.main;
+      if (now >= o.switchAt && this.#alt) {
+        const other = o.stream === this.#main ? this.#alt : this.#main;
         if (other.templates[idx % other.templates.length]!.keyframe) { o.stream = other; o.switchAt = now + (c.cam?.faultAfterS ?? 3) * 1000; }
       }
       const t = o.stream.templates[idx % o.stream.templates.length]!;
@@ -342,7 +344,7 @@ export class CameraFarm {
       o.seq = stampFrame(t, out, o.seq, o.ts, o.ssrc);
       o.ts = (o.ts + tsStep) >>> 0;
       if (c.cam?.fault === 'corrupt') out = corrupt(t, out);
-      this.write(c, out);
+      this.#write(c, out);
     }
   }
 }

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { stringify } from 'yaml';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { generateCity, haversineM, type City } from '../config/index.ts';
-import { parseEvent } from '../bus/index.ts';
+import { haversineM, type City } from '../config/index.ts';
+import { parseEvent } from '../domain/index.ts';
 import { freePort } from '../core/index.ts';
-import { tempDir, until } from '../test/harness.ts';
+import { tempDir, until } from './harness.ts';
 import type { Engine } from '../engine/index.ts';
-import { TINY_JPEG_B64 } from './sim.ts';
-import type { TerminalEvent } from './ingest.ts';
+import { generateCity, TINY_JPEG_B64 } from '../sim/index.ts';
+import type { TerminalEvent } from '../beacons/index.ts';
 
 export interface BeaconCtx {
   engine: Engine;
@@ -29,7 +29,7 @@ export async function writeBeaconCity(services: Record<string, unknown> = {}): P
   const dir = tempDir('gw-beacons-');
   const raw = generateCity({ cameras: 1, terminals: 4 }) as Record<string, any>;
   raw.terminals[2].owntracks = { user: 'alice', device: 'phone' };
-  raw.beacons = { inactive_s: 1, stuck_gps_s: 60, flush_ms: 100, log_interval_s: 0, max_payload_bytes: 2048, photo_max_bytes: 4096 };
+  raw.beacons = { inactive_s: 1, stuck_gps_s: 60, log_interval_s: 0, max_payload_bytes: 2048, photo_max_bytes: 4096 };
   raw.services = { data_dir: join(dir, 'data'), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() }, ...services };
   const file = join(dir, 'city.yaml');
   writeFileSync(file, stringify(raw));

@@ -1,18 +1,7 @@
-import type { GridEventT } from '../bus/index.ts';
+import type { GridEventT } from './event.ts';
+import { ACTIONS_NEEDING_REASON, CASE_RULES, refusal, type CaseAction, type CaseState, type EscalationLevel } from './case-state.ts';
 
 export const CASE_SCHEMA = 'gridwatch.case/v1' as const;
-export const CASE_STATES = ['reported', 'dispatched', 'signed', 'resolved', 'closed', 'reopened', 'returned', 'invalid', 'transferred'] as const;
-export type CaseState = (typeof CASE_STATES)[number];
-export const OPEN_STATES: ReadonlySet<CaseState> = new Set(['reported', 'dispatched', 'signed', 'resolved', 'reopened', 'returned', 'transferred']);
-/** The light a screen shows for each state (蓝 / 黄 / 绿), and grey/red for the rest. */
-export const LIGHTS: Readonly<Record<CaseState, string>> = {
-  reported: 'blue', dispatched: 'blue', reopened: 'blue', returned: 'blue', transferred: 'red',
-  signed: 'yellow', resolved: 'green', closed: 'green', invalid: 'grey',
-};
-
-export type CaseAction = 'report' | 'add_report' | 'dispatch' | 'sign' | 'progress' | 'resolve' | 'return' | 'close' | 'reopen' | 'invalidate' | 'escalate' | 'deadline_missed' | 'transfer';
-export type EscalationLevel = 'cell' | 'street' | 'district';
-
 export interface Transition {
   readonly seq: number;
   readonly at: string;
@@ -84,33 +73,7 @@ export interface ActionInput {
   readonly area?: string;
 }
 
-/** Which states each action may start from, and where it leads (null: the state stays). */
-const RULES: Readonly<Record<CaseAction, { from: readonly (CaseState | null)[]; to: CaseState | null }>> = {
-  report: { from: [null], to: 'reported' },
-  add_report: { from: ['reported', 'dispatched', 'signed', 'resolved', 'reopened', 'returned', 'transferred'], to: null },
-  dispatch: { from: ['reported', 'returned', 'reopened'], to: 'dispatched' },
-  sign: { from: ['dispatched', 'transferred'], to: 'signed' },
-  progress: { from: ['signed'], to: null },
-  resolve: { from: ['signed'], to: 'resolved' },
-  return: { from: ['dispatched', 'signed', 'transferred'], to: 'returned' },
-  close: { from: ['resolved'], to: 'closed' },
-  reopen: { from: ['resolved', 'closed', 'invalid'], to: 'reopened' },
-  invalidate: { from: ['reported', 'dispatched', 'signed', 'returned', 'reopened', 'transferred'], to: 'invalid' },
-  escalate: { from: ['dispatched', 'signed', 'transferred', 'returned', 'reopened'], to: null },
-  deadline_missed: { from: ['dispatched', 'signed', 'transferred'], to: null },
-  transfer: { from: ['dispatched', 'signed', 'returned', 'reopened'], to: 'transferred' },
-};
-
 export type ActionOutcome = { readonly ok: true; readonly record: CaseRecord; readonly transition: Transition } | { readonly ok: false; readonly reason: string };
-
-/** Why an action is refused in a state, or null when it is allowed. */
-export function refusal(state: CaseState | null, action: CaseAction): string | null {
-  const rule = RULES[action];
-  if (!rule) return `unknown action ${JSON.stringify(action)}`;
-  if (rule.from.includes(state)) return null;
-  const allowed = rule.from.map((s) => s ?? '(new)').join(', ');
-  return `cannot ${action} a case that is ${state ?? 'new'}; ${action} is allowed only from: ${allowed}`;
-}
 
 /**
  * The case state machine: applies one action to a record and returns the next record, or the
@@ -120,8 +83,8 @@ export function applyAction(c: CaseRecord, input: ActionInput): ActionOutcome {
   const why = refusal(c.state, input.action);
   if (why) return { ok: false, reason: why };
   if (input.action === 'resolve' && input.rating !== undefined && !(input.rating >= 1 && input.rating <= 5)) return { ok: false, reason: 'rating must be 1 to 5' };
-  if ((input.action === 'return' || input.action === 'invalidate' || input.action === 'reopen') && !input.reason) return { ok: false, reason: `${input.action} needs a reason` };
-  const to = RULES[input.action].to ?? c.state;
+  if (ACTIONS_NEEDING_REASON.has(input.action) && !input.reason) return { ok: false, reason: `${input.action} needs a reason` };
+  const to = CASE_RULES[input.action].to ?? c.state;
   const at = input.at.toISOString();
   const seq = c.seq + 1;
   let next: { -readonly [K in keyof CaseRecord]: CaseRecord[K] } = { ...c, state: to, updated_at: at, seq };

@@ -5,14 +5,15 @@
 import type { FastifyInstance } from 'fastify';
 import { HealthRegistry, createMetricsRegistry, freePort, silentLogger } from '../core/index.ts';
 import { loadCity, type City } from '../config/index.ts';
-import { writeTestCity, tempDir } from '../test/harness.ts';
-import { createHttpServer } from './server.ts';
-import { ConsoleService } from './console.ts';
-import type { Actor } from './types.ts';
+import { writeTestCity, tempDir } from './harness.ts';
+import { createHttpServer, ConsoleService, type Actor } from '../console/index.ts';
+import { MemoryCaseDesk } from '../sim/index.ts';
 
 export const ADMIN_PASSWORD = 'admin-test-password';
 
 export interface ConsoleServer {
+  /** the stand-in router the console's case actions go to */
+  desk: MemoryCaseDesk;
   readonly url: string;
   readonly app: FastifyInstance;
   readonly svc: ConsoleService;
@@ -31,12 +32,13 @@ export async function startConsoleServer(opts: { cameras?: number; terminals?: n
   const log = silentLogger();
   const metrics = createMetricsRegistry();
   const app = createHttpServer({ host: '127.0.0.1', port: 0, log, health: new HealthRegistry(), metrics });
-  const svc = new ConsoleService({ city, log, dataDir: tempDir('gw-console-'), metrics, adminPassword: ADMIN_PASSWORD });
+  let desk: MemoryCaseDesk | undefined;
+  const svc = new ConsoleService({ city, log, dataDir: tempDir('gw-console-'), metrics, adminPassword: ADMIN_PASSWORD, actions: (feed) => (desk = new MemoryCaseDesk(city, feed)) });
   await svc.register(app);
   await app.listen({ host: '127.0.0.1', port: 0 });
   const addr = app.server.address() as { port: number };
   return {
-    url: `http://127.0.0.1:${addr.port}`, app, svc, city, cityFile: file,
+    url: `http://127.0.0.1:${addr.port}`, app, svc, desk: desk!, city, cityFile: file,
     addUser: (actor, password) => svc.users.put(actor, password),
     async stop() {
       await svc.stop();
@@ -49,10 +51,11 @@ export async function startConsoleServer(opts: { cameras?: number; terminals?: n
 export async function ensureWebBuilt(): Promise<void> {
   const { existsSync, statSync, readdirSync } = await import('node:fs');
   const { join } = await import('node:path');
-  const web = join(import.meta.dirname, 'web');
+  const consoleDir = join(import.meta.dirname, '..', 'console');
+  const web = join(consoleDir, 'web');
   const dist = join(web, 'dist', 'index.html');
   const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-  const sources = Math.max(newest(join(web, 'src')), statSync(join(web, 'index.html')).mtimeMs, statSync(join(import.meta.dirname, 'types.ts')).mtimeMs);
+  const sources = Math.max(newest(join(web, 'src')), statSync(join(web, 'index.html')).mtimeMs, statSync(join(consoleDir, 'types.ts')).mtimeMs);
   if (existsSync(dist) && statSync(dist).mtimeMs >= sources) return;
   const { build } = await import('vite');
   await build({ configFile: join(web, 'vite.config.ts'), logLevel: 'warn' });

@@ -1,6 +1,7 @@
 /** Helpers shared by the router's tests and benchmark: a test city and events at known places. */
-import { EVENT_SCHEMA, type GridEventT } from '../bus/index.ts';
-import { generateCity, validateCity, type City } from '../config/index.ts';
+import { EVENT_SCHEMA, type GridEventT } from '../domain/index.ts';
+import { validateCity, type City } from '../config/index.ts';
+import { generateCity } from '../sim/index.ts';
 
 export function routerTestCity(patch: (raw: Record<string, any>) => void = () => undefined): City {
   const raw = generateCity({ cameras: 2, terminals: 2 }) as Record<string, any>;

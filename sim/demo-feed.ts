@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { City } from '../config/index.ts';
-import type { ConsoleAlert, ConsoleFeed } from './types.ts';
+import type { ConsoleAlert, ConsoleFeed } from '../console/index.ts';
 
 /**
  * Real JPEG frames for the console's demo and tests: a street scene (road, kerb, a car or a

@@ -2,8 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { CameraFarmError } from '../errors.ts';
-import type { VideoCodec } from '../rtsp/depacketizer.ts';
+import { CameraFarmError, type VideoCodec } from '../ingest/index.ts';
 
 const run = promisify(execFile);
 

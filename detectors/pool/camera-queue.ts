@@ -1,0 +1,91 @@
+import { Counter, Gauge, Histogram, stageCounters, type Registry, type StageCounters } from '../../core/index.ts';
+import { THUMB_H, THUMB_W } from '../gate.ts';
+import type { Detection, Sample } from '../types.ts';
+
+/** The pool's per-camera queue state and the metric handles it is counted with, made once. */
+
+/** A fixed ring of recent inference times, for percentiles without allocation per sample. */
+export class Ring {
+  readonly #v: Float64Array;
+  #n = 0;
+  constructor(size: number) { this.#v = new Float64Array(size); }
+  push(x: number): void { this.#v[this.#n++ % this.#v.length] = x; }
+  percentile(p: number): number {
+    const k = Math.min(this.#n, this.#v.length);
+    if (k === 0) return 0;
+    const sorted = Array.from(this.#v.subarray(0, k)).sort((a, b) => a - b);
+    return Math.round(sorted[Math.min(k - 1, Math.floor(p * k))]! * 10) / 10;
+  }
+}
+
+export interface CameraState {
+  id: string;
+  queue: Sample[];
+  /** true while the camera sits in the ready ring. */
+  scheduled: boolean;
+  thumb: Float32Array;
+  scratch: Float32Array;
+  hasThumb: boolean;
+  lastInferCaptureMs: number;
+  lastDetections: Detection[];
+  /** Samples in a worker now. */
+  inflight: number;
+  /** Gated samples waiting for earlier samples of the camera to come back, so results stay in capture order. */
+  deferred: Sample[];
+  received: number;
+  inferred: number;
+  gated: number;
+  dropped: number;
+  errors: number;
+  times: Ring;
+  depth: Gauge.Internal<'camera'> | undefined;
+  drops: Counter.Internal | undefined;
+}
+
+export interface CameraStatus {
+  queued: number;
+  received: number;
+  inferred: number;
+  gated: number;
+  dropped: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export interface PoolMetrics {
+  readonly stage: StageCounters | null;
+  readonly inference: Histogram | null;
+  readonly depth: Gauge<'camera'> | null;
+  readonly drops: Counter<'camera'> | null;
+  readonly restarts: Counter | null;
+  readonly gated: Counter | null;
+  readonly saved: Gauge | null;
+}
+
+export function poolMetrics(r: Registry | undefined): PoolMetrics {
+  return {
+    stage: r ? stageCounters(r) : null,
+    inference: r ? new Histogram({ name: 'gridwatch_detector_inference_ms', help: 'Inference time per sample in a worker (preprocess, model, decode)', buckets: [10, 20, 30, 40, 50, 75, 100, 150, 250, 500, 1000], registers: [r] }) : null,
+    depth: r ? new Gauge({ name: 'gridwatch_detector_queue_depth', help: 'Samples waiting per camera', labelNames: ['camera'], registers: [r] }) : null,
+    drops: r ? new Counter({ name: 'gridwatch_detector_dropped_total', help: 'Samples dropped per camera because its queue was full', labelNames: ['camera'], registers: [r] }) : null,
+    restarts: r ? new Counter({ name: 'gridwatch_detector_worker_restarts_total', help: 'Detector workers restarted by the watchdog', registers: [r] }) : null,
+    gated: r ? new Counter({ name: 'gridwatch_detector_gated_total', help: 'Samples not inferred because the picture barely changed', registers: [r] }) : null,
+    saved: r ? new Gauge({ name: 'gridwatch_detector_gating_saved_ratio', help: 'Share of samples that change gating spared from inference', registers: [r] }) : null,
+  };
+}
+
+export function newCameraState(id: string, m: PoolMetrics): CameraState {
+  return {
+    id, queue: [], scheduled: false,
+    thumb: new Float32Array(THUMB_W * THUMB_H), scratch: new Float32Array(THUMB_W * THUMB_H), hasThumb: false,
+    lastInferCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
+    received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, times: new Ring(64),
+    depth: m.depth?.labels({ camera: id }),
+    drops: m.drops?.labels({ camera: id }),
+  };
+}
+
+export function cameraStatus(c: CameraState): CameraStatus {
+  return { queued: c.queue.length, received: c.received, inferred: c.inferred, gated: c.gated, dropped: c.dropped, errors: c.errors, p50Ms: c.times.percentile(0.5), p99Ms: c.times.percentile(0.99) };
+}

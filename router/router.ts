@@ -143,6 +143,7 @@ export class CaseRouter {
     this.#actions.listen();
     this.#state = 'running';
     await this.#intake.consume(term);
+    if (term !== this.#term) return; // follow() ran while the consumer was set up: no timer for a past term
     this.#tick(); // deadlines that passed while no router was active fire now
     this.#timer = setInterval(() => this.#tick(), this.#tickMs);
     this.#timer.unref();

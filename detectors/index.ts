@@ -6,7 +6,7 @@
 export { ModelLoadError, ModelConvertError, FrameInvalidError, ZoneInvalidError, DetectionsFileError, InferenceError } from './errors.ts';
 export { convertFile, defaultModelPath, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, SUPPORTED_OPS } from './convert/index.ts';
 export { verifyAgainstTfjs, type VerifyResult } from './convert/verify.ts';
-export type { Detection, Sample, SampleResult, ModelType } from './types.ts';
+export type { Detection, SampleResult, ModelType } from './types.ts';
 export { Detector, detectorOptions, type DetectorOptions } from './model/detector.ts';
 export { createAdapter, nms, type ModelAdapter, type TensorInfo } from './model/adapters.ts';
 export { COCO_CLASSES } from './model/coco.ts';

@@ -10,7 +10,8 @@ import { detectorOptions, type DetectorOptions } from './model/detector.ts';
 import { DetectorPool, type PoolStatus } from './pool/pool.ts';
 import { DwellRules, type DwellSnapshot, type Violation } from './rules/dwell.ts';
 import { compileZones, type CompiledZone } from './rules/zones.ts';
-import type { Sample, SampleResult } from './types.ts';
+import type { SampleResult } from './types.ts';
+import type { CameraSample } from '../domain/index.ts';
 import { ZoneInvalidError } from './errors.ts';
 
 export interface DetectorStageOptions {
@@ -109,7 +110,7 @@ export class DetectorStage {
   }
 
   /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */
-  submit(sample: Sample): boolean {
+  submit(sample: CameraSample): boolean {
     return this.#pool.submit(sample);
   }
 

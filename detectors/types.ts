@@ -7,16 +7,6 @@ export interface Detection {
   box: [number, number, number, number];
 }
 
-/** What camera ingest hands over: one decoded frame, packed RGB. */
-export interface Sample {
-  cameraId: string;
-  /** Capture time (ms since the epoch), from the stream, never wall-clock at arrival. */
-  captureTimeMs: number;
-  width: number;
-  height: number;
-  rgb: Uint8Array;
-}
-
 /** Detections of one sample, as the pool returns them. */
 export interface SampleResult {
   cameraId: string;

@@ -1,20 +1,14 @@
 import type { AccessUnit, VideoCodec } from './rtsp/depacketizer.ts';
 import type { DecoderPool } from './decode.ts';
 import { errorMessage } from '../core/index.ts';
+import type { CameraSample } from '../domain/index.ts';
 
 /** One decoded frame picked for the detectors. Both ingest modes produce it. */
-export interface Sample {
-  cameraId: string;
-  /** When the camera captured the frame, on its monotonic clock (ms since the epoch). */
-  captureTimeMs: number;
+export interface Sample extends CameraSample {
   /** When this sample was due by the camera's schedule. */
   dueMs: number;
   /** When the sampler took its frame (ms since the epoch): the wait for a keyframe ends here. */
   pickedMs: number;
-  width: number;
-  height: number;
-  /** width × height × 3 bytes, RGB, row-major; owned by the receiver. */
-  rgb: Uint8Array;
   source: 'rtsp' | 'ffmpeg';
 }
 

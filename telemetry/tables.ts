@@ -1,3 +1,5 @@
+import { CASE_STATES, type CaseState } from '../domain/index.ts';
+
 /**
  * The telemetry tables as the writer sees them: one TypeScript row type and one column list per
  * table written through the writer (`camera_status`, `events`, `case_transitions`, `verdicts`,
@@ -54,7 +56,8 @@ export interface EventRow {
   snapshot?: string;
 }
 
-export type CaseState = 'reported' | 'dispatched' | 'signed' | 'resolved' | 'closed' | 'escalated' | 'transferred' | 'reopened';
+/** A step of the closed loop as the rollups count it: the case's states, less the side states that are no step, plus `escalated`. */
+export type CaseStep = Exclude<CaseState, 'returned' | 'invalid'> | 'escalated';
 
 /**
  * One step of a case. A joint case writes one row per department. `opened_at` is when the case
@@ -66,7 +69,7 @@ export interface CaseTransitionRow {
   case_id: string;
   event_id?: string;
   from_state?: string;
-  to_state: CaseState;
+  to_state: CaseStep;
   category: string;
   district: string;
   street?: string;
@@ -190,7 +193,7 @@ const nul = (name: string, kind: ColumnKind): Column => c(name, kind, { nullable
 
 export const CAMERA_STATES = ['connecting', 'streaming', 'stalled', 'backoff', 'offline', 'stopped'] as const;
 export const EVENT_SOURCES = ['camera', 'terminal', 'hotline', 'citizen'] as const;
-export const CASE_STATES = ['reported', 'dispatched', 'signed', 'resolved', 'closed', 'escalated', 'transferred', 'reopened'] as const;
+const CASE_STEPS: readonly CaseStep[] = [...CASE_STATES.filter((st): st is Exclude<CaseState, 'returned' | 'invalid'> => st !== 'returned' && st !== 'invalid'), 'escalated'];
 export const VERDICTS = ['confirmed', 'dismissed'] as const;
 export const BEACON_SOURCES = ['gw', 'owntracks'] as const;
 
@@ -207,7 +210,7 @@ export const TABLES: { readonly [T in TableName]: readonly Column[] } = {
     opt('model', 'string', ''), opt('model_version', 'string', ''), opt('snapshot', 'string', ''),
   ],
   case_transitions: [
-    c('ts', 'ts'), c('case_id', 'string'), opt('event_id', 'string', ''), opt('from_state', 'string', ''), c('to_state', 'string', { values: CASE_STATES }),
+    c('ts', 'ts'), c('case_id', 'string'), opt('event_id', 'string', ''), opt('from_state', 'string', ''), c('to_state', 'string', { values: CASE_STEPS }),
     c('category', 'string'), c('district', 'string'), opt('street', 'string', ''), c('cell', 'string'), opt('department', 'string', ''),
     opt('actor', 'string', ''), c('opened_at', 'ts'), nul('deadline', 'ts'), nul('satisfaction', 'f32'), opt('note', 'string', ''),
   ],

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, stageCounters, type Registry, type StageCounters } from '../../core/index.ts';
 import { THUMB_H, THUMB_W } from '../gate.ts';
-import type { Detection, Sample } from '../types.ts';
+import type { Detection } from '../types.ts';
+import type { CameraSample } from '../../domain/index.ts';
 
 /** The pool's per-camera queue state and the metric handles it is counted with, made once. */
 
@@ -20,7 +21,7 @@ export class Ring {
 
 export interface CameraState {
   id: string;
-  queue: Sample[];
+  queue: CameraSample[];
   /** true while the camera sits in the ready ring. */
   scheduled: boolean;
   thumb: Float32Array;
@@ -31,7 +32,7 @@ export interface CameraState {
   /** Samples in a worker now. */
   inflight: number;
   /** Gated samples waiting for earlier samples of the camera to come back, so results stay in capture order. */
-  deferred: Sample[];
+  deferred: CameraSample[];
   received: number;
   inferred: number;
   gated: number;

@@ -4,7 +4,8 @@ import { silentLogger, type ComponentHealth, type Logger, type Registry } from '
 import { InferenceError } from '../errors.ts';
 import { thumbDiff, thumbnail } from '../gate.ts';
 import type { DetectorOptions } from '../model/detector.ts';
-import type { Detection, Sample, SampleResult } from '../types.ts';
+import type { Detection, SampleResult } from '../types.ts';
+import type { CameraSample } from '../../domain/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import { cameraStatus, newCameraState, poolMetrics, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
 
@@ -54,7 +55,7 @@ interface WorkerSlot {
   id: number;
   worker: Worker | null;
   state: 'booting' | 'warming' | 'idle' | 'busy' | 'down';
-  job: { id: number; sample: Sample; startedMs: number } | null;
+  job: { id: number; sample: CameraSample; startedMs: number } | null;
   restarts: number[];
   jobs: number;
   onReady: ((err?: Error) => void) | null;
@@ -227,7 +228,7 @@ export class DetectorPool {
    * buffer is transferred to a worker). Returns false when the sample was refused (stopped pool,
    * bad size) or an older sample of the camera was dropped to make room.
    */
-  submit(sample: Sample): boolean {
+  submit(sample: CameraSample): boolean {
     if (this.#state !== 'ready') return false;
     const c = this.#camera(sample.cameraId);
     c.received++;
@@ -275,7 +276,7 @@ export class DetectorPool {
     this.#m.stage?.dropped.inc({ stage: STAGE, reason: 'queue_full' });
   }
 
-  #emitGated(c: CameraState, sample: Sample): void {
+  #emitGated(c: CameraState, sample: CameraSample): void {
     this.#m.stage?.sent.inc({ stage: STAGE });
     this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, rgb: sample.rgb });
   }
@@ -313,7 +314,7 @@ export class DetectorPool {
     }
   }
 
-  #finish(sample: Sample, detections: Detection[], ms: number, rgb: Uint8Array): void {
+  #finish(sample: CameraSample, detections: Detection[], ms: number, rgb: Uint8Array): void {
     const c = this.#camera(sample.cameraId);
     c.inferred++;
     c.lastDetections = detections;
@@ -327,7 +328,7 @@ export class DetectorPool {
     this.#settle(c);
   }
 
-  #fail(sample: Sample, err: InferenceError, dispatched = true): void {
+  #fail(sample: CameraSample, err: InferenceError, dispatched = true): void {
     const c = this.#camera(sample.cameraId);
     if (dispatched) this.#settle(c);
     c.errors++;

@@ -5,7 +5,9 @@ import type { City } from '../config/index.ts';
 import { ConsoleHub } from './hub.ts';
 import { consolePlugin } from './plugin.ts';
 import { CaseStats } from './stats.ts';
-import { UserStore } from './users.ts';
+import { SessionStore, UserStore } from './users.ts';
+import { routeGuard, type RouteGuard } from './guard.ts';
+import type { Permission } from './permissions.ts';
 import { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
 import type { CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
 
@@ -32,6 +34,8 @@ export interface ConsoleServiceOptions {
    */
   readonly demoFeed?: boolean;
   readonly webDir?: string;
+  /** a secret that lets programs read the guarded APIs without a session (`services.http.ops_token`) */
+  readonly opsToken?: string | undefined;
 }
 
 /**
@@ -44,6 +48,7 @@ export class ConsoleService {
   readonly actions: CaseActions;
   #city: City;
   readonly #o: ConsoleServiceOptions;
+  readonly #sessions: SessionStore;
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -51,7 +56,16 @@ export class ConsoleService {
     const settings = o.city.config.services.console;
     this.hub = new ConsoleHub({ replayMessages: settings.replay_messages, ...(o.metrics ? { metrics: o.metrics } : {}) });
     this.users = new UserStore(join(o.dataDir, 'console-users.json'));
+    this.#sessions = new SessionStore({ idleMs: settings.session_idle_s * 1000, maxMs: settings.session_max_s * 1000 });
     this.actions = typeof o.actions === 'function' ? o.actions(this.hub) : o.actions;
+  }
+
+  /**
+   * Guards a route the console does not own (statistics, cluster view, metrics): a console
+   * session whose role has `permission`, or the ops token as a Bearer token.
+   */
+  guard(permission: Permission): RouteGuard {
+    return routeGuard(this.#sessions, permission, this.#o.opsToken || undefined);
   }
 
   /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
@@ -81,7 +95,7 @@ export class ConsoleService {
       city: () => this.#city, log: o.log.child({ component: 'console' }), hub: this.hub, users: this.users, actions: this.actions,
       stats: o.stats ?? new CaseStats(o.city, () => this.hub.cases.values()),
       ...(o.detectorStats ? { detectorStats: o.detectorStats } : {}), zones,
-      sessionIdleMs: settings.session_idle_s * 1000, sessionMaxMs: settings.session_max_s * 1000, secureCookies: settings.secure_cookies,
+      sessions: this.#sessions, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });
   }

@@ -1,4 +1,5 @@
-export { createHttpServer, type HttpServerOptions } from './server.ts';
+export { createHttpServer, registerMetricsRoute, type HttpServerOptions } from './server.ts';
+export { routeGuard, type RouteGuard } from './guard.ts';
 export { ConsoleService, type ConsoleServiceOptions } from './console.ts';
 export { ConsoleHub, type AlertRecord, type HubOptions } from './hub.ts';
 export { CaseStats } from './stats.ts';

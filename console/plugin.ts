@@ -10,11 +10,12 @@ import type { City } from '../config/index.ts';
 import { ConsoleHub, type LiveClient } from './hub.ts';
 import { LiveViews } from './live-view.ts';
 import { can, canSeeCase, ROLE_PERMISSIONS, type Permission } from './permissions.ts';
-import { SessionStore, UserStore, type Session } from './users.ts';
+import { UserStore, type SessionStore, type Session } from './users.ts';
+import { SESSION_COOKIE } from './guard.ts';
 import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('./web/dist/', import.meta.url));
-const COOKIE = 'gw_session';
+const COOKIE = SESSION_COOKIE;
 
 /** Content-Security-Policy: scripts, styles and images only from the console itself; no inline script. */
 export const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -28,8 +29,8 @@ export interface ConsoleOptions {
   readonly stats: StatsSource;
   readonly detectorStats?: DetectorStatsSource;
   readonly zones?: ZoneStore;
-  readonly sessionIdleMs?: number;
-  readonly sessionMaxMs?: number;
+  /** the console's sessions, shared with the guards of the engine's other APIs (`guard.ts`) */
+  readonly sessions: SessionStore;
   readonly secureCookies?: boolean;
   /** the built web app; defaults to console/web/dist */
   readonly webDir?: string;
@@ -45,7 +46,7 @@ declare module 'fastify' {
  * session's CSRF token in `x-csrf-token` and a same-origin `Origin` when the browser sends one.
  */
 export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Promise<void> {
-  const sessions = new SessionStore({ idleMs: o.sessionIdleMs ?? 8 * 3600_000, maxMs: o.sessionMaxMs ?? 12 * 3600_000 });
+  const sessions = o.sessions;
   const webDir = o.webDir ?? WEB_DIST;
   await app.register(fastifyCookie);
   await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });

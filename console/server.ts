@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { handleHttpErrors, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
 
 export interface HttpServerOptions {
@@ -10,7 +10,7 @@ export interface HttpServerOptions {
 }
 
 /**
- * The engine's HTTP server: `/healthz` and `/metrics` here; the console, the Open311 API and
+ * The engine's HTTP server: the public `/healthz` here (`registerMetricsRoute` adds `/metrics`); the console, the Open311 API and
  * the statistics API register on it as plugins. Its error and not-found handlers answer every
  * error with the one body, `{ "error": { "code", "message" } }` (core/http-error.ts).
  */
@@ -31,10 +31,13 @@ export function createHttpServer(opts: HttpServerOptions): FastifyInstance {
     return reply.code(report.status === 'down' ? 503 : 200).send(report);
   });
 
-  app.get('/metrics', async (_req, reply) => {
-    reply.header('content-type', opts.metrics.contentType);
-    return opts.metrics.metrics();
-  });
-
   return app;
+}
+
+/** `/metrics` for Prometheus, behind `guard` (a console session with `tuning`, or the ops token). */
+export function registerMetricsRoute(app: FastifyInstance, metrics: Registry, guard: (req: FastifyRequest, reply: FastifyReply) => Promise<void>): void {
+  app.get('/metrics', { preHandler: guard }, async (_req, reply) => {
+    reply.header('content-type', metrics.contentType);
+    return metrics.metrics();
+  });
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
 import type { CameraLeases, Leadership } from '../cluster/index.ts';
 import type { CaseRouter } from '../router/index.ts';
 import type { CameraPipeline } from './camera-pipeline.ts';
@@ -14,12 +14,12 @@ export interface ClusterApiPorts {
 }
 
 /**
- * `GET /api/cluster`: this node's part in the cluster, read-only, for operators and the
- * multi-node test: the cameras it ingests (with the samples each gave since it came here), the
+ * `GET /api/cluster`: this node's part in the cluster, read-only, for supervisors (a console
+ * session with `tuning`) and programs with the ops token: the cameras it ingests (with the samples each gave since it came here), the
  * live nodes it sees, and whether its router is the active instance.
  */
-export function registerClusterApi(http: FastifyInstance, p: ClusterApiPorts): void {
-  http.get('/api/cluster', async () => {
+export function registerClusterApi(http: FastifyInstance, guard: preHandlerAsyncHookHandler, p: ClusterApiPorts): void {
+  http.get('/api/cluster', { preHandler: guard }, async () => {
     const leases = p.leases.status();
     const router = p.router.status();
     return {

@@ -10,6 +10,9 @@ import { Engine } from './index.ts';
 import { demoSimulators } from '../sim/index.ts';
 
 
+const OPS_TOKEN = 'ops-token-for-the-engine-test-0123456789';
+const ADMIN_PW = 'engine-test-admin-pw';
+
 describe('engine on embedded services', () => {
   let engine: Engine;
   let raw: Record<string, any>;
@@ -17,7 +20,7 @@ describe('engine on embedded services', () => {
   beforeAll(async () => {
     const t = await writeTestCity({ cameras: 2, terminals: 3, simulators: { camera_farm: true }, cameraFarmPort: await freePort() });
     raw = t.raw;
-    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: {} });
+    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_OPS_TOKEN: OPS_TOKEN, GRIDWATCH_ADMIN_PASSWORD: ADMIN_PW } });
     await engine.start();
   });
   afterAll(async () => engine?.stop());
@@ -32,16 +35,45 @@ describe('engine on embedded services', () => {
     });
     expect(body.components.ingest?.state).toBe('up');
     for (const c of ['nats', 'mqtt', 'clickhouse', 'telemetry-writer']) expect(body.components[c]?.state).toBe('up');
-    const stats = await fetch(`${engine.httpUrl}/api/stats/summary`);
+    const stats = await fetch(`${engine.httpUrl}/api/stats/summary`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } });
     expect(stats.status).toBe(200);
     expect(await stats.json()).toMatchObject({ created: 0, closure_rate: null });
     expect(body.components.nats?.embedded).toBe(true);
     // A single node holds the lease of every camera.
     expect(body.components.cluster).toMatchObject({ state: 'up', owned: 2, nodes: 1 });
     expect([...engine.ownedCameras].sort()).toEqual(['cam-0001', 'cam-0002']);
-    const metrics = await fetch(`${engine.httpUrl}/metrics`);
+    const metrics = await fetch(`${engine.httpUrl}/metrics`, { headers: { authorization: `Bearer ${OPS_TOKEN}` } });
     expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
     expect(await metrics.text()).toMatch(/^gridwatch_process_cpu_user_seconds_total \d/m);
+  });
+
+  it('answers /api/stats, /api/cluster and /metrics only to a console session with the right role or the ops token', async () => {
+    const get = (path: string, headers: Record<string, string> = {}) => fetch(`${engine.httpUrl}${path}`, { headers });
+    const guarded = ['/api/stats/rankings/workers', '/api/stats/summary', '/api/cluster', '/metrics'];
+    for (const path of guarded) {
+      const res = await get(path);
+      expect(res.status, path).toBe(401);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('CONSOLE_LOGIN');
+      expect((await get(path, { authorization: 'Bearer not-the-token-not-the-token' })).status, path).toBe(401);
+      expect((await get(path, { authorization: `Bearer ${OPS_TOKEN}` })).status, path).toBe(200);
+    }
+    const login = async (username: string, password: string) => {
+      const res = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      expect(res.status).toBe(200);
+      return res.headers.get('set-cookie')!.split(';')[0]!;
+    };
+    const admin = await login('admin', ADMIN_PW);
+    for (const path of guarded) expect((await get(path, { cookie: admin })).status, path).toBe(200);
+    // A department clerk may not read the statistics, the cluster or the metrics.
+    await engine.console.users.put({ username: 'clerk1', role: 'clerk', department: [...engine.city.departments.keys()][0]! }, 'clerk-password-1');
+    const clerk = await login('clerk1', 'clerk-password-1');
+    for (const path of guarded) expect((await get(path, { cookie: clerk })).status, path).toBe(403);
+    // One request may not make chdb scan more than MAX_WINDOW_DAYS.
+    const wide = await get('/api/stats/summary?from=2000-01-01', { cookie: admin });
+    expect(wide.status).toBe(400);
+    expect(((await wide.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'TELEMETRY_STATS_QUERY', message: expect.stringMatching(/at most 400/) });
+    // /healthz stays public, for load balancers.
+    expect((await get('/healthz')).status).toBe(200);
   });
 
   it('embedded aedes takes a real mqtt.js terminal, and refuses bad log-ins and foreign topics', async () => {

@@ -6,7 +6,7 @@ import type { City } from '../config/index.ts';
 import { EmbeddedNatsServer, BusConnection } from '../bus/index.ts';
 import { EmbeddedBroker, BrokerAcl, BeaconIngest, sessionSource } from '../beacons/index.ts';
 import { openTelemetryStore, migrate, createTelemetryWriter, registerStatsRoutes, statsCity, TelemetryStats, type TelemetryStore, type TelemetryWriter } from '../telemetry/index.ts';
-import { createHttpServer, ConsoleService } from '../console/index.ts';
+import { createHttpServer, registerMetricsRoute, ConsoleService } from '../console/index.ts';
 import { CameraLeases, Leadership } from '../cluster/index.ts';
 import { CaseRouter, registerRouterApi } from '../router/index.ts';
 import { ServiceMqttClient } from './mqtt-client.ts';
@@ -118,6 +118,8 @@ export class Engine {
   }
 
   async start(): Promise<void> {
+    const opsToken = this.#env.GRIDWATCH_OPS_TOKEN;
+    if (opsToken !== undefined && opsToken.length < 24) throw new EngineStartError('ops token', new Error('GRIDWATCH_OPS_TOKEN must be at least 24 characters (like services.http.ops_token)'));
     mkdirSync(this.dataDir, { recursive: true });
     const services = this.city.config.services;
     const log = this.log;
@@ -177,7 +179,7 @@ export class Engine {
         await this.#step(addOn.name, () => addOn.start({ city: this.city, log, dataDir: this.dataDir, nc: bus.nc, mqttUrl: url!, consoleFeed: this.console.feed, consoleDemoFeed: this.console.demoFeedWanted }), (stop) => stop());
       }
       await this.#startCameras();
-      registerClusterApi(this.http, { nodeId: this.nodeId, samplePeriodS: this.city.config.ingest.sample_period_s, leases: this.leases, router: this.router, routerLeadership: this.routerLeadership, cameras: this.cameras });
+      registerClusterApi(this.http, this.console.guard('tuning'), { nodeId: this.nodeId, samplePeriodS: this.city.config.ingest.sample_period_s, leases: this.leases, router: this.router, routerLeadership: this.routerLeadership, cameras: this.cameras });
       await this.#step('HTTP server', async () => void (await this.http.listen({ host: services.http.host, port })), async () => this.http.close());
       log.info({ node: this.nodeId, http: this.httpUrl, nats: natsUrl, mqtt: url, clickhouse: telemetry.mode, dataDir: this.dataDir }, 'gridwatch started');
     } catch (err) {
@@ -217,7 +219,6 @@ export class Engine {
   /** The statistics API, the console (its case actions go to the router), and the router's API. */
   async #startConsole(): Promise<void> {
     const telemetryStats = new TelemetryStats(this.telemetry, statsCity(this.city));
-    registerStatsRoutes(this.http, telemetryStats);
     const desk = new RouterCaseDesk(this.router, (v) => this.telemetryWriter.write('verdicts', {
       ts: Date.now(), event_id: v.alert.id, case_id: v.caseId ?? '', camera: v.alert.cameraId, zone: v.alert.zoneId, category: v.alert.category,
       district: v.alert.path[0] ?? '', cell: v.alert.cell, verdict: v.verdict, reason: v.reason ?? '', operator: v.operator, model_version: v.alert.model ?? '',
@@ -228,8 +229,10 @@ export class Engine {
       return closed;
     };
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1' });
+    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1', opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
     desk.attach(consoleService.feed);
+    registerStatsRoutes(this.http, telemetryStats, { guard: consoleService.guard('stats') });
+    registerMetricsRoute(this.http, this.metrics, consoleService.guard('tuning'));
     await this.#step('console', () => consoleService.register(this.http), async () => (desk.close(), consoleService.stop()));
     this.health.register('console', consoleService);
     const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(consoleService.feed));

@@ -22,6 +22,7 @@ import { startNatsCluster, startNatsServer, tempDir, until, writeTestCity } from
 const CAMERAS = 12, LEASE_MS = 4000, TICK_MS = 500, SAMPLE_PERIOD_S = 12, ADMIN_PW = 'scale-out-admin-pw';
 const ROOT = join(import.meta.dirname, '..');
 // GRIDWATCH_TEST_NATS_CLUSTER=1 runs the same on a 3-server NATS cluster, each node on its own server first.
+const OPS_TOKEN = 'ops-token-for-the-scale-out-test-0123';
 const ON_CLUSTER = process.env.GRIDWATCH_TEST_NATS_CLUSTER === '1';
 
 type Tally = { count: number; firstMs: number; lastMs: number };
@@ -77,7 +78,7 @@ describe('three engine nodes on one NATS', () => {
     const out = openSync(join(dir, `${id}.log`), 'w');
     const child = spawn(process.execPath, ['bin/gridwatch.mjs', 'start', '--config', cityFile, '--node-id', id], {
       cwd: ROOT, stdio: ['ignore', out, out],
-      env: { ...process.env, NATS_URL: [...nats.urls.slice(nodes.size % nats.urls.length), ...nats.urls.slice(0, nodes.size % nats.urls.length)].join(','), PORT: String(port), MQTT_PORT: String(await freePort()), GRIDWATCH_DATA_DIR: dataDir, GRIDWATCH_ADMIN_PASSWORD: ADMIN_PW, LOG_LEVEL: 'warn' },
+      env: { ...process.env, NATS_URL: [...nats.urls.slice(nodes.size % nats.urls.length), ...nats.urls.slice(0, nodes.size % nats.urls.length)].join(','), PORT: String(port), MQTT_PORT: String(await freePort()), GRIDWATCH_DATA_DIR: dataDir, GRIDWATCH_ADMIN_PASSWORD: ADMIN_PW, GRIDWATCH_OPS_TOKEN: OPS_TOKEN, LOG_LEVEL: 'warn' },
     });
     nodes.set(id, { child, url: `http://127.0.0.1:${port}` });
   }
@@ -88,7 +89,7 @@ describe('three engine nodes on one NATS', () => {
   async function poll(): Promise<void> {
     for (let i = 0; polling && i < 2400; i++) {
       await Promise.all(alive().map(async (id) => {
-        const v = await fetch(`${nodes.get(id)!.url}/api/cluster`, { signal: AbortSignal.timeout(2000) }).then((r) => (r.ok ? (r.json() as Promise<ClusterView>) : undefined), () => undefined);
+        const v = await fetch(`${nodes.get(id)!.url}/api/cluster`, { headers: { authorization: `Bearer ${OPS_TOKEN}` }, signal: AbortSignal.timeout(2000) }).then((r) => (r.ok ? (r.json() as Promise<ClusterView>) : undefined), () => undefined);
         if (!v || !alive().includes(id)) return;
         latest.set(id, v);
         history.push({ node: id, t: Date.now(), owned: v.cameras });

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { HTTP_ERROR_SCHEMA, type HttpErrorBody } from '../core/index.ts';
@@ -51,6 +51,8 @@ const DetectorsReply = Type.Object({
 const ErrorReply = Type.Unsafe<HttpErrorBody>(HTTP_ERROR_SCHEMA);
 
 const DAY_MS = 86_400_000;
+/** The longest window a statistics request may ask for: a year and a month, for year-on-year views. */
+export const MAX_WINDOW_DAYS = 400;
 
 function parseTime(v: string | undefined, name: string): number | undefined {
   if (v === undefined || v === '') return undefined;
@@ -62,19 +64,26 @@ function parseTime(v: string | undefined, name: string): number | undefined {
 function filterOf(query: Static<typeof RangeQuery>): StatsFilter {
   const to = parseTime(query.to, 'to') ?? Date.now();
   const from = parseTime(query.from, 'from') ?? to - 30 * DAY_MS;
+  // Bounded, so that one request cannot make chdb scan years of rows.
+  if (to - from > MAX_WINDOW_DAYS * DAY_MS) throw new TelemetryStatsQueryError(`from–to spans ${Math.round((to - from) / DAY_MS)} days; ask for at most ${MAX_WINDOW_DAYS}`);
+  if (to < from) throw new TelemetryStatsQueryError('to is before from');
   return { from_ms: from, to_ms: to, area: query.area || undefined };
 }
 
 const windowOf = (f: StatsFilter) => ({ from: new Date(f.from_ms).toISOString(), to: new Date(f.to_ms).toISOString(), area: f.area ?? null });
 
 /**
- * The statistics API under `/api/stats`, for the console: every route takes `from`, `to` and
- * `area`, and answers typed JSON. Errors go to the server's error handler (core/http-error.ts):
+ * The statistics API under `/api/stats`, for the console: every route takes `from`, `to` (at most
+ * `MAX_WINDOW_DAYS` apart) and `area`, and answers typed JSON, to callers that `guard` lets through. Errors go to the server's error handler (core/http-error.ts):
  * a bad parameter answers 400 (`TELEMETRY_STATS_QUERY`, or `BAD_REQUEST` from the schema), a
  * failed ClickHouse query 503 (`TELEMETRY_QUERY`), each with the one error body.
  */
-export function registerStatsRoutes(app: FastifyInstance, stats: TelemetryStats, prefix = '/api/stats'): void {
-  app.register(async (scope) => statsPlugin(scope, stats), { prefix });
+export function registerStatsRoutes(app: FastifyInstance, stats: TelemetryStats, opts: { guard: preHandlerAsyncHookHandler; prefix?: string }): void {
+  app.register(async (scope) => {
+    // Who may read: the caller decides (the engine: a console session with `stats`, or the ops token).
+    scope.addHook('preHandler', opts.guard);
+    statsPlugin(scope, stats);
+  }, { prefix: opts.prefix ?? '/api/stats' });
 }
 
 function statsPlugin(app: FastifyInstance, stats: TelemetryStats): void {

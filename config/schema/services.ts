@@ -8,6 +8,7 @@ export const Services = Section({
   http: Section({
     host: Type.String({ default: '127.0.0.1' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    ops_token: Type.Optional(Type.String({ minLength: 24, maxLength: 256, description: 'lets programs read /metrics, /api/cluster and /api/stats with `Authorization: Bearer <token>` (also GRIDWATCH_OPS_TOKEN); without it only console sessions can' })),
   }, { description: 'console, API, /healthz and /metrics' }),
   console: Section({
     session_idle_s: Type.Number({ exclusiveMinimum: 0, default: 8 * 3600, description: 'a console session ends after this long without a request' }),

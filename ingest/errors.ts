@@ -3,7 +3,7 @@ import { GridwatchError } from '../core/index.ts';
 /** Why a camera is not streaming, in words an operator can act on. */
 export type FailReason =
   | '401' | '404' | '403' | 'refused' | 'unreachable' | 'timeout' | 'unsupported codec' | 'no video'
-  | 'closed by server' | 'protocol error' | 'stalled' | 'redirect loop' | 'ffmpeg exited' | `rtsp ${number}`;
+  | 'closed by server' | 'protocol error' | 'too large' | 'stalled' | 'redirect loop' | 'ffmpeg exited' | `rtsp ${number}`;
 
 export class IngestError extends GridwatchError {
   readonly reason: FailReason;
@@ -44,6 +44,13 @@ export class RtspMediaError extends IngestError {
 export class RtspProtocolError extends IngestError {
   constructor(message: string, options: { cause?: unknown; cameraId?: string } = {}) {
     super('INGEST_RTSP_PROTOCOL', 'protocol error', message, options);
+  }
+}
+
+/** The server sent more than a bound allows (an RTSP body, a header, an access unit): the camera fails, the engine's memory stays bounded. */
+export class RtspOversizeError extends IngestError {
+  constructor(what: string, bytes: number, limit: number, options: { cameraId?: string } = {}) {
+    super('INGEST_RTSP_OVERSIZE', 'too large', `camera ${options.cameraId ?? '?'}: ${what} of ${bytes} bytes is over the limit of ${limit}; a camera does not send that, check the URL points at a camera`, { ...options, details: { what, bytes, limit } });
   }
 }
 

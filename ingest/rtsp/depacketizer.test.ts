@@ -138,4 +138,25 @@ describe.each(['h264', 'h265'] as const)('%s depacketiser', (codec) => {
     expect(d.counters.badPackets).toBeGreaterThan(0);
     expect(aus.every((a) => a.data.length > 0)).toBe(true);
   });
+
+  it('fails the camera with a reason on an access unit that never ends, instead of growing without limit', () => {
+    const { d, aus } = collect('h264');
+    // FU-A fragments of one IDR slice, one timestamp, never a marker nor an end bit.
+    const pkt = new Uint8Array(12 + 2 + 1400);
+    pkt[0] = 0x80; pkt[1] = 96; // no marker
+    pkt[12] = 0x7c; // FU indicator: NRI 3, type 28
+    for (let k = 14; k < pkt.length; k++) pkt[k] = (k % 250) + 3;
+    let err: unknown;
+    let sent = 0;
+    for (let seq = 0; seq < 20_000 && !err; seq++, sent++) {
+      pkt[2] = seq >> 8; pkt[3] = seq & 0xff;
+      pkt[13] = seq === 0 ? 0x85 : 0x05; // start bit on the first fragment only
+      try { d.push(pkt, 0, pkt.length, 1000); } catch (e) { err = e; }
+    }
+    expect(err).toMatchObject({ code: 'INGEST_RTSP_OVERSIZE', reason: 'too large' });
+    expect((err as Error).message).toMatch(/access unit of \d+ bytes is over the limit of 16777216/);
+    // It gave up at the bound (16 MiB / 1400 B a fragment), not after everything was sent.
+    expect(sent).toBeLessThan(12_100);
+    expect(aus).toEqual([]);
+  });
 });

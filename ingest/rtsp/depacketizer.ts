@@ -8,6 +8,8 @@
 export type VideoCodec = 'h264' | 'h265';
 
 /** One assembled access unit; the same object is reused for every call. */
+import { RtspOversizeError } from '../errors.ts';
+
 export interface AccessUnit {
   codec: VideoCodec;
   /** Annex-B bytes (4-byte start codes); keyframes carry their parameter sets first. */
@@ -45,6 +47,8 @@ export interface DepacketizerCounters {
 
 const START_CODE = [0, 0, 0, 1] as const;
 const MAX_DRIFT_MS = 10_000;
+/** The largest access unit kept: far above a 4K keyframe; one that never ends (no marker, one timestamp) fails the camera here. */
+export const MAX_ACCESS_UNIT_BYTES = 16 * 1024 * 1024;
 
 export class Depacketizer {
   readonly counters: DepacketizerCounters = { packets: 0, bytes: 0, accessUnits: 0, keyframes: 0, gaps: 0, droppedAccessUnits: 0, badPackets: 0, lastKeyframeMs: 0 };
@@ -77,9 +81,11 @@ export class Depacketizer {
   #lastTimeMs = 0;
 
   readonly #sink: AccessUnitSink;
+  readonly #cameraId: string;
 
-  constructor(readonly codec: VideoCodec, readonly payloadType: number, readonly clockRate: number, sink: AccessUnitSink, parameterSets: readonly Uint8Array[] = []) {
+  constructor(readonly codec: VideoCodec, readonly payloadType: number, readonly clockRate: number, sink: AccessUnitSink, parameterSets: readonly Uint8Array[] = [], cameraId = '') {
     this.#sink = sink;
+    this.#cameraId = cameraId;
     this.#au = { codec, data: this.#buf, keyframe: false, rtpTimestamp: 0, timeMs: 0 };
     this.#keyframesOnly = sink.keyframesOnly === true;
     for (const ps of parameterSets) this.#keepParameterSet(ps, 0, ps.length);
@@ -348,6 +354,12 @@ export class Depacketizer {
 
   #ensure(extra: number): void {
     if (this.#len + extra <= this.#buf.length) return;
+    if (this.#len + extra > MAX_ACCESS_UNIT_BYTES) {
+      const bytes = this.#len + extra;
+      this.#len = 0;
+      this.#open = false;
+      throw new RtspOversizeError('an access unit', bytes, MAX_ACCESS_UNIT_BYTES, { cameraId: this.#cameraId });
+    }
     const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + extra));
     next.set(this.#buf.subarray(0, this.#len));
     this.#buf = next;

@@ -1,7 +1,9 @@
-import { RtspProtocolError } from '../errors.ts';
+import { RtspOversizeError, RtspProtocolError } from '../errors.ts';
 
 const DOLLAR = 0x24;
 const MAX_HEADER_BYTES = 64 * 1024;
+/** An RTSP message body (an SDP, a GET_PARAMETER answer) is a few kilobytes; a `Content-Length` above this is refused, not waited for. */
+export const MAX_BODY_BYTES = 256 * 1024;
 
 /** Where the framing hands what it found; `interleaved` is called per RTP packet, with a view into the receive buffer. */
 export interface FramingSink {
@@ -14,6 +16,8 @@ export interface FramingSink {
  * The receive side of RTSP over TCP: one growing buffer, cut into interleaved `$` frames
  * (RFC 2326 §10.12) and RTSP messages (responses, or requests a server sends), skipping garbage
  * up to the next plausible frame header. A byte-level loop over a `Uint8Array`, no copies per packet.
+ * Bounded: a header over 64 KiB or a body over `MAX_BODY_BYTES` fails the camera, so the buffer
+ * never holds more than one of those plus one interleaved frame (at most 64 KiB).
  */
 export class RtspFraming {
   /** Bytes skipped while looking for the next frame. */
@@ -72,12 +76,13 @@ export class RtspFraming {
       if (c >= 0x41 && c <= 0x5a) { // 'A'..'Z': an RTSP response or a server request
         const headEnd = findHeaderEnd(b, pos, end);
         if (headEnd < 0) {
-          if (end - pos > MAX_HEADER_BYTES) throw new RtspProtocolError(`camera ${this.#cameraId}: RTSP header longer than ${MAX_HEADER_BYTES} bytes`, { cameraId: this.#cameraId });
+          if (end - pos > MAX_HEADER_BYTES) throw new RtspOversizeError('an RTSP header', end - pos, MAX_HEADER_BYTES, { cameraId: this.#cameraId });
           break;
         }
         const head = Buffer.from(b.buffer, b.byteOffset + pos, headEnd - pos).toString('latin1');
         const cl = /\r\ncontent-length:\s*(\d+)/i.exec(head);
         const bodyLen = cl ? Number(cl[1]) : 0;
+        if (bodyLen > MAX_BODY_BYTES) throw new RtspOversizeError('an RTSP message body', bodyLen, MAX_BODY_BYTES, { cameraId: this.#cameraId });
         const msgEnd = headEnd + 4 + bodyLen;
         if (msgEnd > end) break;
         if (head.startsWith('RTSP/')) {

@@ -77,4 +77,72 @@ describe('redirects', () => {
       await farm.stop();
     }
   }, 60_000);
+
+  it('does not carry the camera\'s credentials to another host it is redirected to', async () => {
+    const { createServer } = await import('node:net');
+    const { freePort } = await import('../../core/index.ts');
+    const { RtspSession } = await import('./session.ts');
+    // The other host (127.0.0.2 is loopback on Linux, but another host name) asks for credentials
+    // and records every Authorization header it is sent.
+    const seen: string[] = [];
+    const other = createServer((sock) => {
+      sock.on('data', (d) => {
+        const text = d.toString('latin1');
+        const cseq = /CSeq:\s*(\d+)/i.exec(text)?.[1] ?? '0';
+        const auth = /\r\nAuthorization:\s*([^\r]*)/i.exec(text)?.[1];
+        if (auth) seen.push(auth);
+        sock.write(`RTSP/1.0 401 Unauthorized\r\nCSeq: ${cseq}\r\nWWW-Authenticate: Basic realm="elsewhere"\r\n\r\n`);
+      });
+      sock.on('error', () => undefined);
+    });
+    const otherPort = await freePort();
+    await new Promise<void>((r) => other.listen(otherPort, '127.0.0.2', () => r()));
+    const redirector = createServer((sock) => {
+      sock.on('data', (d) => {
+        const cseq = /CSeq:\s*(\d+)/i.exec(d.toString())?.[1] ?? '0';
+        sock.write(`RTSP/1.0 302 Moved Temporarily\r\nCSeq: ${cseq}\r\nLocation: rtsp://127.0.0.2:${otherPort}/grab\r\n\r\n`);
+      });
+      sock.on('error', () => undefined);
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => redirector.listen(port, '127.0.0.1', () => r()));
+    const s = new RtspSession({ cameraId: 'lured', url: `rtsp://admin:s3cret@127.0.0.1:${port}/cam`, sink: { onAccessUnit: () => undefined } });
+    try {
+      await expect(s.start()).rejects.toMatchObject({ code: 'INGEST_RTSP_STATUS' });
+      expect(seen).toEqual([]);
+    } finally {
+      await s.stop();
+      redirector.close();
+      other.close();
+    }
+  }, 30_000);
+
+  it('refuses an RTSP answer whose Content-Length is huge instead of buffering it', async () => {
+    const { createServer } = await import('node:net');
+    const { freePort } = await import('../../core/index.ts');
+    const { RtspSession } = await import('./session.ts');
+    let sentBytes = 0;
+    const server = createServer((sock) => {
+      sock.once('data', (d) => {
+        const cseq = /CSeq:\s*(\d+)/i.exec(d.toString())?.[1] ?? '0';
+        sock.write(`RTSP/1.0 200 OK\r\nCSeq: ${cseq}\r\nContent-Length: 2000000000\r\n\r\n`);
+        // Then a body that would never end, a megabyte at a time, until the client hangs up.
+        const chunk = Buffer.alloc(1 << 20, 0x41);
+        const more = () => { while (!sock.destroyed && sentBytes < 64 << 20 && sock.write(chunk)) sentBytes += chunk.length; };
+        sock.on('drain', more);
+        more();
+      });
+      sock.on('error', () => undefined);
+    });
+    const port = await freePort();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
+    const s = new RtspSession({ cameraId: 'bloated', url: `rtsp://127.0.0.1:${port}/cam`, sink: { onAccessUnit: () => undefined } });
+    try {
+      await expect(s.start()).rejects.toMatchObject({ code: 'INGEST_RTSP_OVERSIZE', reason: 'too large', cameraId: 'bloated' });
+      expect(sentBytes).toBeLessThan(64 << 20);
+    } finally {
+      await s.stop();
+      server.close();
+    }
+  }, 30_000);
 });

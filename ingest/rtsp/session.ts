@@ -81,6 +81,8 @@ export class RtspSession {
   #keepAliveMethod = 'OPTIONS';
   #videoChannel = 0;
   #url: string;
+  /** The host the credentials were configured for; redirects elsewhere go on without them. */
+  readonly #configuredHost: string;
   #username: string | undefined;
   #password: string | undefined;
   #closedReported = false;
@@ -97,6 +99,7 @@ export class RtspSession {
     u.username = '';
     u.password = '';
     this.#url = u.toString();
+    this.#configuredHost = u.hostname.toLowerCase();
   }
 
   get cameraId(): string { return this.#opts.cameraId; }
@@ -110,7 +113,7 @@ export class RtspSession {
         const r = await this.#negotiate();
         if (r === 'playing') break;
         if (hop >= redirects) throw new RtspConnectError('redirect loop', `camera ${this.cameraId}: more than ${redirects} redirects`, { cameraId: this.cameraId });
-        this.#url = r;
+        this.#follow(r);
         this.#closeSocket();
       }
       this.state = 'streaming';
@@ -197,7 +200,7 @@ export class RtspSession {
     const track = resolveControl(base, video.control);
     const codec: VideoCodec = video.codec === 'H265' ? 'h265' : 'h264';
     this.codec = codec;
-    this.depacketizer = new Depacketizer(codec, video.payloadType, video.clockRate, this.#opts.sink, video.parameterSets);
+    this.depacketizer = new Depacketizer(codec, video.payloadType, video.clockRate, this.#opts.sink, video.parameterSets, this.cameraId);
 
     const setup = await this.#request('SETUP', track, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' });
     this.#expectOk(setup, 'SETUP', track);
@@ -225,6 +228,30 @@ export class RtspSession {
       throw new RtspMediaError('unsupported codec', `camera ${this.cameraId}: video codec ${video.codec || 'unknown'} is not H.264 or H.265; use type: ffmpeg for this camera`, { cameraId: this.cameraId });
     }
     return video;
+  }
+
+  /**
+   * Moves to a redirect's target. The camera's credentials go only to the host they were
+   * configured for: a redirect to another host continues without them (and a Location's own
+   * user info is ignored), so a hostile or compromised camera cannot harvest them.
+   */
+  #follow(location: string): void {
+    let next: URL;
+    try {
+      next = new URL(location, this.#url);
+    } catch {
+      throw new RtspProtocolError(`camera ${this.cameraId}: redirect to an unreadable Location ${JSON.stringify(location.slice(0, 200))}`, { cameraId: this.cameraId });
+    }
+    if (next.protocol !== 'rtsp:') throw new RtspProtocolError(`camera ${this.cameraId}: redirect to ${next.protocol} refused; only rtsp:// is followed`, { cameraId: this.cameraId });
+    next.username = '';
+    next.password = '';
+    if (next.hostname.toLowerCase() !== this.#configuredHost) {
+      this.#username = undefined;
+      this.#password = undefined;
+    }
+    // A challenge answered for one server is not sent to the next, even on the same host.
+    this.#auth = undefined;
+    this.#url = next.toString();
   }
 
   #redirectTarget(r: Response): string {

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { openBucket } from './bucket.ts';
 import { Gauge, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
-import { LeaseBucketError } from './errors.ts';
 
 export interface LeadershipOptions {
   readonly nc: NatsConnection;
@@ -56,11 +56,7 @@ export class Leadership {
   }
 
   async start(): Promise<void> {
-    try {
-      this.#kv = await new Kvm(this.#o.nc).create(this.#o.bucket, { history: 1, ttl: this.#o.leaseMs, replicas: this.#o.replicas });
-    } catch (err) {
-      throw new LeaseBucketError(this.#o.bucket, err);
-    }
+    this.#kv = await openBucket(this.#o.nc, this.#o.bucket, { history: 1, ttl: this.#o.leaseMs, replicas: this.#o.replicas });
     // An existing bucket keeps the TTL of the node that created it (see CameraLeases).
     const ttl = (await this.#kv.status()).ttl;
     this.#fenceMs = ttl > 0 ? Math.min(this.#o.leaseMs, ttl) : this.#o.leaseMs;

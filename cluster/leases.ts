@@ -1,8 +1,8 @@
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Kvm, type KV } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
+import { openBucket } from './bucket.ts';
 import { Gauge, Counter, type ComponentHealth, type Logger, type Registry } from '../core/index.ts';
 import { assignCameras } from './assign.ts';
-import { LeaseBucketError } from './errors.ts';
 
 export interface CameraLeasesOptions {
   readonly nc: NatsConnection;
@@ -86,15 +86,7 @@ export class CameraLeases {
   }
 
   async start(): Promise<void> {
-    const kvm = new Kvm(this.#o.nc);
-    const ttl = this.#o.leaseMs;
-    const open = async (name: string) => {
-      try {
-        return await kvm.create(name, { history: 1, ttl, replicas: this.#o.replicas });
-      } catch (err) {
-        throw new LeaseBucketError(name, err);
-      }
-    };
+    const open = (name: string) => openBucket(this.#o.nc, name, { history: 1, ttl: this.#o.leaseMs, replicas: this.#o.replicas });
     this.#nodes = await open(`${this.#o.bucketPrefix}_nodes`);
     this.#leases = await open(`${this.#o.bucketPrefix}_camera_leases`);
     await this.#checkTtl();

@@ -33,21 +33,14 @@ export interface PoolOptions {
   log?: Logger;
 }
 
-export interface PoolStatus {
+/** The pool's totals (the same counts as each camera's, summed) and its workers. */
+export interface PoolStatus extends CameraStatus {
   state: 'stopped' | 'starting' | 'ready' | 'stopping';
   workers: { id: number; state: WorkerSlot['state']; restarts: number; jobs: number }[];
   model: { name: string; version: string } | null;
-  queued: number;
-  received: number;
-  inferred: number;
-  gated: number;
-  dropped: number;
-  errors: number;
   restarts: number;
   /** Share of samples not inferred thanks to change gating, 0..1. */
   gatingSaved: number;
-  p50Ms: number;
-  p99Ms: number;
   cameras: Record<string, CameraStatus>;
 }
 

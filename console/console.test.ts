@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { parse } from 'yaml';
@@ -160,8 +160,11 @@ describe('console server', () => {
     const missing = await call(s, admin, 'GET', '/api/nowhere');
     expect([missing.status, ((await missing.json()) as { error: { code: string } }).error.code]).toEqual([404, 'NOT_FOUND']);
     const zones = [{ id: 'z1', type: 'no_parking', polygon: [[10, 10], [200, 10], [200, 150], [10, 150], [10, 10]], dwell_s: 45, classes: ['car'], ground_point: [s.city.cameras.get('cam-0004')!.lat, s.city.cameras.get('cam-0004')!.lon] }];
+    // The city file holds passwords: saving keeps its mode (here one the umask would change).
+    chmodSync(s.cityFile, 0o660);
     const ok = await call(s, admin, 'PUT', '/api/cameras/cam-0004/zones', { zones });
     expect(ok.status, await ok.clone().text()).toBe(200);
+    expect(statSync(s.cityFile).mode & 0o777).toBe(0o660);
     const saved = (parse(readFileSync(s.cityFile, 'utf8')) as { cameras: { id: string; zones: { id: string; dwell_s: number }[] }[] }).cameras.find((c) => c.id === 'cam-0004')!;
     expect(saved.zones.map((z) => [z.id, z.dwell_s])).toEqual([['z1', 45]]);
     // Applied without a restart: the console's city already has them.

@@ -3,7 +3,7 @@ import type { Detection } from '../types.ts';
 import { inZone, type CompiledZone, type Rule } from './zones.ts';
 import { IouTracker } from './tracker.ts';
 import { bottomCentre, iou } from './box.ts';
-import type { Violation, ViolationState } from './violation.ts';
+import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { StoppedVehicles, type Stop, type StoppedSnapshot } from './stopped.ts';
 
 export type { Violation, ViolationState } from './violation.ts';
@@ -72,7 +72,6 @@ export interface DwellSnapshot {
   cameras: Record<string, SavedCamera>;
 }
 
-const r1 = (v: number): number => Math.round(v * 10) / 10;
 
 /**
  * Dwell per (camera, zone, locked position). A detection joins the spot whose locked
@@ -278,26 +277,12 @@ export class DwellRules {
   }
 
   #violation(cameraId: string, z: CompiledZone, s: Spot, state: ViolationState): Violation {
-    return {
-      id: s.violation!.id,
-      state,
-      cameraId,
-      zoneId: z.id,
-      rule: z.rule,
-      class: s.cls,
-      box: [...s.box],
-      point: bottomCentre(s.box).map(r1) as [number, number],
-      firstSeenMs: s.firstSeenMs,
-      confirmedMs: s.violation!.confirmedMs,
-      lastSeenMs: s.lastSeenMs,
-      endedMs: state === 'end' ? s.lastSeenMs : null,
-      dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000),
-      score: s.score,
+    return violationStep({
+      id: s.violation!.id, cameraId, zoneId: z.id, rule: z.rule, class: s.cls, box: s.box,
+      firstSeenMs: s.firstSeenMs, confirmedMs: s.violation!.confirmedMs, lastSeenMs: s.lastSeenMs, score: s.score,
       presenceRatio: z.rule === 'road_vending' ? Math.round((s.present / Math.max(1, s.samples)) * 1000) / 1000 : null,
-      evidence: null,
-      model: this.#opts.model,
-      ...(s.history ? { boxes: s.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),
-    };
+      model: this.#opts.model, history: s.history,
+    }, state);
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Detection } from '../types.ts';
 import { homographyGround, PerspectiveFit, type GroundModel } from './ground.ts';
 import { bottomCentre, iou } from './box.ts';
 import { atPlaceSince, mergeVehicles, VehicleTracker, type VehicleSighting } from './vehicle-tracker.ts';
-import type { Violation, ViolationState } from './violation.ts';
+import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { inZone, type CompiledZone } from './zones.ts';
 
 type Box = [number, number, number, number];
@@ -70,7 +70,6 @@ const RELOCATE = 2;
 /** Stops this alike are one vehicle (two tracks of one object): the older one stays. */
 const SAME_STOP_IOU = 0.5;
 
-const r1 = (v: number): number => Math.round(v * 10) / 10;
 
 /**
  * Illegal parking on one camera. Vehicles are tracked whatever their class, each one's ground
@@ -269,26 +268,11 @@ export class StoppedVehicles {
   }
 
   #violation(z: CompiledZone, s: Stop, state: ViolationState): Violation {
-    return {
-      id: s.violation!.id,
-      state,
-      cameraId: this.#cameraId,
-      zoneId: z.id,
-      rule: z.rule,
-      class: likeliest(s.votes),
-      box: [...s.lastBox],
-      point: bottomCentre(s.lastBox).map(r1) as [number, number],
-      firstSeenMs: s.sinceMs,
-      confirmedMs: s.violation!.confirmedMs,
-      lastSeenMs: s.lastAtSpotMs,
-      endedMs: state === 'end' ? s.lastAtSpotMs : null,
-      dwellS: r1((s.lastAtSpotMs - s.sinceMs) / 1000),
-      score: s.score,
-      presenceRatio: null,
-      evidence: null,
-      model: this.#opts.model,
-      ...(s.history ? { boxes: s.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),
-    };
+    return violationStep({
+      id: s.violation!.id, cameraId: this.#cameraId, zoneId: z.id, rule: z.rule, class: likeliest(s.votes), box: s.lastBox,
+      firstSeenMs: s.sinceMs, confirmedMs: s.violation!.confirmedMs, lastSeenMs: s.lastAtSpotMs, score: s.score,
+      presenceRatio: null, model: this.#opts.model, history: s.history,
+    }, state);
   }
 
   /** Ends every open violation as of the last sample (end of a replay). Stops stay. */

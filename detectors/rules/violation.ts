@@ -1,4 +1,8 @@
 import type { Rule } from './zones.ts';
+import { bottomCentre } from './box.ts';
+
+/** Rounds to one decimal, for the seconds and pixels a violation reports. */
+export const r1 = (v: number): number => Math.round(v * 10) / 10;
 
 export type ViolationState = 'new' | 'update' | 'end';
 
@@ -30,4 +34,45 @@ export interface Violation {
   model: { name: string; version: string };
   /** Only with `keepHistory`: [captureTimeMs, left, top, width, height] for each sample it was seen in. */
   boxes?: [number, number, number, number, number][];
+}
+
+/** What a rule knows of one tracked violation; `violationStep` makes the step it reports. */
+export interface ViolationFacts {
+  readonly id: string;
+  readonly cameraId: string;
+  readonly zoneId: string;
+  readonly rule: Rule;
+  readonly class: string;
+  readonly box: readonly [number, number, number, number];
+  readonly firstSeenMs: number;
+  readonly confirmedMs: number;
+  readonly lastSeenMs: number;
+  readonly score: number;
+  readonly presenceRatio: number | null;
+  readonly model: { name: string; version: string };
+  readonly history?: readonly (readonly [number, number, number, number, number])[] | null | undefined;
+}
+
+/** One lifecycle step of a violation, the same shape from every rule. */
+export function violationStep(f: ViolationFacts, state: ViolationState): Violation {
+  return {
+    id: f.id,
+    state,
+    cameraId: f.cameraId,
+    zoneId: f.zoneId,
+    rule: f.rule,
+    class: f.class,
+    box: [...f.box],
+    point: bottomCentre(f.box).map(r1) as [number, number],
+    firstSeenMs: f.firstSeenMs,
+    confirmedMs: f.confirmedMs,
+    lastSeenMs: f.lastSeenMs,
+    endedMs: state === 'end' ? f.lastSeenMs : null,
+    dwellS: r1((f.lastSeenMs - f.firstSeenMs) / 1000),
+    score: f.score,
+    presenceRatio: f.presenceRatio,
+    evidence: null,
+    model: f.model,
+    ...(f.history ? { boxes: f.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),
+  };
 }

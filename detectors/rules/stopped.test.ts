@@ -171,3 +171,19 @@ describe('a queue is not parking', () => {
     expect(news[0]!.firstSeenMs).toBeLessThanOrEqual(22_000);
   });
 });
+
+describe('when a stop begins', () => {
+  it('dates a stop from when the vehicle reached its spot, not from when the speed filter was sure of it', () => {
+    // A car drives in and stops on the hard shoulder at frame 191 (annotated). The filter is sure of
+    // a low speed about 1.5 s later; dated from then less its lag, the violation came 34 frames after
+    // the stop. Dated from when it came within 1.5 m of its spot, it comes within the dwell's 30.
+    const { dets, cam, gt } = fixture('P/05-07_09_K204_356');
+    const vs = replayDetections(dets, { zones: [wholeFrame(cam)], imageSize: cam.image_size, homography: cam.homography }, FPS);
+    expect(vs).toHaveLength(1);
+    const stoppedAt = Math.min(...gt.keys());
+    expect(vs[0]!.start_frame).toBeLessThanOrEqual(stoppedAt);
+    expect(vs[0]!.start_frame).toBeGreaterThanOrEqual(stoppedAt - 10);
+    expect(vs[0]!.confirmed_frame - stoppedAt).toBeLessThanOrEqual(30);
+    expect(onTruth(vs[0]!.boxes, gt)).toBeGreaterThan(0.9);
+  });
+});

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Detection } from '../types.ts';
 import { homographyGround, PerspectiveFit, type GroundModel } from './ground.ts';
 import { bottomCentre, iou } from './box.ts';
-import { atPlaceSince, mergeVehicles, VehicleTracker, type VehicleSighting } from './vehicle-tracker.ts';
+import { atPlaceSince, mergeVehicles, VehicleTracker, type VehicleSighting, type VehicleTrack } from './vehicle-tracker.ts';
 import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { inZone, type CompiledZone } from './zones.ts';
 
@@ -17,8 +17,10 @@ export interface Stop {
   box: Box;
   /** The last box seen at the spot. */
   lastBox: Box;
-  /** When its ground speed fell below the zone's limit: when it stopped. */
+  /** When it stopped: when it reached its spot, or when its speed fell below the zone's limit. */
   sinceMs: number;
+  /** When the speed filter became sure the vehicle was under the zone's limit (absent in snapshots before it was kept). */
+  sureMs?: number;
   firstAtSpotMs: number;
   lastAtSpotMs: number;
   samples: number;
@@ -60,6 +62,17 @@ const AT_SPOT_IOU = 0.3;
 const EDGE_SHARE = 0.02;
 /** The speed filter is sure of a stop about this long after the vehicle stood still. */
 const FILTER_LAG_MS = 1000;
+/**
+ * A vehicle seen driving, then slow, is at its spot once within this distance (m) of where it
+ * stands, and its stop is dated from then. Braking from the zones' usual 8 km/h at 2 m/s² takes
+ * 1.2 m; a crawl (a queue at walking pace) never stays this close to one point for a dwell.
+ */
+const AT_SPOT_M = 1.5;
+/**
+ * However early the stop is dated, the filter must have been sure of a low speed this long before
+ * a violation: what keeps a vehicle braking for a moment in a queue from being one.
+ */
+const SURE_FOR_MS = 1000;
 /** Samples this far apart are sparse (see `minPresence`). */
 const SPARSE_MS = 500;
 const SPARSE_PRESENCE = 0.7;
@@ -173,10 +186,6 @@ export class StoppedVehicles {
       if (used.has(s) || driving(s)) continue;
       const slow = s.track.slowSince.get(z.maxSpeedMs);
       if (slow === undefined || this.#cutByFrame(s.box)) continue;
-      // Stopped since the filter was sure of a low speed, less the filter's lag, and not before it
-      // came to this place: a crawl moves on and never stays at one place long.
-      const arrived = atPlaceSince(s.track, AT_SPOT_IOU);
-      const since = Math.max(slow - FILTER_LAG_MS, Number.isFinite(arrived) ? arrived : Math.min(slow, s.track.recent[0]!.t));
       if (stops.some((st) => iou(st.box, s.box) >= AT_SPOT_IOU)) continue; // part of a stop already
       // A vehicle that pulled up a few metres and stopped again is the same case, not a new one.
       const moved = stops.find((st) => st.violation && st.lastAtSpotMs < t && !held.has(st) && nearby(st.box, s.box));
@@ -186,10 +195,18 @@ export class StoppedVehicles {
         this.#hold(moved, s, t);
         continue;
       }
+      // Stopped since the filter was sure of a low speed, less the filter's lag; a vehicle seen
+      // driving first, since it reached its spot on the ground, if that was earlier (the filter
+      // knows it only later). Never before it came to this place: a crawl moves on.
+      const arrived = atPlaceSince(s.track, AT_SPOT_IOU);
+      const atSpot = slow > s.track.firstMs ? this.#atSpotSince(s.track) : Infinity;
+      const since = Math.max(Math.min(slow - FILTER_LAG_MS, atSpot), Number.isFinite(arrived) ? arrived : Math.min(slow, s.track.recent[0]!.t));
       const stop: Stop = {
-        zoneId: z.id, trackId: s.track.id, box: [...s.box], lastBox: [...s.box], sinceMs: since, firstAtSpotMs: t, lastAtSpotMs: t,
+        zoneId: z.id, trackId: s.track.id, box: [...s.box], lastBox: [...s.box], sinceMs: since, sureMs: slow, firstAtSpotMs: t, lastAtSpotMs: t,
         samples: 0, seen: 1, votes: { ...s.votes }, score: s.score, violation: null,
-        ...presenceSince(s.track.recent, since, t, this.#intervalMs),
+        // Presence counts from the filter's dating: at sparse samples, misses before it was sure
+        // (a vehicle still pulling in behind traffic) are not the stop's.
+        ...presenceSince(s.track.recent, Math.max(since, slow - FILTER_LAG_MS), t, this.#intervalMs),
         history: this.#opts.keepHistory ? [[t, ...s.box]] : undefined,
       };
       this.#stops.push(stop);
@@ -219,7 +236,8 @@ export class StoppedVehicles {
       if (!stop.violation) {
         const presence = stop.seenBefore / Math.max(1, stop.samplesBefore);
         const held = stop.seen / Math.max(1, stop.samples);
-        if (stop.lastAtSpotMs === t && t - stop.sinceMs >= z.dwellMs && held >= z.seenRatio && presence >= minPresence && !this.#cooling(z, stop, t)) {
+        const sure = t - (stop.sureMs ?? stop.sinceMs) >= SURE_FOR_MS;
+        if (stop.lastAtSpotMs === t && t - stop.sinceMs >= z.dwellMs && sure && held >= z.seenRatio && presence >= minPresence && !this.#cooling(z, stop, t)) {
           stop.violation = { id: violationId(this.#cameraId, z, stop), confirmedMs: t, lastUpdateMs: t };
           out.push(this.#violation(z, stop, 'new'));
         }
@@ -228,6 +246,19 @@ export class StoppedVehicles {
         out.push(this.#violation(z, stop, 'update'));
       }
     }
+  }
+
+  /** Since when the track's ground point has stayed within AT_SPOT_M of where it is now. */
+  #atSpotSince(tr: VehicleTrack): number {
+    const here = this.#ground.project(tr.box);
+    if (!here) return Infinity;
+    let since = Infinity;
+    for (let i = tr.recent.length - 1; i >= 0; i--) {
+      const g = this.#ground.project(tr.recent[i]!.box);
+      if (!g || Math.hypot(g.x - here.x, g.y - here.y) > AT_SPOT_M) break;
+      since = tr.recent[i]!.t;
+    }
+    return since;
   }
 
   /** A box cut by the frame's edge does not show where the vehicle touches the road. */
@@ -244,7 +275,10 @@ export class StoppedVehicles {
       // into the place. The dwell counts from when it came there. (The same car under a new track
       // has been at the place all along, and keeps the time.)
       const arrived = atPlaceSince(s.track, AT_SPOT_IOU);
-      if (Number.isFinite(arrived)) stop.sinceMs = Math.max(stop.sinceMs, arrived);
+      if (Number.isFinite(arrived)) {
+        stop.sinceMs = Math.max(stop.sinceMs, arrived);
+        stop.sureMs = Math.max(stop.sureMs ?? stop.sinceMs, arrived);
+      }
     }
     stop.trackId = s.track.id;
     stop.seen++;

@@ -48,7 +48,7 @@ describe('embedded broker', () => {
     broker = await startBroker();
     const got: string[] = [];
     const source = broker.source();
-    await source.subscribe(['gw/terminals/+/+'], (topic, payload) => got.push(`${topic} ${Buffer.from(payload).toString()}`));
+    await source.subscribe(['gw/terminals/+/+'], (topic, payload) => void got.push(`${topic} ${Buffer.from(payload).toString()}`));
     const term = await mqtt.connectAsync(broker.url, { username: TERMINAL.id, password: TERMINAL.password, reconnectPeriod: 0 });
     await term.publishAsync(`gw/terminals/${TERMINAL.id}/location`, 'one', { qos: 1 });
     // The PUBACK came after delivery: the message is there already.
@@ -57,5 +57,25 @@ describe('embedded broker', () => {
     await term.publishAsync(`gw/terminals/${TERMINAL.id}/location`, 'two', { qos: 1 });
     await term.endAsync();
     expect(got).toHaveLength(1);
+  });
+
+  it('acknowledges a QoS 1 message only once the source says it is safe', async () => {
+    broker = await startBroker();
+    let safe: () => void = () => undefined;
+    const got: string[] = [];
+    await broker.source().subscribe(['gw/terminals/+/+'], (_topic, payload) => {
+      got.push(Buffer.from(payload).toString());
+      return new Promise<void>((r) => (safe = r));
+    });
+    const term = await mqtt.connectAsync(broker.url, { username: TERMINAL.id, password: TERMINAL.password, reconnectPeriod: 0 });
+    let acked = false;
+    const pub = term.publishAsync(`gw/terminals/${TERMINAL.id}/location`, 'one', { qos: 1 }).then(() => (acked = true));
+    await until('message handed over', () => got.length === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(acked).toBe(false); // aedes on its own sends the PUBACK before it delivers
+    safe();
+    await pub;
+    expect(acked).toBe(true);
+    await term.endAsync();
   });
 });

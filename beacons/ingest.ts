@@ -80,7 +80,7 @@ export class BeaconIngest {
     await migrate(this.#o.store, { tz: this.#o.city.config.city.timezone });
     if (this.#o.nc) await this.#reports.start(this.#o.nc);
     this.#subscribed = true;
-    await this.#o.source.subscribe(SUBSCRIPTIONS, (topic, payload) => this.handle(topic, payload));
+    await this.#o.source.subscribe(SUBSCRIPTIONS, (topic, payload) => this.receive(topic, payload));
     this.#statusTimer = setInterval(() => this.#states.checkInactive(this.#now()), Math.min(1000, this.#cfg.inactive_s * 250));
     this.#o.log.info({ topics: SUBSCRIPTIONS, terminals: this.#states.size }, 'beacon ingest subscribed');
   }
@@ -146,7 +146,16 @@ export class BeaconIngest {
 
   /** One MQTT message. Never throws: whatever is wrong with it is counted and logged. */
   handle(topic: string, payload: Uint8Array): void {
-    this.#topics.handle(topic, payload);
+    void this.receive(topic, payload)?.catch(() => undefined);
+  }
+
+  /**
+   * One MQTT message, for a source that acknowledges it: the promise (for a valid message)
+   * resolves once its rows are safe on disk or in ClickHouse, and a report's event is published
+   * or given up; it rejects when the telemetry writer had to drop them.
+   */
+  receive(topic: string, payload: Uint8Array): Promise<void> | undefined {
+    return this.#topics.handle(topic, payload);
   }
 
   #accept(kind: string): void {
@@ -161,9 +170,10 @@ export class BeaconIngest {
     this.#stage.dropped.inc({ stage: 'beacons', reason: 'duplicate' });
   }
 
-  #location(s: TerminalState, p: Location, source: 'gw' | 'owntracks', now: number): void {
+  #location(s: TerminalState, p: Location, source: 'gw' | 'owntracks', now: number): Promise<void> {
     const tstMs = Math.round(p.tst * 1000);
-    if (!this.#recent.add(`l|${s.id}|${tstMs}`)) return this.#duplicate('location');
+    // A redelivery waits too: its first copy may not be safe yet.
+    if (!this.#recent.add(`l|${s.id}|${tstMs}`)) return (this.#duplicate('location'), this.#o.writer.durable());
     this.#accept('location');
     this.#states.seen(s, now);
     const hit = this.#o.city.grid.locate(p.lat, p.lon);
@@ -178,19 +188,21 @@ export class BeaconIngest {
       district: path?.[0] ?? '', street: path?.[1] ?? '', community: path?.[2] ?? '', cell, stuck: s.stuck ? 1 : 0,
     });
     if (!ok) this.#counts.rows_refused++;
+    return this.#o.writer.durable();
   }
 
-  #report(s: TerminalState, p: Report, payload: Uint8Array, now: number): void {
+  #report(s: TerminalState, p: Report, payload: Uint8Array, now: number): Promise<void> {
     const tstMs = Math.round(p.tst * 1000);
     const id = reportId(s.id, tstMs, payload);
-    if (!this.#recent.add(`r|${id}`)) return this.#duplicate('report');
+    if (!this.#recent.add(`r|${id}`)) return (this.#duplicate('report'), this.#o.writer.durable());
     this.#accept('report');
     this.#states.seen(s, now);
-    this.#reports.accept(s, p, id, tstMs, now);
+    return this.#reports.accept(s, p, id, tstMs, now).then(() => this.#o.writer.durable());
   }
 
-  #status(s: TerminalState, p: Status, now: number): void {
+  #status(s: TerminalState, p: Status, now: number): Promise<void> {
     this.#accept('status');
     this.#states.status(s, p.online, now);
+    return this.#o.writer.durable();
   }
 }

@@ -55,8 +55,8 @@ export class BeaconReports {
     await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((r) => setTimeout(r, ms).unref())]);
   }
 
-  /** An accepted, deduplicated report with its event id (`reportId`). */
-  accept(s: TerminalState, p: Report, id: string, tstMs: number, now: number): void {
+  /** An accepted, deduplicated report with its event id (`reportId`); resolves once its row is written and its event published (or given up). */
+  accept(s: TerminalState, p: Report, id: string, tstMs: number, now: number): Promise<void> {
     const hit = this.#o.city.grid.locate(p.lat, p.lon);
     const event = terminalEvent({
       id, terminalId: s.id, category: p.category, seenAt: new Date(tstMs), receivedAt: new Date(now),
@@ -64,6 +64,7 @@ export class BeaconReports {
     });
     const job = this.#deliver(event, p.photo, tstMs, now).finally(() => this.#inFlight.delete(job));
     this.#inFlight.add(job);
+    return job;
   }
 
   async #deliver(event: TerminalReportEvent, photo: Buffer | null, tstMs: number, now: number): Promise<void> {

@@ -23,6 +23,8 @@ export interface BeaconRowSink {
   write<T extends BeaconTable>(table: T, row: BeaconRows[T]): boolean;
   /** Resolves once everything written so far is in ClickHouse, false after `timeoutMs`. */
   flush(timeoutMs?: number): Promise<boolean>;
+  /** Resolves once every row written so far is safe (on disk or in ClickHouse); rejects when one was dropped. */
+  durable(): Promise<void>;
   status(): Pick<WriterStatus, 'lastError' | 'pendingRows' | 'writtenByTable'>;
 }
 

@@ -4,8 +4,12 @@ import type { MqttClient } from 'mqtt';
 export interface BeaconSource {
   /** `session` (an MQTT session logged in as the service user) or `in-process` (the embedded broker). */
   readonly kind: 'session' | 'in-process';
-  /** Calls `onMessage` for each message on the filters (QoS 1); resolves once subscribed. */
-  subscribe(filters: readonly string[], onMessage: (topic: string, payload: Uint8Array) => void): Promise<void>;
+  /**
+   * Calls `onMessage` for each message on the filters (QoS 1); resolves once subscribed. When
+   * `onMessage` returns a promise, the in-process source acknowledges the message only once it
+   * resolves (the rows are safe); a session on an external broker acknowledges at once.
+   */
+  subscribe(filters: readonly string[], onMessage: (topic: string, payload: Uint8Array) => void | Promise<void>): Promise<void>;
   /** Stops the messages; what was delivered before has been handed to `onMessage`. */
   unsubscribe(): Promise<void>;
 }
@@ -31,7 +35,8 @@ export function sessionSource(client: MqttClient): BeaconSource {
     kind: 'session',
     async subscribe(f, onMessage) {
       filters = f;
-      listener = (topic, payload) => onMessage(topic, payload);
+      // mqtt.js sends the PUBACK itself, after this listener (see beacons/README.md, "Never lost").
+      listener = (topic, payload) => void Promise.resolve(onMessage(topic, payload)).catch(() => undefined);
       client.on('message', listener);
       client.on('packetreceive', cork);
       await client.subscribeAsync([...filters], { qos: 1 });

@@ -11,10 +11,11 @@ const UNKNOWN = '_unknown';
 const PREFIX = 'gw/terminals/';
 
 /** Where valid messages go, with the terminal they belong to and the receipt time (ms). */
+/** Each returns, when it stored rows, a promise that resolves once they are safe. */
 export interface BeaconHandlers {
-  location(s: TerminalState, p: Location, source: 'gw' | 'owntracks', now: number): void;
-  report(s: TerminalState, p: Report, payload: Uint8Array, now: number): void;
-  status(s: TerminalState, p: Status, now: number): void;
+  location(s: TerminalState, p: Location, source: 'gw' | 'owntracks', now: number): Promise<void>;
+  report(s: TerminalState, p: Report, payload: Uint8Array, now: number): Promise<void>;
+  status(s: TerminalState, p: Status, now: number): Promise<void>;
 }
 
 export interface BeaconTopicsOptions {
@@ -61,8 +62,11 @@ export class BeaconTopics {
     this.#rejected = new Counter({ name: 'gridwatch_beacons_rejected_total', help: 'Terminal messages rejected by validation, by terminal and reason', labelNames: ['terminal', 'reason'], registers: [opts.metrics] });
   }
 
-  /** One MQTT message. Never throws: whatever is wrong with it is counted and logged. */
-  handle(topic: string, payload: Uint8Array): void {
+  /**
+   * One MQTT message. Never throws: whatever is wrong with it is counted and logged. Returns,
+   * for a valid message, a promise that resolves once its rows are safe.
+   */
+  handle(topic: string, payload: Uint8Array): Promise<void> | undefined {
     this.#o.counts.received++;
     this.#stage.received.inc({ stage: 'beacons' });
     try {
@@ -90,15 +94,16 @@ export class BeaconTopics {
         case 'location': return h.location(state, parsed, owntracks ? 'owntracks' : 'gw', now);
         case 'report': return h.report(state, parsed, payload, now);
         case 'status': return h.status(state, parsed, now);
-        case 'ignored': return;
+        case 'ignored': return undefined;
       }
     } catch (err) {
       this.#stage.errors.inc({ stage: 'beacons', code: 'BEACONS_HANDLE' });
       this.#o.log.error({ topic, err: (err as Error).message }, 'beacon handling failed');
     }
+    return undefined;
   }
 
-  #reject(terminal: string, reason: RejectReason, detail: string, topic: string): void {
+  #reject(terminal: string, reason: RejectReason, detail: string, topic: string): undefined {
     this.#o.counts.rejected++;
     this.#rejected.inc({ terminal, reason });
     this.#stage.dropped.inc({ stage: 'beacons', reason });
@@ -107,9 +112,10 @@ export class BeaconTopics {
     const last = this.#lastLog.get(key);
     if (last && now - last.at < this.#o.cfg.log_interval_s * 1000) {
       last.suppressed++;
-      return;
+      return undefined;
     }
     this.#o.log.warn({ terminal, topic, reason, suppressed: last?.suppressed ?? 0 }, `terminal message rejected: ${detail}`);
     this.#lastLog.set(key, { at: now, suppressed: 0 });
+    return undefined;
   }
 }

@@ -70,7 +70,7 @@ interface Brk { url: string; stop(): Promise<void>; source?: () => BeaconSource 
 async function startBroker(): Promise<Brk> {
   if (broker === 'aedes') {
     // In-process, as the engine embeds it.
-    const b = new EmbeddedBroker({ host: '127.0.0.1', port: 0, acl: new BrokerAcl(city.terminals.values(), SERVICE), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }) });
+    const b = new EmbeddedBroker({ host: '127.0.0.1', port: 0, acl: new BrokerAcl(city.terminals.values(), SERVICE), log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), limits: { connectionsPerAddress: 0 } }); // 1000 terminals from one address
     await b.start();
     return { url: b.url, stop: () => b.stop(), source: () => b.source() };
   }

@@ -141,7 +141,12 @@ export class Engine {
       let url = mqttUrl;
       if (!url) {
         const acl = new BrokerAcl(this.city.terminals.values(), auth);
-        const broker = new EmbeddedBroker({ host: services.mqtt.host, port: Number(this.#env.MQTT_PORT ?? services.mqtt.port), acl, log: log.child({ component: 'mqtt-broker' }), metrics: this.metrics });
+        const beacons = this.city.config.beacons;
+        // After log-in the largest valid packet is a report (base64 photo, text, topic). 64 KiB of
+        // room over it: a payload a little too large is refused by validation with its reason; a
+        // packet beyond closes the connection before it is read.
+        const limits = { packetBytes: Math.ceil(beacons.photo_max_bytes / 3) * 4 + 16_384 + 64 * 1024, retainedBytes: beacons.max_payload_bytes, connectionsPerAddress: services.mqtt.max_connections_per_address };
+        const broker = new EmbeddedBroker({ host: services.mqtt.host, port: Number(this.#env.MQTT_PORT ?? services.mqtt.port), acl, log: log.child({ component: 'mqtt-broker' }), metrics: this.metrics, limits });
         this.#broker = await this.#step('embedded MQTT broker', async () => (await broker.start(), broker), (b) => b.stop());
         url = broker.url;
         auth = { username: acl.serviceUser, password: acl.servicePassword };

@@ -34,6 +34,7 @@ export function createTelemetryWriter(services: ServicesT, opts: { store: Teleme
     settings: {
       batchMaxRows: w.batch_max_rows, batchMaxBytes: w.batch_max_bytes, flushIntervalMs: w.flush_interval_ms, maxQueuedBatches: w.max_queued_batches,
       spoolMaxBytes: Math.round(w.spool_max_mb * 1024 * 1024), insertTimeoutMs: w.insert_timeout_ms, retryInitialMs: w.retry_initial_ms, retryMaxMs: w.retry_max_ms,
+      commitIntervalMs: w.commit_interval_ms,
     },
   });
 }

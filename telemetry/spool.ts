@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -19,13 +19,22 @@ interface Entry {
   readonly rows: number;
 }
 
-const NAME = /^(\d{12})\.([a-z_]+)\.(\d+)\.batch$/;
+const NAME = /^(\d{12})\.([a-z_]+)\.(\d+)\.(batch|wal)$/;
+
+const fileName = (b: Batch, kind: 'batch' | 'wal') => `${String(b.seq).padStart(12, '0')}.${b.table}.${b.rows}.${kind}`;
 
 /**
  * A bounded on-disk FIFO of batches, one file per batch: `<seq>.<table>.<rows>.batch`, holding a
  * one-line JSON header (the token) and the encoded rows. Files are written to a temporary name,
- * synced and renamed, so a crash leaves either a whole batch or none. Everything in the spool is
- * older than everything still in memory, so replaying it head first keeps the order.
+ * synced, renamed, and the folder synced, so a crash leaves either a whole batch or none, and the
+ * name survives a power cut. Everything in the spool is older than everything still in memory,
+ * so replaying it head first keeps the order.
+ *
+ * It is also the write-ahead journal of the batches held in memory: each is written as
+ * `<seq>.<table>.<rows>.wal` when it is sealed, removed once ClickHouse has it, and renamed to a
+ * `.batch` when it goes to the spool after all. A process that is killed leaves its `.wal` files,
+ * and the next `load()` takes them as spooled batches (their tokens make a replay of a batch that
+ * had landed harmless).
  */
 export class Spool {
   readonly dir: string;
@@ -33,6 +42,10 @@ export class Spool {
   #entries: Entry[] = [];
   #bytes = 0;
   #rows = 0;
+  /** journaled batches (in memory, not in the spool) → their `.wal` file */
+  readonly #journal = new Map<number, string>();
+  /** bodies of recently spooled batches, so replaying them does not read the disk back */
+  readonly #cache = new Map<number, Batch>();
 
   constructor(dir: string, maxBytes: number) {
     this.dir = dir;
@@ -44,9 +57,19 @@ export class Spool {
     mkdirSync(this.dir, { recursive: true });
     let maxSeq = 0;
     const entries: Entry[] = [];
-    for (const file of readdirSync(this.dir)) {
+    for (let file of readdirSync(this.dir)) {
+      // A temporary file is a write that never finished: its batch was not spooled.
+      if (file.endsWith('.tmp')) {
+        unlinkSync(join(this.dir, file));
+        continue;
+      }
       const m = NAME.exec(file);
       if (!m) continue;
+      if (m[4] === 'wal') {
+        const spooled = file.replace(/\.wal$/, '.batch');
+        renameSync(join(this.dir, file), join(this.dir, spooled));
+        file = spooled;
+      }
       const bytes = statSync(join(this.dir, file)).size;
       entries.push({ seq: Number(m[1]), table: m[2]!, rows: Number(m[3]), file, bytes });
     }
@@ -76,20 +99,35 @@ export class Spool {
     return this.#bytes + batch.body.length + 256 <= this.maxBytes;
   }
 
+  /** Writes a batch held in memory to its `.wal` file, so that a killed process still has it. */
+  async journal(batch: Batch): Promise<void> {
+    const file = fileName(batch, 'wal');
+    await this.#write(batch, file);
+    this.#journal.set(batch.seq, file);
+  }
+
+  /** ClickHouse has a journaled batch: its `.wal` file goes. */
+  async unjournal(seq: number): Promise<void> {
+    const file = this.#journal.get(seq);
+    if (file === undefined) return;
+    this.#journal.delete(seq);
+    await unlink(join(this.dir, file)).catch(() => undefined);
+  }
+
   /** Adds a batch in sequence order (normally at the tail). The caller checks `fits` first. */
   async push(batch: Batch): Promise<void> {
-    const file = `${String(batch.seq).padStart(12, '0')}.${batch.table}.${batch.rows}.batch`;
-    const header = Buffer.from(`${JSON.stringify({ v: 1, token: batch.token, table: batch.table, rows: batch.rows })}\n`);
-    const tmp = join(this.dir, `${file}.tmp`);
-    const fh = await open(tmp, 'w');
-    try {
-      await fh.writev([header, batch.body]);
-      await fh.sync();
-    } finally {
-      await fh.close();
+    const file = fileName(batch, 'batch');
+    const wal = this.#journal.get(batch.seq);
+    if (wal !== undefined) {
+      // Already on disk as a journal entry: renaming it is enough.
+      this.#journal.delete(batch.seq);
+      await rename(join(this.dir, wal), join(this.dir, file));
+      await this.#syncDir();
+    } else {
+      await this.#write(batch, file);
     }
-    await rename(tmp, join(this.dir, file));
-    const bytes = header.length + batch.body.length;
+    if (this.#cache.size < 4) this.#cache.set(batch.seq, batch);
+    const bytes = headerOf(batch).length + batch.body.length;
     // Keep the index in sequence order: a failed in-flight batch can be spilled after newer ones.
     const entry = { seq: batch.seq, table: batch.table, rows: batch.rows, file, bytes };
     let i = this.#entries.length;
@@ -103,6 +141,8 @@ export class Spool {
   async head(): Promise<Batch | null> {
     const e = this.#entries[0];
     if (!e) return null;
+    const cached = this.#cache.get(e.seq);
+    if (cached) return cached;
     const data = await readFile(join(this.dir, e.file));
     const nl = data.indexOf(10);
     const header = JSON.parse(data.subarray(0, nl).toString('utf8')) as { token: string; table: string; rows: number };
@@ -117,6 +157,7 @@ export class Spool {
     if (!e) return;
     this.#bytes -= e.bytes;
     this.#rows -= e.rows;
+    this.#cache.delete(seq);
     await unlink(join(this.dir, e.file)).catch(() => undefined);
   }
 
@@ -125,4 +166,38 @@ export class Spool {
     const e = this.#entries[0];
     if (e) await this.remove(e.seq);
   }
+
+  /** Writes a file whole or not at all: a temporary name, synced, renamed, the folder synced. */
+  async #write(batch: Batch, file: string): Promise<void> {
+    const tmp = join(this.dir, `${file}.tmp`);
+    try {
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writev([headerOf(batch), batch.body]);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, join(this.dir, file));
+    } catch (err) {
+      // A failed write (disk full) must not leave a temporary file that nothing deletes.
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    await this.#syncDir();
+  }
+
+  /** A rename is durable only once the folder's entry is on disk. */
+  async #syncDir(): Promise<void> {
+    const dh = await open(this.dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+}
+
+function headerOf(batch: Batch): Buffer {
+  return Buffer.from(`${JSON.stringify({ v: 1, token: batch.token, table: batch.table, rows: batch.rows })}\n`);
 }

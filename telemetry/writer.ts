@@ -1,71 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import type { ComponentHealth, Logger, Registry } from '../core/index.ts';
-import type { TelemetryStore } from './store.ts';
+import type { ComponentHealth, Logger } from '../core/index.ts';
 import { Spool, type Batch } from './spool.ts';
 import { TABLES, TABLE_NAMES, compileEncoder, type RowEncoder, type TableName, type TableRows } from './tables.ts';
 import { TableBuffers } from './batcher.ts';
 import { insertBatch, firstLine, type InsertContext } from './insert.ts';
-import { RejectLog, type RejectedRow } from './rejects.ts';
+import { RejectLog } from './rejects.ts';
 import { writerMetrics, type WriterMetrics } from './writer-metrics.ts';
+import { Durability } from './durability.ts';
+import { WRITER_DEFAULTS, type TelemetryWriterOptions, type WriterSettings, type WriterStatus } from './writer-settings.ts';
 
 export type { RejectedRow } from './rejects.ts';
+export { WRITER_DEFAULTS, type TelemetryWriterOptions, type WriterSettings, type WriterStatus } from './writer-settings.ts';
 
-export interface WriterSettings {
-  /** a table's buffer is sealed into a batch at this many rows… */
-  readonly batchMaxRows: number;
-  /** …or this many encoded bytes… */
-  readonly batchMaxBytes: number;
-  /** …or when its oldest row is this old */
-  readonly flushIntervalMs: number;
-  /** sealed batches held in memory while one insert is in flight; more go to the spool */
-  readonly maxQueuedBatches: number;
-  /** the on-disk queue's limit; past it, new batches are dropped and counted */
-  readonly spoolMaxBytes: number;
-  /** an insert slower than this counts as failed; its batch is spooled and replayed (deduplicated) */
-  readonly insertTimeoutMs: number;
-  readonly retryInitialMs: number;
-  readonly retryMaxMs: number;
-}
-
-export const WRITER_DEFAULTS: WriterSettings = Object.freeze({
-  batchMaxRows: 10_000,
-  batchMaxBytes: 4 << 20,
-  flushIntervalMs: 1000,
-  maxQueuedBatches: 4,
-  spoolMaxBytes: 512 << 20,
-  insertTimeoutMs: 30_000,
-  retryInitialMs: 250,
-  retryMaxMs: 30_000,
-});
-
-export interface TelemetryWriterOptions {
-  readonly store: TelemetryStore;
-  /** the spool lives in `<dataDir>/telemetry-spool` */
-  readonly dataDir: string;
-  readonly log: Logger;
-  readonly metrics: Registry;
-  readonly settings?: Partial<WriterSettings>;
-  /** called for every row refused, by validation or by ClickHouse */
-  readonly onReject?: (r: RejectedRow) => void;
-}
-
-export interface WriterStatus {
-  readonly running: boolean;
-  readonly failing: boolean;
-  readonly lastError: string;
-  readonly bufferedRows: number;
-  readonly queuedBatches: number;
-  /** rows accepted and not yet in ClickHouse: in buffers, queued, in flight or in the spool */
-  readonly pendingRows: number;
-  readonly spool: { readonly batches: number; readonly rows: number; readonly bytes: number; readonly fill: number; readonly dir: string };
-  readonly rows: { readonly received: number; readonly written: number; readonly rejected: number; readonly dropped: number };
-  /** rows written, per table */
-  readonly writtenByTable: Readonly<Partial<Record<TableName, number>>>;
-  /** batches inserted straight from memory, spilled to the spool, replayed from it */
-  readonly batches: { readonly direct: number; readonly spilled: number; readonly replayed: number };
-  readonly recentRejects: readonly RejectedRow[];
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -77,6 +24,9 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * (`spool.ts`) and are replayed in order, with backoff, until ClickHouse takes them. Each batch
  * carries an `insert_deduplication_token` fixed when it is sealed, so a batch that had landed
  * before its failure was reported is not counted twice: at least once on the wire, once in the tables.
+ * Every batch held in memory is also journaled to disk when it is sealed (`Spool.journal`), so a
+ * killed process loses only the rows not yet sealed: those of the last `flushIntervalMs`, at most
+ * `batchMaxRows` per table. `durable()` tells when the rows written so far are safe.
  */
 export class TelemetryWriter {
   readonly settings: WriterSettings;
@@ -110,6 +60,12 @@ export class TelemetryWriter {
   /** their rows, until they are on disk or dropped */
   #spillingRows = 0;
   #counts = { received: 0, written: 0, dropped: 0 };
+  readonly #durability = new Durability();
+  /** each batch's journal write, until it is done (a spill or the removal of its file waits for it) */
+  readonly #journaling = new Map<number, Promise<void>>();
+  #journalChain: Promise<void> = Promise.resolve();
+  #commitWaiters: { resolve: () => void; reject: (err: Error) => void }[] = [];
+  #commitTimer: NodeJS.Timeout | null = null;
 
   constructor(opts: TelemetryWriterOptions) {
     this.settings = Object.freeze({ ...WRITER_DEFAULTS, ...opts.settings });
@@ -159,7 +115,7 @@ export class TelemetryWriter {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
-    this.#sealAll();
+    this.#commit();
     const end = Date.now() + drainMs;
     while (Date.now() < end && (this.#queue.length || this.#pumping) && !this.#failing) {
       this.#kick();
@@ -169,6 +125,7 @@ export class TelemetryWriter {
     const left = this.#queue.splice(0);
     for (const b of left) this.#spill(b);
     await this.#spoolChain;
+    await this.#journalChain;
   }
 
   /**
@@ -193,6 +150,29 @@ export class TelemetryWriter {
     }
     if (this.#buffers.append(table, line)) this.#seal(table);
     return true;
+  }
+
+  /**
+   * Resolves once every row accepted so far is safe: in a synced journal or spool file, or in
+   * ClickHouse. Buffers holding such rows are sealed within `commitIntervalMs`. Rejects when one
+   * of their batches was dropped (spool full, disk failing). Beacon ingest acknowledges a
+   * terminal's message only then.
+   */
+  durable(): Promise<void> {
+    if (this.#buffers.rows === 0) return this.#durability.wait(this.#seq);
+    return new Promise((resolve, reject) => {
+      this.#commitWaiters.push({ resolve, reject });
+      this.#commitTimer ??= setTimeout(() => this.#commit(), this.settings.commitIntervalMs);
+    });
+  }
+
+  /** Seals every buffer; those waiting in `durable()` now wait for the batches sealed so far. */
+  #commit(): void {
+    if (this.#commitTimer) clearTimeout(this.#commitTimer);
+    this.#commitTimer = null;
+    this.#sealAll();
+    const upTo = this.#seq;
+    for (const w of this.#commitWaiters.splice(0)) this.#durability.wait(upTo).then(w.resolve, w.reject);
   }
 
   /** Writes many rows of one table; returns how many were accepted. */
@@ -266,10 +246,34 @@ export class TelemetryWriter {
     this.#m.stage.received.inc({ stage: 'telemetry' }, sealed.rows); // counted per batch, not per row
     const seq = ++this.#seq;
     const batch: Batch = { seq, table, rows: sealed.rows, token: `gw-${this.#id}-${seq}`, body: sealed.body };
+    this.#durability.sealed(seq);
     // While ClickHouse is failing, or too many batches wait, new batches go to disk, not memory.
     if (this.#failing || this.#spool.length > 0 || this.#queue.length >= this.settings.maxQueuedBatches) this.#spill(batch);
-    else this.#queue.push(batch);
+    else {
+      this.#journal(batch);
+      this.#queue.push(batch);
+    }
     this.#kick();
+  }
+
+  /** Writes a batch kept in memory to the journal too, one at a time, beside its insert. */
+  #journal(batch: Batch): void {
+    const done = (this.#journalChain = this.#journalChain.then(async () => {
+      try {
+        await this.#spool.journal(batch);
+        this.#durability.safe(batch.seq);
+      } catch (err) {
+        // Not safe until ClickHouse has it; a killed process would lose it.
+        this.#log.error({ err: firstLine(err), dir: this.#spool.dir }, 'telemetry: cannot journal a batch to disk');
+      }
+      this.#journaling.delete(batch.seq);
+    }));
+    this.#journaling.set(batch.seq, done);
+  }
+
+  /** ClickHouse has a batch from memory (or it was dropped): its journal file goes, after it is written. */
+  #unjournal(seq: number): void {
+    this.#journalChain = this.#journalChain.then(() => this.#spool.unjournal(seq));
   }
 
   #spill(batch: Batch): void {
@@ -279,7 +283,9 @@ export class TelemetryWriter {
     }
     this.#spilling++;
     this.#spillingRows += batch.rows;
+    const journaling = this.#journaling.get(batch.seq);
     this.#spoolChain = this.#spoolChain.then(async () => {
+      await journaling;
       this.#spilling--;
       if (!this.#spool.fits(batch)) {
         this.#spillingRows -= batch.rows;
@@ -288,6 +294,7 @@ export class TelemetryWriter {
       }
       try {
         await this.#spool.push(batch);
+        this.#durability.safe(batch.seq);
         this.#m.batches.inc({ path: 'spilled' });
         this.#batches.spilled++;
       } catch (err) {
@@ -300,6 +307,8 @@ export class TelemetryWriter {
   }
 
   #drop(batch: Batch, reason: string): void {
+    this.#durability.lost(batch.seq, reason);
+    this.#unjournal(batch.seq);
     this.#dropping = reason;
     this.#counts.dropped += batch.rows;
     this.#m.rows.inc({ table: batch.table, outcome: 'dropped' }, batch.rows);
@@ -350,6 +359,8 @@ export class TelemetryWriter {
             this.#batches.replayed++;
             this.#gauges();
           } else {
+            this.#durability.safe(batch.seq);
+            this.#unjournal(batch.seq);
             this.#m.batches.inc({ path: 'direct' });
             this.#batches.direct++;
           }

@@ -27,6 +27,7 @@ export const Services = Section({
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 1883, description: 'embedded broker port' }),
     username: Type.Optional(Type.String({ description: 'service user gridwatch connects as' })),
     password: Type.Optional(Type.String()),
+    max_connections_per_address: Type.Integer({ minimum: 0, default: 100, description: 'embedded broker: open connections from one IP address at most (0: no limit); raise it for terminals behind one NAT' }),
   }),
   cluster: Section({
     lease_ms: Type.Integer({ minimum: 1000, default: 10_000, description: 'a camera lease not renewed for this long moves to another node' }),
@@ -47,6 +48,7 @@ export const Services = Section({
       insert_timeout_ms: Type.Integer({ minimum: 100, default: 30_000, description: 'a slower insert is treated as failed and replayed (deduplicated)' }),
       retry_initial_ms: Type.Integer({ minimum: 1, default: 250 }),
       retry_max_ms: Type.Integer({ minimum: 1, default: 30_000 }),
+      commit_interval_ms: Type.Integer({ minimum: 1, default: 100, description: 'rows someone waits on (a terminal message before its acknowledgement) are sealed and written to disk at most this long after' }),
     }, { description: 'telemetry writer' }),
   }),
 });

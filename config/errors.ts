@@ -1,3 +1,4 @@
+import type { Document } from 'yaml';
 import { GridwatchError } from '../core/index.ts';
 
 /** One problem in a config: where (`cameras[12].zones[0].polygon`) and what. */
@@ -23,5 +24,21 @@ export class ConfigInvalidError extends GridwatchError {
 export class ConfigReadError extends GridwatchError {
   constructor(file: string, message: string, cause?: unknown) {
     super('CONFIG_READ', `${file}: ${message}`, { cause, details: { file } });
+  }
+}
+
+/**
+ * A parsed YAML document as plain data. Aliases are resolved here, and the `yaml` package throws
+ * a bare ReferenceError for one whose anchor is missing or that expands too far (an alias bomb):
+ * that becomes a config error naming the line of the alias.
+ */
+export function yamlToJs(doc: Document, text: string, file: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    const name = /alias[^:]*: (\S+)/i.exec((err as Error).message)?.[1];
+    const index = name ? text.search(new RegExp(`\\*${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\b`)) : -1;
+    const line = index >= 0 ? text.slice(0, index).split('\n').length : undefined;
+    throw new ConfigInvalidError(file, [{ path: line ? `line ${line}` : 'aliases', message: `${(err as Error).message.split('\n')[0]}; fix or remove the alias (*name)` }]);
   }
 }

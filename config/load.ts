@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { Value } from 'typebox/value';
 import { CityConfig } from './schema/city.ts';
-import { ConfigInvalidError, ConfigReadError, type ConfigIssue } from './errors.ts';
+import { ConfigInvalidError, ConfigReadError, yamlToJs, type ConfigIssue } from './errors.ts';
 import { schemaIssues } from './schema-issues.ts';
 import { semanticIssues } from './semantics.ts';
 import { buildCity, type City, type CityConfigT } from './city.ts';
@@ -71,5 +71,5 @@ export function loadCity(file: string): City {
   if (doc.errors.length) {
     throw new ConfigInvalidError(file, doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.code })));
   }
-  return validateCity(doc.toJS(), file, dirname(path));
+  return validateCity(yamlToJs(doc, text, file), file, dirname(path));
 }

@@ -112,6 +112,16 @@ export function semanticIssues(cfg: Cfg): ConfigIssue[] {
     checkRefs(issues, `sla[${i}].departments`, s.departments, departmentIds, 'department');
     if (s.resolve_within_s < s.sign_within_s) issues.push({ path: `sla[${i}].resolve_within_s`, message: `(${s.resolve_within_s}) must not be shorter than sign_within_s (${s.sign_within_s})` });
   });
+  const open311 = cfg.services.open311;
+  checkUnique(issues, 'services.open311.clients', open311.clients, (c) => c.id, 'id');
+  const keys = new Map<string, number>();
+  open311.clients.forEach((c, i) => {
+    // The key itself never goes into a message.
+    const first = keys.get(c.api_key);
+    if (first !== undefined) issues.push({ path: `services.open311.clients[${i}].api_key`, message: `the same key as services.open311.clients[${first}]: give each client its own` });
+    else keys.set(c.api_key, i);
+    if (c.department !== undefined && !departmentIds.has(c.department)) issues.push({ path: `services.open311.clients[${i}].department`, message: `unknown department ${JSON.stringify(c.department)}` });
+  });
   if (!cfg.sla.some((s) => !s.categories && !s.departments)) issues.push({ path: 'sla', message: 'needs a catch-all policy (one with neither categories nor departments)' });
 
   // Cameras and their zones.

@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { parseDocument } from 'yaml';
 import { Homography, Zone, type ZoneT } from './schema/cameras.ts';
-import { ConfigInvalidError, ConfigReadError } from './errors.ts';
+import { ConfigInvalidError, ConfigReadError, yamlToJs } from './errors.ts';
 import { schemaIssues } from './schema-issues.ts';
 import { isClosed } from './geometry.ts';
 
@@ -31,7 +31,7 @@ export function loadZones(file: string): ZonesFile {
   if (doc.errors.length) {
     throw new ConfigInvalidError(file, doc.errors.map((e) => ({ path: `line ${e.linePos?.[0]?.line ?? '?'}`, message: e.message.split('\n')[0] ?? e.code })));
   }
-  const raw = doc.toJS() as unknown;
+  const raw = yamlToJs(doc, text, file);
   const obj = Array.isArray(raw) ? { zones: raw } : (raw as Record<string, unknown> | null);
   if (!obj || typeof obj !== 'object' || !Array.isArray(obj['zones'])) {
     throw new ConfigInvalidError(file, [{ path: '', message: 'expected a list of zones or a mapping with `zones:`' }]);
@@ -39,7 +39,7 @@ export function loadZones(file: string): ZonesFile {
   const zones = Value.Default(ZoneList, structuredClone(obj['zones'])) as unknown[];
   const issues = schemaIssues(ZoneList, zones).map((i) => ({ ...i, path: `zones${i.path.startsWith('[') ? '' : '.'}${i.path}` }));
   (zones as ZoneT[]).forEach((z, i) => {
-    if (Array.isArray(z.polygon) && (z.polygon.length < 4 || !isClosed(z.polygon as [number, number][]))) {
+    if (z && typeof z === 'object' && Array.isArray(z.polygon) && (z.polygon.length < 4 || !isClosed(z.polygon as [number, number][]))) {
       issues.push({ path: `zones[${i}].polygon`, message: 'must be a closed ring of at least 3 points (the last point repeats the first)' });
     }
   });

@@ -31,7 +31,8 @@ describe('console in Chromium', () => {
     await page.fill('#login-user', username);
     await page.fill('#login-pass', password);
     await page.click('#login-submit');
-    await page.waitForSelector('#link-status.link-live', { timeout: 15_000 });
+    // A log-in is one scrypt hash at N=2^17: well under a second alone, far more on a busy machine.
+    await page.waitForSelector('#link-status.link-live', { timeout: 60_000 });
     return page;
   }
 
@@ -203,4 +204,38 @@ describe('console in Chromium', () => {
     await shot(page, 'map-english');
     await page.context().close();
   });
+
+  it('the first admin must replace the one-time password before the console opens', async () => {
+    const fresh = await startConsoleServer({ cameras: 2, terminals: 0, adminPassword: null });
+    try {
+      const oneTime = fresh.logLines.find((l) => l.level === 40 && typeof l.password === 'string')!.password as string;
+      const ctx = await browser.newContext({ viewport: { width: 1400, height: 860 }, locale: 'en-GB' });
+      const page = await ctx.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(fresh.url);
+      await page.fill('#login-user', 'admin');
+      await page.fill('#login-pass', oneTime);
+      await page.click('#login-submit');
+      await page.locator('#pw-form').waitFor();
+      expect(await page.locator('nav.tabs').count()).toBe(0);
+      await shot(page, 'password-change');
+      await page.fill('#pw-current', oneTime);
+      await page.fill('#pw-new', 'new-admin-password');
+      await page.fill('#pw-again', 'other-admin-password');
+      await page.click('#pw-submit');
+      await expect.poll(() => page.locator('#pw-error').textContent()).not.toBe('');
+      await page.fill('#pw-again', 'new-admin-password');
+      await page.click('#pw-submit');
+      // Checking the old password and hashing the new one are two scrypt hashes (N=2^17).
+      await page.waitForSelector('#link-status.link-live', { timeout: 60_000 });
+      await page.locator('nav.tabs a[data-route="users"]').waitFor();
+      expect(await fresh.svc.users.authenticate('admin', 'new-admin-password')).toEqual({ username: 'admin', role: 'admin' });
+      expect(fresh.svc.users.mustChangePassword('admin')).toBe(false);
+      expect(errors).toEqual([]);
+      await ctx.close();
+    } finally {
+      await fresh.stop();
+    }
+  }, 180_000);
 });

@@ -55,10 +55,10 @@ describe('console server', () => {
     expect(res.status).toBe(401);
     const file = readFileSync(s.svc.users.file, 'utf8');
     expect(file).not.toContain(ADMIN_PASSWORD);
-    expect(file).toMatch(/"scrypt\$16384\$8\$1\$/);
+    expect(file).toMatch(/"scrypt\$131072\$8\$1\$/);
   });
 
-  it('locks a user name for a minute after five failed log-ins', async () => {
+  it('locks a user name from this address after five failed log-ins', async () => {
     await s.addUser({ username: 'guessme', role: 'operator' }, 'right-password');
     const attempt = (password: string) => fetch(`${s.url}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'guessme', password }) });
     for (let i = 0; i < 5; i++) expect((await attempt(`wrong-${i}`)).status).toBe(401);
@@ -178,6 +178,21 @@ describe('console server', () => {
     const body = (await res.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('CONSOLE_LIVE_UNAVAILABLE');
     expect(body.error.message).not.toContain(s.city.cameras.get('cam-0001')!.password!);
+  });
+
+  it('frees the live-view slot when ffmpeg cannot even start: a fifth and sixth try still get 502, not "busy"', async () => {
+    const path = process.env.PATH;
+    // No ffmpeg on the PATH: spawn fails with ENOENT, which emits 'error' and 'close' but no 'exit'.
+    process.env.PATH = '/nonexistent-gridwatch-test';
+    try {
+      for (let i = 0; i < 6; i++) {
+        const res = await call(s, operator, 'GET', '/api/cameras/cam-0001/live.mjpeg');
+        expect(res.status, `try ${i + 1}`).toBe(502);
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('CONSOLE_LIVE_UNAVAILABLE');
+      }
+    } finally {
+      process.env.PATH = path;
+    }
   });
 
   it('expires sessions after the idle time and at the hard cap', () => {

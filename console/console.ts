@@ -1,13 +1,14 @@
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ComponentHealth, Logger, Registry } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import { ConsoleHub } from './hub.ts';
 import { consolePlugin } from './plugin.ts';
 import { CaseStats } from './stats.ts';
 import { SessionStore, UserStore } from './users.ts';
-import { routeGuard, type RouteGuard } from './guard.ts';
-import type { Permission } from './permissions.ts';
+import { LoginLimits } from './login-limits.ts';
+import { cookieValue, routeGuard, SESSION_COOKIE, type RouteGuard } from './guard.ts';
+import { can, type Permission } from './permissions.ts';
 import { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
 import type { CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
 
@@ -49,6 +50,8 @@ export class ConsoleService {
   #city: City;
   readonly #o: ConsoleServiceOptions;
   readonly #sessions: SessionStore;
+  /** log-in limits per address, per user and source, and per user */
+  readonly loginLimits = new LoginLimits();
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -57,6 +60,8 @@ export class ConsoleService {
     this.hub = new ConsoleHub({ replayMessages: settings.replay_messages, ...(o.metrics ? { metrics: o.metrics } : {}) });
     this.users = new UserStore(join(o.dataDir, 'console-users.json'));
     this.#sessions = new SessionStore({ idleMs: settings.session_idle_s * 1000, maxMs: settings.session_max_s * 1000 });
+    // A changed or removed user's sessions end at once (and with them its live websockets).
+    this.users.onChange((name) => this.#sessions.destroyUser(name));
     this.actions = typeof o.actions === 'function' ? o.actions(this.hub) : o.actions;
   }
 
@@ -67,6 +72,17 @@ export class ConsoleService {
   guard(permission: Permission): RouteGuard {
     return routeGuard(this.#sessions, permission, this.#o.opsToken || undefined);
   }
+
+  /**
+   * The console user behind a request's session cookie, for the Open311 API's reads: users with
+   * `cases` read, a clerk only its department's cases; nobody posts through a session.
+   */
+  readonly sessionReader = (req: FastifyRequest): { name: string; department?: string; read: boolean; report: false; internal: true } | null => {
+    const s = this.#sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
+    if (!s || s.mustChangePassword) return null;
+    const a = s.actor;
+    return { name: `console:${a.username}`, ...(a.role === 'clerk' ? { department: a.department ?? '\u0000none' } : {}), read: can(a, 'cases'), report: false, internal: true };
+  };
 
   /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
   get feed(): ConsoleFeed {
@@ -95,7 +111,7 @@ export class ConsoleService {
       city: () => this.#city, log: o.log.child({ component: 'console' }), hub: this.hub, users: this.users, actions: this.actions,
       stats: o.stats ?? new CaseStats(o.city, () => this.hub.cases.values()),
       ...(o.detectorStats ? { detectorStats: o.detectorStats } : {}), zones,
-      sessions: this.#sessions, secureCookies: settings.secure_cookies,
+      sessions: this.#sessions, limits: this.loginLimits, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });
   }

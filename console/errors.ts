@@ -23,3 +23,15 @@ export class ConsoleActionRefusedError extends GridwatchError {
     super('CONSOLE_ACTION_REFUSED', `case ${caseId} in state ${state} does not allow ${action}`, { details: { action, caseId, state }, httpStatus: 409 });
   }
 }
+
+export class ConsoleLoginBusyError extends GridwatchError {
+  constructor() {
+    super('CONSOLE_LOGIN_BUSY', 'too many log-ins are being checked right now; try again in a second', { httpStatus: 503 });
+  }
+}
+
+export class ConsolePasswordChangeError extends GridwatchError {
+  constructor(reason: string) {
+    super('CONSOLE_PASSWORD_CHANGE', reason, { httpStatus: 400 });
+  }
+}

@@ -9,11 +9,13 @@ export const SESSION_COOKIE = 'gw_session';
 /** A preHandler for a route outside the console's own plugin: a console session with the permission, or the ops token. */
 export type RouteGuard = (req: FastifyRequest, reply: FastifyReply) => Promise<void>;
 
-function cookie(header: string | undefined, name: string): string | undefined {
+export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (!header || header.length > 8192) return undefined;
   for (const part of header.split(';')) {
     const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return decodeURIComponent(part.slice(eq + 1).trim());
+    if (eq > 0 && part.slice(0, eq).trim() === name) {
+      try { return decodeURIComponent(part.slice(eq + 1).trim()); } catch { return undefined; }
+    }
   }
   return undefined;
 }
@@ -33,11 +35,12 @@ export function routeGuard(sessions: SessionStore, permission: Permission, opsTo
   return async (req, reply) => {
     const auth = req.headers.authorization;
     if (opsToken && auth?.startsWith('Bearer ') && sameSecret(auth.slice(7), opsToken)) return;
-    const session = sessions.get(cookie(req.headers.cookie, SESSION_COOKIE));
+    const session = sessions.get(cookieValue(req.headers.cookie, SESSION_COOKIE));
     if (!session) {
       reply.header('www-authenticate', 'Bearer realm="gridwatch"');
       return void sendHttpError(reply, 401, 'CONSOLE_LOGIN', opsToken ? 'log in to the console, or send the ops token as a Bearer token' : 'log in to the console first (or set services.http.ops_token for programs)');
     }
+    if (session.mustChangePassword) return void sendHttpError(reply, 403, 'CONSOLE_PASSWORD_CHANGE_REQUIRED', 'change the one-time password first (POST /api/password)');
     if (!can(session.actor, permission)) return void sendHttpError(reply, 403, 'CONSOLE_FORBIDDEN', `role ${session.actor.role} may not read this`);
   };
 }

@@ -46,10 +46,14 @@ export class LiveViews {
     child.stderr!.on('data', (d: Buffer) => { if (stderr.length < 2000) stderr += String(d); });
     const stop = () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); };
     const cap = setTimeout(stop, this.#maxMs);
-    child.once('exit', () => {
+    // 'close' comes after 'exit', and also when ffmpeg could not be started at all (no 'exit'
+    // then, only 'error'): either way the slot is free again.
+    const release = () => {
       clearTimeout(cap);
       this.#running.delete(child);
-    });
+    };
+    child.once('close', release);
+    child.once('error', release);
     reply.raw.once('close', stop);
     const first = await new Promise<Buffer | null>((resolve) => {
       const t = setTimeout(() => resolve(null), 15_000);

@@ -7,11 +7,14 @@ import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendHttpError as fail, type Logger } from '../core/index.ts';
 import type { City } from '../config/index.ts';
-import { ConsoleHub, type LiveClient } from './hub.ts';
+import type { ConsoleHub } from './hub.ts';
 import { LiveViews } from './live-view.ts';
-import { can, canSeeCase, ROLE_PERMISSIONS, type Permission } from './permissions.ts';
+import { can, canSeeCase, type Permission } from './permissions.ts';
 import { UserStore, type SessionStore, type Session } from './users.ts';
 import { SESSION_COOKIE } from './guard.ts';
+import type { LoginLimits } from './login-limits.ts';
+import { DeviceCookies, PASSWORD_CHANGE_ROUTES, registerSessionRoutes } from './login-routes.ts';
+import { attachLiveSocket } from './live-socket.ts';
 import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('./web/dist/', import.meta.url));
@@ -31,6 +34,8 @@ export interface ConsoleOptions {
   readonly zones?: ZoneStore;
   /** the console's sessions, shared with the guards of the engine's other APIs (`guard.ts`) */
   readonly sessions: SessionStore;
+  /** log-in limits per address, per user and source, per user (`login-limits.ts`) */
+  readonly limits: LoginLimits;
   readonly secureCookies?: boolean;
   /** the built web app; defaults to console/web/dist */
   readonly webDir?: string;
@@ -60,6 +65,9 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     if (!req.url.startsWith('/api/')) return;
     reply.header('cache-control', 'no-store');
     req.session = sessions.get(req.cookies[COOKIE]);
+    if (req.session?.mustChangePassword && !PASSWORD_CHANGE_ROUTES.has(req.url.split('?')[0]!)) {
+      return fail(reply, 403, 'CONSOLE_PASSWORD_CHANGE_REQUIRED', 'change the one-time password first (POST /api/password)');
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // CSRF: SameSite=Strict cookies, plus the Origin check and the per-session token.
       const origin = req.headers.origin;
@@ -76,39 +84,7 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
   };
 
   // ---- session ----
-  const failures = new Map<string, { count: number; until: number }>();
-  const sessionBody = (s: Session) => ({ user: s.actor, csrf: s.csrf, permissions: [...ROLE_PERMISSIONS[s.actor.role]], expiresAt: s.expiresAt });
-
-  app.post<{ Body: { username: string; password: string } }>('/api/login', {
-    schema: { body: { type: 'object', additionalProperties: false, required: ['username', 'password'], properties: { username: { type: 'string', minLength: 1, maxLength: 64 }, password: { type: 'string', minLength: 1, maxLength: 256 } } } },
-  }, async (req, reply) => {
-    const name = req.body.username;
-    const f = failures.get(name);
-    if (f && f.count >= 5 && Date.now() < f.until) return fail(reply, 429, 'CONSOLE_LOGIN_LOCKED', 'too many failed log-ins for this user; wait a minute');
-    const actor = await o.users.authenticate(name, req.body.password);
-    if (!actor) {
-      // Five failures lock the name for a minute: slows password guessing without a lock-out for good.
-      const n = (f && Date.now() - f.until < 300_000 ? f.count : 0) + 1;
-      failures.set(name, { count: n, until: Date.now() + 60_000 });
-      if (failures.size > 10_000) failures.clear();
-      o.log.warn({ user: name, failures: n }, 'console: failed log-in');
-      return fail(reply, 401, 'CONSOLE_LOGIN_FAILED', 'wrong user name or password');
-    }
-    failures.delete(name);
-    if (req.session) sessions.destroy(req.session.id);
-    const s = sessions.create(actor);
-    reply.setCookie(COOKIE, s.id, { path: '/', httpOnly: true, sameSite: 'strict', secure: o.secureCookies ?? false, maxAge: Math.floor(sessions.maxMs / 1000) });
-    o.log.info({ user: actor.username, role: actor.role }, 'console: logged in');
-    return sessionBody(s);
-  });
-
-  app.post('/api/logout', { preHandler: need(null) }, async (req, reply) => {
-    sessions.destroy(req.session!.id);
-    reply.clearCookie(COOKIE, { path: '/' });
-    return { ok: true };
-  });
-
-  app.get('/api/session', { preHandler: need(null) }, async (req) => sessionBody(req.session!));
+  registerSessionRoutes(app, { users: o.users, sessions, limits: o.limits, devices: new DeviceCookies(), log: o.log, secureCookies: o.secureCookies ?? false });
 
   // ---- city (map layers) ----
   app.get('/api/city', { preHandler: need('map') }, async (req) => {
@@ -267,40 +243,14 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
 
   // ---- live ----
   app.get<{ Querystring: { since?: string } }>('/api/live', { websocket: true }, (socket, req) => {
-    const s = req.session;
     const origin = req.headers.origin;
     // A websocket is not covered by SameSite on every browser; refuse other origins outright.
-    if (!s || (origin && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`)) {
+    if (!req.session || req.session.mustChangePassword || (origin && origin !== `http://${req.headers.host}` && origin !== `https://${req.headers.host}`)) {
       socket.close(4401, 'log in first');
       return;
     }
-    const client: LiveClient = {
-      actor: s.actor,
-      send(text) {
-        if (socket.readyState !== 1) return true;
-        if (socket.bufferedAmount > 8 * 1024 * 1024) return false;
-        socket.send(text);
-        return true;
-      },
-      close(code, reason) { socket.close(code, reason); },
-    };
     const since = req.query.since === undefined ? undefined : Number(req.query.since);
-    o.hub.attach(client, since);
-    const expiry = setInterval(() => {
-      if (!sessions.get(s.id)) socket.close(4401, 'session expired');
-    }, 60_000);
-    socket.on('message', (data: Buffer) => {
-      // The only message a console sends is a ping; anything else is refused, never acted on.
-      let msg: { type?: string };
-      try { msg = JSON.parse(String(data)); } catch { msg = {}; }
-      if (!sessions.get(s.id)) return socket.close(4401, 'session expired');
-      if (msg.type === 'ping') socket.send(JSON.stringify({ type: 'pong', seq: o.hub.seq }));
-      else socket.send(JSON.stringify({ type: 'error', code: 'CONSOLE_FORBIDDEN', message: 'this socket only takes pings' }));
-    });
-    socket.on('close', () => {
-      clearInterval(expiry);
-      o.hub.detach(client);
-    });
+    attachLiveSocket(socket, req.session, { hub: o.hub, sessions, users: o.users, since });
   });
 
   // ---- the web app ----

@@ -242,7 +242,8 @@ export class Engine {
     this.health.register('console', consoleService);
     const stopBeaconFeed = this.beacons.onBeacon(forwardBeacons(consoleService.feed));
     this.#started.push({ name: 'beacon feed', stop: async () => void stopBeaconFeed() });
-    registerRouterApi(this.http, this.router, { caseRoutes: false });
+    const open311 = this.city.config.services.open311;
+    registerRouterApi(this.http, this.router, { caseRoutes: false, open311: { clients: open311.clients, jurisdictionId: open311.jurisdiction_id, postPerMinute: open311.post_per_minute, caller: consoleService.sessionReader } });
   }
 
   /** Ingest and detectors, for the cameras this node holds leases for; a single node gets them all. */

@@ -12,6 +12,8 @@ import { publishEvent } from '../bus/index.ts';
 import { testEvent, cellCentre, offset } from '../test/router.ts';
 import { startNatsCluster, startNatsServer, tempDir, until, writeTestCity } from '../test/harness.ts';
 
+const OPEN311_KEY = 'scale-out-test-open311-key-0123456789';
+
 /**
  * Three real engine processes (`gridwatch start --node-id`) on one nats-server, ingesting a
  * simulated camera farm: leases balanced, the router leader SIGKILLed (cameras and the router
@@ -117,7 +119,7 @@ describe('three engine nodes on one NATS', () => {
     nats = ON_CLUSTER ? await startNatsCluster(3) : await startNatsServer().then((s) => ({ urls: [s.url], stop: s.stop }));
     nc = await connect({ servers: nats.urls, maxReconnectAttempts: -1 });
     const farmPort = await freePort();
-    const t = await writeTestCity({ cameras: CAMERAS, terminals: 1, cameraFarmPort: farmPort, services: { cluster: { lease_ms: LEASE_MS, tick_ms: TICK_MS, replicas: ON_CLUSTER ? 3 : 1 } } });
+    const t = await writeTestCity({ cameras: CAMERAS, terminals: 1, cameraFarmPort: farmPort, services: { cluster: { lease_ms: LEASE_MS, tick_ms: TICK_MS, replicas: ON_CLUSTER ? 3 : 1 }, open311: { clients: [{ id: 'hotline', api_key: OPEN311_KEY }] } } });
     // One detector worker per node and a long sampling period: three engines share two cores.
     t.raw.ingest = { sample_period_s: SAMPLE_PERIOD_S };
     t.raw.detectors = { ...t.raw.detectors, workers: 1, warmup_runs: 1 };
@@ -172,7 +174,7 @@ describe('three engine nodes on one NATS', () => {
     // No event lost: each of them is a case, seen by the standby's API.
     const ids = events.map((e) => e.id).join(',');
     const cases = await until('a case for each event', async () => {
-      const list = (await (await fetch(`${nodes.get(standby)!.url}/open311/v2/requests?service_request_id=${ids}`)).json()) as { service_request_id: string }[];
+      const list = (await (await fetch(`${nodes.get(standby)!.url}/open311/v2/requests?service_request_id=${ids}&api_key=${OPEN311_KEY}`)).json()) as { service_request_id: string }[];
       return list.length === events.length && list;
     }, 20_000);
     expect(new Set(cases.map((c) => c.service_request_id)).size).toBe(events.length);
@@ -181,11 +183,11 @@ describe('three engine nodes on one NATS', () => {
     // by the other node's API and by the standby's console.
     const camera = city.cameras.values().next().value!;
     const sUrl = nodes.get(standby)!.url, lUrl = nodes.get(newLeader)!.url;
-    const posted = await fetch(`${sUrl}/open311/v2/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ service_code: 'illegal_parking', lat: camera.lat, long: camera.lon, description: 'after the kill' }) });
+    const posted = await fetch(`${sUrl}/open311/v2/requests`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ api_key: OPEN311_KEY, service_code: 'illegal_parking', lat: camera.lat, long: camera.lon, description: 'after the kill' }) });
     expect(posted.status).toBe(201);
     const token = ((await posted.json()) as { token: string }[])[0]!.token;
     const found = await until('the case on the new leader', async () => {
-      const list = (await (await fetch(`${lUrl}/open311/v2/requests?service_request_id=${token}`)).json()) as { service_request_id: string; state: string }[];
+      const list = (await (await fetch(`${lUrl}/open311/v2/requests?service_request_id=${token}&api_key=${OPEN311_KEY}`)).json()) as { service_request_id: string; state: string }[];
       return list[0];
     }, 15_000);
     expect(found.state).toBe('dispatched');

@@ -7,6 +7,7 @@ import { writeTestCity, until } from '../test/harness.ts';
 import { Engine } from '../engine/index.ts';
 import { testEvent, cellCentre } from '../test/router.ts';
 
+const OPEN311_KEY = 'router-engine-test-open311-key-012345';
 
 describe('the router inside the engine, driven by a plain NATS client', () => {
   let city: City;
@@ -15,7 +16,7 @@ describe('the router inside the engine, driven by a plain NATS client', () => {
 
   beforeAll(async () => {
     // A fixed NATS port, so that the client reconnects to the restarted engine.
-    const t = await writeTestCity({ services: { nats: { port: await freePort() } } });
+    const t = await writeTestCity({ services: { nats: { port: await freePort() }, open311: { clients: [{ id: 'hotline', api_key: OPEN311_KEY }] } } });
     city = loadCity(t.file);
     engine = new Engine({ city, log: silentLogger(), env: {} });
     await engine.start();
@@ -57,7 +58,7 @@ describe('the router inside the engine, driven by a plain NATS client', () => {
       }
     });
     expect(res).toMatchObject({ status: 'applied', state: 'resolved' });
-    const o311 = await (await fetch(`${engine.httpUrl}/open311/v2/requests/${order.case_id}`)).json() as { state: string; agency_responsible: string }[];
+    const o311 = await (await fetch(`${engine.httpUrl}/open311/v2/requests/${order.case_id}?api_key=${OPEN311_KEY}`)).json() as { state: string; agency_responsible: string }[];
     expect(o311[0]).toMatchObject({ state: 'resolved', agency_responsible: 'traffic_police' });
   }, 60_000);
 

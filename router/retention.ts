@@ -23,7 +23,8 @@ export interface RetentionDeps {
 /**
  * The active instance removes closed and invalid cases whose last step is older than
  * routing.keep_closed_days from the bucket (by compare-and-set: one reopened meanwhile stays);
- * every node's watch then drops them from memory. Their rows stay in ClickHouse.
+ * every node's watch then drops them from memory, and its log in GW_CASE_LOG goes too. Their
+ * rows stay in ClickHouse.
  */
 export class Retention {
   readonly #store: CaseStore;
@@ -42,6 +43,20 @@ export class Retention {
     this.#log = deps.log;
     this.#active = deps.active;
     this.#keepClosedMs = keepClosedMs(deps.city);
+  }
+
+  /**
+   * Logs of cases that are no longer in the bucket (removed before logs went with their cases, or
+   * a crash between the two): dropped when an instance becomes active.
+   */
+  async dropOrphanLogs(): Promise<void> {
+    let dropped = 0;
+    for (const id of (await this.#store.loggedCounts()).keys()) {
+      if (this.#view.entry(id) || (await this.#store.get(id))) continue;
+      await this.#store.removeLog(id);
+      dropped++;
+    }
+    if (dropped) this.#log.info({ dropped }, 'case logs of removed cases dropped');
   }
 
   /** On each tick: sweeps when the last sweep is long enough ago (at most every 10 minutes). */
@@ -67,6 +82,7 @@ export class Retention {
           throw err;
         }
         this.#view.forget(c.id);
+        await this.#store.removeLog(c.id);
         removed++;
       }
     } catch (err) {

@@ -8,7 +8,7 @@ import { Activity } from './activity.ts';
 import { Deadlines, slaPolicy } from './deadlines.ts';
 import { RouterStartError } from './errors.ts';
 import { Intake } from './intake.ts';
-import { Retention } from './retention.ts';
+import { keepClosedMs, Retention } from './retention.ts';
 import { RoutingTable } from './rules.ts';
 import { CaseStore, type Entry } from './store.ts';
 import { CaseView, type CaseFilter } from './view.ts';
@@ -112,7 +112,7 @@ export class CaseRouter {
   async open(): Promise<void> {
     if (this.#state !== 'idle') return;
     try {
-      await this.store.open([...this.city.departments.keys()], { replicas: this.#replicas });
+      await this.store.open([...this.city.departments.keys()], { replicas: this.#replicas, keepMs: keepClosedMs(this.city) });
       await this.#view.watch();
     } catch (err) {
       throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);
@@ -139,6 +139,8 @@ export class CaseRouter {
     await this.#view.load(true);
     if (term !== this.#term) return;
     await this.#writer.completeEffects();
+    if (term !== this.#term) return;
+    await this.#retention.dropOrphanLogs().catch((err: Error) => this.#log.warn({ err: err.message }, 'could not drop the logs of removed cases'));
     if (term !== this.#term) return;
     this.#actions.listen();
     this.#state = 'running';

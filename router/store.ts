@@ -29,7 +29,13 @@ export interface DispatchOrder {
   readonly place: CaseRecord['place'];
   readonly level: string;
   readonly report_count: number;
+  /** evidence from the city's own cameras and terminals */
   readonly evidence: readonly string[];
+  /**
+   * links the public sent with Open311 requests (http(s), public hosts, ≤ 2048 characters, but
+   * otherwise unchecked): fetch them without credentials and with a size limit, never as trusted
+   */
+  readonly citizen_media?: readonly { readonly url: string; readonly source: 'citizen' | 'hotline'; readonly reporter: string }[];
   readonly deadline: CaseRecord['deadline'];
   readonly ack_subject: string;
   readonly at: string;
@@ -56,6 +62,14 @@ export interface Entry {
   revision: number;
 }
 
+/** The city's own evidence apart from the links the public sent (see `DispatchOrder.citizen_media`). */
+function splitEvidence(c: CaseRecord): Pick<DispatchOrder, 'evidence' | 'citizen_media'> {
+  const public_ = (r: CaseRecord['reports'][number]) => r.source.kind === 'citizen' || r.source.kind === 'hotline';
+  const evidence = c.reports.filter((r) => !public_(r)).flatMap((r) => r.evidence).slice(0, 20);
+  const media = c.reports.filter(public_).flatMap((r) => r.evidence.map((url) => ({ url, source: r.source.kind as 'citizen' | 'hotline', reporter: r.source.id }))).slice(0, 20);
+  return media.length ? { evidence, citizen_media: media } : { evidence };
+}
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -80,14 +94,19 @@ export class CaseStore {
     this.js = jetstream(nc);
   }
 
-  /** `replicas`: copies of the streams and the bucket on a NATS cluster (3 survives losing a server). */
-  async open(departments: readonly string[], opts: { replicas?: number } = {}): Promise<void> {
+  /**
+   * `replicas`: copies of the streams and the bucket on a NATS cluster (3 survives losing a
+   * server). `keepMs` (routing.keep_closed_days): dispatch orders and notices are kept as long as
+   * a closed case is, and no longer; a case's log goes with the case (`removeLog`). Applied to
+   * streams that exist already, too.
+   */
+  async open(departments: readonly string[], opts: { replicas?: number; keepMs?: number } = {}): Promise<void> {
     this.jsm = await jetstreamManager(this.#nc);
     const replicas = opts.replicas;
     await ensureEventsStream(this.jsm, { replicas });
-    await this.#stream(DISPATCH_STREAM, ['gw.dispatch.*'], replicas);
+    await this.#stream(DISPATCH_STREAM, ['gw.dispatch.*'], replicas, opts.keepMs);
     await this.#stream(CASE_LOG_STREAM, ['gw.cases.log.>'], replicas);
-    await this.#stream(NOTIFY_STREAM, ['gw.notify.>'], replicas);
+    await this.#stream(NOTIFY_STREAM, ['gw.notify.>'], replicas, opts.keepMs);
     for (const d of departments) {
       const durable = dispatchDurable(d);
       try {
@@ -110,8 +129,10 @@ export class CaseStore {
     }
   }
 
-  async #stream(name: string, subjects: string[], replicas?: number): Promise<void> {
-    const cfg = { subjects, duplicate_window: DUPLICATE_WINDOW_NS, ...(replicas ? { num_replicas: replicas } : {}) };
+  async #stream(name: string, subjects: string[], replicas?: number, maxAgeMs?: number): Promise<void> {
+    const maxAgeNs = maxAgeMs ? Math.round(maxAgeMs * 1e6) : 0;
+    // JetStream refuses a duplicate window longer than the stream's max age.
+    const cfg = { subjects, duplicate_window: maxAgeNs ? Math.min(DUPLICATE_WINDOW_NS, maxAgeNs) : DUPLICATE_WINDOW_NS, max_age: maxAgeNs, ...(replicas ? { num_replicas: replicas } : {}) };
     try {
       await this.jsm.streams.add({ name, ...cfg });
     } catch {
@@ -160,6 +181,11 @@ export class CaseStore {
     return out;
   }
 
+  /** Drops a removed case's log: it lives as long as the case (its steps stay in ClickHouse). */
+  async removeLog(id: string): Promise<void> {
+    await this.jsm.streams.purge(CASE_LOG_STREAM, { filter: caseLogSubject(id) });
+  }
+
   /** Log messages per case, to find transitions whose effects a crash cut short. */
   async loggedCounts(): Promise<Map<string, number>> {
     const info = await this.jsm.streams.info(CASE_LOG_STREAM, { subjects_filter: 'gw.cases.log.>' });
@@ -179,7 +205,7 @@ export class CaseStore {
       const order: DispatchOrder = {
         schema: 'gridwatch.dispatch/v1', order_id: msgID, case_id: c.id, seq: t.seq, revision, action: t.action === 'transfer' ? 'transfer' : 'dispatch',
         department: dept, category: c.category, state: t.to, place: c.place, level: c.level, report_count: c.report_count,
-        evidence: c.reports.flatMap((r) => r.evidence).slice(0, 20), deadline: t.deadline ? { kind: 'sign', at: t.deadline } : null,
+        ...splitEvidence(c), deadline: t.deadline ? { kind: 'sign', at: t.deadline } : null,
         ack_subject: ackSubject(dept), at: t.at, ...(t.event_id ? { event_id: t.event_id } : {}),
       };
       await this.js.publish(dispatchSubject(dept), JSON.stringify(order), { msgID });

@@ -17,6 +17,17 @@ export const Services = Section({
     replay_messages: Type.Integer({ minimum: 100, default: 20000, description: 'live messages kept for clients that reconnect; one further behind gets a snapshot' }),
     demo_feed: Type.Boolean({ default: false, description: 'simulate camera status, frames, moving terminals and alerts in the console (also GRIDWATCH_CONSOLE_DEMO=1)' }),
   }, { description: 'the operator console' }),
+  open311: Section({
+    jurisdiction_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: "GeoReport v2's jurisdiction_id; a request naming another one is refused (one that names none is served)" })),
+    post_per_minute: Type.Integer({ minimum: 1, maximum: 10_000, default: 30, description: 'new requests each client may POST per minute (a burst of as many, then one every 60/n s)' }),
+    clients: Type.Array(Strict({
+      id: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: "the client's name, in logs and as the reporter of its requests" }),
+      api_key: Type.String({ minLength: 24, maxLength: 256, description: 'sent as the api_key parameter (or an X-Api-Key header); compared in constant time' }),
+      department: Type.Optional(Type.String({ description: "a department's id: the client reads only that department's cases (with status notes), like its clerks" })),
+      read: Type.Boolean({ default: true, description: 'may read requests and updates' }),
+      report: Type.Boolean({ default: true, description: 'may POST new requests (citizen reports)' }),
+    }), { default: [], maxItems: 1000 }),
+  }, { description: 'the Open311 GeoReport v2 API: every client needs a key; console users may read with their session' }),
   nats: Section({
     url: Type.Optional(Type.String({ pattern: '^(nats|tls)://' })),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 0, description: 'embedded nats-server port; 0 picks a free one' }),

@@ -1,7 +1,7 @@
 import { h, clear } from './dom.ts';
 import { getLang, setLang, t } from './i18n.ts';
 import { api, ApiError, LiveLink, store, type SessionInfo, type Topic } from './store.ts';
-import { loginView } from './views/login.ts';
+import { loginView, passwordChangeView } from './views/login.ts';
 import { alertsView } from './views/alerts.ts';
 import { mapView } from './views/map.ts';
 import { camerasView } from './views/cameras.ts';
@@ -89,9 +89,21 @@ function showLogin(): void {
     store.session = session;
     store.city = null;
     store.seq = 0;
-    link.start();
-    await boot();
+    await enter();
   }).el);
+}
+
+/** Into the console; a session with the one-time password must set a new one first. */
+async function enter(): Promise<void> {
+  if (store.session?.mustChangePassword) {
+    root.replaceChildren(passwordChangeView(async (session) => {
+      store.session = session;
+      await enter();
+    }).el);
+    return;
+  }
+  link.start();
+  await boot();
 }
 
 async function start(): Promise<void> {
@@ -102,8 +114,7 @@ async function start(): Promise<void> {
     if (err instanceof ApiError && err.status === 401) return showLogin();
     throw err;
   }
-  link.start();
-  await boot();
+  await enter();
 }
 
 void start();

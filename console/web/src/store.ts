@@ -9,7 +9,7 @@ export interface CityInfo {
   name: string; areas: Area[]; cameras: CameraInfo[]; terminals: { id: string; worker: string; role: string; cell: string }[];
   categories: { code: string; name: string; name_en?: string }[]; departments: { id: string; name: string; name_en?: string }[]; zoneTypes: string[];
 }
-export interface SessionInfo { user: { username: string; role: Role; department?: string }; csrf: string; permissions: string[]; expiresAt: number }
+export interface SessionInfo { user: { username: string; role: Role; department?: string }; csrf: string; permissions: string[]; expiresAt: number; mustChangePassword?: boolean }
 
 export type Topic = 'alert' | 'case' | 'terminal' | 'camera' | 'snapshot' | 'link';
 

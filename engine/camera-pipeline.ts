@@ -7,7 +7,7 @@ import type { CameraT, City } from '../config/index.ts';
 import { publishWithRetry } from '../bus/index.ts';
 import { cameraEvent, type GridEventT } from '../domain/index.ts';
 import { CameraIngest, type CameraStatus as IngestCameraStatus } from '../ingest/index.ts';
-import { DetectorStage, type Violation } from '../detectors/index.ts';
+import { DetectorStage, type FrameSnapshot, type Violation } from '../detectors/index.ts';
 import type { ConsoleAlert, ConsoleFeed } from '../console/index.ts';
 import type { TelemetryWriter } from '../telemetry/index.ts';
 
@@ -65,6 +65,8 @@ export class CameraPipeline {
   #apply: Promise<void> = Promise.resolve();
   /** Samples taken per camera since this node last acquired it, for the cluster view. */
   readonly #samples = new Map<string, SampleTally>();
+  /** Capture time of each owned camera's latest frame JPEG handed to the console. */
+  readonly #frameTs = new Map<string, number>();
   /** The tally of each camera this node last gave up, to count samples lost in a hand-over. */
   readonly #released = new Map<string, SampleTally & { releasedMs: number }>();
 
@@ -84,7 +86,7 @@ export class CameraPipeline {
     const e = this.#ports;
     const city = e.city;
     const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir };
-    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v) });
+    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v), onSnapshot: (f) => this.#onSnapshot(f) });
     await this.#detectors.start();
     const detectors = this.#detectors;
     const { frame_width: width, frame_height: height } = city.config.ingest;
@@ -96,6 +98,16 @@ export class CameraPipeline {
     await this.#ingest.start();
     this.#statusTimer = setInterval(() => this.#reportStatus(), STATUS_EVERY_MS);
     this.#statusTimer.unref();
+  }
+
+  /** A camera's latest sample as a small JPEG: to the console's camera wall and zone editor. */
+  #onSnapshot(f: FrameSnapshot): void {
+    if (!this.#owned.has(f.cameraId)) return; // released while the JPEG was made
+    const first = !this.#frameTs.has(f.cameraId);
+    this.#frameTs.set(f.cameraId, f.captureTimeMs);
+    this.#ports.console.frame(f.cameraId, f.jpeg, f.captureTimeMs);
+    // The wall learns of a camera's first picture at once, not at the next status round.
+    if (first) this.#reportStatus(f.cameraId);
   }
 
   /** Zones were edited and saved (console): detection uses them from the next sample. */
@@ -111,6 +123,7 @@ export class CameraPipeline {
       if (n) this.#released.set(cameraId, { ...n, releasedMs: Date.now() });
       this.#owned.delete(cameraId);
       this.#samples.delete(cameraId);
+      this.#frameTs.delete(cameraId);
     }
     this.#apply = this.#apply.then(() => this.#applyOwned()).catch((err) => this.#ports.log.error({ err: errorMessage(err) }, 'could not apply camera leases'));
   }
@@ -157,14 +170,19 @@ export class CameraPipeline {
     });
   }
 
-  #reportStatus(): void {
+  /** Every camera's status to the console and ClickHouse; with `only`, that camera's to the console alone. */
+  #reportStatus(only?: string): void {
     const e = this.#ports;
     if (!this.#ingest) return;
     const now = Date.now();
     const intervalS = (now - this.#lastStatusAt) / 1000;
-    this.#lastStatusAt = now;
+    if (!only) this.#lastStatusAt = now;
     for (const s of this.#ingest.status().cameras) {
-      e.console.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(s.counters.lastKeyframeMs ? { frameTs: s.counters.lastKeyframeMs } : {}) });
+      if (only && s.id !== only) continue;
+      // frameTs is the picture the console can show (the wall reloads a tile when it changes).
+      const frameTs = this.#frameTs.get(s.id);
+      e.console.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(frameTs ? { frameTs } : {}) });
+      if (only) continue;
       e.telemetry.write('camera_status', {
         ts: now, node: e.nodeId, camera: s.id, state: s.state === 'failed' ? 'backoff' : s.state, interval_s: intervalS, fps: 0, bitrate_kbps: 0,
         gaps: s.counters.gaps, reconnects: s.counters.reconnects, samples: 0, drops: s.counters.droppedAccessUnits,

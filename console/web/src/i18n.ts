@@ -26,7 +26,7 @@ const DICT = {
   'zone.no_parking': ['禁停区', 'No parking'], 'zone.road_occupation': ['占道经营区', 'Road occupation'],
   addZone: ['新建区域', 'New zone'], finishPolygon: ['闭合多边形', 'Close polygon'], clearPolygon: ['清除', 'Clear'], deleteZone: ['删除区域', 'Delete zone'],
   save: ['保存', 'Save'], saved: ['已保存，无需重启', 'Saved; applied without a restart'], drawHint: ['在画面上点击添加顶点', 'Click on the snapshot to add points'],
-  noFrame: ['暂无画面', 'No frame yet'], page: ['页', 'Page'], prev: ['上一页', 'Previous'], next: ['下一页', 'Next'], filter: ['筛选', 'Filter'],
+  noFrame: ['暂无画面', 'No frame yet'], refreshFrame: ['刷新画面', 'Refresh frame'], frameAt: ['画面时间', 'Frame of'], page: ['页', 'Page'], prev: ['上一页', 'Previous'], next: ['下一页', 'Next'], filter: ['筛选', 'Filter'],
   casesPerDay: ['每日案件', 'Cases per day'], opened: ['立案', 'Opened'], closedN: ['结案', 'Closed'], categoryShares: ['类别占比', 'Category shares'],
   closureRate: ['结案率', 'Closure rate'], onTimeSign: ['按时签收率', 'On-time sign rate'], onTimeClose: ['按时结案率', 'On-time close rate'],
   departments: ['部门考核', 'Departments'], workerRanking: ['网格员排名', 'Worker ranking'], yellowLight: ['黄牌警告', 'Yellow-light list'],

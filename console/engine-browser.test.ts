@@ -100,4 +100,29 @@ describe('the console on the real engine, in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'real-zone-editor.png') });
     expect(errors).toEqual([]);
   });
+
+  it('the tuning view shows the real detector figures per camera, and the false-positive share of the operators\' verdicts', async () => {
+    // The van raises its alert (dwell 3 s); the operator dismisses it as a false positive.
+    const alertId = await until('the van\'s alert on cam-0001', () => [...engine.console.hub.alerts.values()].find((a) => a.alert.cameraId === 'cam-0001')?.alert.id, 90_000);
+    await page.goto(`${engine.httpUrl}/#/alerts`);
+    const card = page.locator(`.alert-card[data-alert-id="${alertId}"]`);
+    await card.locator('select.dismiss-reason').selectOption('shadow');
+    await card.locator('button.dismiss').click();
+    await expect.poll(() => engine.console.hub.alerts.get(alertId)?.status).toBe('dismissed');
+    await page.goto(`${engine.httpUrl}/#/tuning`);
+    const dismissedRow = page.locator('#tuning-table tr[data-camera-id="cam-0001"][data-zone-id="kerb"]');
+    await expect.poll(() => dismissedRow.locator('td.dismissed').textContent()).toBe('1');
+    expect(await dismissedRow.locator('td.false-rate').textContent()).toContain('100.0%');
+    const row = page.locator('#tuning-table tr[data-camera-id="cam-0002"][data-zone-id="kerb"]');
+    await expect.poll(() => row.locator('td.p50').textContent(), { timeout: 20_000 }).toMatch(/^\d+\.\d$/);
+    expect(await row.locator('td.p99').textContent()).toMatch(/^\d+\.\d$/);
+    expect(Number(await row.locator('td.samples').textContent())).toBeGreaterThan(0);
+    expect(await row.locator('td.dropped').textContent()).toMatch(/^\d+$/);
+    expect(await row.locator('td.gated').textContent()).toMatch(/%$/);
+    const rows = engine.cameras.detectorStats();
+    const p50 = rows.find((r) => r.cameraId === 'cam-0001')!.inferenceMsP50!;
+    expect(p50).toBeGreaterThan(1);
+    expect(p50).toBeLessThan(5000);
+    await page.screenshot({ path: join(SHOTS, 'real-tuning.png') });
+  });
 });

@@ -136,13 +136,23 @@ export interface ConsoleStats {
 }
 export interface StatsSource { stats(q: StatsQuery): Promise<ConsoleStats> }
 
-/** Detector figures per camera and zone (from detectors/telemetry); the console adds raised/dismissed itself. */
+/**
+ * Detector figures per camera and zone (the engine's detector stage; a camera's figures repeat on
+ * each of its zones); the console adds raised, confirmed and dismissed itself.
+ */
 export interface DetectorZoneStats {
   readonly cameraId: string;
   readonly zoneId: string;
+  /** inference time of the camera's recent inferred samples, ms */
   readonly inferenceMsP50?: number;
-  readonly drops?: number;
-  /** share of frames change gating skipped (0–1) */
+  readonly inferenceMsP99?: number;
+  /** samples the detectors received from ingest */
+  readonly samples?: number;
+  /** samples dropped because the camera's detector queue was full */
+  readonly dropped?: number;
+  /** samples change gating spared from inference */
+  readonly gated?: number;
+  /** share of samples change gating skipped (0–1) */
   readonly gatingSavedRatio?: number;
 }
 export interface DetectorStatsSource { detectorStats(): Promise<readonly DetectorZoneStats[]> }

@@ -8,7 +8,7 @@ import { publishWithRetry } from '../bus/index.ts';
 import { cameraEvent, type GridEventT } from '../domain/index.ts';
 import { CameraIngest, type CameraStatus as IngestCameraStatus } from '../ingest/index.ts';
 import { DetectorStage, type FrameSnapshot, type Violation } from '../detectors/index.ts';
-import type { ConsoleAlert, ConsoleFeed } from '../console/index.ts';
+import type { ConsoleAlert, ConsoleFeed, DetectorZoneStats } from '../console/index.ts';
 import type { TelemetryWriter } from '../telemetry/index.ts';
 
 interface SampleTally {
@@ -98,6 +98,30 @@ export class CameraPipeline {
     await this.#ingest.start();
     this.#statusTimer = setInterval(() => this.#reportStatus(), STATUS_EVERY_MS);
     this.#statusTimer.unref();
+  }
+
+  /**
+   * The detector stage's figures per camera and zone of the cameras this node ingests, for the
+   * console's tuning view: inference ms p50/p99 (the camera's last 64 inferred samples), samples
+   * received, dropped (queue full) and gated (not inferred, the picture barely changed).
+   */
+  detectorStats(): DetectorZoneStats[] {
+    const pool = this.#detectors?.status().pool;
+    if (!pool) return [];
+    const rows: DetectorZoneStats[] = [];
+    for (const id of this.#owned) {
+      const c = pool.cameras[id];
+      const cam = this.#ports.city.cameras.get(id);
+      if (!cam) continue;
+      const figures = c ? {
+        samples: c.received, dropped: c.dropped, gated: c.gated,
+        ...(c.inferred > 0 ? { inferenceMsP50: c.p50Ms, inferenceMsP99: c.p99Ms } : {}),
+        ...(c.received > 0 ? { gatingSavedRatio: c.gated / c.received } : {}),
+      } : { samples: 0, dropped: 0, gated: 0 };
+      // The figures are the camera's; each of its zones shows them beside its own alerts.
+      for (const zoneId of cam.zones.length ? cam.zones.map((z) => z.id) : ['']) rows.push({ cameraId: id, zoneId, ...figures });
+    }
+    return rows;
   }
 
   /** A camera's latest sample as a small JPEG: to the console's camera wall and zone editor. */

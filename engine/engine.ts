@@ -234,7 +234,7 @@ export class Engine {
       return closed;
     };
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1', opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
+    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, detectorStats: { detectorStats: async () => this.#cameras?.detectorStats() ?? [] }, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1', opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
     desk.attach(consoleService.feed);
     registerStatsRoutes(this.http, telemetryStats, { guard: consoleService.guard('stats') });
     registerMetricsRoute(this.http, this.metrics, consoleService.guard('tuning'));

@@ -69,4 +69,25 @@ describe('the console in the engine', () => {
     const rows = await engine.telemetry.query<{ verdict: string; reason: string; camera: string; case_id: string }>(`SELECT verdict, reason, camera, case_id FROM verdicts WHERE event_id = '${alert.id}'`);
     expect(rows).toEqual([{ verdict: 'dismissed', reason: 'shadow', camera: 'cam-0002', case_id: caseId }]);
   });
+
+  it('an alert dismissed before its event is routed: the case the event makes later is invalid, never dispatched', async () => {
+    const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'engine-admin-pw' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrf } = (await login.json()) as { csrf: string };
+    // The camera pipeline shows the alert first and publishes its event after: the operator can be quicker.
+    const alert = cameraAlert(engine.city, 'cam-0003', 'kerb', 11);
+    engine.console.feed.alert(alert);
+    const res = await fetch(`${engine.httpUrl}/api/alerts/${alert.id}/dismiss`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'shadow' }) });
+    expect(res.status).toBe(200);
+    expect(engine.router.casesOfEvent(alert.id)).toEqual([]);
+    const at = new Date(alert.ts).toISOString();
+    await engine.router.publish({
+      schema: EVENT_SCHEMA, id: alert.id, type: 'illegal_parking', category: 'illegal_parking', source: { kind: 'camera', id: alert.cameraId, zone: alert.zoneId },
+      first_seen: at, confirmed_at: at, place: { lat: alert.lat, lon: alert.lon, path: [...alert.path] }, evidence: [],
+    });
+    const caseId = await until('the case of the dismissed alert', () => engine.router.casesOfEvent(alert.id)[0]);
+    expect(engine.router.get(caseId)!.state).toBe('invalid');
+    expect(engine.router.get(caseId)!.history.map((t) => t.action)).toEqual(['report', 'invalidate']);
+    await until('the console shows it invalid', () => engine.console.hub.cases.get(caseId)?.state === 'invalid', 2000);
+  });
 });

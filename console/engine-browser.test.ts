@@ -109,6 +109,11 @@ describe('the console on the real engine, in Chromium', () => {
     await card.locator('select.dismiss-reason').selectOption('shadow');
     await card.locator('button.dismiss').click();
     await expect.poll(() => engine.console.hub.alerts.get(alertId)?.status).toBe('dismissed');
+    // The reason in the operator's language, not its code.
+    await page.click('#alerts-decided');
+    await expect.poll(() => page.locator(`.alert-card[data-alert-id="${alertId}"] .decision`).textContent()).toContain('已排除: 阴影');
+    // The router made the van's case invalid.
+    await until('the van\'s case invalid', () => engine.router.casesOfEvent(alertId).map((id) => engine.router.get(id)?.state).join() === 'invalid', 10_000);
     await page.goto(`${engine.httpUrl}/#/tuning`);
     const dismissedRow = page.locator('#tuning-table tr[data-camera-id="cam-0001"][data-zone-id="kerb"]');
     await expect.poll(() => dismissedRow.locator('td.dismissed').textContent()).toBe('1');

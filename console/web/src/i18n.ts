@@ -16,7 +16,7 @@ const DICT = {
   signDeadline: ['签收时限', 'Sign by'], resolveDeadline: ['处置时限', 'Resolve by'], overdue: ['已超时', 'overdue'],
   actions: ['操作', 'Actions'], detail: ['详情', 'Detail'], close: ['关闭', 'Close'],
   'action.dispatch': ['派遣', 'Dispatch'], 'action.return': ['退回', 'Return'], 'action.escalate': ['上报', 'Escalate'],
-  'action.close': ['核查结案', 'Verify & close'], 'action.reopen': ['重新打开', 'Reopen'], 'action.invalidate': ['无效', 'Mark invalid'],
+  'action.close': ['核查结案', 'Verify & close'], 'action.transfer': ['移交', 'Transfer'], 'action.reopen': ['重新打开', 'Reopen'], 'action.invalidate': ['无效', 'Mark invalid'],
   'state.reported': ['已上报', 'Reported'], 'state.dispatched': ['已派遣', 'Dispatched'], 'state.signed': ['已签收', 'Signed'],
   'state.resolved': ['已处置', 'Resolved'], 'state.closed': ['已结案', 'Closed'], 'state.reopened': ['重新打开', 'Reopened'],
   'state.returned': ['已退回', 'Returned'], 'state.invalid': ['无效', 'Invalid'], 'state.transferred': ['已移交', 'Transferred'],
@@ -40,11 +40,31 @@ const DICT = {
   deleteUser: ['删除', 'Remove'],
   liveView: ['实时画面', 'Live view'], liveUnavailable: ['无法打开实时画面', 'No live picture from this camera'],
   lang: ['English', '中文'], joinedCase: ['已并入案件', 'Joined case'], days: ['天', 'days'], reporter: ['上报人', 'Reporter'],
+  'reason.shadow': ['阴影', 'Shadow'], 'reason.loading': ['临时装卸', 'Loading or unloading'], 'reason.parked_legally': ['合法停放', 'Parked legally'],
+  'reason.wrong_class': ['类别识别错误', 'Wrong class'], 'reason.other': ['其他', 'Other'],
+  zoneId: ['区域编号', 'Zone id'], classesHint: ['例如 car, truck', 'e.g. car, truck'], groundPointHint: ['纬度, 经度', 'lat, lon'],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Key = keyof typeof DICT;
 
-let lang: Lang = (localStorage.getItem('gw.lang') as Lang | null) ?? 'zh';
+/** Every key with its Chinese and English label (the translation test reads it). */
+export const LABELS: Readonly<Record<string, readonly [string, string]>> = DICT;
+
+/**
+ * The values a key built from a prefix (`state.`, `cam.`, `zone.`, `reason.`…) can take in the
+ * views; console/i18n.test.ts checks that each has a label in both languages.
+ */
+export const DISMISS_REASONS = ['shadow', 'loading', 'parked_legally', 'wrong_class', 'other'] as const;
+export const CAMERA_STATES = ['up', 'degraded', 'down', 'unknown'] as const;
+export const ZONE_TYPES = ['no_parking', 'road_occupation'] as const;
+
+/** A dismissal's reason as the operator picked it, in the UI's language; free text as it is. */
+export function reasonLabel(reason: string): string {
+  return (DISMISS_REASONS as readonly string[]).includes(reason) ? t(`reason.${reason}`) : reason;
+}
+
+const storage = typeof localStorage === 'undefined' ? null : localStorage;
+let lang: Lang = (storage?.getItem('gw.lang') as Lang | null) ?? 'zh';
 
 export function getLang(): Lang {
   return lang;
@@ -52,7 +72,7 @@ export function getLang(): Lang {
 
 export function setLang(l: Lang): void {
   lang = l;
-  localStorage.setItem('gw.lang', l);
+  storage?.setItem('gw.lang', l);
   document.documentElement.lang = l;
 }
 

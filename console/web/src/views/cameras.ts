@@ -1,5 +1,5 @@
 import { h, s, fmtTime } from '../dom.ts';
-import { nameOf, t } from '../i18n.ts';
+import { CAMERA_STATES, nameOf, t, ZONE_TYPES } from '../i18n.ts';
 import { api, store, type CameraInfo, type Zone } from '../store.ts';
 import { allOption, areaName, select, toast } from './common.ts';
 
@@ -44,7 +44,7 @@ function wall() {
   }
 
   const bar = h('div', { class: 'filters' },
-    h('label', {}, t('state'), select('filter-camera-state', [allOption(), ...['up', 'degraded', 'down', 'unknown'].map((x): [string, string] => [x, t(`cam.${x}`)])], '', (v) => { status = v; page = 0; render(); })),
+    h('label', {}, t('state'), select('filter-camera-state', [allOption(), ...CAMERA_STATES.map((x): [string, string] => [x, t(`cam.${x}`)])], '', (v) => { status = v; page = 0; render(); })),
     h('button', { onclick: () => { page = Math.max(0, page - 1); render(); } }, t('prev')), pager,
     h('button', { onclick: () => { page++; render(); } }, t('next')));
   render();
@@ -98,11 +98,11 @@ function zoneEditor(cameraId: string) {
     const z = zones[current];
     if (!z || !canEdit) { form.replaceChildren(); return; }
     const id = h('input', { id: 'zone-id', value: z.id });
-    const type = select('zone-type', ['no_parking', 'road_occupation'].map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
+    const type = select('zone-type', ZONE_TYPES.map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
     const dwell = h('input', { id: 'zone-dwell', type: 'number', min: 1, value: z.dwell_s });
-    const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: 'car, truck' });
+    const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: t('classesHint') });
     const gp = z.ground_point as [number, number] | undefined;
-    const ground = h('input', { id: 'zone-ground', value: gp ? gp.join(', ') : '', placeholder: 'lat, lon' });
+    const ground = h('input', { id: 'zone-ground', value: gp ? gp.join(', ') : '', placeholder: t('groundPointHint') });
     ground.addEventListener('change', () => {
       const v = ground.value.split(',').map((x) => Number(x.trim()));
       if (v.length === 2 && v.every(Number.isFinite)) z.ground_point = v; else delete z.ground_point;
@@ -114,7 +114,7 @@ function zoneEditor(cameraId: string) {
       if (v.length) z.classes = v; else delete z.classes;
     });
     form.replaceChildren(
-      h('label', {}, 'id', id), h('label', {}, t('zoneType'), type), h('label', {}, t('dwellS'), dwell), h('label', {}, t('classes'), classes), h('label', {}, t('groundPoint'), ground),
+      h('label', {}, t('zoneId'), id), h('label', {}, t('zoneType'), type), h('label', {}, t('dwellS'), dwell), h('label', {}, t('classes'), classes), h('label', {}, t('groundPoint'), ground),
       h('button', { onclick: () => { zones.splice(current, 1); current = -1; paint(); } }, t('deleteZone')));
   }
 

@@ -9,7 +9,7 @@ import { SessionStore, UserStore } from './users.ts';
 import { routeGuard, type RouteGuard } from './guard.ts';
 import type { Permission } from './permissions.ts';
 import { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
-import type { CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
+import type { AlertArchive, CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
 
 export interface ConsoleServiceOptions {
   readonly city: City;
@@ -21,6 +21,8 @@ export interface ConsoleServiceOptions {
   /** the telemetry statistics API; defaults to statistics computed from the cases seen */
   readonly stats?: StatsSource;
   readonly detectorStats?: DetectorStatsSource;
+  /** alerts and evidence beyond this node's memory; set by the engine with `useArchive` before `register` */
+  readonly archive?: AlertArchive;
   /** defaults to the city's YAML file (or memory for a city built in code) */
   readonly zones?: ZoneStore;
   /** called with the new City after zones were saved, so ingest/detectors can reload zones */
@@ -49,6 +51,7 @@ export class ConsoleService {
   #city: City;
   readonly #o: ConsoleServiceOptions;
   readonly #sessions: SessionStore;
+  #archive: AlertArchive | undefined;
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -66,6 +69,11 @@ export class ConsoleService {
    */
   guard(permission: Permission): RouteGuard {
     return routeGuard(this.#sessions, permission, this.#o.opsToken || undefined);
+  }
+
+  /** The engine's alert archive (ClickHouse and the other nodes), for evidence the hub does not hold. */
+  useArchive(archive: AlertArchive): void {
+    this.#archive = archive;
   }
 
   /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
@@ -95,6 +103,7 @@ export class ConsoleService {
       city: () => this.#city, log: o.log.child({ component: 'console' }), hub: this.hub, users: this.users, actions: this.actions,
       stats: o.stats ?? new CaseStats(o.city, () => this.hub.cases.values()),
       ...(o.detectorStats ? { detectorStats: o.detectorStats } : {}), zones,
+      ...(this.#archive ?? o.archive ? { archive: (this.#archive ?? o.archive)! } : {}),
       sessions: this.#sessions, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });

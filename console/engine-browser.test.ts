@@ -38,6 +38,7 @@ describe('the console on the real engine, in Chromium', () => {
     // The second camera through a per-camera ffmpeg: both ingest modes feed the console.
     t.raw.cameras[1].type = 'ffmpeg';
     writeFileSync(t.file, stringify(t.raw));
+    cityFile = t.file;
     engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: PASSWORD } });
     await engine.start();
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
@@ -45,17 +46,23 @@ describe('the console on the real engine, in Chromium', () => {
     page = await ctx.newPage();
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) errors.push(m.text()); });
-    await page.goto(engine.httpUrl);
-    await page.fill('#login-user', 'admin');
-    await page.fill('#login-pass', PASSWORD);
-    await page.click('#login-submit');
-    await page.waitForSelector('#link-status.link-live', { timeout: 15_000 });
+    await logIn();
   }, 180_000);
+
+  let cityFile = '';
 
   afterAll(async () => {
     await browser?.close();
     await engine?.stop();
   });
+
+  async function logIn(): Promise<void> {
+    await page.goto(engine.httpUrl);
+    await page.fill('#login-user', 'admin');
+    await page.fill('#login-pass', PASSWORD);
+    await page.click('#login-submit');
+    await page.waitForSelector('#link-status.link-live', { timeout: 15_000 });
+  }
 
   it('every camera\'s latest sample reaches the console as a small JPEG, in both ingest modes, one at most per sample', async () => {
     const frames = engine.console.hub.frames;
@@ -129,5 +136,25 @@ describe('the console on the real engine, in Chromium', () => {
     expect(p50).toBeGreaterThan(1);
     expect(p50).toBeLessThan(5000);
     await page.screenshot({ path: join(SHOTS, 'real-tuning.png') });
+  });
+
+  it('after a restart the alerts, their decisions and their evidence are still there', async () => {
+    const before = [...engine.console.hub.alerts.values()].map((a) => ({ id: a.alert.id, camera: a.alert.cameraId, status: a.status, reason: a.reason ?? '' }));
+    expect(before.length).toBeGreaterThan(0);
+    const dismissed = before.find((a) => a.status === 'dismissed')!;
+    expect(dismissed).toBeDefined();
+    await engine.stop();
+    // No camera this time: whatever the console shows of the alerts comes from what was stored.
+    engine = new Engine({ city: loadCity(cityFile), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: PASSWORD } });
+    await engine.start();
+    const after = [...engine.console.hub.alerts.values()].map((a) => ({ id: a.alert.id, camera: a.alert.cameraId, status: a.status, reason: a.reason ?? '' }));
+    expect(after).toEqual(expect.arrayContaining(before));
+    await logIn();
+    await page.goto(`${engine.httpUrl}/#/alerts`);
+    await page.click('#alerts-decided');
+    const card = page.locator(`.alert-card[data-alert-id="${dismissed.id}"]`);
+    await expect.poll(() => card.locator('img').evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), { timeout: 10_000 }).toBe(640);
+    expect(await card.locator('.decision').textContent()).toContain('已排除: 阴影');
+    await page.screenshot({ path: join(SHOTS, 'real-alerts-after-restart.png') });
   });
 });

@@ -35,6 +35,24 @@ export interface ConsoleAlert {
 /** The evidence JPEG that goes with an alert; kept out of `ConsoleAlert` so alerts stay small JSON. */
 export type EvidenceJpeg = Uint8Array;
 
+/** Where an alert's evidence JPEG lies: a path under the data folder of the node that made it. */
+export interface EvidenceRef {
+  readonly node: string;
+  readonly path: string;
+}
+
+/**
+ * The alerts that outlive a node's memory (the engine keeps them in ClickHouse): an alert by id
+ * with where its evidence lies, and the evidence JPEG itself, from this node's disk or from the
+ * node that holds it.
+ */
+export interface AlertArchive {
+  find(alertId: string): Promise<{ alert: ConsoleAlert; evidence?: EvidenceRef } | null>;
+  evidence(ref: EvidenceRef): Promise<Uint8Array | null>;
+  /** how long evidence is kept and served, ms */
+  readonly retentionMs: number;
+}
+
 export interface CaseStep {
   readonly ts: number;
   readonly state: CaseState;
@@ -88,7 +106,8 @@ export interface CameraStatus {
 
 /** What the engine pushes into the console. Calls are cheap and never throw on bad input. */
 export interface ConsoleFeed {
-  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg): void;
+  /** a new alert with its evidence: the JPEG itself, or where it lies (the engine's evidence files) */
+  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg | EvidenceRef): void;
   caseChanged(c: ConsoleCase): void;
   /** a closed case past its retention left the router */
   caseRemoved(id: string): void;

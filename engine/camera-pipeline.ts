@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { errorMessage, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
@@ -179,18 +177,19 @@ export class CameraPipeline {
       evidence: [`/api/alerts/${v.id}/evidence.jpg`], model: v.model,
     });
     if (!event) return;
-    const jpeg = v.evidence ? await readFile(join(e.dataDir, v.evidence.annotated)).catch(() => undefined) : undefined;
-    e.console.alert(alertOf(event, v), jpeg);
+    // The console serves the JPEG from disk (or asks this node for it): it is not held in memory.
+    e.console.alert(alertOf(event, v), v.evidence ? { node: e.nodeId, path: v.evidence.annotated } : undefined);
     const published = await publishWithRetry(jetstream(e.nc), event, {
       signal: e.signal,
       onGiveUp: (err) => e.log.error({ event: event.id, err: errorMessage(err) }, 'violation event not published'),
     });
     if (!published) return;
-    const [district = '', street = ''] = event.place.path;
+    const [district = '', street = '', community = ''] = event.place.path;
     e.telemetry.write('events', {
       ts: v.confirmedMs, event_id: event.id, category: event.category, source: 'camera', source_id: v.cameraId,
       district, street, cell: event.place.path[event.place.path.length - 1] ?? '', lat: event.place.lat, lon: event.place.lon,
       class: v.class, score: event.object!.score, dwell_s: v.dwellS, zone: v.zoneId, model: v.model.name, model_version: v.model.version, snapshot: v.evidence?.annotated ?? '',
+      node: e.nodeId, box_x: v.box[0], box_y: v.box[1], box_w: v.box[2], box_h: v.box[3], community,
     });
   }
 

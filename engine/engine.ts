@@ -13,6 +13,7 @@ import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
 import type { EngineAddOn } from './add-on.ts';
 import { CameraPipeline } from './camera-pipeline.ts';
+import { EngineAlertArchive } from './alert-archive.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { forwardBeacons } from './beacon-feed.ts';
 import { TelemetryConsoleStats } from './console-stats.ts';
@@ -236,6 +237,13 @@ export class Engine {
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
     const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, detectorStats: { detectorStats: async () => this.#cameras?.detectorStats() ?? [] }, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1', opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
     desk.attach(consoleService.feed);
+    // Alerts and evidence beyond this node's memory: stored alerts loaded, shared live with the other nodes.
+    const archive = new EngineAlertArchive({
+      city: this.city, nodeId: this.nodeId, dataDir: this.dataDir, nc: this.bus.nc, telemetry: this.telemetry, hub: consoleService.hub,
+      log: this.log.child({ component: 'alert-archive' }), retentionDays: this.city.config.services.console.evidence_retention_days,
+    });
+    consoleService.useArchive(archive);
+    await this.#step('alert archive', async () => (await archive.start(), archive), async (a) => a.stop());
     registerStatsRoutes(this.http, telemetryStats, { guard: consoleService.guard('stats') });
     registerMetricsRoute(this.http, this.metrics, consoleService.guard('tuning'));
     await this.#step('console', () => consoleService.register(this.http), async () => (desk.close(), consoleService.stop()));

@@ -29,12 +29,6 @@ export interface ConsoleServiceOptions {
   readonly onCityChanged?: (city: City) => void;
   /** the first admin's password (the engine passes GRIDWATCH_ADMIN_PASSWORD); else a random one printed to the log */
   readonly adminPassword?: string | undefined;
-  /**
-   * asks for the demo feed (also `services.console.demo_feed`): simulated camera status, frames,
-   * terminals and alerts. The console does not simulate anything itself; whoever runs the
-   * simulators (the demo's add-on, `sim/demo.ts`) checks `demoFeedWanted` and pushes into `feed`.
-   */
-  readonly demoFeed?: boolean;
   readonly webDir?: string;
   /** a secret that lets programs read the guarded APIs without a session (`services.http.ops_token`) */
   readonly opsToken?: string | undefined;
@@ -83,11 +77,6 @@ export class ConsoleService {
 
   get city(): City {
     return this.#city;
-  }
-
-  /** Whether the city (`services.console.demo_feed`) or the caller (`demoFeed`) asked for the demo feed. */
-  get demoFeedWanted(): boolean {
-    return this.#o.city.config.services.console.demo_feed || this.#o.demoFeed === true;
   }
 
   async register(app: FastifyInstance): Promise<void> {

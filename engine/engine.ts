@@ -182,7 +182,7 @@ export class Engine {
       await this.#startConsole();
       // Demo simulators: they need everything above, and stop before it.
       for (const addOn of this.#addOns) {
-        await this.#step(addOn.name, () => addOn.start({ city: this.city, log, dataDir: this.dataDir, nc: bus.nc, mqttUrl: url!, consoleFeed: this.console.feed, consoleDemoFeed: this.console.demoFeedWanted }), (stop) => stop());
+        await this.#step(addOn.name, () => addOn.start({ city: this.city, log, dataDir: this.dataDir, nc: bus.nc, mqttUrl: url! }), (stop) => stop());
       }
       await this.#startCameras();
       registerClusterApi(this.http, this.console.guard('tuning'), { nodeId: this.nodeId, samplePeriodS: this.city.config.ingest.sample_period_s, leases: this.leases, router: this.router, routerLeadership: this.routerLeadership, cameras: this.cameras });
@@ -235,7 +235,7 @@ export class Engine {
       return closed;
     };
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, detectorStats: { detectorStats: async () => this.#cameras?.detectorStats() ?? [] }, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1', opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
+    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, detectorStats: { detectorStats: async () => this.#cameras?.detectorStats() ?? [] }, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
     desk.attach(consoleService.feed);
     // Alerts and evidence beyond this node's memory: stored alerts loaded, shared live with the other nodes.
     const archive = new EngineAlertArchive({

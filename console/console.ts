@@ -9,7 +9,7 @@ import { SessionStore, UserStore } from './users.ts';
 import { routeGuard, type RouteGuard } from './guard.ts';
 import type { Permission } from './permissions.ts';
 import { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
-import type { AlertArchive, CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
+import type { AlertArchive, FrameSource, CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
 
 export interface ConsoleServiceOptions {
   readonly city: City;
@@ -46,6 +46,7 @@ export class ConsoleService {
   readonly #o: ConsoleServiceOptions;
   readonly #sessions: SessionStore;
   #archive: AlertArchive | undefined;
+  #frames: FrameSource | undefined;
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -68,6 +69,11 @@ export class ConsoleService {
   /** The engine's alert archive (ClickHouse and the other nodes), for evidence the hub does not hold. */
   useArchive(archive: AlertArchive): void {
     this.#archive = archive;
+  }
+
+  /** Frames of the cameras other nodes ingest, for the wall and the zone editor on this node. */
+  useFrames(frames: FrameSource): void {
+    this.#frames = frames;
   }
 
   /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
@@ -93,6 +99,7 @@ export class ConsoleService {
       stats: o.stats ?? new CaseStats(o.city, () => this.hub.cases.values()),
       ...(o.detectorStats ? { detectorStats: o.detectorStats } : {}), zones,
       ...(this.#archive ?? o.archive ? { archive: (this.#archive ?? o.archive)! } : {}),
+      ...(this.#frames ? { frames: this.#frames } : {}),
       sessions: this.#sessions, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });

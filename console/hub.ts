@@ -84,6 +84,7 @@ export class ConsoleHub implements ConsoleFeed {
   #timer: NodeJS.Timeout | null = null;
   readonly #alertListeners = new Set<(rec: AlertRecord, evidence?: EvidenceRef) => void>();
   readonly #decisionListeners = new Set<(d: AlertDecision) => void>();
+  readonly #cameraListeners = new Set<(s: CameraStatus) => void>();
   readonly #o: Required<Omit<HubOptions, 'metrics'>>;
   readonly #sent: Counter | null = null;
   readonly #dropped: Counter | null = null;
@@ -186,10 +187,18 @@ export class ConsoleHub implements ConsoleFeed {
     this.#publish('terminal', { type: 'terminal', position: p });
   }
 
-  cameraStatus(s: CameraStatus): void {
+  /** A camera's status; `shared` marks one from the node that ingests it (no listener hears it again). */
+  cameraStatus(s: CameraStatus, opts: { shared?: boolean } = {}): void {
     if (!s || typeof s.cameraId !== 'string') return;
     this.cameras.set(s.cameraId, s);
     this.#publish('camera', { type: 'camera', status: s });
+    if (!opts.shared) for (const l of this.#cameraListeners) l(s);
+  }
+
+  /** Hears each camera status reported on this node. */
+  onCameraStatus(listener: (s: CameraStatus) => void): () => void {
+    this.#cameraListeners.add(listener);
+    return () => this.#cameraListeners.delete(listener);
   }
 
   frame(cameraId: string, jpeg: Uint8Array, ts: number): void {

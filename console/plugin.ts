@@ -12,7 +12,7 @@ import { LiveViews } from './live-view.ts';
 import { can, canSeeCase, ROLE_PERMISSIONS, type Permission } from './permissions.ts';
 import { UserStore, type SessionStore, type Session } from './users.ts';
 import { SESSION_COOKIE } from './guard.ts';
-import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type AlertArchive, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
+import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type AlertArchive, type FrameSource, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('./web/dist/', import.meta.url));
 const COOKIE = SESSION_COOKIE;
@@ -31,6 +31,8 @@ export interface ConsoleOptions {
   readonly zones?: ZoneStore;
   /** alerts and evidence beyond this node's memory (the engine's ClickHouse and the other nodes) */
   readonly archive?: AlertArchive;
+  /** frames of cameras another node ingests */
+  readonly frames?: FrameSource;
   /** the console's sessions, shared with the guards of the engine's other APIs (`guard.ts`) */
   readonly sessions: SessionStore;
   readonly secureCookies?: boolean;
@@ -223,7 +225,7 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
 
   // ---- cameras ----
   app.get<{ Params: { id: string } }>('/api/cameras/:id/frame.jpg', { preHandler: need('cameras') }, async (req, reply) => {
-    const f = o.hub.frames.get(req.params.id);
+    const f = o.hub.frames.get(req.params.id) ?? (o.city().cameras.has(req.params.id) ? await o.frames?.frame(req.params.id) : undefined);
     if (!f) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no frame yet from camera ${req.params.id}`);
     reply.header('x-frame-ts', String(f.ts));
     return reply.type('image/jpeg').send(Buffer.from(f.jpeg.buffer, f.jpeg.byteOffset, f.jpeg.byteLength));

@@ -35,6 +35,11 @@ export interface ConsoleAlert {
 /** The evidence JPEG that goes with an alert; kept out of `ConsoleAlert` so alerts stay small JSON. */
 export type EvidenceJpeg = Uint8Array;
 
+/** The latest frames of cameras another node ingests (the engine asks that node over NATS). */
+export interface FrameSource {
+  frame(cameraId: string): Promise<{ jpeg: Uint8Array; ts: number } | null>;
+}
+
 /** Where an alert's evidence JPEG lies: a path under the data folder of the node that made it. */
 export interface EvidenceRef {
   readonly node: string;

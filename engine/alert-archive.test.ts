@@ -9,6 +9,7 @@ import { ChdbStore, migrate, type TelemetryStore } from '../telemetry/index.ts';
 import { cameraAlert, sceneJpeg } from '../sim/index.ts';
 import { startNatsServer, tempDir, until, writeTestCity, type Service } from '../test/harness.ts';
 import { EngineAlertArchive } from './alert-archive.ts';
+import { CameraShare } from './camera-share.ts';
 
 /**
  * Alerts across nodes and restarts, on real nats-server and chdb: two nodes' consoles (a hub and
@@ -88,5 +89,27 @@ describe('the alert archive', () => {
     expect((await c.archive.find(alert.id))?.alert.id).toBe(alert.id);
     await until('the old folder swept', () => !existsSync(join(dir, 'evidence', 'cam-0002', '2001-01-01')), 5000);
     expect(existsSync(join(dir, 'evidence', 'cam-0002', day))).toBe(true);
+  });
+
+  it('the camera wall on every node: statuses shared, a frame asked of the node that ingests the camera', async () => {
+    const hubs = [new ConsoleHub(), new ConsoleHub()];
+    const owned = [new Set(['cam-0001']), new Set(['cam-0002'])];
+    const shares = await Promise.all([0, 1].map(async (i) => {
+      const nc = await connect({ servers: nats.url });
+      conns.push(nc);
+      const share = new CameraShare({ nodeId: `node-${i}`, nc, hub: hubs[i]!, owned: () => owned[i]! });
+      share.start();
+      return share;
+    }));
+    const jpeg = await sceneJpeg({ label: 'cam-0001 on node 0' });
+    hubs[0]!.frame('cam-0001', jpeg, 1_700_000_000_123);
+    hubs[0]!.cameraStatus({ cameraId: 'cam-0001', state: 'up', ts: Date.now(), frameTs: 1_700_000_000_123 });
+    await until('the status on node 1', () => hubs[1]!.cameras.get('cam-0001')?.frameTs === 1_700_000_000_123, 5000);
+    const f = await shares[1]!.frame('cam-0001');
+    expect(f?.ts).toBe(1_700_000_000_123);
+    expect(Buffer.from(f!.jpeg)).toEqual(Buffer.from(jpeg));
+    // Nobody ingests cam-0002 with a frame yet: no answer, no frame.
+    expect(await shares[1]!.frame('cam-0002')).toBeNull();
+    for (const s of shares) s.stop();
   });
 });

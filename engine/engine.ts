@@ -14,6 +14,7 @@ import { RouterCaseDesk } from './router-desk.ts';
 import type { EngineAddOn } from './add-on.ts';
 import { CameraPipeline } from './camera-pipeline.ts';
 import { EngineAlertArchive } from './alert-archive.ts';
+import { CameraShare } from './camera-share.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { forwardBeacons } from './beacon-feed.ts';
 import { TelemetryConsoleStats } from './console-stats.ts';
@@ -244,6 +245,10 @@ export class Engine {
     });
     consoleService.useArchive(archive);
     await this.#step('alert archive', async () => (await archive.start(), archive), async (a) => a.stop());
+    // The camera wall on every node: statuses shared, frames asked of the node that ingests the camera.
+    const cameraShare = new CameraShare({ nodeId: this.nodeId, nc: this.bus.nc, hub: consoleService.hub, owned: () => this.#ownedCameras });
+    consoleService.useFrames(cameraShare);
+    await this.#step('camera share', async () => (cameraShare.start(), cameraShare), async (c) => c.stop());
     registerStatsRoutes(this.http, telemetryStats, { guard: consoleService.guard('stats') });
     registerMetricsRoute(this.http, this.metrics, consoleService.guard('tuning'));
     await this.#step('console', () => consoleService.register(this.http), async () => (desk.close(), consoleService.stop()));

@@ -8,10 +8,10 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { cameraAlert, sceneJpeg } from '../sim/index.ts';
-import { ADMIN_PASSWORD, ensureWebBuilt, startConsoleServer } from '../test/console.ts';
+import { ADMIN_PASSWORD, ensureWebBuilt, startConsoleServer, launchChromium } from '../test/console.ts';
 
 const { values } = parseArgs({ options: {
   cameras: { type: 'string', default: '1000' }, cases: { type: 'string', default: '500' }, terminals: { type: 'string', default: '200' },
@@ -132,7 +132,7 @@ log('fan-out:', CONSOLES, 'consoles');
 const fan = await fanOut(CONSOLES, cookies);
 
 // ---- Chromium: long tasks per view ----
-const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+const browser: Browser = await launchChromium();
 const page: Page = await (await browser.newContext({ viewport: { width: 1600, height: 1000 } })).newPage();
 await page.goto(s.url);
 await page.fill('#login-user', 'admin');

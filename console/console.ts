@@ -10,7 +10,7 @@ import { LoginLimits } from './login-limits.ts';
 import { cookieValue, routeGuard, SESSION_COOKIE, type RouteGuard } from './guard.ts';
 import { can, type Permission } from './permissions.ts';
 import { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
-import type { CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
+import type { AlertArchive, FrameSource, CaseActions, ConsoleFeed, DetectorStatsSource, StatsSource, ZoneStore } from './types.ts';
 
 export interface ConsoleServiceOptions {
   readonly city: City;
@@ -22,18 +22,14 @@ export interface ConsoleServiceOptions {
   /** the telemetry statistics API; defaults to statistics computed from the cases seen */
   readonly stats?: StatsSource;
   readonly detectorStats?: DetectorStatsSource;
+  /** alerts and evidence beyond this node's memory; set by the engine with `useArchive` before `register` */
+  readonly archive?: AlertArchive;
   /** defaults to the city's YAML file (or memory for a city built in code) */
   readonly zones?: ZoneStore;
   /** called with the new City after zones were saved, so ingest/detectors can reload zones */
   readonly onCityChanged?: (city: City) => void;
   /** the first admin's password (the engine passes GRIDWATCH_ADMIN_PASSWORD); else a random one printed to the log */
   readonly adminPassword?: string | undefined;
-  /**
-   * asks for the demo feed (also `services.console.demo_feed`): simulated camera status, frames,
-   * terminals and alerts. The console does not simulate anything itself; whoever runs the
-   * simulators (the demo's add-on, `sim/demo.ts`) checks `demoFeedWanted` and pushes into `feed`.
-   */
-  readonly demoFeed?: boolean;
   readonly webDir?: string;
   /** a secret that lets programs read the guarded APIs without a session (`services.http.ops_token`) */
   readonly opsToken?: string | undefined;
@@ -52,6 +48,8 @@ export class ConsoleService {
   readonly #sessions: SessionStore;
   /** log-in limits per address, per user and source, and per user */
   readonly loginLimits = new LoginLimits();
+  #archive: AlertArchive | undefined;
+  #frames: FrameSource | undefined;
 
   constructor(o: ConsoleServiceOptions) {
     this.#o = o;
@@ -84,6 +82,16 @@ export class ConsoleService {
     return { name: `console:${a.username}`, ...(a.role === 'clerk' ? { department: a.department ?? '\u0000none' } : {}), read: can(a, 'cases'), report: false, internal: true };
   };
 
+  /** The engine's alert archive (ClickHouse and the other nodes), for evidence the hub does not hold. */
+  useArchive(archive: AlertArchive): void {
+    this.#archive = archive;
+  }
+
+  /** Frames of the cameras other nodes ingest, for the wall and the zone editor on this node. */
+  useFrames(frames: FrameSource): void {
+    this.#frames = frames;
+  }
+
   /** What the engine pushes alerts, case changes, positions, camera status and frames into. */
   get feed(): ConsoleFeed {
     return this.hub;
@@ -91,11 +99,6 @@ export class ConsoleService {
 
   get city(): City {
     return this.#city;
-  }
-
-  /** Whether the city (`services.console.demo_feed`) or the caller (`demoFeed`) asked for the demo feed. */
-  get demoFeedWanted(): boolean {
-    return this.#o.city.config.services.console.demo_feed || this.#o.demoFeed === true;
   }
 
   async register(app: FastifyInstance): Promise<void> {
@@ -111,6 +114,8 @@ export class ConsoleService {
       city: () => this.#city, log: o.log.child({ component: 'console' }), hub: this.hub, users: this.users, actions: this.actions,
       stats: o.stats ?? new CaseStats(o.city, () => this.hub.cases.values()),
       ...(o.detectorStats ? { detectorStats: o.detectorStats } : {}), zones,
+      ...(this.#archive ?? o.archive ? { archive: (this.#archive ?? o.archive)! } : {}),
+      ...(this.#frames ? { frames: this.#frames } : {}),
       sessions: this.#sessions, limits: this.loginLimits, secureCookies: settings.secure_cookies,
       ...(o.webDir ? { webDir: o.webDir } : {}),
     });

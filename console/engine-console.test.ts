@@ -69,4 +69,48 @@ describe('the console in the engine', () => {
     const rows = await engine.telemetry.query<{ verdict: string; reason: string; camera: string; case_id: string }>(`SELECT verdict, reason, camera, case_id FROM verdicts WHERE event_id = '${alert.id}'`);
     expect(rows).toEqual([{ verdict: 'dismissed', reason: 'shadow', camera: 'cam-0002', case_id: caseId }]);
   });
+
+  it('an alert dismissed before its event is routed: the case the event makes later is invalid, never dispatched', async () => {
+    const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'engine-admin-pw' }) });
+    const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
+    const { csrf } = (await login.json()) as { csrf: string };
+    // The camera pipeline shows the alert first and publishes its event after: the operator can be quicker.
+    const alert = cameraAlert(engine.city, 'cam-0003', 'kerb', 11);
+    engine.console.feed.alert(alert);
+    const res = await fetch(`${engine.httpUrl}/api/alerts/${alert.id}/dismiss`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'shadow' }) });
+    expect(res.status).toBe(200);
+    expect(engine.router.casesOfEvent(alert.id)).toEqual([]);
+    const at = new Date(alert.ts).toISOString();
+    await engine.router.publish({
+      schema: EVENT_SCHEMA, id: alert.id, type: 'illegal_parking', category: 'illegal_parking', source: { kind: 'camera', id: alert.cameraId, zone: alert.zoneId },
+      first_seen: at, confirmed_at: at, place: { lat: alert.lat, lon: alert.lon, path: [...alert.path] }, evidence: [],
+    });
+    const caseId = await until('the case of the dismissed alert', () => engine.router.casesOfEvent(alert.id)[0]);
+    expect(engine.router.get(caseId)!.state).toBe('invalid');
+    expect(engine.router.get(caseId)!.history.map((t) => t.action)).toEqual(['report', 'invalidate']);
+    await until('the console shows it invalid', () => engine.console.hub.cases.get(caseId)?.state === 'invalid', 2000);
+  });
+
+  it('a clerk sees the evidence of its own department\'s cases, and no other', async () => {
+    const login = async (username: string, password: string) => {
+      const res = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      return res.headers.get('set-cookie')!.split(';')[0]!;
+    };
+    const alert = cameraAlert(engine.city, 'cam-0001', 'kerb', 21);
+    engine.console.feed.alert(alert, await sceneJpeg());
+    const c = await engine.console.actions.confirmAlert(alert, { username: 'admin', role: 'admin' });
+    await until('the case in the console', () => engine.console.hub.cases.get(c.id), 2000);
+    const other = [...engine.city.departments.keys()].find((d) => !c.departments.includes(d))!;
+    await engine.console.users.put({ username: 'own-clerk', role: 'clerk', department: c.departments[0]! }, 'own-clerk-pw');
+    await engine.console.users.put({ username: 'other-clerk', role: 'clerk', department: other }, 'other-clerk-pw');
+    const evidence = (cookie: string, id = alert.id) => fetch(`${engine.httpUrl}/api/alerts/${id}/evidence.jpg`, { headers: { cookie } });
+    const own = await evidence(await login('own-clerk', 'own-clerk-pw'));
+    expect([own.status, own.headers.get('content-type')]).toEqual([200, 'image/jpeg']);
+    expect((await evidence(await login('other-clerk', 'other-clerk-pw'))).status).toBe(404);
+    // An alert that is no case of its department is as good as missing to a clerk.
+    const lone = cameraAlert(engine.city, 'cam-0001', 'kerb', 22);
+    engine.console.feed.alert(lone, await sceneJpeg());
+    expect((await evidence(await login('own-clerk', 'own-clerk-pw'), lone.id)).status).toBe(404);
+    expect((await evidence(await login('admin', 'engine-admin-pw'), lone.id)).status).toBe(200);
+  });
 });

@@ -1,7 +1,7 @@
 import type { Counter, Registry } from 'prom-client';
 import { Counter as PromCounter, Gauge } from 'prom-client';
 import { can, canSeeCase } from './permissions.ts';
-import type { Actor, CameraStatus, ConsoleAlert, ConsoleCase, ConsoleFeed, EvidenceJpeg, TerminalPosition } from './types.ts';
+import type { Actor, CameraStatus, ConsoleAlert, ConsoleCase, ConsoleFeed, EvidenceJpeg, EvidenceRef, TerminalPosition } from './types.ts';
 import { OPEN_STATES } from './types.ts';
 
 export type AlertStatus = 'new' | 'confirmed' | 'dismissed';
@@ -13,6 +13,15 @@ export interface AlertRecord {
   decidedBy?: string;
   hasEvidence: boolean;
 }
+/** A decision on an alert, as other nodes' consoles learn it. */
+export interface AlertDecision {
+  readonly id: string;
+  readonly status: AlertStatus;
+  readonly by: string;
+  readonly caseId?: string | undefined;
+  readonly reason?: string | undefined;
+}
+
 export interface TerminalTrack { readonly terminalId: string; last: TerminalPosition; track: [number, number][] }
 
 /** One live message; `json` is serialised once and sent to every client allowed to see it. */
@@ -56,6 +65,8 @@ function allowed(actor: Actor, m: LiveMessage): boolean {
 export class ConsoleHub implements ConsoleFeed {
   readonly alerts = new Map<string, AlertRecord>();
   readonly evidence = new Map<string, EvidenceJpeg>();
+  /** where the evidence of each alert lies (node and path), for alerts whose JPEG is on disk */
+  readonly evidenceRefs = new Map<string, EvidenceRef>();
   readonly cases = new Map<string, ConsoleCase>();
   readonly terminals = new Map<string, TerminalTrack>();
   readonly cameras = new Map<string, CameraStatus>();
@@ -71,6 +82,9 @@ export class ConsoleHub implements ConsoleFeed {
   readonly #pending: LiveMessage[] = [];
   readonly #snapshots = new Map<string, { seq: number; text: string; at: number }>();
   #timer: NodeJS.Timeout | null = null;
+  readonly #alertListeners = new Set<(rec: AlertRecord, evidence?: EvidenceRef) => void>();
+  readonly #decisionListeners = new Set<(d: AlertDecision) => void>();
+  readonly #cameraListeners = new Set<(s: CameraStatus) => void>();
   readonly #o: Required<Omit<HubOptions, 'metrics'>>;
   readonly #sent: Counter | null = null;
   readonly #dropped: Counter | null = null;
@@ -97,17 +111,53 @@ export class ConsoleHub implements ConsoleFeed {
 
   // ---- ConsoleFeed ----
 
-  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg): void {
+  /**
+   * A new alert. This node's own alerts are announced to the alert listeners (the engine shares
+   * them with the other nodes); `shared` marks one that came from another node.
+   */
+  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg | EvidenceRef, opts: { shared?: boolean } = {}): void {
     if (!alert || typeof alert.id !== 'string' || this.alerts.has(alert.id)) return;
-    if (evidence) {
+    const ref = evidence && !(evidence instanceof Uint8Array) ? evidence : undefined;
+    if (evidence instanceof Uint8Array) {
       this.evidence.set(alert.id, evidence);
       trim(this.evidence, this.#o.maxEvidence);
-    }
+    } else if (ref) this.evidenceRefs.set(alert.id, ref);
     const rec: AlertRecord = { alert, status: 'new', hasEvidence: !!evidence };
     this.alerts.set(alert.id, rec);
-    trim(this.alerts, this.#o.maxAlerts, (id) => this.evidence.delete(id));
+    trim(this.alerts, this.#o.maxAlerts, (id) => (this.evidence.delete(id), this.evidenceRefs.delete(id)));
     this.#tune(alert).raised++;
     this.#publish('alert', { type: 'alert', alert: rec });
+    if (!opts.shared) for (const l of this.#alertListeners) l(rec, ref);
+  }
+
+  /**
+   * Alerts kept from before (loaded from ClickHouse at start), oldest first: they are state, not
+   * news, so no live message goes out and no listener hears them.
+   */
+  restore(records: readonly { alert: ConsoleAlert; status: AlertStatus; caseId?: string; reason?: string; decidedBy?: string; evidence?: EvidenceRef }[]): void {
+    for (const r of records) {
+      if (this.alerts.has(r.alert.id)) continue;
+      const rec: AlertRecord = { alert: r.alert, status: r.status, hasEvidence: !!r.evidence, ...(r.caseId ? { caseId: r.caseId } : {}), ...(r.reason ? { reason: r.reason } : {}), ...(r.decidedBy ? { decidedBy: r.decidedBy } : {}) };
+      this.alerts.set(r.alert.id, rec);
+      if (r.evidence) this.evidenceRefs.set(r.alert.id, r.evidence);
+      const t = this.#tune(r.alert);
+      t.raised++;
+      if (r.status === 'confirmed') t.confirmed++;
+      if (r.status === 'dismissed') t.dismissed++;
+    }
+    trim(this.alerts, this.#o.maxAlerts, (id) => (this.evidence.delete(id), this.evidenceRefs.delete(id)));
+  }
+
+  /** Hears each alert this node raised (not restored, not shared from another node). */
+  onAlert(listener: (rec: AlertRecord, evidence?: EvidenceRef) => void): () => void {
+    this.#alertListeners.add(listener);
+    return () => this.#alertListeners.delete(listener);
+  }
+
+  /** Hears each decision taken on this node (confirm, dismiss). */
+  onDecision(listener: (d: AlertDecision) => void): () => void {
+    this.#decisionListeners.add(listener);
+    return () => this.#decisionListeners.delete(listener);
   }
 
   caseChanged(c: ConsoleCase): void {
@@ -137,10 +187,18 @@ export class ConsoleHub implements ConsoleFeed {
     this.#publish('terminal', { type: 'terminal', position: p });
   }
 
-  cameraStatus(s: CameraStatus): void {
+  /** A camera's status; `shared` marks one from the node that ingests it (no listener hears it again). */
+  cameraStatus(s: CameraStatus, opts: { shared?: boolean } = {}): void {
     if (!s || typeof s.cameraId !== 'string') return;
     this.cameras.set(s.cameraId, s);
     this.#publish('camera', { type: 'camera', status: s });
+    if (!opts.shared) for (const l of this.#cameraListeners) l(s);
+  }
+
+  /** Hears each camera status reported on this node. */
+  onCameraStatus(listener: (s: CameraStatus) => void): () => void {
+    this.#cameraListeners.add(listener);
+    return () => this.#cameraListeners.delete(listener);
   }
 
   frame(cameraId: string, jpeg: Uint8Array, ts: number): void {
@@ -149,9 +207,11 @@ export class ConsoleHub implements ConsoleFeed {
 
   // ---- decisions ----
 
-  markAlert(id: string, status: AlertStatus, by: string, extra: { caseId?: string; reason?: string } = {}): AlertRecord | null {
+  /** Records a decision; `shared` marks one taken on another node (no listener hears it again). */
+  markAlert(id: string, status: AlertStatus, by: string, extra: { caseId?: string | undefined; reason?: string | undefined; shared?: boolean } = {}): AlertRecord | null {
     const rec = this.alerts.get(id);
     if (!rec) return null;
+    if (extra.shared && rec.status === status) return rec;
     if (rec.status === 'new') {
       const t = this.#tune(rec.alert);
       if (status === 'confirmed') t.confirmed++;
@@ -162,6 +222,7 @@ export class ConsoleHub implements ConsoleFeed {
     if (extra.caseId) rec.caseId = extra.caseId;
     if (extra.reason) rec.reason = extra.reason;
     this.#publish('alert', { type: 'alert', alert: rec });
+    if (!extra.shared) for (const l of this.#decisionListeners) l({ id, status, by, caseId: rec.caseId, reason: rec.reason });
     return rec;
   }
 

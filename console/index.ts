@@ -1,7 +1,7 @@
 export { createHttpServer, registerMetricsRoute, type HttpServerOptions } from './server.ts';
 export { routeGuard, type RouteGuard } from './guard.ts';
 export { ConsoleService, type ConsoleServiceOptions } from './console.ts';
-export { ConsoleHub, type AlertRecord, type HubOptions } from './hub.ts';
+export { ConsoleHub, type AlertRecord, type AlertDecision, type AlertStatus, type HubOptions } from './hub.ts';
 export { CaseStats } from './stats.ts';
 export { CityFileZoneStore, MemoryZoneStore } from './zone-store.ts';
 export { UserStore, SessionStore } from './users.ts';

@@ -15,7 +15,7 @@ import { SESSION_COOKIE } from './guard.ts';
 import type { LoginLimits } from './login-limits.ts';
 import { DeviceCookies, PASSWORD_CHANGE_ROUTES, registerSessionRoutes } from './login-routes.ts';
 import { attachLiveSocket } from './live-socket.ts';
-import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
+import { ACTIONS_NEEDING_REASON, CONSOLE_ACTIONS, ROLES, type AlertArchive, type FrameSource, type ConsoleAction, type CaseActions, type DetectorStatsSource, type Role, type StatsSource, type TuningRow, type ZoneStore } from './types.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('./web/dist/', import.meta.url));
 const COOKIE = SESSION_COOKIE;
@@ -32,6 +32,10 @@ export interface ConsoleOptions {
   readonly stats: StatsSource;
   readonly detectorStats?: DetectorStatsSource;
   readonly zones?: ZoneStore;
+  /** alerts and evidence beyond this node's memory (the engine's ClickHouse and the other nodes) */
+  readonly archive?: AlertArchive;
+  /** frames of cameras another node ingests */
+  readonly frames?: FrameSource;
   /** the console's sessions, shared with the guards of the engine's other APIs (`guard.ts`) */
   readonly sessions: SessionStore;
   /** log-in limits per address, per user and source, per user (`login-limits.ts`) */
@@ -102,10 +106,33 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
   });
 
   // ---- alerts ----
-  app.get<{ Params: { id: string } }>('/api/alerts/:id/evidence.jpg', { preHandler: need('alerts') }, async (req, reply) => {
-    const jpeg = o.hub.evidence.get(req.params.id);
-    if (!jpeg) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no evidence for alert ${req.params.id}`);
-    return reply.type('image/jpeg').send(Buffer.from(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength));
+  // The evidence of an alert, as long as it is kept (the archive's retention): from memory, this
+  // node's disk, or the node that holds it. Operators see every alert's; a clerk only the evidence
+  // of its own department's cases (the same answer as a case it may not see: 404).
+  app.get<{ Params: { id: string } }>('/api/alerts/:id/evidence.jpg', {
+    preHandler: need(null),
+    schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,160}$' } } } },
+  }, async (req, reply) => {
+    const id = req.params.id;
+    const actor = req.session!.actor;
+    const none = () => fail(reply, 404, 'CONSOLE_NOT_FOUND', `no evidence for alert ${id}`);
+    if (!can(actor, 'alerts') && ![...o.hub.cases.values()].some((c) => c.alerts.includes(id) && canSeeCase(actor, c))) return none();
+    const send = (jpeg: Uint8Array) => reply.type('image/jpeg').header('cache-control', 'private, max-age=86400').send(Buffer.from(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength));
+    const held = o.hub.evidence.get(id);
+    if (held) return send(held);
+    if (!o.archive) return none();
+    let ref = o.hub.evidenceRefs.get(id);
+    let ts = o.hub.alerts.get(id)?.alert.ts;
+    if (!ref) {
+      const found = await o.archive.find(id);
+      ref = found?.evidence;
+      ts = found?.alert.ts;
+    }
+    if (!ref) return none();
+    if (ts !== undefined && Date.now() - ts > o.archive.retentionMs) return fail(reply, 410, 'CONSOLE_EVIDENCE_EXPIRED', `the evidence of alert ${id} is past its retention and was removed`);
+    const jpeg = await o.archive.evidence(ref);
+    if (!jpeg) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `the evidence of alert ${id} is not on node ${ref.node}, or that node did not answer`);
+    return send(jpeg);
   });
 
   app.post<{ Params: { id: string } }>('/api/alerts/:id/confirm', { preHandler: need('alerts.decide') }, async (req, reply) => {
@@ -174,7 +201,7 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
 
   // ---- cameras ----
   app.get<{ Params: { id: string } }>('/api/cameras/:id/frame.jpg', { preHandler: need('cameras') }, async (req, reply) => {
-    const f = o.hub.frames.get(req.params.id);
+    const f = o.hub.frames.get(req.params.id) ?? (o.city().cameras.has(req.params.id) ? await o.frames?.frame(req.params.id) : undefined);
     if (!f) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no frame yet from camera ${req.params.id}`);
     reply.header('x-frame-ts', String(f.ts));
     return reply.type('image/jpeg').send(Buffer.from(f.jpeg.buffer, f.jpeg.byteOffset, f.jpeg.byteLength));

@@ -35,6 +35,29 @@ export interface ConsoleAlert {
 /** The evidence JPEG that goes with an alert; kept out of `ConsoleAlert` so alerts stay small JSON. */
 export type EvidenceJpeg = Uint8Array;
 
+/** The latest frames of cameras another node ingests (the engine asks that node over NATS). */
+export interface FrameSource {
+  frame(cameraId: string): Promise<{ jpeg: Uint8Array; ts: number } | null>;
+}
+
+/** Where an alert's evidence JPEG lies: a path under the data folder of the node that made it. */
+export interface EvidenceRef {
+  readonly node: string;
+  readonly path: string;
+}
+
+/**
+ * The alerts that outlive a node's memory (the engine keeps them in ClickHouse): an alert by id
+ * with where its evidence lies, and the evidence JPEG itself, from this node's disk or from the
+ * node that holds it.
+ */
+export interface AlertArchive {
+  find(alertId: string): Promise<{ alert: ConsoleAlert; evidence?: EvidenceRef } | null>;
+  evidence(ref: EvidenceRef): Promise<Uint8Array | null>;
+  /** how long evidence is kept and served, ms */
+  readonly retentionMs: number;
+}
+
 export interface CaseStep {
   readonly ts: number;
   readonly state: CaseState;
@@ -88,7 +111,8 @@ export interface CameraStatus {
 
 /** What the engine pushes into the console. Calls are cheap and never throw on bad input. */
 export interface ConsoleFeed {
-  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg): void;
+  /** a new alert with its evidence: the JPEG itself, or where it lies (the engine's evidence files) */
+  alert(alert: ConsoleAlert, evidence?: EvidenceJpeg | EvidenceRef): void;
   caseChanged(c: ConsoleCase): void;
   /** a closed case past its retention left the router */
   caseRemoved(id: string): void;
@@ -136,13 +160,23 @@ export interface ConsoleStats {
 }
 export interface StatsSource { stats(q: StatsQuery): Promise<ConsoleStats> }
 
-/** Detector figures per camera and zone (from detectors/telemetry); the console adds raised/dismissed itself. */
+/**
+ * Detector figures per camera and zone (the engine's detector stage; a camera's figures repeat on
+ * each of its zones); the console adds raised, confirmed and dismissed itself.
+ */
 export interface DetectorZoneStats {
   readonly cameraId: string;
   readonly zoneId: string;
+  /** inference time of the camera's recent inferred samples, ms */
   readonly inferenceMsP50?: number;
-  readonly drops?: number;
-  /** share of frames change gating skipped (0–1) */
+  readonly inferenceMsP99?: number;
+  /** samples the detectors received from ingest */
+  readonly samples?: number;
+  /** samples dropped because the camera's detector queue was full */
+  readonly dropped?: number;
+  /** samples change gating spared from inference */
+  readonly gated?: number;
+  /** share of samples change gating skipped (0–1) */
   readonly gatingSavedRatio?: number;
 }
 export interface DetectorStatsSource { detectorStats(): Promise<readonly DetectorZoneStats[]> }

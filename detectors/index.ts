@@ -23,3 +23,4 @@ export { replay, replayDetections, readMot, type ReplayOptions, type ReplayViola
 export { iou as boxIou } from './rules/box.ts';
 export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
 export { writeEvidence } from './evidence.ts';
+export { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';

@@ -6,6 +6,7 @@ import { errorMessage, type ComponentHealth, type HealthRegistry, type Logger, t
 import type { CameraT, DetectorsT } from '../config/index.ts';
 import { ensureDefaultModel } from './convert/index.ts';
 import { writeEvidence } from './evidence.ts';
+import { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
 import { detectorOptions, type DetectorOptions } from './model/detector.ts';
 import { DetectorPool, type PoolStatus } from './pool/pool.ts';
 import { DwellRules, type DwellSnapshot, type Violation } from './rules/dwell.ts';
@@ -25,6 +26,8 @@ export interface DetectorStageOptions {
   onViolation: (v: Violation) => void | Promise<void>;
   /** Every sample's detections (inferred or gated), e.g. for telemetry. */
   onDetections?: (r: SampleResult) => void;
+  /** Each camera's latest sample as a small JPEG (`detectors.snapshot_width_px` wide), made off the main thread. */
+  onSnapshot?: (s: FrameSnapshot) => void;
   /** How often dwell state is saved to the data folder. */
   saveEveryMs?: number;
 }
@@ -32,6 +35,7 @@ export interface DetectorStageOptions {
 export interface StageStatus {
   pool: PoolStatus;
   violations: { active: number; raised: number; evidenceErrors: number };
+  snapshots: SnapshotCounts;
   zoneErrors: Record<string, string>;
 }
 
@@ -44,6 +48,7 @@ export class DetectorStage {
   readonly #opts: DetectorStageOptions;
   readonly #pool: DetectorPool;
   readonly #rules: DwellRules;
+  readonly #snapshots: FrameSnapshots | null;
   readonly #detector: DetectorOptions;
   readonly #cameras: Map<string, CameraT>;
   readonly #zones = new Map<string, { key: string; zones: CompiledZone[] } | null>();
@@ -63,6 +68,7 @@ export class DetectorStage {
     this.#cameras = new Map(opts.cameras.map((cam) => [cam.id, cam]));
     this.#stateFile = join(opts.ctx.dataDir, 'detectors', 'dwell.json');
     this.#rules = new DwellRules({ model: this.#model });
+    this.#snapshots = opts.onSnapshot && c.snapshot_width_px > 0 ? new FrameSnapshots({ widthPx: c.snapshot_width_px, onSnapshot: opts.onSnapshot }) : null;
     this.#pool = new DetectorPool({
       detector: this.#detector,
       workers: c.workers ?? availableParallelism(),
@@ -152,6 +158,7 @@ export class DetectorStage {
 
   #onResult(r: SampleResult & { rgb: Uint8Array }): void {
     this.#opts.onDetections?.(r);
+    this.#snapshots?.offer(r.cameraId, r.captureTimeMs, r.width, r.height, r.rgb);
     const zones = this.#zonesFor(r.cameraId, r.width, r.height);
     if (!zones) return;
     const steps = this.#rules.observe(r.cameraId, r.captureTimeMs, r.detections);
@@ -206,7 +213,7 @@ export class DetectorStage {
   }
 
   status(): StageStatus {
-    return { pool: this.#pool.status(), violations: { active: this.#rules.active().length, raised: this.#raised, evidenceErrors: this.#evidenceErrors }, zoneErrors: { ...this.#zoneErrors } };
+    return { pool: this.#pool.status(), violations: { active: this.#rules.active().length, raised: this.#raised, evidenceErrors: this.#evidenceErrors }, snapshots: { ...(this.#snapshots?.counts ?? { made: 0, skipped: 0, errors: 0 }) }, zoneErrors: { ...this.#zoneErrors } };
   }
 
   health(): ComponentHealth {

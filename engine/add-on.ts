@@ -1,7 +1,6 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../core/index.ts';
 import type { City } from '../config/index.ts';
-import type { ConsoleFeed } from '../console/index.ts';
 
 /** What an add-on gets from the running engine: the city, and where to talk to its services. */
 export interface EnginePorts {
@@ -11,9 +10,6 @@ export interface EnginePorts {
   readonly nc: NatsConnection;
   /** The MQTT broker terminals connect to. */
   readonly mqttUrl: string;
-  readonly consoleFeed: ConsoleFeed;
-  /** `services.console.demo_feed` or GRIDWATCH_CONSOLE_DEMO=1 asked for a simulated console feed. */
-  readonly consoleDemoFeed: boolean;
 }
 
 /**

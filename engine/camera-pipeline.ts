@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { errorMessage, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
@@ -7,8 +5,8 @@ import type { CameraT, City } from '../config/index.ts';
 import { publishWithRetry } from '../bus/index.ts';
 import { cameraEvent, type GridEventT } from '../domain/index.ts';
 import { CameraIngest, type CameraStatus as IngestCameraStatus } from '../ingest/index.ts';
-import { DetectorStage, type Violation } from '../detectors/index.ts';
-import type { ConsoleAlert, ConsoleFeed } from '../console/index.ts';
+import { DetectorStage, type FrameSnapshot, type Violation } from '../detectors/index.ts';
+import type { ConsoleAlert, ConsoleFeed, DetectorZoneStats } from '../console/index.ts';
 import type { TelemetryWriter } from '../telemetry/index.ts';
 
 interface SampleTally {
@@ -65,6 +63,8 @@ export class CameraPipeline {
   #apply: Promise<void> = Promise.resolve();
   /** Samples taken per camera since this node last acquired it, for the cluster view. */
   readonly #samples = new Map<string, SampleTally>();
+  /** Capture time of each owned camera's latest frame JPEG handed to the console. */
+  readonly #frameTs = new Map<string, number>();
   /** The tally of each camera this node last gave up, to count samples lost in a hand-over. */
   readonly #released = new Map<string, SampleTally & { releasedMs: number }>();
 
@@ -84,7 +84,7 @@ export class CameraPipeline {
     const e = this.#ports;
     const city = e.city;
     const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir };
-    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v) });
+    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v), onSnapshot: (f) => this.#onSnapshot(f) });
     await this.#detectors.start();
     const detectors = this.#detectors;
     const { frame_width: width, frame_height: height } = city.config.ingest;
@@ -96,6 +96,40 @@ export class CameraPipeline {
     await this.#ingest.start();
     this.#statusTimer = setInterval(() => this.#reportStatus(), STATUS_EVERY_MS);
     this.#statusTimer.unref();
+  }
+
+  /**
+   * The detector stage's figures per camera and zone of the cameras this node ingests, for the
+   * console's tuning view: inference ms p50/p99 (the camera's last 64 inferred samples), samples
+   * received, dropped (queue full) and gated (not inferred, the picture barely changed).
+   */
+  detectorStats(): DetectorZoneStats[] {
+    const pool = this.#detectors?.status().pool;
+    if (!pool) return [];
+    const rows: DetectorZoneStats[] = [];
+    for (const id of this.#owned) {
+      const c = pool.cameras[id];
+      const cam = this.#ports.city.cameras.get(id);
+      if (!cam) continue;
+      const figures = c ? {
+        samples: c.received, dropped: c.dropped, gated: c.gated,
+        ...(c.inferred > 0 ? { inferenceMsP50: c.p50Ms, inferenceMsP99: c.p99Ms } : {}),
+        ...(c.received > 0 ? { gatingSavedRatio: c.gated / c.received } : {}),
+      } : { samples: 0, dropped: 0, gated: 0 };
+      // The figures are the camera's; each of its zones shows them beside its own alerts.
+      for (const zoneId of cam.zones.length ? cam.zones.map((z) => z.id) : ['']) rows.push({ cameraId: id, zoneId, ...figures });
+    }
+    return rows;
+  }
+
+  /** A camera's latest sample as a small JPEG: to the console's camera wall and zone editor. */
+  #onSnapshot(f: FrameSnapshot): void {
+    if (!this.#owned.has(f.cameraId)) return; // released while the JPEG was made
+    const first = !this.#frameTs.has(f.cameraId);
+    this.#frameTs.set(f.cameraId, f.captureTimeMs);
+    this.#ports.console.frame(f.cameraId, f.jpeg, f.captureTimeMs);
+    // The wall learns of a camera's first picture at once, not at the next status round.
+    if (first) this.#reportStatus(f.cameraId);
   }
 
   /** Zones were edited and saved (console): detection uses them from the next sample. */
@@ -111,6 +145,7 @@ export class CameraPipeline {
       if (n) this.#released.set(cameraId, { ...n, releasedMs: Date.now() });
       this.#owned.delete(cameraId);
       this.#samples.delete(cameraId);
+      this.#frameTs.delete(cameraId);
     }
     this.#apply = this.#apply.then(() => this.#applyOwned()).catch((err) => this.#ports.log.error({ err: errorMessage(err) }, 'could not apply camera leases'));
   }
@@ -142,29 +177,35 @@ export class CameraPipeline {
       evidence: [`/api/alerts/${v.id}/evidence.jpg`], model: v.model,
     });
     if (!event) return;
-    const jpeg = v.evidence ? await readFile(join(e.dataDir, v.evidence.annotated)).catch(() => undefined) : undefined;
-    e.console.alert(alertOf(event, v), jpeg);
+    // The console serves the JPEG from disk (or asks this node for it): it is not held in memory.
+    e.console.alert(alertOf(event, v), v.evidence ? { node: e.nodeId, path: v.evidence.annotated } : undefined);
     const published = await publishWithRetry(jetstream(e.nc), event, {
       signal: e.signal,
       onGiveUp: (err) => e.log.error({ event: event.id, err: errorMessage(err) }, 'violation event not published'),
     });
     if (!published) return;
-    const [district = '', street = ''] = event.place.path;
+    const [district = '', street = '', community = ''] = event.place.path;
     e.telemetry.write('events', {
       ts: v.confirmedMs, event_id: event.id, category: event.category, source: 'camera', source_id: v.cameraId,
       district, street, cell: event.place.path[event.place.path.length - 1] ?? '', lat: event.place.lat, lon: event.place.lon,
       class: v.class, score: event.object!.score, dwell_s: v.dwellS, zone: v.zoneId, model: v.model.name, model_version: v.model.version, snapshot: v.evidence?.annotated ?? '',
+      node: e.nodeId, box_x: v.box[0], box_y: v.box[1], box_w: v.box[2], box_h: v.box[3], community,
     });
   }
 
-  #reportStatus(): void {
+  /** Every camera's status to the console and ClickHouse; with `only`, that camera's to the console alone. */
+  #reportStatus(only?: string): void {
     const e = this.#ports;
     if (!this.#ingest) return;
     const now = Date.now();
     const intervalS = (now - this.#lastStatusAt) / 1000;
-    this.#lastStatusAt = now;
+    if (!only) this.#lastStatusAt = now;
     for (const s of this.#ingest.status().cameras) {
-      e.console.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(s.counters.lastKeyframeMs ? { frameTs: s.counters.lastKeyframeMs } : {}) });
+      if (only && s.id !== only) continue;
+      // frameTs is the picture the console can show (the wall reloads a tile when it changes).
+      const frameTs = this.#frameTs.get(s.id);
+      e.console.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(frameTs ? { frameTs } : {}) });
+      if (only) continue;
       e.telemetry.write('camera_status', {
         ts: now, node: e.nodeId, camera: s.id, state: s.state === 'failed' ? 'backoff' : s.state, interval_s: intervalS, fps: 0, bitrate_kbps: 0,
         gaps: s.counters.gaps, reconnects: s.counters.reconnects, samples: 0, drops: s.counters.droppedAccessUnits,

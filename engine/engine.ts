@@ -13,6 +13,8 @@ import { ServiceMqttClient } from './mqtt-client.ts';
 import { RouterCaseDesk } from './router-desk.ts';
 import type { EngineAddOn } from './add-on.ts';
 import { CameraPipeline } from './camera-pipeline.ts';
+import { EngineAlertArchive } from './alert-archive.ts';
+import { CameraShare } from './camera-share.ts';
 import { recordCaseSteps } from './case-telemetry.ts';
 import { forwardBeacons } from './beacon-feed.ts';
 import { TelemetryConsoleStats } from './console-stats.ts';
@@ -181,7 +183,7 @@ export class Engine {
       await this.#startConsole();
       // Demo simulators: they need everything above, and stop before it.
       for (const addOn of this.#addOns) {
-        await this.#step(addOn.name, () => addOn.start({ city: this.city, log, dataDir: this.dataDir, nc: bus.nc, mqttUrl: url!, consoleFeed: this.console.feed, consoleDemoFeed: this.console.demoFeedWanted }), (stop) => stop());
+        await this.#step(addOn.name, () => addOn.start({ city: this.city, log, dataDir: this.dataDir, nc: bus.nc, mqttUrl: url! }), (stop) => stop());
       }
       await this.#startCameras();
       registerClusterApi(this.http, this.console.guard('tuning'), { nodeId: this.nodeId, samplePeriodS: this.city.config.ingest.sample_period_s, leases: this.leases, router: this.router, routerLeadership: this.routerLeadership, cameras: this.cameras });
@@ -234,8 +236,19 @@ export class Engine {
       return closed;
     };
     const stats = new TelemetryConsoleStats(telemetryStats, this.city, closedByWorker);
-    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, demoFeed: this.#env.GRIDWATCH_CONSOLE_DEMO === '1', opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
+    const consoleService = this.#console = new ConsoleService({ city: this.city, log: this.log, dataDir: this.dataDir, metrics: this.metrics, actions: desk, stats, detectorStats: { detectorStats: async () => this.#cameras?.detectorStats() ?? [] }, onCityChanged: (city) => this.#cameras?.reloadZones(city), adminPassword: this.#env.GRIDWATCH_ADMIN_PASSWORD, opsToken: this.#env.GRIDWATCH_OPS_TOKEN ?? this.city.config.services.http.ops_token });
     desk.attach(consoleService.feed);
+    // Alerts and evidence beyond this node's memory: stored alerts loaded, shared live with the other nodes.
+    const archive = new EngineAlertArchive({
+      city: this.city, nodeId: this.nodeId, dataDir: this.dataDir, nc: this.bus.nc, telemetry: this.telemetry, hub: consoleService.hub,
+      log: this.log.child({ component: 'alert-archive' }), retentionDays: this.city.config.services.console.evidence_retention_days,
+    });
+    consoleService.useArchive(archive);
+    await this.#step('alert archive', async () => (await archive.start(), archive), async (a) => a.stop());
+    // The camera wall on every node: statuses shared, frames asked of the node that ingests the camera.
+    const cameraShare = new CameraShare({ nodeId: this.nodeId, nc: this.bus.nc, hub: consoleService.hub, owned: () => this.#ownedCameras });
+    consoleService.useFrames(cameraShare);
+    await this.#step('camera share', async () => (cameraShare.start(), cameraShare), async (c) => c.stop());
     registerStatsRoutes(this.http, telemetryStats, { guard: consoleService.guard('stats') });
     registerMetricsRoute(this.http, this.metrics, consoleService.guard('tuning'));
     await this.#step('console', () => consoleService.register(this.http), async () => (desk.close(), consoleService.stop()));

@@ -104,16 +104,13 @@ export class RouterCaseDesk implements CaseActions {
     return c;
   }
 
-  /** A false positive: the cases its event opened are closed as invalid, unless already done with. */
+  /**
+   * A false positive: the router records the dismissal and the cases of its event end invalid,
+   * whether the event was routed before, while or after (a case other reports joined stays).
+   */
   async dismissAlert(alert: ConsoleAlert, actor: Actor, reason: string): Promise<void> {
-    const ids = this.#router.casesOfEvent(alert.id);
-    this.#onVerdict({ alert, verdict: 'dismissed', caseId: ids[0], operator: actor.username, reason });
-    for (const id of ids) {
-      const c = this.#router.get(id);
-      // A case other reports joined is real whatever this alert was; a finished one stays as it is.
-      if (!c || c.report_count > 1 || c.state === 'closed' || c.state === 'invalid') continue;
-      await this.#router.consoleAction(id, { action: 'invalidate', actor: actor.username, reason: `alert dismissed: ${reason}` });
-    }
+    const invalidated = await this.#router.dismissEvent(alert.id, { actor: actor.username, reason });
+    this.#onVerdict({ alert, verdict: 'dismissed', caseId: invalidated[0] ?? this.#router.casesOfEvent(alert.id)[0], operator: actor.username, reason });
   }
 
   async #act(caseId: string, action: ConsoleAction, actor: Actor, extra: { reason?: string; to_department?: string } = {}): Promise<ConsoleCase> {

@@ -11,6 +11,7 @@ import type { RoutingTable } from './rules.ts';
 import type { CaseStore } from './store.ts';
 import type { CaseView } from './view.ts';
 import type { CaseWriter, Effect } from './writer.ts';
+import type { Dismissals } from './dismissals.ts';
 
 /** Deterministic case id for the event that opens it, so that a retry after a crash finds it. */
 export function caseIdFor(eventId: string, at: string, department?: string): string {
@@ -32,6 +33,8 @@ export interface IntakeDeps {
   readonly writer: CaseWriter;
   readonly activity: Activity;
   readonly log: Logger;
+  /** Operators' dismissals: a dismissed event's case is made invalid, never dispatched. */
+  readonly dismissals: Dismissals;
   /** The durable consumer on the events stream. */
   readonly durable: string;
   readonly metrics: IntakeMetrics | null;
@@ -51,6 +54,7 @@ export class Intake {
   readonly #store: CaseStore;
   readonly #view: CaseView;
   readonly #writer: CaseWriter;
+  readonly #dismissals: Dismissals;
   readonly #activity: Activity;
   readonly #log: Logger;
   readonly #durable: string;
@@ -67,6 +71,7 @@ export class Intake {
     this.#store = deps.store;
     this.#view = deps.view;
     this.#writer = deps.writer;
+    this.#dismissals = deps.dismissals;
     this.#activity = deps.activity;
     this.#log = deps.log;
     this.#durable = deps.durable;
@@ -136,7 +141,8 @@ export class Intake {
     const effects: Effect[] = [];
     // The chain holds only the decision and the KV write; effects and the ack follow outside it.
     const storedMs = m.info.timestampNanos / 1e6;
-    const next = prev.then(() => this.#ingest(e, effects, storedMs));
+    // A dismissal that came while the case was being written: the case ends invalid right after.
+    const next = prev.then(() => this.#ingest(e, effects, storedMs)).then(async () => { if (this.#dismissals.get(e.id)) await this.#dismissals.reconcile(e.id); });
     next.then(
       async () => {
         for (const f of effects) await f();
@@ -203,7 +209,11 @@ export class Intake {
         const policy = slaPolicy(this.#city, e.category, dept);
         const c = newCase(id, ids, e, dept, rules.length ? rules : ['default'], policy.id, at);
         const why = decision.isDefault ? `no rule matched; default department ${dept}` : `rules ${rules.join(', ')}`;
-        const out = applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: deadlineAfter(at, policy.sign_within_s) } });
+        // An operator dismissed the alert before its event came: the case is made invalid, not dispatched.
+        const dismissed = this.#dismissals.get(e.id);
+        const out = dismissed
+          ? applyAction(c, { action: 'invalidate', actor: dismissed.actor, at, reason: `alert dismissed: ${dismissed.reason}`, event_id: e.id })
+          : applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: deadlineAfter(at, policy.sign_within_s) } });
         if (!out.ok) throw new Error(out.reason);
         entry = await this.#writer.create(out.record);
       }

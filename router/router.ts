@@ -6,6 +6,7 @@ import type { CaseRecord, GridEventT, Transition } from '../domain/index.ts';
 import { CaseActions, type CaseActionRequest } from './actions.ts';
 import { Activity } from './activity.ts';
 import { Deadlines, slaPolicy } from './deadlines.ts';
+import { Dismissals } from './dismissals.ts';
 import { RouterStartError } from './errors.ts';
 import { Intake } from './intake.ts';
 import { keepClosedMs, Retention } from './retention.ts';
@@ -62,6 +63,7 @@ export class CaseRouter {
   readonly #deadlines: Deadlines;
   readonly #retention: Retention;
   readonly #actions: CaseActions;
+  readonly #dismissals: Dismissals;
   #timer: NodeJS.Timeout | null = null;
   /** `running` is the active instance; `standby` keeps the view of the cases only. */
   #state: 'idle' | 'standby' | 'running' | 'stopped' = 'idle';
@@ -89,8 +91,11 @@ export class CaseRouter {
     const active = () => this.#state === 'running';
     const view = (this.#view = new CaseView({ city, store, log, activity, stopped: () => this.#state === 'stopped' }));
     const writer = (this.#writer = new CaseWriter({ store, view, log, transitions: m?.transitions ?? null }));
+    const dismissals = (this.#dismissals = new Dismissals({
+      js: store.js, view, writer, activity, log, active, keepMs: keepClosedMs(city), replicas: opts.replicas, stopped: () => this.#state === 'stopped',
+    }));
     this.#intake = new Intake({
-      city, table, store, view, writer, activity, log, durable: this.#durable,
+      city, table, store, view, writer, activity, log, dismissals, durable: this.#durable,
       metrics: m ? { events: m.events, latency: m.latency } : null,
       current: (term) => term === this.#term && active(),
     });
@@ -114,6 +119,7 @@ export class CaseRouter {
     try {
       await this.store.open([...this.city.departments.keys()], { replicas: this.#replicas, keepMs: keepClosedMs(this.city) });
       await this.#view.watch();
+      await this.#dismissals.open();
     } catch (err) {
       throw new RouterStartError(`cannot set up the router's streams, consumers and KV bucket: ${(err as Error).message}`, err);
     }
@@ -142,6 +148,9 @@ export class CaseRouter {
     if (term !== this.#term) return;
     await this.#retention.dropOrphanLogs().catch((err: Error) => this.#log.warn({ err: err.message }, 'could not drop the logs of removed cases'));
     if (term !== this.#term) return;
+    // Dismissals written while no router was active: their cases end invalid now.
+    await this.#dismissals.reconcileAll();
+    if (term !== this.#term) return;
     this.#actions.listen();
     this.#state = 'running';
     await this.#intake.consume(term);
@@ -169,6 +178,7 @@ export class CaseRouter {
     this.#state = 'stopped';
     await this.#quiesce();
     this.#view.close();
+    this.#dismissals.close();
   }
 
   async #quiesce(): Promise<void> {
@@ -259,5 +269,14 @@ export class CaseRouter {
   /** Console actions: the subset an operator may take. */
   consoleAction(id: string, req: CaseActionRequest): Promise<Entry> {
     return this.#actions.consoleAction(id, req);
+  }
+
+  /**
+   * An operator dismissed the alert of `eventId` as a false positive: its cases end invalid,
+   * whether the event was routed already, is being routed, or comes later (`dismissals.ts`).
+   * Resolves with the ids of the cases invalidated now.
+   */
+  dismissEvent(eventId: string, req: { actor: string; reason: string }): Promise<string[]> {
+    return this.#dismissals.dismiss(eventId, req.actor, req.reason);
   }
 }

@@ -1,5 +1,4 @@
 import type { EngineAddOn, EnginePorts } from '../engine/index.ts';
-import { DemoFeed } from './demo-feed.ts';
 import { DispatchSimulator } from './dispatch.ts';
 import { TerminalSimulator } from './terminals.ts';
 import { startCameraFarm, farmCamerasFor } from './start-camera-farm.ts';
@@ -8,8 +7,7 @@ type Stop = () => Promise<void>;
 
 /**
  * The demo's simulators, run beside the engine when the city's `demo` section asks for them
- * (camera farm, terminals, dispatch), and the console's demo feed when
- * `services.console.demo_feed` (or GRIDWATCH_CONSOLE_DEMO=1) asks for it.
+ * (camera farm, terminals, dispatch): the console shows what the engine makes of them.
  * `gridwatch start` hands this to the engine; the engine stops it first, before anything it talks to.
  */
 export const demoSimulators: EngineAddOn = {
@@ -36,12 +34,6 @@ export const demoSimulators: EngineAddOn = {
       const sim = new TerminalSimulator({ url: p.mqttUrl, city: p.city, terminals: [...p.city.terminals.values()], log: p.log.child({ component: 'sim-terminals' }), reportEveryS: 120 });
       await sim.start();
       stops.push(() => sim.stop());
-    }
-    if (p.consoleDemoFeed) {
-      const feed = new DemoFeed(p.city, p.consoleFeed);
-      await feed.start();
-      stops.push(async () => feed.stop());
-      p.log.info('console: demo feed on (simulated camera status, frames, terminals and alerts)');
     }
     return async () => {
       for (const stop of stops.reverse()) await stop();

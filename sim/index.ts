@@ -10,7 +10,7 @@ export { prepareClip, loadClip, splitAnnexB, DEFAULT_CLIP, DEFAULT_SOURCE, type 
 export { packetizeFrame, stampFrame, type FrameTemplate } from './packetize.ts';
 export { TerminalSimulator, TINY_JPEG_B64, type TerminalSimOptions } from './terminals.ts';
 export { DispatchSimulator, type DispatchSimOptions, type DispatchSimStatus } from './dispatch.ts';
-export { DemoFeed, sceneJpeg, cameraAlert } from './demo-feed.ts';
+export { sceneJpeg, cameraAlert } from './scene.ts';
 export { generateCity, type GenerateOptions } from './demo-city.ts';
 export { demoSimulators } from './demo.ts';
 export { MemoryCaseDesk } from './case-desk.ts';

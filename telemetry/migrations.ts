@@ -240,6 +240,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 4,
+    name: 'camera events as the console\'s alerts',
+    // The console loads its alerts from here on start: which node holds the evidence JPEG
+    // (`snapshot`, relative to that node's data folder), and the box the operator sees.
+    up: () => [
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS node ${lc} DEFAULT ''`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS box_x Float32 DEFAULT 0`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS box_y Float32 DEFAULT 0`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS box_w Float32 DEFAULT 0`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS box_h Float32 DEFAULT 0`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS community ${lc} DEFAULT ''`,
+    ],
+  },
 ];
 
 export interface MigrationResult {

@@ -54,6 +54,14 @@ export interface EventRow {
   model?: string;
   model_version?: string;
   snapshot?: string;
+  /** the node whose data folder holds `snapshot` */
+  node?: string;
+  /** the object's box in image pixels */
+  box_x?: number;
+  box_y?: number;
+  box_w?: number;
+  box_h?: number;
+  community?: string;
 }
 
 /** A step of the closed loop as the rollups count it: the case's states, less the side states that are no step, plus `escalated`. */
@@ -208,6 +216,7 @@ export const TABLES: { readonly [T in TableName]: readonly Column[] } = {
     c('source_id', 'string'), c('district', 'string'), opt('street', 'string', ''), c('cell', 'string'), c('lat', 'f64'), c('lon', 'f64'),
     opt('class', 'string', ''), opt('score', 'f32', 0), opt('dwell_s', 'f32', 0), opt('zone', 'string', ''),
     opt('model', 'string', ''), opt('model_version', 'string', ''), opt('snapshot', 'string', ''),
+    opt('node', 'string', ''), opt('box_x', 'f32', 0), opt('box_y', 'f32', 0), opt('box_w', 'f32', 0), opt('box_h', 'f32', 0), opt('community', 'string', ''),
   ],
   case_transitions: [
     c('ts', 'ts'), c('case_id', 'string'), opt('event_id', 'string', ''), opt('from_state', 'string', ''), c('to_state', 'string', { values: CASE_STEPS }),

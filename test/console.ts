@@ -3,6 +3,7 @@
  * through its public ports. Not part of the public API.
  */
 import type { FastifyInstance } from 'fastify';
+import { chromium, type Browser } from 'playwright-core';
 import { pino } from 'pino';
 import { HealthRegistry, createMetricsRegistry, freePort } from '../core/index.ts';
 import { loadCity, type City } from '../config/index.ts';
@@ -100,4 +101,9 @@ export async function loginFrom(localAddress: string, url: string, username: str
   const res = await requestFrom(localAddress, `${url}/api/login`, { method: 'POST', body: { username, password }, ...(deviceCookie ? { headers: { cookie: deviceCookie } } : {}) });
   const cookies = ([] as string[]).concat(res.headers['set-cookie'] ?? []).map((c) => c.split(';')[0]!);
   return { ...res, session: cookies.find((c) => c.startsWith('gw_session=')), device: cookies.find((c) => c.startsWith('gw_device=')) };
+}
+
+/** Debian's Chromium, headless, with nothing that reaches the network on its own. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
 }

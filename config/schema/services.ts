@@ -15,7 +15,7 @@ export const Services = Section({
     session_max_s: Type.Number({ exclusiveMinimum: 0, default: 12 * 3600, description: 'and after this long in any case' }),
     secure_cookies: Type.Boolean({ default: false, description: 'mark session cookies Secure (set when served over HTTPS)' }),
     replay_messages: Type.Integer({ minimum: 100, default: 20000, description: 'live messages kept for clients that reconnect; one further behind gets a snapshot' }),
-    demo_feed: Type.Boolean({ default: false, description: 'simulate camera status, frames, moving terminals and alerts in the console (also GRIDWATCH_CONSOLE_DEMO=1)' }),
+    evidence_retention_days: Type.Number({ exclusiveMinimum: 0, default: 90, description: "alerts are loaded and their evidence JPEGs kept and served this long; older evidence folders are removed" }),
   }, { description: 'the operator console' }),
   open311: Section({
     jurisdiction_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$', description: "GeoReport v2's jurisdiction_id; a request naming another one is refused (one that names none is served)" })),

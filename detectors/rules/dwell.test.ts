@@ -140,6 +140,26 @@ describe('road_vending', () => {
     expect(run(r, 0, 600, 10, (t) => [det('umbrella', umbrella), ...((t / 10) % 10 < 3 ? [det('person', person)] : [])])).toEqual([]);
   });
 
+  it('one stall, one violation: through class flips, two classes at once, and the stall\'s several objects', () => {
+    const r = rules([vz]);
+    const table: [number, number, number, number] = [290, 280, 130, 50]; // under the umbrella
+    const chair: [number, number, number, number] = [250, 290, 40, 60];
+    const ev = run(r, 0, 700, 10, (t) => {
+      const n = t / 10;
+      // The umbrella is found as a chair now and then, and at times as both (NMS is per class).
+      const top = n % 7 === 3 ? [det('chair', umbrella, 0.5)] : n % 5 === 1 ? [det('umbrella', umbrella), det('chair', umbrella, 0.4)] : [det('umbrella', umbrella)];
+      return [...top, det('dining table', table, 0.6), det('chair', chair, 0.5), ...(n % 5 !== 0 ? [det('person', person)] : [])];
+    });
+    expect(ev.filter((e) => e.state === 'new').map((e) => e.class)).toEqual(['umbrella']);
+    expect(r.active()).toHaveLength(1);
+    // The umbrella is folded away; the table and chair hold the stall's violation: no end yet.
+    const later = run(r, 710, 1000, 10, (t) => [det('dining table', table, 0.6), det('chair', chair, 0.5), ...((t / 10) % 5 !== 0 ? [det('person', person)] : [])]);
+    expect(later.filter((e) => e.state === 'new' || e.state === 'end')).toEqual([]);
+    // Everything gone: one end, of the one violation.
+    const gone = run(r, 1010, 1400, 10, () => []);
+    expect(gone.filter((e) => e.state === 'end').map((e) => e.id)).toEqual([ev.find((e) => e.state === 'new')!.id]);
+  });
+
   it('raises nothing for a stall with nobody at it', () => {
     const r = rules([vz]);
     expect(run(r, 0, 600, 10, () => [det('umbrella', umbrella), det('person', [20, 300, 40, 110])])).toEqual([]);

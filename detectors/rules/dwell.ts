@@ -26,6 +26,8 @@ interface Spot {
   present: number;
   score: number;
   violation: { id: string; confirmedMs: number; lastUpdateMs: number } | null;
+  /** Vending: this object is part of a stall whose violation another spot raised (no steps of its own). */
+  joined?: boolean;
   history?: [number, number, number, number, number][];
 }
 
@@ -231,7 +233,10 @@ export class DwellRules {
       if (left || t - s.lastSeenMs > z.maxGapMs) {
         // Gone: end the violation, remember the place for the cooldown.
         cam.spots.splice(cam.spots.indexOf(s), 1);
-        if (s.violation) {
+        // A stall's violation goes on while any of its objects stays: one of them takes it over.
+        const heir = s.violation && !s.joined ? cam.spots.find((o) => o.zoneId === z.id && o.violation?.id === s.violation!.id) : undefined;
+        if (heir) heir.joined = false;
+        else if (s.violation && !s.joined) {
           out.push(this.#violation(cameraId, z, s, 'end'));
           cam.cooldowns.push({ zoneId: z.id, anchor: s.anchor, size: Math.sqrt(s.size[0] * s.size[1]), untilMs: s.lastSeenMs + z.cooldownMs });
         }
@@ -254,10 +259,17 @@ export class DwellRules {
         const dwell = s.lastSeenMs - s.firstSeenMs;
         const presence = s.present / Math.max(1, s.samples);
         if (dwell >= z.dwellMs && presence >= (vending ? z.presenceRatio : z.seenRatio) && !this.#cooling(cam, z, s, t)) {
-          s.violation = { id: violationId(cameraId, z, s), confirmedMs: t, lastUpdateMs: t };
-          out.push(this.#violation(cameraId, z, s, 'new'));
+          // One stall, one violation: its umbrella, table and chairs are one vendor, not three.
+          const stall = vending ? spots.find((o) => o !== s && o.violation && cam.spots.includes(o) && sameStall(o, s)) : undefined;
+          if (stall) {
+            s.violation = { ...stall.violation! };
+            s.joined = true;
+          } else {
+            s.violation = { id: violationId(cameraId, z, s), confirmedMs: t, lastUpdateMs: t };
+            out.push(this.#violation(cameraId, z, s, 'new'));
+          }
         }
-      } else if (s.lastSeenMs === t && t - s.violation.lastUpdateMs >= this.#updateEveryMs) {
+      } else if (!s.joined && s.lastSeenMs === t && t - s.violation.lastUpdateMs >= this.#updateEveryMs) {
         s.violation.lastUpdateMs = t;
         out.push(this.#violation(cameraId, z, s, 'update'));
       }
@@ -294,7 +306,7 @@ export class DwellRules {
       out.push(...cam.parking.flush());
       for (const s of cam.spots) {
         const z = cam.zones.find((zz) => zz.id === s.zoneId);
-        if (z && s.violation) out.push(this.#violation(cameraId, z, s, 'end'));
+        if (z && s.violation && !s.joined) out.push(this.#violation(cameraId, z, s, 'end'));
       }
     }
     return out;
@@ -305,7 +317,7 @@ export class DwellRules {
     const out: { cameraId: string; zoneId: string; id: string; dwellS: number }[] = [];
     for (const [cameraId, cam] of this.#cams) {
       for (const a of cam.parking.active()) out.push({ cameraId, ...a });
-      for (const s of cam.spots) if (s.violation) out.push({ cameraId, zoneId: s.zoneId, id: s.violation.id, dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000) });
+      for (const s of cam.spots) if (s.violation && !s.joined) out.push({ cameraId, zoneId: s.zoneId, id: s.violation.id, dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000) });
     }
     return out;
   }
@@ -342,6 +354,12 @@ export class DwellRules {
     c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));
     c.lastMs = saved.lastMs; // track ids of the old run mean nothing to the new tracker (trackId 0 above)
   }
+}
+
+/** Two stall objects within reach of each other (twice the larger one's size) are one stall. */
+function sameStall(a: Spot, b: Spot): boolean {
+  const reach = 2 * Math.max(a.size[0], a.size[1], b.size[0], b.size[1]);
+  return Math.hypot(a.anchor[0] - b.anchor[0], a.anchor[1] - b.anchor[1]) <= reach;
 }
 
 /** Is the detection within tolerance of some existing spot (so it may be that spot's object)? */

@@ -20,7 +20,7 @@ const DICT = {
   signDeadline: ['签收时限', 'Sign by'], resolveDeadline: ['处置时限', 'Resolve by'], overdue: ['已超时', 'overdue'],
   actions: ['操作', 'Actions'], detail: ['详情', 'Detail'], close: ['关闭', 'Close'],
   'action.dispatch': ['派遣', 'Dispatch'], 'action.return': ['退回', 'Return'], 'action.escalate': ['上报', 'Escalate'],
-  'action.close': ['核查结案', 'Verify & close'], 'action.reopen': ['重新打开', 'Reopen'], 'action.invalidate': ['无效', 'Mark invalid'],
+  'action.close': ['核查结案', 'Verify & close'], 'action.transfer': ['移交', 'Transfer'], 'action.reopen': ['重新打开', 'Reopen'], 'action.invalidate': ['无效', 'Mark invalid'],
   'state.reported': ['已上报', 'Reported'], 'state.dispatched': ['已派遣', 'Dispatched'], 'state.signed': ['已签收', 'Signed'],
   'state.resolved': ['已处置', 'Resolved'], 'state.closed': ['已结案', 'Closed'], 'state.reopened': ['重新打开', 'Reopened'],
   'state.returned': ['已退回', 'Returned'], 'state.invalid': ['无效', 'Invalid'], 'state.transferred': ['已移交', 'Transferred'],
@@ -30,24 +30,45 @@ const DICT = {
   'zone.no_parking': ['禁停区', 'No parking'], 'zone.road_occupation': ['占道经营区', 'Road occupation'],
   addZone: ['新建区域', 'New zone'], finishPolygon: ['闭合多边形', 'Close polygon'], clearPolygon: ['清除', 'Clear'], deleteZone: ['删除区域', 'Delete zone'],
   save: ['保存', 'Save'], saved: ['已保存，无需重启', 'Saved; applied without a restart'], drawHint: ['在画面上点击添加顶点', 'Click on the snapshot to add points'],
-  noFrame: ['暂无画面', 'No frame yet'], page: ['页', 'Page'], prev: ['上一页', 'Previous'], next: ['下一页', 'Next'], filter: ['筛选', 'Filter'],
+  noFrame: ['暂无画面', 'No frame yet'], refreshFrame: ['刷新画面', 'Refresh frame'], frameAt: ['画面时间', 'Frame of'], page: ['页', 'Page'], prev: ['上一页', 'Previous'], next: ['下一页', 'Next'], filter: ['筛选', 'Filter'],
   casesPerDay: ['每日案件', 'Cases per day'], opened: ['立案', 'Opened'], closedN: ['结案', 'Closed'], categoryShares: ['类别占比', 'Category shares'],
   closureRate: ['结案率', 'Closure rate'], onTimeSign: ['按时签收率', 'On-time sign rate'], onTimeClose: ['按时结案率', 'On-time close rate'],
   departments: ['部门考核', 'Departments'], workerRanking: ['网格员排名', 'Worker ranking'], yellowLight: ['黄牌警告', 'Yellow-light list'],
   reports: ['上报数', 'Reports'], rank: ['名次', 'Rank'], casesN: ['案件数', 'Cases'],
   raised: ['告警数', 'Raised'], dismissedN: ['误报数', 'Dismissed'], confirmedN: ['确认数', 'Confirmed'], falseRate: ['误报率', 'False-positive share'],
-  inferenceMs: ['推理耗时(ms)', 'Inference (ms)'], drops: ['丢帧', 'Drops'], gating: ['变化门控节省', 'Gating savings'],
+  inferenceP50: ['推理耗时 p50 (ms)', 'Inference p50 (ms)'], inferenceP99: ['推理耗时 p99 (ms)', 'Inference p99 (ms)'], samples: ['采样数', 'Samples'],
+  drops: ['丢弃采样', 'Dropped samples'], gating: ['变化门控跳过', 'Gated share'],
   role: ['角色', 'Role'], 'role.operator': ['值班员', 'Operator'], 'role.supervisor': ['监督员', 'Supervisor'], 'role.clerk': ['部门专员', 'Department clerk'], 'role.admin': ['管理员', 'Admin'],
   more: ['更多', 'more'], error: ['错误', 'Error'], forbidden: ['无权限', 'Not allowed'], loading: ['加载中…', 'Loading…'],
   groundPoint: ['地面位置 (纬度, 经度)', 'Ground point (lat, lon)'],
   deleteUser: ['删除', 'Remove'],
   liveView: ['实时画面', 'Live view'], liveUnavailable: ['无法打开实时画面', 'No live picture from this camera'],
   lang: ['English', '中文'], joinedCase: ['已并入案件', 'Joined case'], days: ['天', 'days'], reporter: ['上报人', 'Reporter'],
+  'reason.shadow': ['阴影', 'Shadow'], 'reason.loading': ['临时装卸', 'Loading or unloading'], 'reason.parked_legally': ['合法停放', 'Parked legally'],
+  'reason.wrong_class': ['类别识别错误', 'Wrong class'], 'reason.other': ['其他', 'Other'],
+  zoneId: ['区域编号', 'Zone id'], classesHint: ['例如 car, truck', 'e.g. car, truck'], groundPointHint: ['纬度, 经度', 'lat, lon'],
 } as const satisfies Record<string, readonly [string, string]>;
 
 export type Key = keyof typeof DICT;
 
-let lang: Lang = (localStorage.getItem('gw.lang') as Lang | null) ?? 'zh';
+/** Every key with its Chinese and English label (the translation test reads it). */
+export const LABELS: Readonly<Record<string, readonly [string, string]>> = DICT;
+
+/**
+ * The values a key built from a prefix (`state.`, `cam.`, `zone.`, `reason.`…) can take in the
+ * views; console/i18n.test.ts checks that each has a label in both languages.
+ */
+export const DISMISS_REASONS = ['shadow', 'loading', 'parked_legally', 'wrong_class', 'other'] as const;
+export const CAMERA_STATES = ['up', 'degraded', 'down', 'unknown'] as const;
+export const ZONE_TYPES = ['no_parking', 'road_occupation'] as const;
+
+/** A dismissal's reason as the operator picked it, in the UI's language; free text as it is. */
+export function reasonLabel(reason: string): string {
+  return (DISMISS_REASONS as readonly string[]).includes(reason) ? t(`reason.${reason}`) : reason;
+}
+
+const storage = typeof localStorage === 'undefined' ? null : localStorage;
+let lang: Lang = (storage?.getItem('gw.lang') as Lang | null) ?? 'zh';
 
 export function getLang(): Lang {
   return lang;
@@ -55,7 +76,7 @@ export function getLang(): Lang {
 
 export function setLang(l: Lang): void {
   lang = l;
-  localStorage.setItem('gw.lang', l);
+  storage?.setItem('gw.lang', l);
   document.documentElement.lang = l;
 }
 

@@ -1,10 +1,9 @@
 import { h, fmtTime, pct, reconcile } from '../dom.ts';
-import { t } from '../i18n.ts';
+import { DISMISS_REASONS, reasonLabel, t } from '../i18n.ts';
 import { api, store, type AlertRecord } from '../store.ts';
 import { areaName, categoryName, toast } from './common.ts';
 
 const SHOWN = 40;
-const REASONS = ['shadow', 'loading', 'parked legally', 'wrong class', 'other'];
 
 export function alertsView() {
   let tab: 'new' | 'decided' = 'new';
@@ -23,13 +22,13 @@ export function alertsView() {
 
   function card(rec: AlertRecord): HTMLElement {
     const a = rec.alert;
-    const reason = h('select', { class: 'dismiss-reason' }, ...REASONS.map((r) => h('option', { value: r }, r)));
+    const reason = h('select', { class: 'dismiss-reason' }, ...DISMISS_REASONS.map((r) => h('option', { value: r }, t(`reason.${r}`))));
     const buttons = rec.status === 'new'
       ? h('div', { class: 'buttons' },
           h('button', { class: 'primary confirm', onclick: () => decide(rec, 'confirm') }, t('confirm')),
           reason,
           h('button', { class: 'dismiss', onclick: () => decide(rec, 'dismiss', reason.value) }, t('dismiss')))
-      : h('div', { class: `decision decision-${rec.status}` }, rec.status === 'confirmed' ? `${t('confirmed')} → ${rec.caseId ?? ''}` : `${t('dismissed')}: ${rec.reason ?? ''}`, rec.decidedBy ? ` (${rec.decidedBy})` : '');
+      : h('div', { class: `decision decision-${rec.status}` }, rec.status === 'confirmed' ? `${t('confirmed')} → ${rec.caseId ?? ''}` : `${t('dismissed')}: ${reasonLabel(rec.reason ?? '')}`, rec.decidedBy ? ` (${rec.decidedBy})` : '');
     return h('article', { class: `alert-card status-${rec.status}`, 'data-alert-id': a.id },
       rec.hasEvidence ? h('img', { src: `/api/alerts/${encodeURIComponent(a.id)}/evidence.jpg`, alt: t('evidence'), loading: 'lazy', decoding: 'async', width: 320, height: 180 }) : h('div', { class: 'noimg' }, t('noFrame')),
       h('div', { class: 'meta' },

@@ -1,5 +1,5 @@
 import { h, s, fmtTime } from '../dom.ts';
-import { nameOf, t } from '../i18n.ts';
+import { CAMERA_STATES, nameOf, t, ZONE_TYPES } from '../i18n.ts';
 import { api, store, type CameraInfo, type Zone } from '../store.ts';
 import { allOption, areaName, select, toast } from './common.ts';
 
@@ -21,7 +21,8 @@ function wall() {
     const st = store.cameras.get(c.id);
     const state = st?.state ?? 'unknown';
     return h('a', { class: `tile cam-${state}`, href: `#/cameras/${encodeURIComponent(c.id)}`, 'data-camera-id': c.id },
-      h('img', { src: `/api/cameras/${encodeURIComponent(c.id)}/frame.jpg?ts=${st?.frameTs ?? 0}`, alt: t('noFrame'), width: 320, height: 180, loading: 'lazy', decoding: 'async' }),
+      // No request before the camera has a picture: a tile says so instead of a broken image.
+      st?.frameTs ? h('img', { src: `/api/cameras/${encodeURIComponent(c.id)}/frame.jpg?ts=${st.frameTs}`, alt: t('noFrame'), width: 320, height: 180, loading: 'lazy', decoding: 'async' }) : h('div', { class: 'noimg' }, t('noFrame')),
       h('div', { class: 'tile-meta' }, h('strong', {}, nameOf(c, c.id)), h('span', { class: `badge cam-${state}` }, t(`cam.${state}`)),
         h('span', { class: 'reason' }, st?.reason ?? ''), h('span', {}, areaName(c.cell ?? '')), st?.frameTs ? h('time', {}, fmtTime(st.frameTs)) : null));
   }
@@ -43,7 +44,7 @@ function wall() {
   }
 
   const bar = h('div', { class: 'filters' },
-    h('label', {}, t('state'), select('filter-camera-state', [allOption(), ...['up', 'degraded', 'down', 'unknown'].map((x): [string, string] => [x, t(`cam.${x}`)])], '', (v) => { status = v; page = 0; render(); })),
+    h('label', {}, t('state'), select('filter-camera-state', [allOption(), ...CAMERA_STATES.map((x): [string, string] => [x, t(`cam.${x}`)])], '', (v) => { status = v; page = 0; render(); })),
     h('button', { onclick: () => { page = Math.max(0, page - 1); render(); } }, t('prev')), pager,
     h('button', { onclick: () => { page++; render(); } }, t('next')));
   render();
@@ -71,8 +72,21 @@ function zoneEditor(cameraId: string) {
     return [Math.round(Math.min(w, Math.max(0, pt.x))), Math.round(Math.min(hgt, Math.max(0, pt.y)))];
   }
 
+  // The camera's latest sampled frame, drawn under the zones; "refresh frame" fetches the newest.
+  let frameHref = `/api/cameras/${encodeURIComponent(cameraId)}/frame.jpg?ts=${Date.now()}`;
+  const frameMsg = h('span', { class: 'frame-ts', id: 'zone-frame-ts' });
+  async function refreshFrame() {
+    const res = await fetch(`/api/cameras/${encodeURIComponent(cameraId)}/frame.jpg?ts=${Date.now()}`, { cache: 'no-store' });
+    if (!res.ok) { frameMsg.textContent = t('noFrame'); return; }
+    const ts = Number(res.headers.get('x-frame-ts'));
+    if (frameHref.startsWith('blob:')) URL.revokeObjectURL(frameHref);
+    frameHref = URL.createObjectURL(await res.blob());
+    frameMsg.textContent = Number.isFinite(ts) && ts > 0 ? `${t('frameAt')} ${fmtTime(ts)}` : '';
+    paint();
+  }
+
   function paint() {
-    const frame = s('image', { href: `/api/cameras/${encodeURIComponent(cameraId)}/frame.jpg?ts=${Date.now()}`, x: 0, y: 0, width: w, height: hgt, preserveAspectRatio: 'none' });
+    const frame = s('image', { href: frameHref, x: 0, y: 0, width: w, height: hgt, preserveAspectRatio: 'none', id: 'zone-frame' });
     const polys = zones.map((z, i) => s('polygon', { points: z.polygon.map((p) => p.join(',')).join(' '), class: `zone zone-${z.type}${i === current ? ' selected' : ''}`, 'data-zone-id': z.id }));
     const d = draft.length ? [s('polyline', { points: draft.map((p) => p.join(',')).join(' '), class: 'draft' }), ...draft.map(([x, y]) => s('circle', { cx: x, cy: y, r: 4, class: 'vertex' }))] : [];
     svg.replaceChildren(frame, ...polys, ...d);
@@ -84,11 +98,11 @@ function zoneEditor(cameraId: string) {
     const z = zones[current];
     if (!z || !canEdit) { form.replaceChildren(); return; }
     const id = h('input', { id: 'zone-id', value: z.id });
-    const type = select('zone-type', ['no_parking', 'road_occupation'].map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
+    const type = select('zone-type', ZONE_TYPES.map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
     const dwell = h('input', { id: 'zone-dwell', type: 'number', min: 1, value: z.dwell_s });
-    const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: 'car, truck' });
+    const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: t('classesHint') });
     const gp = z.ground_point as [number, number] | undefined;
-    const ground = h('input', { id: 'zone-ground', value: gp ? gp.join(', ') : '', placeholder: 'lat, lon' });
+    const ground = h('input', { id: 'zone-ground', value: gp ? gp.join(', ') : '', placeholder: t('groundPointHint') });
     ground.addEventListener('change', () => {
       const v = ground.value.split(',').map((x) => Number(x.trim()));
       if (v.length === 2 && v.every(Number.isFinite)) z.ground_point = v; else delete z.ground_point;
@@ -100,7 +114,7 @@ function zoneEditor(cameraId: string) {
       if (v.length) z.classes = v; else delete z.classes;
     });
     form.replaceChildren(
-      h('label', {}, 'id', id), h('label', {}, t('zoneType'), type), h('label', {}, t('dwellS'), dwell), h('label', {}, t('classes'), classes), h('label', {}, t('groundPoint'), ground),
+      h('label', {}, t('zoneId'), id), h('label', {}, t('zoneType'), type), h('label', {}, t('dwellS'), dwell), h('label', {}, t('classes'), classes), h('label', {}, t('groundPoint'), ground),
       h('button', { onclick: () => { zones.splice(current, 1); current = -1; paint(); } }, t('deleteZone')));
   }
 
@@ -144,6 +158,7 @@ function zoneEditor(cameraId: string) {
     } }, t('save'))) : null;
 
   paint();
+  void refreshFrame();
   const st = store.cameras.get(cameraId);
   // The on-demand live view: an MJPEG stream the server starts for this viewer only.
   const liveBox = h('div', { class: 'live-box' });
@@ -156,7 +171,8 @@ function zoneEditor(cameraId: string) {
   } }, t('liveView'));
   return {
     el: h('section', { class: 'view zone-view' },
-      h('div', { class: 'zone-main' }, h('h2', {}, `${t('zoneEditor')} · ${nameOf(cam, cam.id)} `, h('span', { class: `badge cam-${st?.state ?? 'unknown'}` }, t(`cam.${st?.state ?? 'unknown'}`)), ' ', st?.reason ?? '', ' ', liveBtn), liveBox, svg, buttons, msg),
+      h('div', { class: 'zone-main' }, h('h2', {}, `${t('zoneEditor')} · ${nameOf(cam, cam.id)} `, h('span', { class: `badge cam-${st?.state ?? 'unknown'}` }, t(`cam.${st?.state ?? 'unknown'}`)), ' ', st?.reason ?? '', ' ', liveBtn,
+        ' ', h('button', { id: 'zone-refresh-frame', onclick: () => void refreshFrame() }, t('refreshFrame')), ' ', frameMsg), liveBox, svg, buttons, msg),
       h('aside', { class: 'detail' }, h('h3', {}, t('zone')), list, form)),
   };
 }

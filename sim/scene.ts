@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import type { City } from '../config/index.ts';
-import type { ConsoleAlert, ConsoleFeed } from '../console/index.ts';
+import type { ConsoleAlert } from '../console/index.ts';
 
 /**
  * Real JPEG frames for the console's demo and tests: a street scene (road, kerb, a car or a
@@ -37,66 +37,4 @@ export function cameraAlert(city: City, cameraId: string, zoneId: string, n: num
     lat, lon, cell: hit?.cell.id ?? cam.cell ?? '', path: hit?.path ?? [], className: parking ? 'car' : 'person',
     score: 0.72 + ((n * 7) % 25) / 100, dwellS: (zone?.dwell_s ?? 60) + (n % 30), box: [60, 60, 180, 110], ts, model: 'nanodet-m-416',
   };
-}
-
-/**
- * A small simulator for `npm start` before ingest and detectors are merged, and for the
- * benchmark: camera status, frames, moving terminals and now and then an alert, all pushed
- * through the same `ConsoleFeed` the engine uses.
- */
-export class DemoFeed {
-  readonly #city: City;
-  readonly #feed: ConsoleFeed;
-  #timers: NodeJS.Timeout[] = [];
-  #n = 0;
-  readonly #pos = new Map<string, { lat: number; lon: number; dLat: number; dLon: number }>();
-
-  constructor(city: City, feed: ConsoleFeed) {
-    this.#city = city;
-    this.#feed = feed;
-  }
-
-  async start(opts: { alertEveryMs?: number; moveEveryMs?: number } = {}): Promise<void> {
-    const cams = [...this.#city.cameras.values()];
-    const frames = await Promise.all([0, 1, 2, 3].map((v) => sceneJpeg({ variant: v, label: 'demo' })));
-    cams.forEach((c, i) => {
-      const state = i % 17 === 5 ? 'down' : i % 11 === 3 ? 'degraded' : 'up';
-      const now = Date.now();
-      this.#feed.cameraStatus({ cameraId: c.id, state, ts: now, ...(state === 'up' ? { frameTs: now } : { reason: state === 'down' ? 'RTSP connect refused' : 'frame rate 2.1/s below 5/s' }) });
-      if (state !== 'down') this.#feed.frame(c.id, frames[i % frames.length]!, now);
-    });
-    for (const t of this.#city.terminals.values()) {
-      const cell = this.#city.areas.get(t.cell);
-      const [lon, lat] = cell?.ring[0] ?? [0, 0];
-      this.#pos.set(t.id, { lat: lat - 0.001, lon: lon + 0.001, dLat: 0.00004, dLon: 0.00005 });
-    }
-    this.#timers.push(setInterval(() => this.moveTerminals(), opts.moveEveryMs ?? 2000));
-    this.#timers.push(setInterval(() => void this.raiseAlert(), opts.alertEveryMs ?? 15000));
-    this.moveTerminals();
-    await this.raiseAlert();
-  }
-
-  moveTerminals(): void {
-    const now = Date.now();
-    for (const [id, p] of this.#pos) {
-      p.lat += p.dLat * (Math.random() - 0.3);
-      p.lon += p.dLon * (Math.random() - 0.3);
-      this.#feed.terminalPosition({ terminalId: id, lat: p.lat, lon: p.lon, ts: now, accM: 8, battPct: 80 });
-    }
-  }
-
-  async raiseAlert(): Promise<void> {
-    const cams = [...this.#city.cameras.values()];
-    if (cams.length === 0) return;
-    const n = this.#n++;
-    const cam = cams[(n * 13) % cams.length]!;
-    const zone = cam.zones[n % Math.max(1, cam.zones.length)];
-    const alert = cameraAlert(this.#city, cam.id, zone?.id ?? '', n);
-    this.#feed.alert(alert, await sceneJpeg({ variant: n, kind: alert.category === 'illegal_parking' ? 'car' : 'stall', label: `${cam.id} ${new Date(alert.ts).toISOString()}` }));
-  }
-
-  stop(): void {
-    for (const t of this.#timers) clearInterval(t);
-    this.#timers = [];
-  }
 }

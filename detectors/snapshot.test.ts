@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { FrameSnapshots, type FrameSnapshot } from './index.ts';
+import { until } from '../test/harness.ts';
+
+describe('FrameSnapshots', () => {
+  it('makes a small JPEG of a sample, at most one in the making per camera; a sample that finds one is skipped and counted', async () => {
+    const got: FrameSnapshot[] = [];
+    const snaps = new FrameSnapshots({ widthPx: 320, onSnapshot: (s) => got.push(s) });
+    const w = 640, h = 360;
+    const rgb = new Uint8Array(w * h * 3);
+    for (let i = 0; i < rgb.length; i += 3) rgb[i] = Math.floor((((i / 3) % w) * 255) / (w - 1)); // a red ramp: the picture is the sample's
+    expect(snaps.offer('a', 1000, w, h, rgb)).toBe(true);
+    expect(snaps.offer('a', 2000, w, h, rgb)).toBe(false); // the first is still being made
+    expect(snaps.offer('b', 2000, w, h, rgb)).toBe(true); // another camera is not held up
+    await until('both JPEGs', () => got.length === 2);
+    expect(snaps.counts).toEqual({ made: 2, skipped: 1, errors: 0 });
+    const a = got.find((s) => s.cameraId === 'a')!;
+    expect(a).toMatchObject({ captureTimeMs: 1000, width: 320, height: 180 });
+    const { data, info } = await sharp(a.jpeg).raw().toBuffer({ resolveWithObject: true });
+    expect([info.width, info.height]).toEqual([320, 180]);
+    // Left dark, right bright red: the ramp survived the resize.
+    expect(data[(90 * 320 + 300) * 3]!).toBeGreaterThan(data[(90 * 320 + 10) * 3]! + 150);
+    expect(snaps.offer('a', 3000, w, h, rgb)).toBe(true); // free again once done
+    await until('the third JPEG', () => got.length === 3);
+  });
+});

@@ -184,7 +184,7 @@ describe('console in Chromium', () => {
     await page.locator('#zone-dwell').dispatchEvent('change');
     await page.click('#zone-save');
     await expect.poll(() => page.locator('#zone-msg').textContent()).toContain('无需重启');
-    expect(s.svc.city.cameras.get('cam-0001')!.zones.map((z) => z.dwell_s)).toEqual([60, 120, 90]);
+    expect(s.svc.city.cameras.get('cam-0001')!.zones.map((z) => z.dwell_s)).toEqual([60, 120, 60, 90]);
     await shot(page, 'zone-editor');
     await page.goto(`${s.url}/#/users`);
     await page.fill('#user-name', 'clerk2');

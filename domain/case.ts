@@ -37,6 +37,9 @@ export interface CaseRecord {
   /** Sibling cases of a joint handling (one per department), this one included. */
   readonly joint: readonly string[];
   readonly category: string;
+  /** The category's codes in the national standard (CJ/T 214) and the city's list, from the opening event. */
+  readonly standard_code?: string;
+  readonly local_code?: string;
   readonly state: CaseState;
   readonly department: string;
   readonly rules: readonly string[];
@@ -146,7 +149,8 @@ export function newCase(id: string, joint: readonly string[], e: GridEventT, dep
   const report = reportOf(e);
   const t: Transition = clean({ seq: 1, at: at.toISOString(), actor: `${e.source.kind}:${e.source.id}`, action: 'report' as const, from: null, to: 'reported' as const, department, event_id: e.id });
   return {
-    schema: CASE_SCHEMA, id, joint, category: e.category, state: 'reported', department, rules,
+    schema: CASE_SCHEMA, id, joint, category: e.category, ...(e.standard_code ? { standard_code: e.standard_code } : {}), ...(e.local_code ? { local_code: e.local_code } : {}),
+    state: 'reported', department, rules,
     place: { lat: e.place.lat, lon: e.place.lon, path: e.place.path }, level: 'cell',
     reports: [report], report_count: 1, created_at: t.at, updated_at: t.at, last_report_at: report.at,
     deadline: null, missed: 0, returned_by: [], sla, seq: 1, history: [t],

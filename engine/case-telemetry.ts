@@ -1,5 +1,5 @@
 import type { CaseRouter } from '../router/index.ts';
-import type { CaseRecord, Transition } from '../domain/index.ts';
+import { categoryCodes, type CaseRecord, type Transition } from '../domain/index.ts';
 import type { CaseTransitionRow, TelemetryWriter } from '../telemetry/index.ts';
 
 /** Router states the case rollups count, and what each transition counts as. */
@@ -20,6 +20,7 @@ function telemetryState(t: Transition): CaseTransitionRow['to_state'] | null {
  * the deadline the case carried just before the step.
  */
 export function recordCaseSteps(router: CaseRouter, writer: TelemetryWriter): () => void {
+  const codes = (category: string) => categoryCodes(router.city, category);
   const pending = new Map<string, string | null>(); // case id → the deadline now running
   return router.onTransition((c: CaseRecord, t: Transition, local: boolean) => {
     const met = pending.get(c.id) ?? null;
@@ -37,6 +38,8 @@ export function recordCaseSteps(router: CaseRouter, writer: TelemetryWriter): ()
       ...(t.from ? { from_state: t.from } : {}),
       to_state: state,
       category: c.category,
+      standard_code: codes(c.category).standard_code ?? '',
+      local_code: codes(c.category).local_code ?? '',
       district,
       street,
       cell: c.place.path[c.place.path.length - 1] ?? '',

@@ -2,7 +2,7 @@ import { randomUUID, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
-import { citizenEvent, locatePath, CASE_LIGHTS, CONSOLE_ACTIONS, OPEN_STATES, type CaseAction, type CaseRecord } from '../domain/index.ts';
+import { categoryCodes, citizenEvent, locatePath, CASE_LIGHTS, CONSOLE_ACTIONS, OPEN_STATES, type CaseAction, type CaseRecord } from '../domain/index.ts';
 import { httpErrorAnswer, sendHttpError } from '../core/index.ts';
 import { CaseActionError } from './errors.ts';
 import type { CaseRouter } from './router.ts';
@@ -21,7 +21,9 @@ const Open311Request = Type.Object({
   lat: Type.Number(),
   long: Type.Number(),
   media_url: Type.Optional(Type.String()),
-  // gridwatch extensions
+  // gridwatch extensions: the category's own code and its local code beside the standard's service_code
+  category: Type.String(),
+  local_code: Type.Optional(Type.String()),
   state: Type.String(),
   light: Type.String(),
   reports: Type.Integer(),
@@ -60,7 +62,9 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
       status: OPEN_STATES.has(c.state) ? 'open' : 'closed',
       ...(last?.reason ? { status_notes: last.reason } : {}),
       service_name: cat?.name_en ?? c.category,
-      service_code: c.category,
+      service_code: cat?.standard_code ?? c.category,
+      ...(cat?.local_code ? { local_code: cat.local_code } : {}),
+      category: c.category,
       ...(c.reports[0]?.description ? { description: c.reports[0].description } : {}),
       agency_responsible: c.department,
       requested_datetime: c.created_at,
@@ -80,7 +84,11 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
   api.get('/open311/v2/services', {
     errorHandler: open311Errors,
     schema: { response: { 200: Type.Array(Type.Object({ service_code: Type.String(), service_name: Type.String(), description: Type.String(), metadata: Type.Boolean(), type: Type.String(), keywords: Type.String(), group: Type.String() })) } },
-  }, async () => [...city.categories.values()].map((c) => ({ service_code: c.code, service_name: c.name_en, description: `${c.name_zh} / ${c.name_en}`, metadata: false, type: 'realtime', keywords: c.code, group: c.parent ?? 'city' })));
+  }, async () => [...city.categories.values()].map((c) => ({
+    // Other systems speak the standard's codes; the category's own code and its local code are keywords, and every one is accepted.
+    service_code: c.standard_code ?? c.code, service_name: c.name_en, description: `${c.name_zh} / ${c.name_en}`, metadata: false, type: 'realtime',
+    keywords: [c.code, c.standard_code, c.local_code].filter(Boolean).join(','), group: c.parent ?? 'city',
+  })));
 
   api.post('/open311/v2/requests', {
     errorHandler: open311Errors,
@@ -105,12 +113,13 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
     },
   }, async (req, reply) => {
     const b = req.body;
-    if (!city.categories.has(b.service_code)) return reply.code(400).send([{ code: 400, description: `unknown service_code ${JSON.stringify(b.service_code)}; see GET /open311/v2/services` }]);
+    const category = city.categoryByCode.get(b.service_code)?.code;
+    if (!category) return reply.code(400).send([{ code: 400, description: `unknown service_code ${JSON.stringify(b.service_code)}; see GET /open311/v2/services` }]);
     const path = locatePath(city, b.lat, b.long);
     const key = req.headers['idempotency-key'];
     const id = `o311-${typeof key === 'string' && key ? createHash('sha256').update(key).digest('hex').slice(0, 20) : randomUUID()}`;
     const event = citizenEvent({
-      id, channel: b.source ?? 'citizen', reporter: b.account_id ?? b.device_id ?? b.email ?? 'anonymous', category: b.service_code,
+      id, channel: b.source ?? 'citizen', reporter: b.account_id ?? b.device_id ?? b.email ?? 'anonymous', category, codes: categoryCodes(city, category),
       at: new Date(), lat: b.lat, lon: b.long, path, address: b.address_string, description: b.description, evidence: b.media_url ? [b.media_url] : [],
     });
     await router.publish(event);
@@ -141,7 +150,7 @@ export function registerRouterApi(app: FastifyInstance, router: CaseRouter, opts
     const q = req.query;
     const list = router.list({
       ...(q.service_request_id ? { ids: q.service_request_id.split(',').flatMap((s) => (router.get(s) ? [s] : router.casesOfEvent(s))) } : {}),
-      ...(q.service_code ? { category: q.service_code } : {}),
+      ...(q.service_code ? { category: city.categoryByCode.get(q.service_code)?.code ?? q.service_code } : {}),
       ...(q.status ? { open: q.status === 'open' } : {}),
       ...(q.state ? { state: q.state } : {}),
       ...(q.department ? { department: q.department } : {}),

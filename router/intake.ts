@@ -3,7 +3,7 @@ import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { City } from '../config/index.ts';
 import type { Counter, Histogram, Logger } from '../core/index.ts';
 import { EVENTS_STREAM } from '../bus/index.ts';
-import { applyAction, newCase, parseEvent, reportOf, type GridEventT } from '../domain/index.ts';
+import { applyAction, categoryCodes, newCase, parseEvent, reportOf, type GridEventT } from '../domain/index.ts';
 import type { Activity } from './activity.ts';
 import { deadlineAfter, slaPolicy } from './deadlines.ts';
 import { keepClosedMs } from './retention.ts';
@@ -124,6 +124,8 @@ export class Intake {
       m.term();
       return;
     }
+    // An event from a publisher that did not give its category's codes gets them from the city.
+    if (e.standard_code === undefined && e.local_code === undefined) e = { ...e, ...categoryCodes(this.#city, e.category) };
     // A publisher that left the grid path out gets it from lat/lon.
     if (e.place.path.length === 0) {
       const hit = this.#city.grid.locate(e.place.lat, e.place.lon);

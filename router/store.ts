@@ -25,6 +25,9 @@ export interface DispatchOrder {
   readonly action: 'dispatch' | 'transfer';
   readonly department: string;
   readonly category: string;
+  /** The category's codes (CJ/T 214, the city's list), when the city config gives them. */
+  readonly standard_code?: string;
+  readonly local_code?: string;
   readonly state: string;
   readonly place: CaseRecord['place'];
   readonly level: string;
@@ -178,7 +181,7 @@ export class CaseStore {
       const dept = t.department ?? c.department;
       const order: DispatchOrder = {
         schema: 'gridwatch.dispatch/v1', order_id: msgID, case_id: c.id, seq: t.seq, revision, action: t.action === 'transfer' ? 'transfer' : 'dispatch',
-        department: dept, category: c.category, state: t.to, place: c.place, level: c.level, report_count: c.report_count,
+        department: dept, category: c.category, ...(c.standard_code ? { standard_code: c.standard_code } : {}), ...(c.local_code ? { local_code: c.local_code } : {}), state: t.to, place: c.place, level: c.level, report_count: c.report_count,
         evidence: c.reports.flatMap((r) => r.evidence).slice(0, 20), deadline: t.deadline ? { kind: 'sign', at: t.deadline } : null,
         ack_subject: ackSubject(dept), at: t.at, ...(t.event_id ? { event_id: t.event_id } : {}),
       };

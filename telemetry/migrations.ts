@@ -240,6 +240,19 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 4,
+    name: 'category codes on events and case steps',
+    // The codes other systems know a category by (CJ/T 214 and the city's list), so that rows
+    // can be reported in them; and how many a violation counts (bicycles, people).
+    up: () => [
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS standard_code ${lc} DEFAULT ''`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS local_code ${lc} DEFAULT ''`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS count UInt32 DEFAULT 0`,
+      `ALTER TABLE case_transitions ADD COLUMN IF NOT EXISTS standard_code ${lc} DEFAULT ''`,
+      `ALTER TABLE case_transitions ADD COLUMN IF NOT EXISTS local_code ${lc} DEFAULT ''`,
+    ],
+  },
 ];
 
 export interface MigrationResult {

@@ -39,6 +39,9 @@ export interface EventRow {
   event_id: string;
   version?: number;
   category: string;
+  /** The category's codes in the national standard (CJ/T 214) and the city's own list; '' when it has none. */
+  standard_code?: string;
+  local_code?: string;
   source: EventSource;
   /** camera id or terminal id */
   source_id: string;
@@ -54,6 +57,8 @@ export interface EventRow {
   model?: string;
   model_version?: string;
   snapshot?: string;
+  /** How many the violation counts (a cluster of bicycles, a crowd); 0 for one object. */
+  count?: number;
 }
 
 /** A step of the closed loop as the rollups count it: the case's states, less the side states that are no step, plus `escalated`. */
@@ -81,6 +86,9 @@ export interface CaseTransitionRow {
   /** the citizen's satisfaction, 0..1 (1 = satisfied), usually on the `closed` row */
   satisfaction?: number | null;
   note?: string;
+  /** The category's codes (CJ/T 214 and the city's list); '' when it has none. */
+  standard_code?: string;
+  local_code?: string;
 }
 
 /** An operator's verdict on an alert a camera raised. */
@@ -208,11 +216,13 @@ export const TABLES: { readonly [T in TableName]: readonly Column[] } = {
     c('source_id', 'string'), c('district', 'string'), opt('street', 'string', ''), c('cell', 'string'), c('lat', 'f64'), c('lon', 'f64'),
     opt('class', 'string', ''), opt('score', 'f32', 0), opt('dwell_s', 'f32', 0), opt('zone', 'string', ''),
     opt('model', 'string', ''), opt('model_version', 'string', ''), opt('snapshot', 'string', ''),
+    opt('standard_code', 'string', ''), opt('local_code', 'string', ''), opt('count', 'u32', 0),
   ],
   case_transitions: [
     c('ts', 'ts'), c('case_id', 'string'), opt('event_id', 'string', ''), opt('from_state', 'string', ''), c('to_state', 'string', { values: CASE_STEPS }),
     c('category', 'string'), c('district', 'string'), opt('street', 'string', ''), c('cell', 'string'), opt('department', 'string', ''),
     opt('actor', 'string', ''), c('opened_at', 'ts'), nul('deadline', 'ts'), nul('satisfaction', 'f32'), opt('note', 'string', ''),
+    opt('standard_code', 'string', ''), opt('local_code', 'string', ''),
   ],
   verdicts: [
     c('ts', 'ts'), c('event_id', 'string'), opt('case_id', 'string', ''), opt('camera', 'string', ''), opt('zone', 'string', ''),

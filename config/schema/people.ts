@@ -11,7 +11,18 @@ export const Terminal = Strict({
   owntracks: Type.Optional(Strict({ user: Type.String({ minLength: 1 }), device: Type.String({ minLength: 1 }) })),
 });
 
-export const Category = Strict({ code: Id, ...Names, parent: Type.Optional(Id) });
+/**
+ * A category of event. `code` is gridwatch's id for it (events, routing, statistics); the codes
+ * other systems speak ride along: `standard_code` from the national standard (CJ/T 214, e.g.
+ * 0505 机动车乱停放) and `local_code` from the city's own list (e.g. 605).
+ */
+export const Category = Strict({
+  code: Id,
+  ...Names,
+  parent: Type.Optional(Id),
+  standard_code: Type.Optional(Type.String({ pattern: '^[0-9]{2,12}$', description: 'the class code of the national standard (CJ/T 214): major class then minor class, e.g. 0506' })),
+  local_code: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$', description: 'the code of the city\'s own list, e.g. 606' })),
+});
 
 export const Department = Strict({
   id: Id,

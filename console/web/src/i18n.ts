@@ -24,6 +24,8 @@ const DICT = {
   terminals: ['终端', 'Terminals'], worker: ['网格员', 'Worker'], openCases: ['未结案件', 'Open cases'], layers: ['图层', 'Layers'],
   zoneEditor: ['区域编辑', 'Zone editor'], zoneType: ['区域类型', 'Zone type'], dwellS: ['停留时长(秒)', 'Dwell (s)'], classes: ['目标类别', 'Classes'],
   'zone.no_parking': ['禁停区', 'No parking'], 'zone.road_occupation': ['占道经营区', 'Road occupation'],
+  'zone.non_motor_parking': ['非机动车禁停区', 'No bicycle parking'], 'zone.shopfront_spillover': ['店外经营区', 'Shop fronts'],
+  'zone.mobile_vendor': ['游商禁入区', 'No mobile vendors'], 'zone.crowd_gathering': ['人群聚集区', 'Crowd watch'],
   addZone: ['新建区域', 'New zone'], finishPolygon: ['闭合多边形', 'Close polygon'], clearPolygon: ['清除', 'Clear'], deleteZone: ['删除区域', 'Delete zone'],
   save: ['保存', 'Save'], saved: ['已保存，无需重启', 'Saved; applied without a restart'], drawHint: ['在画面上点击添加顶点', 'Click on the snapshot to add points'],
   noFrame: ['暂无画面', 'No frame yet'], page: ['页', 'Page'], prev: ['上一页', 'Previous'], next: ['下一页', 'Next'], filter: ['筛选', 'Filter'],

@@ -84,7 +84,7 @@ function zoneEditor(cameraId: string) {
     const z = zones[current];
     if (!z || !canEdit) { form.replaceChildren(); return; }
     const id = h('input', { id: 'zone-id', value: z.id });
-    const type = select('zone-type', ['no_parking', 'road_occupation'].map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
+    const type = select('zone-type', (store.city?.zoneTypes ?? ['no_parking', 'road_occupation']).map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
     const dwell = h('input', { id: 'zone-dwell', type: 'number', min: 1, value: z.dwell_s });
     const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: 'car, truck' });
     const gp = z.ground_point as [number, number] | undefined;

@@ -190,6 +190,8 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
       : action === 'return' ? await a.returnCase(c.id, actor, reason)
       : action === 'escalate' ? await a.escalate(c.id, actor)
       : action === 'close' ? await a.verifyClose(c.id, actor)
+      : action === 'file' ? await a.file(c.id, actor)
+      : action === 'rework' ? await a.rework(c.id, actor, reason)
       : action === 'reopen' ? await a.reopen(c.id, actor, reason)
       : action === 'transfer' ? await a.transfer(c.id, actor, req.body!.departments![0]!)
       : await a.markInvalid(c.id, actor, reason);

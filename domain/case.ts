@@ -52,6 +52,10 @@ export interface CaseRecord {
   readonly last_report_at: string;
   readonly deadline: { readonly kind: 'sign' | 'resolve'; readonly at: string } | null;
   readonly missed: number;
+  /** Times the supervision centre sent the resolved case back to the department (返工). */
+  readonly reworks?: number;
+  /** The closed case of the same category at the same place this one repeats, when reported within the repeat window. */
+  readonly repeat_of?: string;
   readonly returned_by: readonly string[];
   readonly result?: string;
   readonly rating?: number;
@@ -122,6 +126,11 @@ export function applyAction(c: CaseRecord, input: ActionInput): ActionOutcome {
     case 'return':
       next.deadline = null;
       next.returned_by = [...c.returned_by, c.department];
+      break;
+    case 'rework':
+      next.reworks = (c.reworks ?? 0) + 1;
+      next.deadline = input.deadline ?? null;
+      next.result = undefined;
       break;
     case 'close':
     case 'invalidate':

@@ -29,6 +29,7 @@ export function consoleCase(c: CaseRecord, workerOf: (terminalId: string) => str
     ...(c.deadline?.kind === 'sign' ? { signDeadline: ms(c.deadline.at) } : {}),
     ...(c.deadline?.kind === 'resolve' ? { resolveDeadline: ms(c.deadline.at) } : {}),
     missedDeadlines: c.missed,
+    ...(c.reworks ? { reworks: c.reworks } : {}),
     alerts: c.reports.map((r) => r.event_id),
     timeline: c.history.map((t) => ({ ts: ms(t.at), state: t.to, actor: t.actor, ...(t.reason ? { note: t.reason } : {}) })),
     // The worker who reported it, by name, as the ranking counts them.
@@ -134,6 +135,12 @@ export class RouterCaseDesk implements CaseActions {
   }
   verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase> {
     return this.#act(caseId, 'close', actor);
+  }
+  file(caseId: string, actor: Actor): Promise<ConsoleCase> {
+    return this.#act(caseId, 'file', actor);
+  }
+  rework(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
+    return this.#act(caseId, 'rework', actor, { reason });
   }
   reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     return this.#act(caseId, 'reopen', actor, { reason });

@@ -198,16 +198,24 @@ export class Intake {
     const ids = depts.map((d) => caseIdFor(e.id, e.confirmed_at, depts.length > 1 ? d : undefined));
     const rules = decision.matches.map((m) => m.rule);
     const at = new Date();
+    // Filed at once (and dispatched by the rules) when the category files this source's cases by
+    // itself; otherwise the case waits, reported, for the supervision centre to file or reject it.
+    const auto = this.#city.categories.get(e.category)?.auto_file.includes(e.source.kind) ?? true;
+    const repeated = this.#view.findRepeated(e, this.#city.config.routing.repeat_window_s * 1000);
     await Promise.all(depts.map(async (dept, i) => {
       const id = ids[i]!;
       let entry = this.#view.entry(id) ?? null;
       if (!entry) {
         const policy = slaPolicy(this.#city, e.category, dept);
-        const c = newCase(id, ids, e, dept, rules.length ? rules : ['default'], policy.id, at);
-        const why = decision.isDefault ? `no rule matched; default department ${dept}` : `rules ${rules.join(', ')}`;
-        const out = applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: deadlineAfter(at, policy.sign_within_s) } });
-        if (!out.ok) throw new Error(out.reason);
-        entry = await this.#writer.create(out.record);
+        let c = newCase(id, ids, e, dept, rules.length ? rules : ['default'], policy.id, at);
+        if (repeated) c = { ...c, repeat_of: repeated.id };
+        if (auto) {
+          const why = decision.isDefault ? `no rule matched; default department ${dept}` : `rules ${rules.join(', ')}`;
+          const out = applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: deadlineAfter(at, policy.sign_within_s) } });
+          if (!out.ok) throw new Error(out.reason);
+          c = out.record;
+        }
+        entry = await this.#writer.create(c);
       }
       const { record, revision } = entry;
       for (const t of record.history) if (t.event_id === e.id) fx.push(() => this.#writer.emit(record, t, revision));

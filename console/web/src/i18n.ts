@@ -16,6 +16,7 @@ const DICT = {
   signDeadline: ['签收时限', 'Sign by'], resolveDeadline: ['处置时限', 'Resolve by'], overdue: ['已超时', 'overdue'],
   actions: ['操作', 'Actions'], detail: ['详情', 'Detail'], close: ['关闭', 'Close'],
   'action.dispatch': ['派遣', 'Dispatch'], 'action.return': ['退回', 'Return'], 'action.escalate': ['上报', 'Escalate'],
+  'action.file': ['立案', 'File'], 'action.rework': ['返工', 'Send back (rework)'], 'state.filed': ['已立案', 'Filed'], 'role.command': ['指挥员', 'Command centre'],
   'action.close': ['核查结案', 'Verify & close'], 'action.reopen': ['重新打开', 'Reopen'], 'action.invalidate': ['无效', 'Mark invalid'],
   'state.reported': ['已上报', 'Reported'], 'state.dispatched': ['已派遣', 'Dispatched'], 'state.signed': ['已签收', 'Signed'],
   'state.resolved': ['已处置', 'Resolved'], 'state.closed': ['已结案', 'Closed'], 'state.reopened': ['重新打开', 'Reopened'],

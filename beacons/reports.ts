@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
 import { ensureEventsStream, publishWithRetry } from '../bus/index.ts';
-import { terminalEvent } from '../domain/index.ts';
+import { categoryCodes, terminalEvent } from '../domain/index.ts';
 import { stageCounters, type Logger, type Registry, type StageCounters } from '../core/index.ts';
 import type { City } from '../config/index.ts';
 import type { Report } from './payload.ts';
@@ -60,7 +60,7 @@ export class BeaconReports {
     const hit = this.#o.city.grid.locate(p.lat, p.lon);
     const event = terminalEvent({
       id, terminalId: s.id, category: p.category, seenAt: new Date(tstMs), receivedAt: new Date(now),
-      lat: p.lat, lon: p.lon, path: hit?.path ?? [], text: p.text, evidence: p.photo ? [`evidence/terminals/${s.id}/${id}.jpg`] : [],
+      lat: p.lat, lon: p.lon, path: hit?.path ?? [], text: p.text, codes: categoryCodes(this.#o.city, p.category), evidence: p.photo ? [`evidence/terminals/${s.id}/${id}.jpg`] : [],
     });
     const job = this.#deliver(event, p.photo, tstMs, now).finally(() => this.#inFlight.delete(job));
     this.#inFlight.add(job);

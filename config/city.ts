@@ -17,6 +17,8 @@ export interface City {
   readonly cameras: ReadonlyMap<string, CameraT>;
   readonly terminals: ReadonlyMap<string, TerminalT>;
   readonly categories: ReadonlyMap<string, CategoryT>;
+  /** A category by any code it has: its own code, then its standard code, then its local code. */
+  readonly categoryByCode: ReadonlyMap<string, CategoryT>;
   readonly departments: ReadonlyMap<string, DepartmentT>;
   readonly supervisoryDepartment: DepartmentT;
 }
@@ -56,6 +58,11 @@ export function buildCity(file: string, config: CityConfigT): City {
     cameras: new Map(config.cameras.map((c) => [c.id, c])),
     terminals: new Map(config.terminals.map((t) => [t.id, t])),
     categories: new Map(config.categories.map((c) => [c.code, c])),
+    categoryByCode: new Map([
+      ...config.categories.flatMap((c) => (c.local_code ? [[c.local_code, c] as const] : [])),
+      ...config.categories.flatMap((c) => (c.standard_code ? [[c.standard_code, c] as const] : [])),
+      ...config.categories.map((c) => [c.code, c] as const),
+    ]),
     departments: new Map(config.departments.map((d) => [d.id, d])),
     supervisoryDepartment: config.departments.find((d) => d.supervisory)!,
   });

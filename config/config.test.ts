@@ -42,7 +42,14 @@ describe('city config', () => {
     ['missing required field', (c) => { delete c.cameras[0].url; }, 'cameras[0].url: is required'],
     ['wrong type', (c) => { c.cameras[0].lat = 'north'; }, 'cameras[0].lat: must be a number; got string'],
     ['out of range', (c) => { c.cameras[2].lat = 123; }, 'cameras[2].lat: must be <= 90; got 123'],
-    ['bad enum', (c) => { c.cameras[0].zones[0].type = 'parking'; }, 'cameras[0].zones[0].type: must be one of "no_parking", "road_occupation"; got "parking"'],
+    ['bad enum', (c) => { c.cameras[0].zones[0].type = 'parking'; }, 'cameras[0].zones[0].type: must be one of "no_parking", "road_occupation", "non_motor_parking", "shopfront_spillover", "mobile_vendor", "crowd_gathering"; got "parking"'],
+    ['a standard code used twice', (c) => { c.categories.find((k: Raw) => k.code === 'road_vending').standard_code = '0505'; }, 'categories[4].standard_code: duplicate standard_code "0505", first used at categories[2]'],
+    ['a local code used twice', (c) => { c.categories[5].local_code = '602'; }, 'categories[5].local_code: duplicate local_code "602", first used at categories[0]'],
+    ['a standard code that is not digits', (c) => { c.categories[0].standard_code = '05-01'; }, 'categories[0].standard_code: "05-01" does not match'],
+    ['a key of another zone type', (c) => { c.cameras[0].zones[0].min_people = 5; }, 'cameras[0].zones[0].min_people: applies only to crowd_gathering zones'],
+    ['stall classes on a parking zone', (c) => { c.cameras[0].zones[0].stall_classes = ['chair']; }, 'cameras[0].zones[0].stall_classes: applies only to road_occupation, mobile_vendor zones'],
+    ['a spill-over zone without its shop line', (c) => { delete c.cameras[2].zones[2].shop_line; }, 'cameras[2].zones[2].shop_line: is required for a shopfront_spillover zone'],
+    ['a zone type whose category is missing', (c) => { c.categories = c.categories.filter((k: Raw) => k.code !== 'crowd_gathering'); }, 'cameras[0].zones[2].type: a crowd_gathering zone raises crowd_gathering events: add the category "crowd_gathering"'],
     ['bad url scheme', (c) => { c.cameras[0].url = 'http://x/y'; }, 'cameras[0].url: "http://x/y" does not match ^rtsps?://'],
     ['polygon too small', (c) => { c.cameras[0].zones[1].polygon = [[0, 0], [10, 10], [0, 0]]; }, 'cameras[0].zones[1].polygon: needs at least 3 points, got 2'],
     ['polygon not closed', (c) => { c.cameras[1].zones[0].polygon = [[0, 0], [100, 0], [100, 100], [0, 100]]; }, 'cameras[1].zones[0].polygon: is not closed: the last point [0,100] must repeat the first [0,0]'],
@@ -76,6 +83,22 @@ describe('city config', () => {
       expect(issues.some((i) => i.startsWith(expected)), `expected "${expected}" in:\n${issues.join('\n')}`).toBe(true);
     });
   }
+
+  it('gives each zone type its own defaults, and keeps what the zone sets', () => {
+    const raw = base();
+    raw.cameras[2].zones.push({ id: 'vend', type: 'mobile_vendor', polygon: [[0, 170], [640, 170], [640, 360], [0, 360], [0, 170]], ground_point: raw.cameras[2].zones[0].ground_point });
+    const city = validateCity(raw);
+    const [crowd, bikes, shops] = [0, 1, 2].map((i) => city.config.cameras[i]!.zones[2]!);
+    expect(crowd).toMatchObject({ type: 'crowd_gathering', min_people: 8, dwell_s: 60, leave_s: 60 });
+    expect(bikes).toMatchObject({ type: 'non_motor_parking', min_count: 1, cluster_gap: 2, dwell_s: 300, leave_s: 120 });
+    expect(shops).toMatchObject({ type: 'shopfront_spillover', shop_side: 'left', min_count: 1, dwell_s: 300 });
+    expect(city.config.cameras[2]!.zones[3]).toMatchObject({ type: 'mobile_vendor', dwell_s: 60, min_move: 1, max_step: 2, max_gap_s: 30 });
+    expect(city.config.cameras[0]!.zones[0]).toMatchObject({ type: 'no_parking', dwell_s: 60, leave_s: 60 });
+    expect(city.config.cameras[0]!.zones[0]).not.toHaveProperty('min_count');
+    expect(city.categoryByCode.get('0506')?.code).toBe('non_motor_parking');
+    expect(city.categoryByCode.get('606')?.code).toBe('non_motor_parking');
+    expect(city.categoryByCode.get('non_motor_parking')?.standard_code).toBe('0506');
+  });
 
   it('reports every error at once, not just the first', () => {
     const raw = base();

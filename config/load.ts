@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { Value } from 'typebox/value';
 import { CityConfig } from './schema/city.ts';
+import { applyZoneTypeDefaults } from './schema/zone-types.ts';
 import { ConfigInvalidError, ConfigReadError, yamlToJs, type ConfigIssue } from './errors.ts';
 import { schemaIssues } from './schema-issues.ts';
 import { semanticIssues } from './semantics.ts';
@@ -54,6 +55,7 @@ export function validateCity(raw: unknown, file = '<inline>', baseDir = process.
   const copy = structuredClone(raw) as Record<string, unknown>;
   resolveAreas(copy, baseDir, issues);
   if (issues.length) throw new ConfigInvalidError(file, issues);
+  if (Array.isArray(copy.cameras)) for (const cam of copy.cameras) applyZoneTypeDefaults((cam as { zones?: unknown } | null)?.zones);
   const withDefaults = Value.Default(CityConfig, copy);
   issues.push(...schemaIssues(CityConfig, withDefaults));
   if (issues.length) throw new ConfigInvalidError(file, issues);

@@ -4,6 +4,7 @@ import type { ConfigIssue } from './errors.ts';
 import { AREA_LEVELS, type AreaLevel } from './schema/areas.ts';
 import { findSelfIntersection, isClosed, vertexCount, pointInRing, type Ring } from './geometry.ts';
 import { joinPath } from './schema-issues.ts';
+import { ZONE_RULES, zoneTypeIssues } from './schema/zone-types.ts';
 
 type Cfg = Static<typeof CityConfig>;
 
@@ -91,6 +92,9 @@ export function semanticIssues(cfg: Cfg): ConfigIssue[] {
   for (const code of REQUIRED_CATEGORIES) {
     if (!categoryCodes.has(code)) issues.push({ path: 'categories', message: `needs the category ${JSON.stringify(code)}` });
   }
+  // The codes other systems know a category by must each name one category.
+  checkUnique(issues, 'categories', cfg.categories, (c) => c.standard_code, 'standard_code');
+  checkUnique(issues, 'categories', cfg.categories, (c) => c.local_code, 'local_code');
   cfg.categories.forEach((c, i) => {
     if (c.parent !== undefined && !categoryCodes.has(c.parent)) issues.push({ path: `categories[${i}].parent`, message: `unknown category ${JSON.stringify(c.parent)}` });
   });
@@ -149,7 +153,11 @@ export function semanticIssues(cfg: Cfg): ConfigIssue[] {
         if (out >= 0) issues.push({ path: `${zp}.polygon[${out}]`, message: `${JSON.stringify(z.polygon[out])} lies outside the ${w}x${h} image` });
       }
       if (!z.ground_point && !cam.homography) issues.push({ path: `${zp}.ground_point`, message: 'is required when the camera has no homography' });
-      if (z.type === 'no_parking' && z.stall_classes) issues.push({ path: `${zp}.stall_classes`, message: 'applies only to road_occupation zones' });
+      issues.push(...zoneTypeIssues(z, zp));
+      if (!categoryCodes.has(ZONE_RULES[z.type])) issues.push({ path: `${zp}.type`, message: `a ${z.type} zone raises ${ZONE_RULES[z.type]} events: add the category ${JSON.stringify(ZONE_RULES[z.type])}` });
+      if (z.type === 'shopfront_spillover' && z.shop_line) {
+        if (cam.image_size && z.shop_line.some(([x, y]) => x > cam.image_size![0] || y > cam.image_size![1])) issues.push({ path: `${zp}.shop_line`, message: `lies partly outside the ${cam.image_size[0]}x${cam.image_size[1]} image` });
+      }
     });
   });
 

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { Value } from 'typebox/value';
 import { parseDocument } from 'yaml';
 import { Homography, Zone, type ZoneT } from './schema/cameras.ts';
+import { applyZoneTypeDefaults, zoneTypeIssues } from './schema/zone-types.ts';
 import { ConfigInvalidError, ConfigReadError, yamlToJs } from './errors.ts';
 import { schemaIssues } from './schema-issues.ts';
 import { isClosed } from './geometry.ts';
@@ -36,12 +37,15 @@ export function loadZones(file: string): ZonesFile {
   if (!obj || typeof obj !== 'object' || !Array.isArray(obj['zones'])) {
     throw new ConfigInvalidError(file, [{ path: '', message: 'expected a list of zones or a mapping with `zones:`' }]);
   }
-  const zones = Value.Default(ZoneList, structuredClone(obj['zones'])) as unknown[];
+  const given = structuredClone(obj['zones']);
+  applyZoneTypeDefaults(given);
+  const zones = Value.Default(ZoneList, given) as unknown[];
   const issues = schemaIssues(ZoneList, zones).map((i) => ({ ...i, path: `zones${i.path.startsWith('[') ? '' : '.'}${i.path}` }));
   (zones as ZoneT[]).forEach((z, i) => {
     if (z && typeof z === 'object' && Array.isArray(z.polygon) && (z.polygon.length < 4 || !isClosed(z.polygon as [number, number][]))) {
       issues.push({ path: `zones[${i}].polygon`, message: 'must be a closed ring of at least 3 points (the last point repeats the first)' });
     }
+    if (z && typeof z === 'object') issues.push(...zoneTypeIssues(z, `zones[${i}]`));
   });
   const size = obj['image_size'];
   if (size !== undefined && !(Array.isArray(size) && size.length === 2 && size.every((v) => Number.isInteger(v) && v > 0))) {

@@ -58,7 +58,7 @@ describe('console in Chromium', () => {
     mkdirSync(SHOTS, { recursive: true });
     await ensureWebBuilt();
     // Twelve cameras that nothing serves (down, with the pipeline's reason), twelve simulated terminals over MQTT.
-    const t = await writeTestCity({ cameras: 12, terminals: 12, cameraFarmPort: await freePort(), simulators: { terminals: true } });
+    const t = await writeTestCity({ routeAllDay: true, cameras: 12, terminals: 12, cameraFarmPort: await freePort(), simulators: { terminals: true } });
     t.raw.detectors = { workers: 1, warmup_runs: 1 };
     writeFileSync(t.file, stringify(t.raw));
     engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: ADMIN_PASSWORD } });
@@ -199,7 +199,7 @@ describe('console in Chromium', () => {
     await page.locator('#zone-dwell').dispatchEvent('change');
     await page.click('#zone-save');
     await expect.poll(() => page.locator('#zone-msg').textContent()).toContain('无需重启');
-    expect(s.svc.city.cameras.get('cam-0001')!.zones.map((z) => z.dwell_s)).toEqual([60, 120, 90]);
+    expect(s.svc.city.cameras.get('cam-0001')!.zones.map((z) => z.dwell_s)).toEqual([60, 120, 60, 90]);
     await shot(page, 'zone-editor');
     await page.goto(`${s.url}/#/users`);
     await page.fill('#user-name', 'clerk2');

@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CASE_STATES, CONSOLE_ACTIONS, ROLES } from './types.ts';
-import { CAMERA_STATES, DISMISS_REASONS, LABELS, ZONE_TYPES } from './web/src/i18n.ts';
+import { CAMERA_STATES, DISMISS_REASONS, LABELS } from './web/src/i18n.ts';
+import { ZONE_TYPES } from '../config/index.ts';
 
 /**
  * Every label the web app shows has a Chinese and an English text: each `t('key')` in the views,

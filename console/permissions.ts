@@ -9,11 +9,15 @@ export type Permission =
   | `case.${ConsoleAction}`;
 
 const OPERATOR: Permission[] = ['alerts', 'alerts.decide', 'cases', 'map', 'terminals', 'cameras', 'stats', 'case.dispatch', 'case.escalate'];
-const SUPERVISOR: Permission[] = [...OPERATOR, 'tuning', 'case.return', 'case.close', 'case.reopen', 'case.invalidate', 'case.transfer'];
+/** 监督中心: files or rejects reported cases, verifies resolved ones (close, or send back), reopens. */
+const SUPERVISOR: Permission[] = [...OPERATOR, 'tuning', 'case.file', 'case.return', 'case.close', 'case.rework', 'case.reopen', 'case.invalidate', 'case.transfer'];
+/** 指挥中心: dispatches filed cases, re-routes, escalates and transfers; neither files nor verifies. */
+const COMMAND: Permission[] = [...OPERATOR, 'case.return', 'case.transfer'];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> = {
   operator: new Set(OPERATOR),
   supervisor: new Set(SUPERVISOR),
+  command: new Set(COMMAND),
   clerk: new Set<Permission>(['cases', 'map', 'case.return']),
   admin: new Set<Permission>([...SUPERVISOR, 'cameras.edit', 'users']),
 };

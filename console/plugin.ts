@@ -6,7 +6,7 @@ import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sendHttpError as fail, type Logger } from '../core/index.ts';
-import type { City } from '../config/index.ts';
+import { ZONE_TYPES, type City } from '../config/index.ts';
 import type { ConsoleHub } from './hub.ts';
 import { LiveViews } from './live-view.ts';
 import { can, canSeeCase, type Permission } from './permissions.ts';
@@ -99,9 +99,9 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
     const terminals = can(actor, 'terminals') ? city.config.terminals.map((t) => ({ id: t.id, worker: t.worker, role: t.role, cell: t.cell })) : [];
     return {
       name: city.config.city.name, areas, cameras, terminals,
-      categories: city.config.categories.map((c) => ({ code: c.code, name: c.name_zh, name_en: c.name_en })),
+      categories: city.config.categories.map((c) => ({ code: c.code, name: c.name_zh, name_en: c.name_en, ...(c.standard_code ? { standard_code: c.standard_code } : {}), ...(c.local_code ? { local_code: c.local_code } : {}) })),
       departments: city.config.departments.map((d) => ({ id: d.id, name: d.name_zh, name_en: d.name_en })),
-      zoneTypes: ['no_parking', 'road_occupation'],
+      zoneTypes: [...ZONE_TYPES],
     };
   });
 
@@ -193,6 +193,8 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
       : action === 'return' ? await a.returnCase(c.id, actor, reason)
       : action === 'escalate' ? await a.escalate(c.id, actor)
       : action === 'close' ? await a.verifyClose(c.id, actor)
+      : action === 'file' ? await a.file(c.id, actor)
+      : action === 'rework' ? await a.rework(c.id, actor, reason)
       : action === 'reopen' ? await a.reopen(c.id, actor, reason)
       : action === 'transfer' ? await a.transfer(c.id, actor, req.body!.departments![0]!)
       : await a.markInvalid(c.id, actor, reason);

@@ -87,6 +87,8 @@ export interface ConsoleCase {
   readonly timeline: readonly CaseStep[];
   /** the grid worker who reported it, for the ranking */
   readonly reporter?: string;
+  /** times the supervision centre sent it back to the department (返工) */
+  readonly reworks?: number;
 }
 
 /** A terminal's position (OwnTracks-like). */
@@ -137,6 +139,10 @@ export interface CaseActions {
   returnCase(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
   escalate(caseId: string, actor: Actor): Promise<ConsoleCase>;
   verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase>;
+  /** the supervision centre files a reported case (立案), for the command centre to dispatch */
+  file(caseId: string, actor: Actor): Promise<ConsoleCase>;
+  /** the supervision centre sends a resolved case back to its department (返工), with the reason */
+  rework(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
   reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
   markInvalid(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase>;
   /** hands the case to another department (a command-centre decision) */
@@ -186,5 +192,5 @@ export interface TuningRow extends DetectorZoneStats { readonly raised: number; 
 /** Saves a camera's zones to the city config; the returned zones have defaults applied. */
 export interface ZoneStore { saveZones(cameraId: string, zones: readonly unknown[]): Promise<readonly unknown[]> }
 
-export const ROLES = ['operator', 'supervisor', 'clerk', 'admin'] as const;
+export const ROLES = ['operator', 'supervisor', 'command', 'clerk', 'admin'] as const;
 export type Role = (typeof ROLES)[number];

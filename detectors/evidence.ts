@@ -17,6 +17,7 @@ const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeA
 function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefined, detections: readonly Detection[]): string {
   const parts: string[] = [];
   if (zone) parts.push(`<polygon points="${zone.ring.map((p) => `${p[0]},${p[1]}`).join(' ')}" fill="rgba(255,200,0,0.18)" stroke="#ffc800" stroke-width="2"/>`);
+  if (zone && zone.shopLine.length >= 2) parts.push(`<polyline points="${zone.shopLine.map((p) => `${p[0]},${p[1]}`).join(' ')}" fill="none" stroke="#ff8000" stroke-width="2" stroke-dasharray="6 4"/>`);
   for (const d of detections) {
     parts.push(`<rect x="${d.box[0]}" y="${d.box[1]}" width="${d.box[2]}" height="${d.box[3]}" fill="none" stroke="#00e0ff" stroke-width="1.5"/>`);
     parts.push(`<text x="${d.box[0] + 2}" y="${Math.max(10, d.box[1] - 3)}" font-family="sans-serif" font-size="11" fill="#00e0ff">${esc(d.label)} ${d.score.toFixed(2)}</text>`);
@@ -24,7 +25,7 @@ function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefi
   const [x, y, bw, bh] = v.box;
   parts.push(`<rect x="${x}" y="${y}" width="${bw}" height="${bh}" fill="none" stroke="#ff2020" stroke-width="3"/>`);
   parts.push(`<circle cx="${v.point[0]}" cy="${v.point[1]}" r="4" fill="#ff2020"/>`);
-  const caption = `${v.rule} · ${v.class} · ${v.dwellS}s · camera ${v.cameraId} · zone ${v.zoneId} · ${new Date(v.confirmedMs).toISOString()} · ${v.model.name} ${v.model.version}`;
+  const caption = `${v.rule} · ${v.count !== null ? `${v.count} × ` : ''}${v.class} · ${v.dwellS}s · camera ${v.cameraId} · zone ${v.zoneId} · ${new Date(v.confirmedMs).toISOString()} · ${v.model.name} ${v.model.version}`;
   parts.push(`<rect x="0" y="${h - 20}" width="${w}" height="20" fill="rgba(0,0,0,0.6)"/>`);
   parts.push(`<text x="6" y="${h - 6}" font-family="sans-serif" font-size="12" fill="#ffffff">${esc(caption)}</text>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`;

@@ -17,6 +17,12 @@ export interface ReplayViolation {
   confirmed_frame: number;
   dwell_s: number;
   score: number;
+  /** How many it counts: bicycles in the cluster, objects spilled out, people in the crowd or at the stall. */
+  count?: number;
+  /** With a city (`--city`): the category the rule raises and its codes. */
+  category?: string;
+  standard_code?: string;
+  local_code?: string;
   boxes: [number, number, number, number, number][];
 }
 
@@ -31,7 +37,11 @@ export interface ReplayOptions {
   imageSize?: [number, number];
   /** Feed every Nth frame only, as a sampler that takes fps/N samples a second would (default 1). */
   every?: number;
+  /** The category (and its codes) each rule's violations are filed under, from a city config. */
+  codes?: ReplayCodes;
 }
+
+export type ReplayCodes = (rule: string) => { category: string; standard_code?: string; local_code?: string };
 
 /** Detections by frame, as `readMot` returns them; `first` > `last` when there are none. */
 export interface MotDetections {
@@ -90,20 +100,20 @@ export function readMot(file: string, defaultClass = 'car'): MotDetections {
 /** Runs the dwell rules over a detections file; returns every violation, in the order they ended. */
 export function replay(opts: ReplayOptions): ReplayViolation[] {
   const scene = loadZones(opts.zonesFile);
-  return replayDetections(readMot(opts.detectionsFile, opts.defaultClass), { ...scene, imageSize: opts.imageSize ?? scene.imageSize }, opts.fps, opts.every);
+  return replayDetections(readMot(opts.detectionsFile, opts.defaultClass), { ...scene, imageSize: opts.imageSize ?? scene.imageSize }, opts.fps, opts.every, opts.codes);
 }
 
 /**
  * The same rules the engine runs, over detections in memory. `boxes` hold the frames from the
  * confirmation on; `start_frame` is when the object stopped.
  */
-export function replayDetections(dets: MotDetections, scene: ReplayScene, fps: number, every = 1): ReplayViolation[] {
+export function replayDetections(dets: MotDetections, scene: ReplayScene, fps: number, every = 1, codes?: ReplayCodes): ReplayViolation[] {
   const rules = new DwellRules({ model: { name: 'replay', version: '1' }, keepHistory: true });
   rules.setZones('replay', compileZones('replay', scene.zones, COCO_CLASSES, scene.imageSize), { imageSize: scene.imageSize, homography: scene.homography });
   // Without a homography the parking rule fits its perspective plane on vehicle boxes: a replay
   // shows it the whole file first, as a camera that has run for a while would have seen them.
   if (!scene.homography) {
-    const vehicles = new Set(scene.zones.flatMap((z) => z.classes ?? VEHICLE_CLASSES));
+    const vehicles = new Set(scene.zones.filter((z) => z.type === 'no_parking').flatMap((z) => z.classes ?? VEHICLE_CLASSES));
     rules.calibrate('replay', [...dets.frames.values()].flatMap((ds) => ds.filter((d) => vehicles.has(d.label)).map((d) => d.box)));
   }
   const msPerFrame = 1000 / fps;
@@ -114,7 +124,7 @@ export function replayDetections(dets: MotDetections, scene: ReplayScene, fps: n
     out.push({
       id: v.id, rule: v.rule, zone: v.zoneId, class: v.class,
       start_frame: toFrame(v.firstSeenMs), end_frame: toFrame(v.lastSeenMs), confirmed_frame: toFrame(v.confirmedMs),
-      dwell_s: v.dwellS, score: v.score,
+      dwell_s: v.dwellS, score: v.score, ...(v.count !== null ? { count: v.count } : {}), ...codes?.(v.rule),
       boxes: (v.boxes ?? []).filter(([t]) => t >= v.confirmedMs).map(([t, l, tp, w, h]) => [toFrame(t), l, tp, w, h]),
     });
   };

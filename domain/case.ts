@@ -37,6 +37,9 @@ export interface CaseRecord {
   /** Sibling cases of a joint handling (one per department), this one included. */
   readonly joint: readonly string[];
   readonly category: string;
+  /** The category's codes in the national standard (CJ/T 214) and the city's list, from the opening event. */
+  readonly standard_code?: string;
+  readonly local_code?: string;
   readonly state: CaseState;
   readonly department: string;
   readonly rules: readonly string[];
@@ -49,6 +52,10 @@ export interface CaseRecord {
   readonly last_report_at: string;
   readonly deadline: { readonly kind: 'sign' | 'resolve'; readonly at: string } | null;
   readonly missed: number;
+  /** Times the supervision centre sent the resolved case back to the department (返工). */
+  readonly reworks?: number;
+  /** The closed case of the same category at the same place this one repeats, when reported within the repeat window. */
+  readonly repeat_of?: string;
   readonly returned_by: readonly string[];
   readonly result?: string;
   readonly rating?: number;
@@ -120,6 +127,11 @@ export function applyAction(c: CaseRecord, input: ActionInput): ActionOutcome {
       next.deadline = null;
       next.returned_by = [...c.returned_by, c.department];
       break;
+    case 'rework':
+      next.reworks = (c.reworks ?? 0) + 1;
+      next.deadline = input.deadline ?? null;
+      next.result = undefined;
+      break;
     case 'close':
     case 'invalidate':
       next.deadline = null;
@@ -146,7 +158,8 @@ export function newCase(id: string, joint: readonly string[], e: GridEventT, dep
   const report = reportOf(e);
   const t: Transition = clean({ seq: 1, at: at.toISOString(), actor: `${e.source.kind}:${e.source.id}`, action: 'report' as const, from: null, to: 'reported' as const, department, event_id: e.id });
   return {
-    schema: CASE_SCHEMA, id, joint, category: e.category, state: 'reported', department, rules,
+    schema: CASE_SCHEMA, id, joint, category: e.category, ...(e.standard_code ? { standard_code: e.standard_code } : {}), ...(e.local_code ? { local_code: e.local_code } : {}),
+    state: 'reported', department, rules,
     place: { lat: e.place.lat, lon: e.place.lon, path: e.place.path }, level: 'cell',
     reports: [report], report_count: 1, created_at: t.at, updated_at: t.at, last_report_at: report.at,
     deadline: null, missed: 0, returned_by: [], sla, seq: 1, history: [t],

@@ -7,10 +7,26 @@ import { geolocateCameraPoint, type GeoPoint } from './place.ts';
  * report from a terminal, and a citizen's or the hotline's request.
  */
 
+/** The codes other systems know a category by (`categories[].standard_code`, `local_code`). */
+export interface CategoryCodes {
+  readonly standard_code?: string;
+  readonly local_code?: string;
+}
+
+/** The category's codes from the city config; none for a category it does not list. */
+export function categoryCodes(city: City, category: string): CategoryCodes {
+  const c = city.categories.get(category);
+  return { ...(c?.standard_code ? { standard_code: c.standard_code } : {}), ...(c?.local_code ? { local_code: c.local_code } : {}) };
+}
+
+export type CameraEventType = 'illegal_parking' | 'road_vending' | 'non_motor_parking' | 'shopfront_spillover' | 'mobile_vendor' | 'crowd_gathering';
+
 export interface CameraDetection {
   /** Stable: the same incident gives the same id (e.g. camera, zone, locked position, first-seen time). */
   readonly id: string;
-  readonly type: 'illegal_parking' | 'road_vending';
+  readonly type: CameraEventType;
+  /** The category's codes; `cameraEvent` looks them up when absent. */
+  readonly codes?: CategoryCodes;
   /** Category code; the type when absent. */
   readonly category?: string;
   readonly cameraId: string;
@@ -20,6 +36,8 @@ export interface CameraDetection {
   readonly box: readonly [number, number, number, number];
   readonly dwell_s: number;
   readonly score: number;
+  /** How many objects or people the violation counts (clusters, crowds); absent for one object. */
+  readonly count?: number | null;
   readonly firstSeen: Date;
   readonly confirmedAt: Date;
   readonly evidence: readonly string[];
@@ -41,18 +59,18 @@ export interface EventPlace {
 export function cameraEvent(city: City, d: CameraDetection): GridEventT | null {
   const [x, y, w, h] = d.box;
   const g = geolocateCameraPoint(city, d.cameraId, d.zoneId, [x + w / 2, y + h]);
-  return g ? cameraEventAt(d, g) : null;
+  return g ? cameraEventAt({ ...d, codes: d.codes ?? categoryCodes(city, d.category ?? d.type) }, g) : null;
 }
 
 /** A camera event at a place already found. */
 export function cameraEventAt(d: CameraDetection, place: EventPlace): GridEventT {
   const [x, y, w, h] = d.box;
   return {
-    schema: EVENT_SCHEMA, id: d.id, type: d.type, category: d.category ?? d.type,
+    schema: EVENT_SCHEMA, id: d.id, type: d.type, category: d.category ?? d.type, ...d.codes,
     source: { kind: 'camera', id: d.cameraId, zone: d.zoneId },
     first_seen: d.firstSeen.toISOString(), confirmed_at: d.confirmedAt.toISOString(),
     place: { lat: place.lat, lon: place.lon, path: [...place.path], ...(place.method ? { method: place.method } : {}) },
-    object: { class: d.class, box: [x, y, w, h], dwell_s: d.dwell_s, score: d.score },
+    object: { class: d.class, box: [x, y, w, h], dwell_s: d.dwell_s, score: d.score, ...(d.count != null ? { count: d.count } : {}) },
     evidence: [...d.evidence], ...(d.model ? { model: { name: d.model.name, version: d.model.version } } : {}),
   };
 }
@@ -70,12 +88,13 @@ export interface TerminalSighting {
   readonly path: readonly string[];
   readonly text?: string;
   readonly evidence: readonly string[];
+  readonly codes?: CategoryCodes;
 }
 
 /** A grid worker's report from a terminal, placed by its GPS fix. */
 export function terminalEvent(s: TerminalSighting): GridEventT {
   return {
-    schema: EVENT_SCHEMA, id: s.id, type: 'terminal_report', category: s.category,
+    schema: EVENT_SCHEMA, id: s.id, type: 'terminal_report', category: s.category, ...s.codes,
     source: { kind: 'terminal', id: s.terminalId },
     first_seen: s.seenAt.toISOString(), confirmed_at: s.receivedAt.toISOString(),
     place: { lat: s.lat, lon: s.lon, path: [...s.path], method: 'gps' },
@@ -97,13 +116,14 @@ export interface CitizenRequest {
   readonly address?: string;
   readonly description?: string;
   readonly evidence: readonly string[];
+  readonly codes?: CategoryCodes;
 }
 
 /** A citizen's or the hotline's request, placed where the reporter said. */
 export function citizenEvent(r: CitizenRequest): GridEventT {
   const at = r.at.toISOString();
   return {
-    schema: EVENT_SCHEMA, id: r.id, type: r.channel === 'hotline' ? 'hotline_report' : 'citizen_report', category: r.category,
+    schema: EVENT_SCHEMA, id: r.id, type: r.channel === 'hotline' ? 'hotline_report' : 'citizen_report', category: r.category, ...r.codes,
     source: { kind: r.channel, id: r.reporter }, first_seen: at, confirmed_at: at,
     place: { lat: r.lat, lon: r.lon, path: [...r.path], method: 'reported', ...(r.address ? { address: r.address } : {}) },
     evidence: [...r.evidence], ...(r.description ? { description: r.description } : {}),

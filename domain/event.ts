@@ -4,7 +4,11 @@ import { EventInvalidError } from './errors.ts';
 
 /** The version tag every event carries; a breaking change to the shape bumps it. */
 export const EVENT_SCHEMA = 'gridwatch.event/v1' as const;
-export const EVENT_TYPES = ['illegal_parking', 'road_vending', 'terminal_report', 'citizen_report', 'hotline_report'] as const;
+/** The camera rules' types (one per zone type: config's ZONE_RULES), then the reports'. */
+export const EVENT_TYPES = [
+  'illegal_parking', 'road_vending', 'non_motor_parking', 'shopfront_spillover', 'mobile_vendor', 'crowd_gathering',
+  'terminal_report', 'citizen_report', 'hotline_report',
+] as const;
 
 const Token = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' });
 const Time = Type.String({ format: 'date-time', description: 'RFC 3339, UTC' });
@@ -15,6 +19,8 @@ export const GridEvent = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9][A-Za-z0-9_.:-]*$', description: 'stable id: the same incident published again has the same id' }),
   type: Type.Enum([...EVENT_TYPES]),
   category: Token,
+  standard_code: Type.Optional(Type.String({ pattern: '^[0-9]{2,12}$', description: "the category's code in the national standard (CJ/T 214), e.g. 0506" })),
+  local_code: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: "the category's code in the city's own list" })),
   source: Type.Object({
     kind: Type.Enum(['camera', 'terminal', 'citizen', 'hotline']),
     id: Type.String({ minLength: 1, maxLength: 128, description: 'camera or terminal id; the reporter reference for citizens' }),
@@ -34,6 +40,7 @@ export const GridEvent = Type.Object({
     box: Type.Tuple([Type.Number(), Type.Number(), Type.Number(), Type.Number()], { description: '[x, y, width, height] in image pixels' }),
     dwell_s: Type.Number({ minimum: 0 }),
     score: Type.Number({ minimum: 0, maximum: 1 }),
+    count: Type.Optional(Type.Integer({ minimum: 0, description: 'how many: bicycles in the cluster, objects spilled out, people in the crowd or at the stall' })),
   }, { additionalProperties: false })),
   evidence: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'snapshot and clip URLs' }),
   model: Type.Optional(Type.Object({ name: Type.String({ minLength: 1 }), version: Type.String({ minLength: 1 }) }, { additionalProperties: false })),

@@ -173,7 +173,7 @@ export class CameraPipeline {
     const e = this.#ports;
     const event = cameraEvent(e.city, {
       id: v.id, type: v.rule, category: v.rule, cameraId: v.cameraId, zoneId: v.zoneId, class: v.class, box: v.box,
-      dwell_s: Math.round(v.dwellS), score: Math.min(1, Math.max(0, v.score)), firstSeen: new Date(v.firstSeenMs), confirmedAt: new Date(v.confirmedMs),
+      dwell_s: Math.round(v.dwellS), score: Math.min(1, Math.max(0, v.score)), count: v.count, firstSeen: new Date(v.firstSeenMs), confirmedAt: new Date(v.confirmedMs),
       evidence: [`/api/alerts/${v.id}/evidence.jpg`], model: v.model,
     });
     if (!event) return;
@@ -186,10 +186,11 @@ export class CameraPipeline {
     if (!published) return;
     const [district = '', street = '', community = ''] = event.place.path;
     e.telemetry.write('events', {
-      ts: v.confirmedMs, event_id: event.id, category: event.category, source: 'camera', source_id: v.cameraId,
+      ts: v.confirmedMs, event_id: event.id, category: event.category, standard_code: event.standard_code ?? '', local_code: event.local_code ?? '', source: 'camera', source_id: v.cameraId,
       district, street, cell: event.place.path[event.place.path.length - 1] ?? '', lat: event.place.lat, lon: event.place.lon,
       class: v.class, score: event.object!.score, dwell_s: v.dwellS, zone: v.zoneId, model: v.model.name, model_version: v.model.version, snapshot: v.evidence?.annotated ?? '',
       node: e.nodeId, box_x: v.box[0], box_y: v.box[1], box_w: v.box[2], box_h: v.box[3], community,
+      count: v.count ?? 0,
     });
   }
 

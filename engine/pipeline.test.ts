@@ -19,6 +19,8 @@ describe('camera → detector → event → case, end to end', () => {
     const raw = t.raw;
     raw.ingest = { sample_period_s: 1 };
     raw.cameras[0].zones[0].dwell_s = 3;
+    // The camera's street-order zone watches the plaza for a crowd: four people for five seconds.
+    Object.assign(raw.cameras[0].zones[2], { type: 'crowd_gathering', min_people: 4, dwell_s: 5 });
     const { writeFileSync } = await import('node:fs');
     const { stringify } = await import('yaml');
     writeFileSync(t.file, stringify(raw));
@@ -31,21 +33,30 @@ describe('camera → detector → event → case, end to end', () => {
     let caseId: string | undefined;
     let eventId: string | undefined;
     await until(() => (eventId ? 'no case for the alert' : 'no alert within 90 s'), () => {
-      for (const id of engine.console.hub.alerts.keys()) eventId ??= id;
+      for (const [id, a] of engine.console.hub.alerts) if (a.alert.zoneId === 'kerb') eventId ??= id;
       if (eventId) caseId = engine.router.casesOfEvent(eventId)[0];
       return caseId !== undefined;
     }, 90_000);
     expect(eventId, 'no alert within 90 s').toBeDefined();
     expect(caseId, 'no case for the alert').toBeDefined();
     const c = engine.router.get(caseId!)!;
-    expect(c.category).toBe('illegal_parking');
+    expect(c).toMatchObject({ category: 'illegal_parking', standard_code: '0505', local_code: '605' });
     expect(c.reports[0]!.source).toMatchObject({ kind: 'camera', id: 'cam-0001', zone: 'kerb' });
     expect(['car', 'truck', 'bus']).toContain(c.reports[0]!.object!.class);
     expect(c.place.path[c.place.path.length - 1]).toBe(engine.city.cameras.get('cam-0001')!.cell);
     // One van, one alert: ten more samples (the detector finds it as car and as truck now and
     // then) raise no second one.
     await new Promise((r) => setTimeout(r, 10_000));
-    const alerts = [...engine.console.hub.alerts.values()].filter((a) => a.alert.cameraId === 'cam-0001');
+    const alerts = [...engine.console.hub.alerts.values()].filter((a) => a.alert.cameraId === 'cam-0001' && a.alert.zoneId === 'kerb');
     expect(alerts.map((a) => a.alert.className)).toHaveLength(1);
   }, 120_000);
+
+  it('raises crowd_gathering for the people crossing the plaza, with their count, filed under its local code', async () => {
+    const crowd = await until('no crowd case within 60 s', () => engine.router.list({ category: 'crowd_gathering' })[0], 60_000);
+    expect(crowd).toMatchObject({ category: 'crowd_gathering', local_code: '401' });
+    expect(crowd.standard_code).toBeUndefined();
+    expect(crowd.reports[0]!.source).toMatchObject({ kind: 'camera', id: 'cam-0001', zone: 'plaza' });
+    expect(crowd.reports[0]!.object).toMatchObject({ class: 'person' });
+    expect(crowd.reports[0]!.object!.count).toBeGreaterThanOrEqual(4);
+  }, 90_000);
 });

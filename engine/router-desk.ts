@@ -1,4 +1,5 @@
-import { cameraEventAt, type CaseRecord, type ConsoleAction, type GridEventT } from '../domain/index.ts';
+import { CAMERA_RULES } from '../config/index.ts';
+import { cameraEventAt, categoryCodes, type CameraEventType, type CaseRecord, type ConsoleAction, type GridEventT } from '../domain/index.ts';
 import type { CaseRouter } from '../router/index.ts';
 import type { Actor, CaseActions, ConsoleAlert, ConsoleCase, ConsoleFeed } from '../console/index.ts';
 
@@ -28,6 +29,7 @@ export function consoleCase(c: CaseRecord, workerOf: (terminalId: string) => str
     ...(c.deadline?.kind === 'sign' ? { signDeadline: ms(c.deadline.at) } : {}),
     ...(c.deadline?.kind === 'resolve' ? { resolveDeadline: ms(c.deadline.at) } : {}),
     missedDeadlines: c.missed,
+    ...(c.reworks ? { reworks: c.reworks } : {}),
     alerts: c.reports.map((r) => r.event_id),
     timeline: c.history.map((t) => ({ ts: ms(t.at), state: t.to, actor: t.actor, ...(t.reason ? { note: t.reason } : {}) })),
     // The worker who reported it, by name, as the ranking counts them.
@@ -36,9 +38,10 @@ export function consoleCase(c: CaseRecord, workerOf: (terminalId: string) => str
 }
 
 /** An alert the operator confirmed, as the event that opens (or joins) its case. */
-function alertEvent(a: ConsoleAlert): GridEventT {
+function alertEvent(a: ConsoleAlert, city: CaseRouter['city']): GridEventT {
+  const type = (CAMERA_RULES as readonly string[]).includes(a.category) ? (a.category as CameraEventType) : 'illegal_parking';
   const event = cameraEventAt({
-    id: a.id, type: a.category === 'road_vending' ? 'road_vending' : 'illegal_parking', category: a.category,
+    id: a.id, type, category: a.category, codes: categoryCodes(city, a.category),
     cameraId: a.cameraId, zoneId: a.zoneId, class: a.className, box: a.box ?? [0, 0, 0, 0], dwell_s: a.dwellS, score: a.score,
     firstSeen: new Date(a.ts - a.dwellS * 1000), confirmedAt: new Date(a.ts), evidence: [],
   }, a);
@@ -98,7 +101,7 @@ export class RouterCaseDesk implements CaseActions {
   }
 
   async confirmAlert(alert: ConsoleAlert, actor: Actor): Promise<ConsoleCase> {
-    if (this.#router.casesOfEvent(alert.id).length === 0) await this.#router.publish(alertEvent(alert));
+    if (this.#router.casesOfEvent(alert.id).length === 0) await this.#router.publish(alertEvent(alert, this.#router.city));
     const c = await this.#caseOf(alert.id);
     this.#onVerdict({ alert, verdict: 'confirmed', caseId: c.id, operator: actor.username });
     return c;
@@ -129,6 +132,12 @@ export class RouterCaseDesk implements CaseActions {
   }
   verifyClose(caseId: string, actor: Actor): Promise<ConsoleCase> {
     return this.#act(caseId, 'close', actor);
+  }
+  file(caseId: string, actor: Actor): Promise<ConsoleCase> {
+    return this.#act(caseId, 'file', actor);
+  }
+  rework(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
+    return this.#act(caseId, 'rework', actor, { reason });
   }
   reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     return this.#act(caseId, 'reopen', actor, { reason });

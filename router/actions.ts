@@ -85,6 +85,9 @@ export class CaseActions {
           return [{ ...base, action, deadline: { kind: 'resolve', at: deadlineAfter(now, policy.resolve_within_s) } }];
         case 'resolve':
           return [{ ...base, action, result: req.result, rating: req.rating }];
+        case 'rework':
+          // Sent back to the department that resolved it: it handles the case again, against a new limit.
+          return [{ ...base, action, deadline: { kind: 'resolve', at: deadlineAfter(now, policy.resolve_within_s) } }];
         case 'return':
         case 'reopen': {
           // Re-route without the departments that returned it; the command centre when none is left.
@@ -107,6 +110,7 @@ export class CaseActions {
           if (!up) return new CaseActionError('illegal_transition', `case ${id} is already at the district level`, { case: id });
           return [{ ...base, action, level: up.level, area: up.area }];
         }
+        case 'file':
         case 'progress':
         case 'close':
         case 'invalidate':

@@ -13,14 +13,16 @@ describe('the case state machine', () => {
   const inState = (state: CaseState): CaseRecord => ({ ...base, state });
   // Where each action may start; everything else must be refused with a reason.
   const allowed: Record<string, CaseState[]> = {
-    dispatch: ['reported', 'returned', 'reopened'],
+    file: ['reported'],
+    dispatch: ['reported', 'filed', 'returned', 'reopened'],
     sign: ['dispatched', 'transferred'],
     progress: ['signed'],
     resolve: ['signed'],
     return: ['dispatched', 'signed', 'transferred'],
     close: ['resolved'],
+    rework: ['resolved'],
     reopen: ['resolved', 'closed', 'invalid'],
-    invalidate: ['reported', 'dispatched', 'signed', 'returned', 'reopened', 'transferred'],
+    invalidate: ['reported', 'filed', 'dispatched', 'signed', 'returned', 'reopened', 'transferred'],
     transfer: ['dispatched', 'signed', 'returned', 'reopened'],
   };
   for (const [action, from] of Object.entries(allowed)) {

@@ -3,7 +3,7 @@ import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { City } from '../config/index.ts';
 import type { Counter, Histogram, Logger } from '../core/index.ts';
 import { EVENTS_STREAM } from '../bus/index.ts';
-import { applyAction, newCase, parseEvent, reportOf, type GridEventT } from '../domain/index.ts';
+import { applyAction, categoryCodes, newCase, parseEvent, reportOf, type GridEventT } from '../domain/index.ts';
 import type { Activity } from './activity.ts';
 import { deadlineAfter, slaPolicy } from './deadlines.ts';
 import { keepClosedMs } from './retention.ts';
@@ -129,6 +129,8 @@ export class Intake {
       m.term();
       return;
     }
+    // An event from a publisher that did not give its category's codes gets them from the city.
+    if (e.standard_code === undefined && e.local_code === undefined) e = { ...e, ...categoryCodes(this.#city, e.category) };
     // A publisher that left the grid path out gets it from lat/lon.
     if (e.place.path.length === 0) {
       const hit = this.#city.grid.locate(e.place.lat, e.place.lon);
@@ -202,20 +204,30 @@ export class Intake {
     const ids = depts.map((d) => caseIdFor(e.id, e.confirmed_at, depts.length > 1 ? d : undefined));
     const rules = decision.matches.map((m) => m.rule);
     const at = new Date();
+    // Filed at once (and dispatched by the rules) when the category files this source's cases by
+    // itself; otherwise the case waits, reported, for the supervision centre to file or reject it.
+    const auto = this.#city.categories.get(e.category)?.auto_file.includes(e.source.kind) ?? true;
+    const repeated = this.#view.findRepeated(e, this.#city.config.routing.repeat_window_s * 1000);
     await Promise.all(depts.map(async (dept, i) => {
       const id = ids[i]!;
       let entry = this.#view.entry(id) ?? null;
       if (!entry) {
         const policy = slaPolicy(this.#city, e.category, dept);
-        const c = newCase(id, ids, e, dept, rules.length ? rules : ['default'], policy.id, at);
-        const why = decision.isDefault ? `no rule matched; default department ${dept}` : `rules ${rules.join(', ')}`;
+        let c = newCase(id, ids, e, dept, rules.length ? rules : ['default'], policy.id, at);
+        if (repeated) c = { ...c, repeat_of: repeated.id };
         // An operator dismissed the alert before its event came: the case is made invalid, not dispatched.
         const dismissed = this.#dismissals.get(e.id);
-        const out = dismissed
-          ? applyAction(c, { action: 'invalidate', actor: dismissed.actor, at, reason: `alert dismissed: ${dismissed.reason}`, event_id: e.id })
-          : applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: deadlineAfter(at, policy.sign_within_s) } });
-        if (!out.ok) throw new Error(out.reason);
-        entry = await this.#writer.create(out.record);
+        if (dismissed) {
+          const out = applyAction(c, { action: 'invalidate', actor: dismissed.actor, at, reason: `alert dismissed: ${dismissed.reason}`, event_id: e.id });
+          if (!out.ok) throw new Error(out.reason);
+          c = out.record;
+        } else if (auto) {
+          const why = decision.isDefault ? `no rule matched; default department ${dept}` : `rules ${rules.join(', ')}`;
+          const out = applyAction(c, { action: 'dispatch', actor: 'router', at, department: dept, reason: why, event_id: e.id, deadline: { kind: 'sign', at: deadlineAfter(at, policy.sign_within_s) } });
+          if (!out.ok) throw new Error(out.reason);
+          c = out.record;
+        }
+        entry = await this.#writer.create(c);
       }
       const { record, revision } = entry;
       for (const t of record.history) if (t.event_id === e.id) fx.push(() => this.#writer.emit(record, t, revision));

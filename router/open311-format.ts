@@ -65,7 +65,7 @@ function isPrivateAddress(ip: string): boolean {
 
 /** FixMyStreet's statuses for `servicerequestupdates`. */
 const UPDATE_STATUS: Record<CaseState, string> = {
-  reported: 'OPEN', dispatched: 'ACTION_SCHEDULED', signed: 'IN_PROGRESS', resolved: 'FIXED', closed: 'CLOSED',
+  reported: 'OPEN', filed: 'CONFIRMED', dispatched: 'ACTION_SCHEDULED', signed: 'IN_PROGRESS', resolved: 'FIXED', closed: 'CLOSED',
   reopened: 'OPEN', returned: 'INVESTIGATING', invalid: 'NO_FURTHER_ACTION', transferred: 'INTERNAL_REFERRAL',
 };
 
@@ -81,7 +81,7 @@ export function toOpen311(city: City, c: CaseRecord, revision: number, caller: O
     status: OPEN_STATES.has(c.state) ? 'open' : 'closed',
     ...(caller.internal && last?.reason ? { status_notes: last.reason } : {}),
     service_name: cat?.name_en ?? c.category,
-    service_code: c.category,
+    service_code: cat?.standard_code ?? c.category,
     ...(c.reports[0]?.description ? { description: c.reports[0].description } : {}),
     agency_responsible: c.department,
     requested_datetime: c.created_at,
@@ -90,7 +90,9 @@ export function toOpen311(city: City, c: CaseRecord, revision: number, caller: O
     lat: c.place.lat,
     long: c.place.lon,
     ...(media ? { media_url: media } : {}),
-    // gridwatch extensions
+    // gridwatch extensions: the category's own code and its local code beside the standard's service_code
+    category: c.category,
+    ...(cat?.local_code ? { local_code: cat.local_code } : {}),
     state: c.state,
     light: CASE_LIGHTS[c.state],
     reports: c.report_count,

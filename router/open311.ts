@@ -2,7 +2,7 @@ import { randomUUID, createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { citizenEvent, locatePath, type CaseRecord } from '../domain/index.ts';
+import { categoryCodes, citizenEvent, locatePath, type CaseRecord } from '../domain/index.ts';
 import { httpErrorAnswer } from '../core/index.ts';
 import type { CaseRouter } from './router.ts';
 import { clientByKey, mediaUrlProblem, toOpen311, toXml, updatesOf, MAX_MEDIA_URL, type Open311Caller, type Open311Client } from './open311-format.ts';
@@ -93,7 +93,11 @@ export function registerOpen311(app: FastifyInstance, router: CaseRouter, o: Ope
 
   for (const ext of FORMATS) {
     api.get(`/open311/v2/services${ext}`, { errorHandler: open311Errors, schema: { querystring: Type.Object(Query) } }, async (req, reply) => {
-      const list = [...city.categories.values()].map((c) => ({ service_code: c.code, service_name: c.name_en, description: `${c.name_zh} / ${c.name_en}`, metadata: false, type: 'realtime', keywords: c.code, group: c.parent ?? 'city' }));
+      const list = [...city.categories.values()].map((c) => ({
+        // Other systems speak the standard's codes; the category's own code and its local code are keywords, and every one is accepted.
+        service_code: c.standard_code ?? c.code, service_name: c.name_en, description: `${c.name_zh} / ${c.name_en}`, metadata: false, type: 'realtime',
+        keywords: [c.code, c.standard_code, c.local_code].filter(Boolean).join(','), group: c.parent ?? 'city',
+      }));
       return answer(reply, formatOf(req), 200, 'services', 'service', list);
     });
 
@@ -130,7 +134,8 @@ export function registerOpen311(app: FastifyInstance, router: CaseRouter, o: Ope
         return refuse(reply, format, 429, `client ${caller.name} posts more than ${perMinute} requests a minute; retry in ${wait} s`);
       }
       const b = req.body;
-      if (!city.categories.has(b.service_code)) return refuse(reply, format, 400, `unknown service_code ${JSON.stringify(b.service_code)}; see GET /open311/v2/services`);
+      const category = city.categoryByCode.get(b.service_code)?.code;
+      if (!category) return refuse(reply, format, 400, `unknown service_code ${JSON.stringify(b.service_code)}; see GET /open311/v2/services`);
       const mediaProblem = b.media_url ? mediaUrlProblem(b.media_url) : null;
       if (mediaProblem) return refuse(reply, format, 400, mediaProblem);
       const path = locatePath(city, b.lat, b.long);
@@ -139,7 +144,7 @@ export function registerOpen311(app: FastifyInstance, router: CaseRouter, o: Ope
       const id = `o311-${typeof key === 'string' && key ? createHash('sha256').update(`${caller.name}\u0000${key}`).digest('hex').slice(0, 20) : randomUUID()}`;
       const reporter = `${caller.name}:${b.account_id ?? b.device_id ?? b.email ?? 'anonymous'}`;
       const event = citizenEvent({
-        id, channel: b.source ?? 'citizen', reporter, category: b.service_code,
+        id, channel: b.source ?? 'citizen', reporter, category, codes: categoryCodes(city, category),
         at: new Date(), lat: b.lat, lon: b.long, path, address: b.address_string, description: b.description, evidence: b.media_url ? [b.media_url] : [],
       });
       await router.publish(event);
@@ -175,7 +180,7 @@ export function registerOpen311(app: FastifyInstance, router: CaseRouter, o: Ope
       const department = caller.department ?? q.department;
       const list = router.list({
         ...(q.service_request_id ? { ids: q.service_request_id.split(',').slice(0, 200).flatMap((s) => (router.get(s) ? [s] : router.casesOfEvent(s))) } : {}),
-        ...(q.service_code ? { category: q.service_code } : {}),
+        ...(q.service_code ? { category: city.categoryByCode.get(q.service_code)?.code ?? q.service_code } : {}),
         ...(q.status ? { open: q.status === 'open' } : {}),
         ...(q.state ? { state: q.state } : {}),
         ...(department ? { department } : {}),

@@ -60,7 +60,8 @@ describe('router with a real nats-server', () => {
     expect(pub.stream).toBe('GW_EVENTS');
     const id = await until('the case', () => router.casesOfEvent(e.id)[0]);
     const c = router.get(id)!;
-    expect(c).toMatchObject({ state: 'dispatched', department: 'traffic_police', category: 'illegal_parking', rules: ['parking-daytime'], report_count: 1 });
+    // The event came without its codes (an outside publisher): the router stamps the city's on the case.
+    expect(c).toMatchObject({ state: 'dispatched', department: 'traffic_police', category: 'illegal_parking', standard_code: '0505', local_code: '605', rules: ['parking-daytime'], report_count: 1 });
     expect(c.place.path).toEqual(['D01', 'S01', 'S01C3', 'G0305']);
 
     // The dispatch system reads its order from its durable consumer.
@@ -73,7 +74,7 @@ describe('router with a real nats-server', () => {
       const o = m.json<DispatchOrder>();
       return o.case_id === id ? o : undefined;
     }, 50_000);
-    expect(order).toMatchObject({ case_id: id, department: 'traffic_police', event_id: e.id, ack_subject: 'gw.dispatch.ack.traffic_police', action: 'dispatch' });
+    expect(order).toMatchObject({ case_id: id, department: 'traffic_police', event_id: e.id, ack_subject: 'gw.dispatch.ack.traffic_police', action: 'dispatch', category: 'illegal_parking', standard_code: '0505', local_code: '605' });
 
     expect(await ack(nc, 'traffic_police', { case_id: id, action: 'sign', actor: 'clerk-1' })).toMatchObject({ status: 'applied', state: 'signed' });
     expect(router.get(id)!.deadline?.kind).toBe('resolve');
@@ -93,7 +94,7 @@ describe('router with a real nats-server', () => {
     expect(counts[`gw.cases.log.${id}`]).toBe(6);
 
     const o311 = await app.inject({ method: 'GET', url: `/open311/v2/requests/${id}?api_key=${OPEN311_KEY}` });
-    expect(o311.json()[0]).toMatchObject({ service_request_id: id, status: 'closed', service_code: 'illegal_parking', agency_responsible: 'traffic_police', state: 'closed' });
+    expect(o311.json()[0]).toMatchObject({ service_request_id: id, status: 'closed', service_code: '0505', category: 'illegal_parking', local_code: '605', agency_responsible: 'traffic_police', state: 'closed' });
   });
 
   it('groups repeated reports of one place into one open case, keeping all evidence', async () => {
@@ -185,6 +186,18 @@ describe('router with a real nats-server', () => {
   it('serves Open311: services, a citizen request that becomes a case, and filtered lists', async () => {
     const services = await app.inject({ method: 'GET', url: '/open311/v2/services' });
     expect(services.json().map((s: { service_code: string }) => s.service_code)).toContain('road_vending');
+    // Categories with a standard code are offered by it, with their own and local codes as keywords.
+    expect(services.json().find((s: { service_code: string }) => s.service_code === '0506')).toMatchObject({ keywords: 'non_motor_parking,0506,606' });
+    const [blat, blon] = cellCentre(city, 'G0505');
+    for (const code of ['0506', '606']) {
+      const bikes = await app.inject({ method: 'POST', url: '/open311/v2/requests', payload: { api_key: OPEN311_KEY, service_code: code, lat: blat, long: blon, description: `bicycles on the pavement (${code})` } });
+      expect(bikes.statusCode).toBe(201);
+      const bc = router.get(bikes.json()[0].service_request_id)!;
+      expect(bc).toMatchObject({ category: 'non_motor_parking', standard_code: '0506', local_code: '606', department: 'urban_mgmt' });
+    }
+    const byLocal = await app.inject({ method: 'GET', url: `/open311/v2/requests?service_code=606&api_key=${OPEN311_KEY}` });
+    expect(byLocal.json().length).toBeGreaterThanOrEqual(1);
+    expect(byLocal.json().every((r: { service_code: string; category: string }) => r.service_code === '0506' && r.category === 'non_motor_parking')).toBe(true);
     const [lat, lon] = cellCentre(city, 'G0404');
     const res = await app.inject({ method: 'POST', url: '/open311/v2/requests', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: `api_key=${OPEN311_KEY}&service_code=sanitation&lat=${lat}&long=${lon}&description=rubbish+pile&media_url=http%3A%2F%2Fphotos.example.org%2Fa.jpg` });
     expect(res.statusCode).toBe(201);

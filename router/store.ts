@@ -22,9 +22,13 @@ export interface DispatchOrder {
   readonly case_id: string;
   readonly seq: number;
   readonly revision: number;
-  readonly action: 'dispatch' | 'transfer';
+  /** `rework`: the supervision centre sent the resolved case back; handle it again (it stays signed). */
+  readonly action: 'dispatch' | 'transfer' | 'rework';
   readonly department: string;
   readonly category: string;
+  /** The category's codes (CJ/T 214, the city's list), when the city config gives them. */
+  readonly standard_code?: string;
+  readonly local_code?: string;
   readonly state: string;
   readonly place: CaseRecord['place'];
   readonly level: string;
@@ -200,12 +204,12 @@ export class CaseStore {
    */
   async emit(c: CaseRecord, t: Transition, revision: number): Promise<void> {
     const msgID = `${c.id}:${t.seq}`;
-    if (t.to === 'dispatched' && t.action === 'dispatch' || t.action === 'transfer') {
+    if (t.to === 'dispatched' && t.action === 'dispatch' || t.action === 'transfer' || t.action === 'rework') {
       const dept = t.department ?? c.department;
       const order: DispatchOrder = {
-        schema: 'gridwatch.dispatch/v1', order_id: msgID, case_id: c.id, seq: t.seq, revision, action: t.action === 'transfer' ? 'transfer' : 'dispatch',
-        department: dept, category: c.category, state: t.to, place: c.place, level: c.level, report_count: c.report_count,
-        ...splitEvidence(c), deadline: t.deadline ? { kind: 'sign', at: t.deadline } : null,
+        schema: 'gridwatch.dispatch/v1', order_id: msgID, case_id: c.id, seq: t.seq, revision, action: t.action === 'transfer' || t.action === 'rework' ? t.action : 'dispatch',
+        department: dept, category: c.category, ...(c.standard_code ? { standard_code: c.standard_code } : {}), ...(c.local_code ? { local_code: c.local_code } : {}), state: t.to, place: c.place, level: c.level, report_count: c.report_count,
+        ...splitEvidence(c), deadline: t.deadline ? { kind: t.action === 'rework' ? 'resolve' : 'sign', at: t.deadline } : null,
         ack_subject: ackSubject(dept), at: t.at, ...(t.event_id ? { event_id: t.event_id } : {}),
       };
       await this.js.publish(dispatchSubject(dept), JSON.stringify(order), { msgID });

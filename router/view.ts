@@ -274,26 +274,34 @@ export class CaseView {
    * whose last report is within `routing.merge_window_s` of the event; null when none is.
    */
   findOpenCase(e: GridEventT): CaseRecord | null {
-    const [bx, by] = this.#bucketOf(e.place.lat, e.place.lon);
     const t = Date.parse(e.confirmed_at);
+    return this.#nearest(e, (c) => OPEN_STATES.has(c.state) && c.state !== 'resolved' && Math.abs(t - Date.parse(c.last_report_at)) <= this.#windowMs);
+  }
+
+  /**
+   * The closed case of the event's category within the merge radius that it repeats: closed at
+   * most `windowMs` before the event (重复案件). Cases past retention are gone, and not found.
+   */
+  findRepeated(e: GridEventT, windowMs: number): CaseRecord | null {
+    const t = Date.parse(e.confirmed_at);
+    return this.#nearest(e, (c) => c.state === 'closed' && Date.parse(c.updated_at) <= t && t - Date.parse(c.updated_at) <= windowMs);
+  }
+
+  #nearest(e: GridEventT, ok: (c: CaseRecord) => boolean): CaseRecord | null {
+    const [bx, by] = this.#bucketOf(e.place.lat, e.place.lon);
     let best: CaseRecord | null = null;
     let bestD = Infinity;
     for (let dx = -1; dx <= 1; dx++) {
       for (let dy = -1; dy <= 1; dy++) {
-        const set = this.#buckets.get(`${e.category}:${bx + dx}:${by + dy}`);
-        if (!set) continue;
-        for (const id of set) {
+        for (const id of this.#buckets.get(`${e.category}:${bx + dx}:${by + dy}`) ?? []) {
           const c = this.#cases.get(id)?.record;
-          if (!c || !OPEN_STATES.has(c.state) || c.state === 'resolved') continue;
-          if (Math.abs(t - Date.parse(c.last_report_at)) > this.#windowMs) continue;
+          if (!c || !ok(c)) continue;
           const d = haversineM(c.place.lat, c.place.lon, e.place.lat, e.place.lon);
-          if (d <= this.#radiusM && d < bestD) {
-            best = c;
-            bestD = d;
-          }
+          if (d <= this.#radiusM && d < bestD) (best = c), (bestD = d);
         }
       }
     }
     return best;
   }
+
 }

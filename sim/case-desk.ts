@@ -126,6 +126,18 @@ export class MemoryCaseDesk implements CaseActions {
     return this.#step(c, 'closed', actor.username, undefined);
   }
 
+  async file(caseId: string, actor: Actor): Promise<ConsoleCase> {
+    const c = this.#get(caseId);
+    this.#need(c, 'file');
+    return this.#step(c, 'filed', actor.username, undefined);
+  }
+
+  async rework(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
+    const c = this.#get(caseId);
+    this.#need(c, 'rework');
+    return this.#step(c, 'signed', actor.username, `rework: ${reason}`, { reworks: (c.reworks ?? 0) + 1 });
+  }
+
   async reopen(caseId: string, actor: Actor, reason: string): Promise<ConsoleCase> {
     const c = this.#get(caseId);
     this.#need(c, 'reopen');

@@ -32,6 +32,18 @@ type Feature = CityConfigT['areas']['features'][number];
  * A demo district: 4 streets, 12 communities and 120 grid cells of about 250 m, with cameras
  * and terminals placed in cells, zones on every camera, departments, routing rules and SLAs.
  */
+type GroundPoint = number[];
+/**
+ * One street-order zone per camera, in turn, on vtest.avi's plaza: people cross it, so crowds
+ * and vendors can be seen; bicycles and spilled-out furniture only where a real camera shows them.
+ */
+const STREET_ORDER_ZONES: ((ground: GroundPoint) => Record<string, unknown>)[] = [
+  (g) => ({ id: 'plaza', name: 'Plaza, no gatherings', type: 'crowd_gathering', polygon: [[0, 120], [640, 120], [640, 360], [0, 360], [0, 120]], min_people: 8, dwell_s: 60, ground_point: g }),
+  (g) => ({ id: 'bikes', name: 'Pavement, no bicycles', type: 'non_motor_parking', polygon: [[0, 170], [640, 170], [640, 360], [0, 360], [0, 170]], dwell_s: 300, min_count: 1, ground_point: g }),
+  (g) => ({ id: 'shops', name: 'Shop fronts', type: 'shopfront_spillover', polygon: [[0, 170], [640, 170], [640, 360], [0, 360], [0, 170]], shop_line: [[0, 190], [640, 190]], shop_side: 'left', dwell_s: 300, ground_point: g }),
+  (g) => ({ id: 'vendors', name: 'Plaza, no mobile vendors', type: 'mobile_vendor', polygon: [[0, 170], [640, 170], [640, 360], [0, 360], [0, 170]], dwell_s: 60, ground_point: g }),
+];
+
 export function generateCity(options: GenerateOptions): Record<string, unknown> {
   const random = seededRandom(options.seed ?? 20161);
   const origin = options.origin ?? { lat: 43.876, lon: 125.3 };
@@ -100,6 +112,7 @@ export function generateCity(options: GenerateOptions): Record<string, unknown> 
         // vtest.avi's plaza: the parked van stands along the top edge, people cross below it.
         { id: 'kerb', name: 'No parking along the kerb', type: 'no_parking', polygon: [[0, 20], [640, 20], [640, 170], [0, 170], [0, 20]], dwell_s: 60, ground_point: ahead(25) },
         { id: 'walk', name: 'Pavement, no stalls', type: 'road_occupation', polygon: [[0, 170], [640, 170], [640, 360], [0, 360], [0, 170]], dwell_s: 120, ground_point: ahead(12) },
+        STREET_ORDER_ZONES[i % STREET_ORDER_ZONES.length]!(ahead(12)),
       ],
     };
   });
@@ -124,8 +137,14 @@ export function generateCity(options: GenerateOptions): Record<string, unknown> 
     cameras,
     terminals,
     categories: [
-      { code: 'illegal_parking', name_zh: '乱停乱放', name_en: 'Illegal parking' },
-      { code: 'road_vending', name_zh: '占道经营', name_en: 'Road-occupying vending' },
+      // CJ/T 214's street-order classes (05 街面秩序) with a local list's numbers beside them.
+      { code: 'mobile_vendor', name_zh: '无照经营游商', name_en: 'Unlicensed mobile vendor', standard_code: '0501', local_code: '602' },
+      { code: 'shopfront_spillover', name_zh: '店外经营', name_en: 'Business spilling out of a shop', standard_code: '0504', local_code: '603' },
+      { code: 'illegal_parking', name_zh: '机动车乱停放', name_en: 'Motor vehicle parked illegally', standard_code: '0505', local_code: '605' },
+      { code: 'non_motor_parking', name_zh: '非机动车乱停放', name_en: 'Bicycle or motorcycle parked illegally', standard_code: '0506', local_code: '606' },
+      // A fixed stall on the road has no minor class of its own among the four; the list's local number only.
+      { code: 'road_vending', name_zh: '占道经营', name_en: 'Road-occupying vending (fixed stall)', local_code: '601' },
+      { code: 'crowd_gathering', name_zh: '人群聚集', name_en: 'Crowd gathering', local_code: '401' },
       { code: 'sanitation', name_zh: '环境卫生', name_en: 'Sanitation' },
       { code: 'illegal_posting', name_zh: '乱张贴乱悬挂', name_en: 'Illegal posting or hanging' },
       { code: 'facility_damage', name_zh: '设施损坏', name_en: 'Damaged public facility' },
@@ -150,6 +169,7 @@ export function generateCity(options: GenerateOptions): Record<string, unknown> 
         // Road vending is handled jointly: enforcement clears the stall, market regulation checks the trader.
         { id: 'vending-enforcement', categories: ['road_vending'], departments: ['urban_mgmt'], continue: true },
         { id: 'vending-market', categories: ['road_vending'], areas: ['S01', 'S02'], departments: ['market_reg'] },
+        { id: 'street-order', categories: ['non_motor_parking', 'shopfront_spillover', 'mobile_vendor'], departments: ['urban_mgmt'] },
         { id: 'sanitation', categories: ['sanitation'], departments: ['sanitation'] },
         { id: 'posting', categories: ['illegal_posting'], departments: ['urban_mgmt'] },
         { id: 'facilities', categories: ['facility_damage'], departments: ['public_works'] },

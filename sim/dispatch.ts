@@ -122,6 +122,13 @@ export class DispatchSimulator {
       return;
     }
     const id = order.case_id;
+    if (order.action === 'rework') {
+      // Sent back by the supervision centre: the case is still signed; handle it again.
+      this.#later(this.#delay(this.#o.resolveDelayS), async () => {
+        if ((await this.#send(department, { case_id: id, action: 'resolve', actor: `sim:${department}`, result: 'handled again after rework', rating: 4 })).status === 'applied') this.#status.resolved++;
+      });
+      return;
+    }
     if (roll < this.#o.missRate + this.#o.returnRate) {
       this.#later(this.#delay(this.#o.signDelayS), async () => {
         if ((await this.#send(department, { case_id: id, action: 'return', actor: `sim:${department}`, reason: 'not handled by this department' })).status === 'applied') this.#status.returned++;

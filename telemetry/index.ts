@@ -25,6 +25,7 @@ export function openTelemetryStore(services: ServicesT, dataDir: string): Promis
 }
 export { TelemetryStats, statsCity, type StatsCity, type StatsFilter, type Summary, type CaseCounts, type CategoryShare, type CellRank, type DepartmentRank, type WorkerRank, type HeatCell, type CameraUptime, type DetectorQuality } from './stats.ts';
 export { registerStatsRoutes } from './stats-routes.ts';
+export { INDICATOR_DIMENSIONS, type IndicatorDimension, type Indicators } from './indicators.ts';
 
 /** The writer with the city's `services.clickhouse.writer` settings; its spool is in `<dataDir>/telemetry-spool`. */
 export function createTelemetryWriter(services: ServicesT, opts: { store: TelemetryStore; dataDir: string; log: Logger; metrics: Registry; onReject?: (r: RejectedRow) => void }): TelemetryWriter {

@@ -254,6 +254,21 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE events ADD COLUMN IF NOT EXISTS community ${lc} DEFAULT ''`,
     ],
   },
+  {
+    version: 5,
+    name: 'category codes on events and case steps; repeat cases',
+    // The codes other systems know a category by (CJ/T 214 and the city's list), so that rows
+    // can be reported in them; and how many a violation counts (bicycles, people).
+    up: () => [
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS standard_code ${lc} DEFAULT ''`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS local_code ${lc} DEFAULT ''`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS count UInt32 DEFAULT 0`,
+      `ALTER TABLE case_transitions ADD COLUMN IF NOT EXISTS standard_code ${lc} DEFAULT ''`,
+      `ALTER TABLE case_transitions ADD COLUMN IF NOT EXISTS local_code ${lc} DEFAULT ''`,
+      // The indicators count repeat cases from the `reported` row.
+      `ALTER TABLE case_transitions ADD COLUMN IF NOT EXISTS repeat_of String DEFAULT ''`,
+    ],
+  },
 ];
 
 export interface MigrationResult {

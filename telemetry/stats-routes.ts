@@ -3,6 +3,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type Static } from 'typebox';
 import { HTTP_ERROR_SCHEMA, type HttpErrorBody } from '../core/index.ts';
 import type { StatsFilter, TelemetryStats } from './stats.ts';
+import { INDICATOR_DIMENSIONS } from './indicators.ts';
 import { TelemetryStatsQueryError } from './errors.ts';
 
 const Rate = Type.Union([Type.Number(), Type.Null()]);
@@ -47,6 +48,15 @@ const DetectorsReply = Type.Object({
   window: Window,
   zones: Type.Array(Type.Object({ camera: Type.String(), zone: Type.String(), raised: Type.Number(), confirmed: Type.Number(), dismissed: Type.Number(), false_positive_rate: Rate })),
   dismiss_reasons: Type.Array(Type.Object({ reason: Type.String(), count: Type.Number() })),
+});
+const IndicatorsQuery = Type.Object({ ...Range, by: Type.Optional(Type.Enum([...INDICATOR_DIMENSIONS])) }, { additionalProperties: false });
+const IndicatorsReply = Type.Object({
+  window: Window, by: Type.Union([Type.String(), Type.Null()]),
+  indicators: Type.Array(Type.Object({
+    key: Type.String(), reported: Type.Number(), repeats: Type.Number(), filed: Type.Number(), filed_on_time: Type.Number(), dispatched: Type.Number(), returned: Type.Number(),
+    resolved: Type.Number(), resolved_on_time: Type.Number(), closed: Type.Number(), closed_on_time: Type.Number(), reworked: Type.Number(),
+    on_time_filing_rate: Rate, accurate_dispatch_rate: Rate, on_time_handling_rate: Rate, closure_rate: Rate, on_time_closure_rate: Rate, rework_rate: Rate, repeat_rate: Rate,
+  })),
 });
 const ErrorReply = Type.Unsafe<HttpErrorBody>(HTTP_ERROR_SCHEMA);
 
@@ -106,6 +116,10 @@ function statsPlugin(app: FastifyInstance, stats: TelemetryStats): void {
   r.get(`${prefix}/rankings/departments`, { schema: { querystring: RangeQuery, response: { 200: DepartmentsReply, ...err400 } } }, async (req) => {
     const f = filterOf(req.query);
     return { window: windowOf(f), departments: await stats.departments(f) };
+  });
+  r.get(`${prefix}/indicators`, { schema: { querystring: IndicatorsQuery, response: { 200: IndicatorsReply, ...err400 } } }, async (req) => {
+    const f = filterOf(req.query);
+    return { window: windowOf(f), by: req.query.by ?? null, indicators: await stats.indicators(f, req.query.by) };
   });
   r.get(`${prefix}/rankings/workers`, { schema: { querystring: RangeQuery, response: { 200: WorkersReply, ...err400 } } }, async (req) => {
     const f = filterOf(req.query);

@@ -2,6 +2,7 @@ import { cellToBoundary, cellToLatLng, latLngToCell } from 'h3-js';
 import type { City } from '../config/index.ts';
 import type { TelemetryStore } from './store.ts';
 import { TelemetryStatsQueryError } from './errors.ts';
+import { readIndicators, type IndicatorDimension, type Indicators } from './indicators.ts';
 
 /**
  * What the statistics need to know about the city: its time zone (days are local days), the area
@@ -227,6 +228,15 @@ export class TelemetryStats {
       const [lat, lon] = cellToLatLng(h3);
       return { h3, count, lat, lon, boundary: cellToBoundary(h3) as [number, number][] };
     });
+  }
+
+  /**
+   * The loop's assessment indicators (按时立案率, 准确派遣率, 按期处置率, 结案率, 按期结案率, 返工率,
+   * 重复案件率) over the range, overall or by department, cell, street or category.
+   */
+  async indicators(f: StatsFilter, by?: IndicatorDimension): Promise<Indicators[]> {
+    this.#check(f);
+    return readIndicators(this.#store, `${this.#ts(f)} AND ${this.#area(f)}`, by);
   }
 
   /** Cameras by uptime over the range, worst first. */

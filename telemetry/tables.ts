@@ -39,6 +39,9 @@ export interface EventRow {
   event_id: string;
   version?: number;
   category: string;
+  /** The category's codes in the national standard (CJ/T 214) and the city's own list; '' when it has none. */
+  standard_code?: string;
+  local_code?: string;
   source: EventSource;
   /** camera id or terminal id */
   source_id: string;
@@ -62,10 +65,13 @@ export interface EventRow {
   box_w?: number;
   box_h?: number;
   community?: string;
+  /** How many the violation counts (a cluster of bicycles, a crowd); 0 for one object. */
+  count?: number;
 }
 
 /** A step of the closed loop as the rollups count it: the case's states, less the side states that are no step, plus `escalated`. */
-export type CaseStep = Exclude<CaseState, 'returned' | 'invalid'> | 'escalated';
+/** Steps the indicators count: every state a case reaches (less invalid), plus `escalated` and `reworked` (返工: sent back after resolving). */
+export type CaseStep = Exclude<CaseState, 'invalid'> | 'escalated' | 'reworked';
 
 /**
  * One step of a case. A joint case writes one row per department. `opened_at` is when the case
@@ -89,6 +95,11 @@ export interface CaseTransitionRow {
   /** the citizen's satisfaction, 0..1 (1 = satisfied), usually on the `closed` row */
   satisfaction?: number | null;
   note?: string;
+  /** The category's codes (CJ/T 214 and the city's list); '' when it has none. */
+  standard_code?: string;
+  local_code?: string;
+  /** On `reported`: the closed case of the same category and place this one repeats (重复案件). */
+  repeat_of?: string;
 }
 
 /** An operator's verdict on an alert a camera raised. */
@@ -201,7 +212,7 @@ const nul = (name: string, kind: ColumnKind): Column => c(name, kind, { nullable
 
 export const CAMERA_STATES = ['connecting', 'streaming', 'stalled', 'backoff', 'offline', 'stopped'] as const;
 export const EVENT_SOURCES = ['camera', 'terminal', 'hotline', 'citizen'] as const;
-const CASE_STEPS: readonly CaseStep[] = [...CASE_STATES.filter((st): st is Exclude<CaseState, 'returned' | 'invalid'> => st !== 'returned' && st !== 'invalid'), 'escalated'];
+const CASE_STEPS: readonly CaseStep[] = [...CASE_STATES.filter((st): st is Exclude<CaseState, 'invalid'> => st !== 'invalid'), 'escalated', 'reworked'];
 export const VERDICTS = ['confirmed', 'dismissed'] as const;
 export const BEACON_SOURCES = ['gw', 'owntracks'] as const;
 
@@ -217,11 +228,13 @@ export const TABLES: { readonly [T in TableName]: readonly Column[] } = {
     opt('class', 'string', ''), opt('score', 'f32', 0), opt('dwell_s', 'f32', 0), opt('zone', 'string', ''),
     opt('model', 'string', ''), opt('model_version', 'string', ''), opt('snapshot', 'string', ''),
     opt('node', 'string', ''), opt('box_x', 'f32', 0), opt('box_y', 'f32', 0), opt('box_w', 'f32', 0), opt('box_h', 'f32', 0), opt('community', 'string', ''),
+    opt('standard_code', 'string', ''), opt('local_code', 'string', ''), opt('count', 'u32', 0),
   ],
   case_transitions: [
     c('ts', 'ts'), c('case_id', 'string'), opt('event_id', 'string', ''), opt('from_state', 'string', ''), c('to_state', 'string', { values: CASE_STEPS }),
     c('category', 'string'), c('district', 'string'), opt('street', 'string', ''), c('cell', 'string'), opt('department', 'string', ''),
     opt('actor', 'string', ''), c('opened_at', 'ts'), nul('deadline', 'ts'), nul('satisfaction', 'f32'), opt('note', 'string', ''),
+    opt('standard_code', 'string', ''), opt('local_code', 'string', ''), opt('repeat_of', 'string', ''),
   ],
   verdicts: [
     c('ts', 'ts'), c('event_id', 'string'), opt('case_id', 'string', ''), opt('camera', 'string', ''), opt('zone', 'string', ''),

@@ -105,7 +105,7 @@ for (const mode of modes) {
         lat Nullable(Float64), lon Nullable(Float64)) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(at) ORDER BY (terminal, at, kind, cell)`);
       await store.insert('beacon_positions', [{ terminal: 'legacy-t', tst: D0, received_at: D0, source: 'gw', lat: 43.87, lon: 125.31, cell: 'c1' }]);
       const first = await migrate(store, { tz: TZ });
-      expect(first).toEqual({ applied: [1, 2, 3, 4], current: 4 });
+      expect(first).toEqual({ applied: [1, 2, 3, 4, 5], current: 5 });
       // The old tables got the worker column (old rows read the terminal) and a retention.
       expect(await store.query(`SELECT terminal, worker FROM beacon_positions`)).toEqual([{ terminal: 'legacy-t', worker: 'legacy-t' }]);
       const ttl = await store.query<{ name: string; q: string }>(`SELECT name, create_table_query AS q FROM system.tables WHERE database = currentDatabase() AND name IN ('beacon_positions', 'beacon_reports', 'terminal_events') ORDER BY name`);
@@ -117,14 +117,14 @@ for (const mode of modes) {
       }
       const tables = (await store.query<{ name: string }>(`SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name`)).map((t) => t.name);
       expect(tables).toEqual(expect.arrayContaining(['schema_migrations', 'cases_daily', 'cases_daily_mv', 'camera_uptime_daily', 'detector_quality_daily', 'worker_daily', 'beacon_positions', 'beacon_reports', 'terminal_events']));
-      expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 4 });
+      expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 5 });
       if (mode.reopens && mode.name !== 'server') {
         await store.close(); // chdb: one data folder per process, so close before opening it again
         store = await mode.open(dir);
-        expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 4 });
+        expect(await migrate(store, { tz: TZ })).toEqual({ applied: [], current: 5 });
       }
       const rows = await store.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-      expect(rows.map((r) => Number(r.version))).toEqual([1, 2, 3, 4]);
+      expect(rows.map((r) => Number(r.version))).toEqual([1, 2, 3, 4, 5]);
     });
 
     it('rejects bad rows with a reason and writes the rest of the batch', async () => {

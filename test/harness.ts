@@ -84,10 +84,12 @@ export async function startMosquitto(opts: { extraConfig?: string } = {}): Promi
  * A demo city written to a temp folder with the engine's ports set for a test: HTTP and MQTT
  * on free ports, data in the folder. Returns the YAML path and the folder.
  */
-export async function writeTestCity(options: Partial<GenerateOptions> & { services?: Record<string, unknown>; simulators?: Record<string, unknown> } = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {
+export async function writeTestCity(options: Partial<GenerateOptions> & { services?: Record<string, unknown>; simulators?: Record<string, unknown>; routeAllDay?: boolean } = {}): Promise<{ file: string; dir: string; raw: Record<string, any> }> {
   const dir = tempDir('gw-city-');
   // No cameras unless asked: a camera with nothing behind its URL is a camera down, and the node reports it.
   const raw = generateCity({ cameras: options.cameras ?? 0, terminals: options.terminals ?? 2, ...options }) as Record<string, any>;
+  // Tests that make cases from events of the moment: the day's rules hold at any hour they run.
+  if (options.routeAllDay) for (const rule of raw.routing?.rules ?? []) delete rule.hours;
   raw.services = { data_dir: join(dir, 'data'), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() }, ...options.services };
   // Tests play the simulators' parts themselves; a test asks for a simulator by name.
   if (options.simulators) raw.demo = { ...raw.demo, ...options.simulators };

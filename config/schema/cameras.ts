@@ -1,27 +1,36 @@
 import { Type, type Static } from 'typebox';
 import { Strict, Id, LatLon, Pixel } from './common.ts';
+import { ZONE_TYPES } from './zone-types.ts';
 
-export const ZONE_TYPES = ['no_parking', 'road_occupation'] as const;
-export const VEHICLE_CLASSES = ['car', 'truck', 'bus', 'motorcycle'];
-export const STALL_CLASSES = ['umbrella', 'dining table', 'bench', 'chair', 'handbag', 'suitcase', 'bicycle', 'backpack'];
+/**
+ * A zone of one camera. `type` picks the rule; keys that only some types read say so, and their
+ * defaults by type are in `zone-types.ts` (README "Event types and their rules" has the table).
+ */
 
 export const Zone = Strict({
   id: Id,
   name: Type.Optional(Type.String()),
   type: Type.Enum([...ZONE_TYPES]),
   polygon: Type.Array(Pixel, { description: 'a closed ring in image pixels: the last point repeats the first' }),
-  dwell_s: Type.Number({ exclusiveMinimum: 0, default: 300 }),
-  classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'vehicle classes (no_parking) or person classes (road_occupation)' })),
-  stall_classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
-  presence_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'road_occupation: share of samples in the dwell window with people at the stall' }),
-  seen_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.3, description: 'no_parking: share of samples in the dwell window in which the vehicle must be seen (cars passing over one spot now and then do not add up)' }),
+  dwell_s: Type.Number({ exclusiveMinimum: 0, default: 300, description: 'how long it must last; the default depends on the type' }),
+  classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'the watched classes: vehicles (no_parking), bicycles and motorcycles (non_motor_parking), furniture and goods (shopfront_spillover), people (road_occupation, mobile_vendor, crowd_gathering)' })),
+  stall_classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'road_occupation, mobile_vendor: stall-like objects' })),
+  presence_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.6, description: 'road_occupation, mobile_vendor: share of samples with people at the stall; crowd_gathering: share of samples with min_people' }),
+  seen_ratio: Type.Number({ minimum: 0, maximum: 1, default: 0.3, description: 'no_parking, non_motor_parking, shopfront_spillover: share of samples in which the object must be seen (things passing over one spot now and then do not add up)' }),
+  min_count: Type.Optional(Type.Integer({ minimum: 1, description: 'non_motor_parking, shopfront_spillover: objects a cluster needs to be a violation' })),
+  cluster_gap: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 10, description: 'non_motor_parking, shopfront_spillover: objects this many box sizes apart or closer are one cluster (one case)' })),
+  shop_line: Type.Optional(Type.Array(Pixel, { minItems: 2, description: 'shopfront_spillover: the shop fronts as a polyline in image pixels' })),
+  shop_side: Type.Optional(Type.Enum(['left', 'right'], { description: 'shopfront_spillover: walking along shop_line from its first point to its last, as drawn on the image, the shops are on this hand' })),
+  min_move: Type.Optional(Type.Number({ minimum: 0, description: 'mobile_vendor: how far (in box sizes) the stall must have moved while followed; a stall that never moves is a fixed one (road_occupation)' })),
+  max_step: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'mobile_vendor: how far (in box sizes) a stall may move between two samples and still be followed' })),
+  min_people: Type.Optional(Type.Integer({ minimum: 2, description: 'crowd_gathering: people in the zone at once' })),
   min_score: Type.Number({ minimum: 0, maximum: 1, default: 0.35 }),
   min_box_px: Type.Number({ minimum: 0, default: 12 }),
   cooldown_s: Type.Number({ minimum: 0, default: 600, description: 'after a violation ends, none is raised again at the same place in this zone for this long' }),
-  max_gap_s: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'road_occupation: a stall unseen for longer than this (occlusion, missed detections) has left' }),
-  leave_s: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'no_parking: a violation ends when its spot has been empty this long (at least three sample periods)' }),
+  max_gap_s: Type.Number({ exclusiveMinimum: 0, default: 120, description: 'road_occupation, mobile_vendor, non_motor_parking, shopfront_spillover: an object unseen for longer than this (occlusion, missed detections) has left' }),
+  leave_s: Type.Number({ exclusiveMinimum: 0, default: 60, description: 'no_parking: a violation ends when its spot has been empty this long (at least three sample periods); non_motor_parking, shopfront_spillover, crowd_gathering: when the cluster or crowd has been gone this long' }),
   max_speed_kmh: Type.Number({ exclusiveMinimum: 0, maximum: 60, default: 8, description: 'no_parking: a vehicle slower than this on the ground is stopped (with a homography; without, speed on a plane fitted from vehicle sizes)' }),
-  position_tolerance: Type.Number({ exclusiveMinimum: 0, maximum: 2, default: 0.3, description: 'road_occupation: how far a stall may seem to move, as a share of its box size (sqrt of w*h)' }),
+  position_tolerance: Type.Number({ exclusiveMinimum: 0, maximum: 2, default: 0.3, description: 'road_occupation, non_motor_parking, shopfront_spillover: how far an object may seem to move, as a share of its box size (sqrt of w*h)' }),
   ground_point: Type.Optional(LatLon),
 });
 

@@ -5,6 +5,7 @@ import { IouTracker } from './tracker.ts';
 import { bottomCentre, iou } from './box.ts';
 import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { StoppedVehicles, type Stop, type StoppedSnapshot } from './stopped.ts';
+import { StreetOrderRules } from './street-order.ts';
 
 export type { Violation, ViolationState } from './violation.ts';
 
@@ -42,6 +43,8 @@ interface CameraRules {
   /** road_vending zones; illegal_parking zones belong to `parking`. */
   zones: CompiledZone[];
   parking: StoppedVehicles;
+  /** non_motor_parking, shopfront_spillover, mobile_vendor and crowd_gathering zones. */
+  street: StreetOrderRules;
   geometryKey: string;
   tracker: IouTracker;
   spots: Spot[];
@@ -63,7 +66,7 @@ export interface CameraGeometry {
   homography?: { image: [number, number][]; ground: [number, number][] };
 }
 
-interface SavedCamera { spots: Spot[]; cooldowns: Cooldown[]; lastMs: number; parking?: StoppedSnapshot }
+interface SavedCamera { spots: Spot[]; cooldowns: Cooldown[]; lastMs: number; parking?: StoppedSnapshot; street?: Record<string, unknown> }
 
 /**
  * What `snapshot()` returns and `restore()` takes: dwell state that survives a restart.
@@ -122,6 +125,7 @@ export class DwellRules {
     const ids = new Set(vending.map((z) => z.id));
     if (c) {
       c.zones = vending;
+      c.street.setZones(zones);
       c.spots = c.spots.filter((s) => ids.has(s.zoneId));
       if (c.geometryKey !== geometryKey) {
         const kept = c.parking.snapshot();
@@ -135,7 +139,9 @@ export class DwellRules {
     } else {
       const parking = this.#newParking(cameraId, geometry);
       parking.setZones(parkingZones);
-      const fresh: CameraRules = { zones: vending, parking, geometryKey, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
+      const street = new StreetOrderRules(cameraId, { model: this.#opts.model, updateEveryMs: this.#updateEveryMs, keepHistory: !!this.#opts.keepHistory });
+      street.setZones(zones);
+      const fresh: CameraRules = { zones: vending, parking, street, geometryKey, tracker: new IouTracker(), spots: [], cooldowns: [], lastMs: -Infinity };
       this.#cams.set(cameraId, fresh);
       const saved = this.#pending.get(cameraId);
       if (saved) { this.#pending.delete(cameraId); this.#apply(fresh, saved); }
@@ -157,7 +163,7 @@ export class DwellRules {
     if (!cam) return [];
     const t = captureTimeMs;
     if (t < cam.lastMs) return []; // out of order: dwell only moves forward
-    const out: Violation[] = cam.parking.observe(t, detections);
+    const out: Violation[] = [...cam.parking.observe(t, detections), ...cam.street.observe(t, detections)];
     // Dense samples (video, replay): motion is known after a second, and a detection whose motion
     // is not known yet may only hold the spot its own track started.
     const dense = t - cam.lastMs <= 2000;
@@ -303,7 +309,7 @@ export class DwellRules {
   flush(): Violation[] {
     const out: Violation[] = [];
     for (const [cameraId, cam] of this.#cams) {
-      out.push(...cam.parking.flush());
+      out.push(...cam.parking.flush(), ...cam.street.flush());
       for (const s of cam.spots) {
         const z = cam.zones.find((zz) => zz.id === s.zoneId);
         if (z && s.violation && !s.joined) out.push(this.#violation(cameraId, z, s, 'end'));
@@ -316,7 +322,7 @@ export class DwellRules {
   active(): { cameraId: string; zoneId: string; id: string; dwellS: number }[] {
     const out: { cameraId: string; zoneId: string; id: string; dwellS: number }[] = [];
     for (const [cameraId, cam] of this.#cams) {
-      for (const a of cam.parking.active()) out.push({ cameraId, ...a });
+      for (const a of [...cam.parking.active(), ...cam.street.active()]) out.push({ cameraId, ...a });
       for (const s of cam.spots) if (s.violation && !s.joined) out.push({ cameraId, zoneId: s.zoneId, id: s.violation.id, dwellS: r1((s.lastSeenMs - s.firstSeenMs) / 1000) });
     }
     return out;
@@ -328,7 +334,7 @@ export class DwellRules {
     for (const [id, c] of this.#cams) {
       cameras[id] = {
         spots: c.spots.map(({ history: _h, ...s }) => structuredClone(s)), cooldowns: structuredClone(c.cooldowns),
-        lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0, parking: c.parking.snapshot(),
+        lastMs: Number.isFinite(c.lastMs) ? c.lastMs : 0, parking: c.parking.snapshot(), street: c.street.snapshot(),
       };
     }
     return { version: 2, cameras };
@@ -349,6 +355,7 @@ export class DwellRules {
 
   #apply(c: CameraRules, saved: SavedCamera): void {
     c.parking.restore(saved.parking ?? migrateV1Spots(saved, new Set(c.zones.map((z) => z.id))));
+    c.street.restore(saved.street);
     const ids = new Set(c.zones.map((z) => z.id));
     c.spots = saved.spots.filter((s) => ids.has(s.zoneId)).map((s) => ({ ...s, trackId: 0, seen: s.seen ?? s.present, history: this.#opts.keepHistory ? [] : undefined }));
     c.cooldowns = saved.cooldowns.filter((k) => ids.has(k.zoneId));

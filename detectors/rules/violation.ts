@@ -27,8 +27,10 @@ export interface Violation {
   endedMs: number | null;
   dwellS: number;
   score: number;
-  /** road_vending: share of samples with people at the stall. */
+  /** road_vending, mobile_vendor: share of samples with people at the stall; crowd_gathering: with min_people. */
   presenceRatio: number | null;
+  /** How many: bicycles in the cluster, objects spilled out, people in the crowd or at the stall; null for one object. */
+  count: number | null;
   /** Filled in by the stage that writes evidence JPEGs. */
   evidence: { annotated: string; clean: string } | null;
   model: { name: string; version: string };
@@ -49,6 +51,7 @@ export interface ViolationFacts {
   readonly lastSeenMs: number;
   readonly score: number;
   readonly presenceRatio: number | null;
+  readonly count?: number | null;
   readonly model: { name: string; version: string };
   readonly history?: readonly (readonly [number, number, number, number, number])[] | null | undefined;
 }
@@ -71,6 +74,7 @@ export function violationStep(f: ViolationFacts, state: ViolationState): Violati
     dwellS: r1((f.lastSeenMs - f.firstSeenMs) / 1000),
     score: f.score,
     presenceRatio: f.presenceRatio,
+    count: f.count ?? null,
     evidence: null,
     model: f.model,
     ...(f.history ? { boxes: f.history.map((h) => [...h] as [number, number, number, number, number]) } : {}),

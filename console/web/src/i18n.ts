@@ -20,6 +20,7 @@ const DICT = {
   signDeadline: ['签收时限', 'Sign by'], resolveDeadline: ['处置时限', 'Resolve by'], overdue: ['已超时', 'overdue'],
   actions: ['操作', 'Actions'], detail: ['详情', 'Detail'], close: ['关闭', 'Close'],
   'action.dispatch': ['派遣', 'Dispatch'], 'action.return': ['退回', 'Return'], 'action.escalate': ['上报', 'Escalate'],
+  'action.file': ['立案', 'File'], 'action.rework': ['返工', 'Send back (rework)'], 'state.filed': ['已立案', 'Filed'], 'role.command': ['指挥员', 'Command centre'],
   'action.close': ['核查结案', 'Verify & close'], 'action.transfer': ['移交', 'Transfer'], 'action.reopen': ['重新打开', 'Reopen'], 'action.invalidate': ['无效', 'Mark invalid'],
   'state.reported': ['已上报', 'Reported'], 'state.dispatched': ['已派遣', 'Dispatched'], 'state.signed': ['已签收', 'Signed'],
   'state.resolved': ['已处置', 'Resolved'], 'state.closed': ['已结案', 'Closed'], 'state.reopened': ['重新打开', 'Reopened'],
@@ -28,6 +29,8 @@ const DICT = {
   terminals: ['终端', 'Terminals'], worker: ['网格员', 'Worker'], openCases: ['未结案件', 'Open cases'], layers: ['图层', 'Layers'],
   zoneEditor: ['区域编辑', 'Zone editor'], zoneType: ['区域类型', 'Zone type'], dwellS: ['停留时长(秒)', 'Dwell (s)'], classes: ['目标类别', 'Classes'],
   'zone.no_parking': ['禁停区', 'No parking'], 'zone.road_occupation': ['占道经营区', 'Road occupation'],
+  'zone.non_motor_parking': ['非机动车禁停区', 'No bicycle parking'], 'zone.shopfront_spillover': ['店外经营区', 'Shop fronts'],
+  'zone.mobile_vendor': ['游商禁入区', 'No mobile vendors'], 'zone.crowd_gathering': ['人群聚集区', 'Crowd watch'],
   addZone: ['新建区域', 'New zone'], finishPolygon: ['闭合多边形', 'Close polygon'], clearPolygon: ['清除', 'Clear'], deleteZone: ['删除区域', 'Delete zone'],
   save: ['保存', 'Save'], saved: ['已保存，无需重启', 'Saved; applied without a restart'], drawHint: ['在画面上点击添加顶点', 'Click on the snapshot to add points'],
   noFrame: ['暂无画面', 'No frame yet'], refreshFrame: ['刷新画面', 'Refresh frame'], frameAt: ['画面时间', 'Frame of'], page: ['页', 'Page'], prev: ['上一页', 'Previous'], next: ['下一页', 'Next'], filter: ['筛选', 'Filter'],
@@ -60,7 +63,6 @@ export const LABELS: Readonly<Record<string, readonly [string, string]>> = DICT;
  */
 export const DISMISS_REASONS = ['shadow', 'loading', 'parked_legally', 'wrong_class', 'other'] as const;
 export const CAMERA_STATES = ['up', 'degraded', 'down', 'unknown'] as const;
-export const ZONE_TYPES = ['no_parking', 'road_occupation'] as const;
 
 /** A dismissal's reason as the operator picked it, in the UI's language; free text as it is. */
 export function reasonLabel(reason: string): string {

@@ -7,7 +7,7 @@ export interface Zone { id: string; name?: string; type: string; polygon: [numbe
 export interface CameraInfo { id: string; name?: string; lat: number; lon: number; cell?: string; image_size?: [number, number]; zones: Zone[] }
 export interface CityInfo {
   name: string; areas: Area[]; cameras: CameraInfo[]; terminals: { id: string; worker: string; role: string; cell: string }[];
-  categories: { code: string; name: string; name_en?: string }[]; departments: { id: string; name: string; name_en?: string }[]; zoneTypes: string[];
+  categories: { code: string; name: string; name_en?: string; standard_code?: string; local_code?: string }[]; departments: { id: string; name: string; name_en?: string }[]; zoneTypes: string[];
 }
 export interface SessionInfo { user: { username: string; role: Role; department?: string }; csrf: string; permissions: string[]; expiresAt: number; mustChangePassword?: boolean }
 

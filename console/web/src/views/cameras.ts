@@ -1,5 +1,5 @@
 import { h, s, fmtTime } from '../dom.ts';
-import { CAMERA_STATES, nameOf, t, ZONE_TYPES } from '../i18n.ts';
+import { CAMERA_STATES, nameOf, t } from '../i18n.ts';
 import { api, store, type CameraInfo, type Zone } from '../store.ts';
 import { allOption, areaName, select, toast } from './common.ts';
 
@@ -98,7 +98,7 @@ function zoneEditor(cameraId: string) {
     const z = zones[current];
     if (!z || !canEdit) { form.replaceChildren(); return; }
     const id = h('input', { id: 'zone-id', value: z.id });
-    const type = select('zone-type', ZONE_TYPES.map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
+    const type = select('zone-type', (store.city?.zoneTypes ?? ['no_parking', 'road_occupation']).map((x): [string, string] => [x, t(`zone.${x}`)]), z.type, (v) => { z.type = v; paint(); });
     const dwell = h('input', { id: 'zone-dwell', type: 'number', min: 1, value: z.dwell_s });
     const classes = h('input', { id: 'zone-classes', value: (z.classes ?? []).join(', '), placeholder: t('classesHint') });
     const gp = z.ground_point as [number, number] | undefined;

@@ -4,7 +4,7 @@ import { t } from '../i18n.ts';
 import { api, store } from '../store.ts';
 import { allOption, areaName, categoryName, departmentName, select, toast } from './common.ts';
 
-const COLUMNS: string[][] = [['reported', 'returned', 'reopened', 'transferred'], ['dispatched'], ['signed'], ['resolved'], ['closed', 'invalid']];
+const COLUMNS: string[][] = [['reported', 'filed', 'returned', 'reopened', 'transferred'], ['dispatched'], ['signed'], ['resolved'], ['closed', 'invalid']];
 const PER_COLUMN = 50;
 /** The actions the router allows in a state (the server checks again); a transfer needs a department picker, so it is API-only. */
 const actionsIn = (state: CaseState): string[] => CONSOLE_ACTIONS.filter((a) => a !== 'transfer' && !refusal(state, a));
@@ -74,7 +74,8 @@ export function casesView(openId?: string) {
     detail.replaceChildren(
       h('h3', {}, `${t('caseId')} ${c.id} `, h('span', { class: `pill light-${caseLight(c.state)}`, id: 'case-state' }, t(`state.${c.state}`))),
       h('dl', {}, h('dt', {}, t('category')), h('dd', {}, categoryName(c.category)), h('dt', {}, t('cell')), h('dd', {}, c.path.map(areaName).join(' › ')),
-        h('dt', {}, t('department')), h('dd', {}, c.departments.map(departmentName).join(', ')), h('dt', {}, t('reporter')), h('dd', {}, c.reporter ?? '')),
+        h('dt', {}, t('department')), h('dd', {}, c.departments.map(departmentName).join(', ')), h('dt', {}, t('reporter')), h('dd', {}, c.reporter ?? ''),
+        ...(c.reworks ? [h('dt', {}, t('action.rework')), h('dd', { id: 'case-reworks' }, String(c.reworks))] : [])),
       deadlines,
       h('h4', {}, t('evidence')),
       h('div', { class: 'evidence' }, ...c.alerts.slice(0, 6).map((id) => h('img', { src: `/api/alerts/${encodeURIComponent(id)}/evidence.jpg`, alt: id, width: 160, height: 90, loading: 'lazy' }))),

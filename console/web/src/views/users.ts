@@ -18,7 +18,7 @@ export function usersView() {
     } }, t('deleteUser'))))));
   const form = h('form', { class: 'filters', id: 'user-form' },
     h('label', {}, t('username'), name),
-    h('label', {}, t('role'), select('user-role', ['operator', 'supervisor', 'clerk', 'admin'].map((r): [string, string] => [r, t(`role.${r}`)]), role, (v) => { role = v; })),
+    h('label', {}, t('role'), select('user-role', ['operator', 'supervisor', 'command', 'clerk', 'admin'].map((r): [string, string] => [r, t(`role.${r}`)]), role, (v) => { role = v; })),
     h('label', {}, t('department'), select('user-dept', (store.city?.departments ?? []).map((d): [string, string] => [d.id, departmentName(d.id)]), department, (v) => { department = v; })),
     h('label', {}, t('password'), pass),
     h('button', { type: 'submit', class: 'primary' }, t('save')));

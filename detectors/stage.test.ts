@@ -52,13 +52,13 @@ describe('DetectorStage on vtest.avi', () => {
     expect(v).toMatchObject({ cameraId: 'cam-vtest', zoneId: 'top-curb', rule: 'illegal_parking', firstSeenMs: 1_700_000_000_000 });
     expect(['truck', 'car', 'bus']).toContain(v!.class);
     expect(v!.dwellS).toBeGreaterThanOrEqual(60);
-    expect(v!.model.name).toBe('nanodet-m-416');
+    expect(v!.model.name).toBe('nanodet-g-416');
     expect(v!.box[1] + v!.box[3]).toBeLessThan(140);
     const meta = await sharp(join(dataDir, v!.evidence!.annotated)).metadata();
     expect(meta).toMatchObject({ format: 'jpeg', width: 768, height: 576 });
     expect(existsSync(join(dataDir, v!.evidence!.clean))).toBe(true);
     const side = JSON.parse(readFileSync(join(dataDir, v!.evidence!.clean.replace(/-clean\.jpg$/, '.json')), 'utf8'));
-    expect(side).toMatchObject({ camera: 'cam-vtest', violation: v!.id, model: { name: 'nanodet-m-416' } });
+    expect(side).toMatchObject({ camera: 'cam-vtest', violation: v!.id, model: { name: 'nanodet-g-416' } });
     expect(side.capture_time).toBe(new Date(v!.confirmedMs).toISOString());
   }, 120_000);
 

@@ -18,7 +18,7 @@ export const Ingest = Section({
 /** The detector model; `type` picks the adapter. */
 export const Model = Section({
   type: Type.Enum(['nanodet', 'yolov8', 'yolov5'], { default: 'nanodet' }),
-  path: Type.Optional(Type.String({ minLength: 1, description: 'an .onnx file; the converted NanoDet-m in the data folder when absent' })),
+  path: Type.Optional(Type.String({ minLength: 1, description: 'an .onnx file; the converted NanoDet-g 416 in the data folder when absent' })),
   name: Type.Optional(Type.String()),
   version: Type.Optional(Type.String()),
   input_size: Type.Optional(Type.Integer({ minimum: 32 })),

@@ -2,7 +2,7 @@ export { loadCity, validateCity } from './load.ts';
 export { ConfigInvalidError, ConfigReadError, formatIssue, type ConfigIssue } from './errors.ts';
 export { CityConfig } from './schema/city.ts';
 export { AREA_LEVELS, type AreaLevel } from './schema/areas.ts';
-export { Camera, Zone, ZONE_TYPES, VEHICLE_CLASSES, STALL_CLASSES } from './schema/cameras.ts';
+export { Camera, CameraDetect, Zone, ZONE_TYPES, VEHICLE_CLASSES, STALL_CLASSES, type CameraDetectT } from './schema/cameras.ts';
 export type { ServicesT } from './schema/services.ts';
 export { Detectors } from './schema/pipeline.ts';
 export type { IngestT, DetectorsT, ModelT } from './schema/pipeline.ts';

@@ -23,3 +23,4 @@ export { replay, replayDetections, readMot, type ReplayOptions, type ReplayViola
 export { iou as boxIou } from './rules/box.ts';
 export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
 export { writeEvidence } from './evidence.ts';
+export { RegionDetector, planCrops, mergeDetections, toFrame, greyMap, changeBoxes, WELL_FOUND_PX, type RegionJob, type RegionResult, type RegionSettings, type RegionsMode, type Crop, type Rect, type GreyMap } from './regions/index.ts';

@@ -10,6 +10,8 @@ export const Ingest = Section({
   backoff_max_ms: Type.Integer({ minimum: 1, default: 60_000 }),
   frame_width: Type.Integer({ minimum: 16, default: 640, description: 'decoded samples are scaled to this width for the detectors and the evidence' }),
   frame_height: Type.Integer({ minimum: 16, default: 360 }),
+  max_frame_width: Type.Integer({ minimum: 16, default: 1920, description: 'cameras whose detect.regions is not whole are decoded at their image_size, fitted within max_frame_width x max_frame_height' }),
+  max_frame_height: Type.Integer({ minimum: 16, default: 1080 }),
   decode_budget_per_s: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'keyframes decoded per second, over all cameras' }),
   decoders_per_codec: Type.Integer({ minimum: 1, default: 2, description: 'long-lived ffmpeg keyframe decoders per codec' }),
   connect_timeout_ms: Type.Integer({ minimum: 1, default: 5000, description: 'TCP connect and each RTSP request' }),

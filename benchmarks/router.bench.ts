@@ -149,7 +149,7 @@ async function main(): Promise<void> {
         schema: EVENT_SCHEMA, id: `bench-${runId}-${i}`, type: category === 'illegal_parking' ? 'illegal_parking' : 'terminal_report', category,
         source: { kind: 'camera', id: 'cam-0001', zone: 'kerb' }, first_seen: now, confirmed_at: now,
         place: { lat: lat0, lon: lon0, path: [...(city.grid.locate(lat0, lon0)?.path ?? [])], method: 'ground_point' },
-        object: { class: 'car', box: [1, 2, 3, 4], dwell_s: 60, score: 0.7 }, evidence: [`http://127.0.0.1/e/${i}.jpg`], model: { name: 'nanodet-m-416', version: '1' },
+        object: { class: 'car', box: [1, 2, 3, 4], dwell_s: 60, score: 0.7 }, evidence: [`http://127.0.0.1/e/${i}.jpg`], model: { name: 'nanodet-g-416', version: '1' },
       };
       sentAt.set(ev.id, performance.now());
       publishEvent(js, ev).catch(() => publishErrors++);

@@ -52,7 +52,7 @@ function events(n: number, t0: number): EventRow[] {
   const rows: EventRow[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const cam = i % 1000;
-    rows[i] = { ts: t0 + i, event_id: `ev-${t0}-${i}`, category: i % 2 ? 'illegal_parking' : 'vending', source: 'camera', source_id: `cam-${cam}`, district: `d-${cam % 7}`, street: `s-${cam % 41}`, cell: `c-${cam % 97}`, lat: 43.8 + (i % 1000) * 1e-5, lon: 125.3 + (i % 777) * 1e-5, class: classes[i % 5]!, score: 0.3 + (i % 70) / 100, dwell_s: 60 + (i % 300), zone: `z-${cam % 3}`, model: 'nanodet-m-416', model_version: '1.0.0', snapshot: `evidence/cam-${cam}/${i}.jpg` };
+    rows[i] = { ts: t0 + i, event_id: `ev-${t0}-${i}`, category: i % 2 ? 'illegal_parking' : 'vending', source: 'camera', source_id: `cam-${cam}`, district: `d-${cam % 7}`, street: `s-${cam % 41}`, cell: `c-${cam % 97}`, lat: 43.8 + (i % 1000) * 1e-5, lon: 125.3 + (i % 777) * 1e-5, class: classes[i % 5]!, score: 0.3 + (i % 70) / 100, dwell_s: 60 + (i % 300), zone: `z-${cam % 3}`, model: 'nanodet-g-416', model_version: '1.0.0', snapshot: `evidence/cam-${cam}/${i}.jpg` };
   }
   return rows;
 }

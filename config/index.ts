@@ -2,7 +2,7 @@ export { loadCity, validateCity } from './load.ts';
 export { ConfigInvalidError, ConfigReadError, formatIssue, type ConfigIssue } from './errors.ts';
 export { CityConfig } from './schema/city.ts';
 export { AREA_LEVELS, type AreaLevel } from './schema/areas.ts';
-export { Camera, Zone } from './schema/cameras.ts';
+export { Camera, CameraDetect, Zone, type CameraDetectT } from './schema/cameras.ts';
 export {
   ZONE_TYPES, ZONE_RULES, CAMERA_RULES, ZONE_TYPE_DEFAULTS, VEHICLE_CLASSES, STALL_CLASSES, NON_MOTOR_CLASSES, SPILLOVER_CLASSES, MOBILE_STALL_CLASSES,
   applyZoneTypeDefaults, type ZoneType, type ZoneRule,

@@ -8,7 +8,7 @@ describe('gridwatch detect', () => {
     const r = run('/usr/share/darknet/data/dog.jpg');
     expect(r.status).toBe(0);
     const out = JSON.parse(r.stdout);
-    expect(out).toMatchObject({ width: 768, height: 576, model: { name: 'nanodet-m-416' } });
+    expect(out).toMatchObject({ width: 768, height: 576, model: { name: 'nanodet-g-416' } });
     const classes = out.detections.map((d: { class: string }) => d.class);
     expect(classes).toEqual(expect.arrayContaining(['dog', 'bicycle', 'truck']));
     expect(out.detections[0].box).toHaveLength(4);

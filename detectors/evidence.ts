@@ -13,8 +13,11 @@ export interface EvidenceFrame {
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** The SVG drawn over the annotated JPEG: the zone, every detection, the violation's box, a caption. */
-function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefined, detections: readonly Detection[]): string {
+/**
+ * The SVG drawn over the annotated JPEG: the zone, every detection, the violation's box (all in
+ * the camera's `image_size` pixels, `space`, stretched over the frame), and a caption.
+ */
+function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefined, detections: readonly Detection[], space: readonly [number, number]): string {
   const parts: string[] = [];
   if (zone) parts.push(`<polygon points="${zone.ring.map((p) => `${p[0]},${p[1]}`).join(' ')}" fill="rgba(255,200,0,0.18)" stroke="#ffc800" stroke-width="2"/>`);
   if (zone && zone.shopLine.length >= 2) parts.push(`<polyline points="${zone.shopLine.map((p) => `${p[0]},${p[1]}`).join(' ')}" fill="none" stroke="#ff8000" stroke-width="2" stroke-dasharray="6 4"/>`);
@@ -25,6 +28,8 @@ function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefi
   const [x, y, bw, bh] = v.box;
   parts.push(`<rect x="${x}" y="${y}" width="${bw}" height="${bh}" fill="none" stroke="#ff2020" stroke-width="3"/>`);
   parts.push(`<circle cx="${v.point[0]}" cy="${v.point[1]}" r="4" fill="#ff2020"/>`);
+  const shapes = `<svg x="0" y="0" width="${w}" height="${h}" viewBox="0 0 ${space[0]} ${space[1]}" preserveAspectRatio="none">${parts.splice(0).join('')}</svg>`;
+  parts.push(shapes);
   const caption = `${v.rule} · ${v.count !== null ? `${v.count} × ` : ''}${v.class} · ${v.dwellS}s · camera ${v.cameraId} · zone ${v.zoneId} · ${new Date(v.confirmedMs).toISOString()} · ${v.model.name} ${v.model.version}`;
   parts.push(`<rect x="0" y="${h - 20}" width="${w}" height="20" fill="rgba(0,0,0,0.6)"/>`);
   parts.push(`<text x="6" y="${h - 6}" font-family="sans-serif" font-size="12" fill="#ffffff">${esc(caption)}</text>`);
@@ -32,11 +37,12 @@ function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefi
 }
 
 /**
- * Writes the annotated and the clean JPEG of a violation's frame under
+ * Writes the annotated and the clean JPEG of a violation's frame (at the resolution it was
+ * decoded at) under
  * `<dataDir>/evidence/<camera>/<yyyy-mm-dd>/`, with capture time, camera and model in the EXIF
  * and in a JSON sidecar. Returns paths relative to the data folder (the console serves them).
  */
-export async function writeEvidence(dataDir: string, v: Violation, frame: EvidenceFrame, zone: CompiledZone | undefined, detections: readonly Detection[]): Promise<{ annotated: string; clean: string }> {
+export async function writeEvidence(dataDir: string, v: Violation, frame: EvidenceFrame, zone: CompiledZone | undefined, detections: readonly Detection[], space: readonly [number, number] = [frame.width, frame.height]): Promise<{ annotated: string; clean: string }> {
   const day = new Date(v.confirmedMs).toISOString().slice(0, 10);
   const rel = join('evidence', v.cameraId, day);
   await mkdir(join(dataDir, rel), { recursive: true });
@@ -46,7 +52,7 @@ export async function writeEvidence(dataDir: string, v: Violation, frame: Eviden
   const raw = { raw: { width: frame.width, height: frame.height, channels: 3 as const } };
   const clean = join(rel, `${base}-clean.jpg`);
   const annotated = join(rel, `${base}-annotated.jpg`);
-  const svg = Buffer.from(overlay(frame.width, frame.height, v, zone, detections));
+  const svg = Buffer.from(overlay(frame.width, frame.height, v, zone, detections, space));
   const [cleanJpg, annotatedJpg] = await Promise.all([
     sharp(frame.rgb, raw).withExif(exif).jpeg({ quality: 85 }).toBuffer(),
     sharp(frame.rgb, raw).composite([{ input: svg, top: 0, left: 0 }]).withExif(exif).jpeg({ quality: 80 }).toBuffer(),

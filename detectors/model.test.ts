@@ -14,7 +14,7 @@ function found(dets: Detection[], label: string): Detection | undefined {
   return dets.filter((d) => d.label === label).sort((a, b) => b.score - a.score)[0];
 }
 
-describe('NanoDet-m converted from TF.js', () => {
+describe('NanoDet-g 416 converted from TF.js', () => {
   let detector: Detector;
   beforeAll(async () => {
     ensureDefaultModel(DATA);

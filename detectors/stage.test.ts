@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { Camera, Detectors } from '../config/index.ts';
 import type { CameraT, DetectorsT } from '../config/index.ts';
 import { createMetricsRegistry, HealthRegistry, silentLogger } from '../core/index.ts';
-import { DetectorStage, readVideo, type Violation, type RgbFrame } from './index.ts';
+import { Detector, DetectorStage, detectorOptions, ensureDefaultModel, readVideo, type Violation, type RgbFrame } from './index.ts';
 import { until } from '../test/harness.ts';
 
 const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
@@ -16,7 +16,7 @@ describe('DetectorStage on vtest.avi', () => {
   it('flags the van parked at the top, writes evidence, and keeps its dwell across a restart', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-'));
     const camera = Value.Default(Camera, {
-      id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4,
+      id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4, detect: { regions: 'whole' },
       zones: [
         { id: 'top-curb', type: 'no_parking', dwell_s: 60, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] },
         { id: 'bad', type: 'no_parking', polygon: [[0, 0], [2000, 0], [2000, 10], [0, 0]] },
@@ -52,13 +52,13 @@ describe('DetectorStage on vtest.avi', () => {
     expect(v).toMatchObject({ cameraId: 'cam-vtest', zoneId: 'top-curb', rule: 'illegal_parking', firstSeenMs: 1_700_000_000_000 });
     expect(['truck', 'car', 'bus']).toContain(v!.class);
     expect(v!.dwellS).toBeGreaterThanOrEqual(60);
-    expect(v!.model.name).toBe('nanodet-m-416');
+    expect(v!.model.name).toBe('nanodet-g-416');
     expect(v!.box[1] + v!.box[3]).toBeLessThan(140);
     const meta = await sharp(join(dataDir, v!.evidence!.annotated)).metadata();
     expect(meta).toMatchObject({ format: 'jpeg', width: 768, height: 576 });
     expect(existsSync(join(dataDir, v!.evidence!.clean))).toBe(true);
     const side = JSON.parse(readFileSync(join(dataDir, v!.evidence!.clean.replace(/-clean\.jpg$/, '.json')), 'utf8'));
-    expect(side).toMatchObject({ camera: 'cam-vtest', violation: v!.id, model: { name: 'nanodet-m-416' } });
+    expect(side).toMatchObject({ camera: 'cam-vtest', violation: v!.id, model: { name: 'nanodet-g-416' } });
     expect(side.capture_time).toBe(new Date(v!.confirmedMs).toISOString());
   }, 120_000);
 
@@ -82,4 +82,39 @@ describe('DetectorStage on vtest.avi', () => {
     expect('cam-vtest' in stage.status().zoneErrors).toBe(false);
     await stage.stop();
   }, 60_000);
+
+  it('with detect.regions whole behaves as before: one inference per sample, the whole frame\'s detections; auto adds crops, counted', async () => {
+    const frames: RgbFrame[] = [];
+    for await (const f of readVideo(VTEST, 1, 3)) frames.push(f);
+    const run = async (regions: 'whole' | 'auto') => {
+      const dataDir = mkdtempSync(join(tmpdir(), `gw-stage-${regions}-`));
+      const camera = Value.Default(Camera, { id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4, detect: { regions },
+        zones: [{ id: 'top-curb', type: 'no_parking', dwell_s: 60, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] }] }) as CameraT;
+      const metrics = createMetricsRegistry({ defaults: false });
+      const results: { detections: unknown[]; inferences: number }[] = [];
+      const stage = new DetectorStage({ cameras: [camera], config: Value.Default(Detectors, { workers: 1, gate_threshold: 0 }) as DetectorsT, ctx: { log: silentLogger(), metrics, health: new HealthRegistry(), dataDir }, onViolation: () => undefined, onDetections: (r) => { results.push(r); } });
+      await stage.start();
+      frames.forEach((f, i) => stage.submit({ cameraId: 'cam-vtest', captureTimeMs: 1_700_000_000_000 + i * 1000, width: f.width, height: f.height, rgb: f.rgb.slice() }));
+      await until('three results', () => results.length === 3, 60_000);
+      const status = stage.status().pool.cameras['cam-vtest']!;
+      const metric = (await metrics.getSingleMetric('gridwatch_detector_inferences_per_sample')!.get()).values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_sum'))!.value;
+      await stage.stop();
+      return { results, status, metric };
+    };
+    const whole = await run('whole');
+    expect(whole.results.map((r) => r.inferences)).toEqual([1, 1, 1]);
+    expect(whole.status).toMatchObject({ inferred: 3, inferences: 3 });
+    expect(whole.metric).toBe(3);
+    const modelDir = mkdtempSync(join(tmpdir(), 'gw-stage-model-'));
+    ensureDefaultModel(modelDir);
+    const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, modelDir));
+    for (let i = 0; i < 3; i++) expect(whole.results[i]!.detections).toEqual((await detector.detect(frames[i]!)).detections);
+    await detector.release();
+    const auto = await run('auto');
+    // The zone's tiles at least, and crops around the walkers that moved.
+    expect(auto.results.every((r) => r.inferences > 1)).toBe(true);
+    expect(auto.status.inferences).toBeGreaterThan(auto.status.inferred);
+    expect(auto.metric).toBe(auto.status.inferences);
+  }, 180_000);
 });
+

@@ -3,7 +3,9 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { errorMessage, type ComponentHealth, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
-import type { CameraT, DetectorsT } from '../config/index.ts';
+import { STALL_CLASSES, VEHICLE_CLASSES, type CameraT, type DetectorsT } from '../config/index.ts';
+import type { RegionSettings } from './regions/index.ts';
+import type { Detection } from './types.ts';
 import { ensureDefaultModel } from './convert/index.ts';
 import { writeEvidence } from './evidence.ts';
 import { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
@@ -53,6 +55,7 @@ export class DetectorStage {
   readonly #cameras: Map<string, CameraT>;
   readonly #zones = new Map<string, { key: string; zones: CompiledZone[] } | null>();
   readonly #zoneErrors: Record<string, string> = {};
+  readonly #regions = new Map<string, { key: string; settings: (RegionSettings & { trackClasses: ReadonlySet<string> }) | null }>();
   readonly #stateFile: string;
   #chain: Promise<void> = Promise.resolve();
   #dirty = false;
@@ -79,6 +82,7 @@ export class DetectorStage {
       maxRestarts: c.max_restarts,
       restartWindowS: c.restart_window_s,
       warmupRuns: c.warmup_runs,
+      regionsFor: (cameraId, width, height) => this.#regionsFor(cameraId, width, height),
       metrics: opts.ctx.metrics,
       log: opts.ctx.log,
       onResult: (r) => this.#onResult(r),
@@ -113,11 +117,38 @@ export class DetectorStage {
     this.#cameras.clear();
     for (const cam of cameras) this.#cameras.set(cam.id, cam);
     this.#zones.clear();
+    this.#regions.clear();
   }
 
   /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */
   submit(sample: CameraSample): boolean {
     return this.#pool.submit(sample);
+  }
+
+  /**
+   * A camera's region settings in the pixels of frames of this size: its zones' bounding boxes
+   * and `min_object_px` scaled from `image_size`, and the classes its zones follow (crops go
+   * around tracked objects of those classes only).
+   */
+  #regionsFor(cameraId: string, width: number, height: number): (RegionSettings & { trackClasses: ReadonlySet<string> }) | null {
+    const key = `${width}x${height}`;
+    const have = this.#regions.get(cameraId);
+    if (have?.key === key) return have.settings;
+    const cam = this.#cameras.get(cameraId);
+    let settings: (RegionSettings & { trackClasses: ReadonlySet<string> }) | null = null;
+    if (cam && cam.detect.regions !== 'whole') {
+      const [iw, ih] = cam.image_size ?? [width, height];
+      const sx = width / iw, sy = height / ih;
+      const zones = cam.zones.map((z) => {
+        const xs = z.polygon.map((p) => Math.max(0, Math.min(iw, p[0]!)) * sx), ys = z.polygon.map((p) => Math.max(0, Math.min(ih, p[1]!)) * sy);
+        const x = Math.min(...xs), y = Math.min(...ys);
+        return { x, y, w: Math.max(...xs) - x, h: Math.max(...ys) - y };
+      }).filter((r) => r.w > 0 && r.h > 0);
+      const classes = cam.zones.length === 0 ? [...VEHICLE_CLASSES, 'person'] : cam.zones.flatMap((z) => z.type === 'no_parking' ? z.classes ?? VEHICLE_CLASSES : [...(z.classes ?? ['person']), ...(z.stall_classes ?? STALL_CLASSES)]);
+      settings = { mode: cam.detect.regions, maxCrops: cam.detect.max_crops, minObjectPx: cam.detect.min_object_px * Math.min(sx, sy), zones, trackClasses: new Set(classes) };
+    }
+    this.#regions.set(cameraId, { key, settings });
+    return settings;
   }
 
   #zonesFor(cameraId: string, width: number, height: number): CompiledZone[] | null {
@@ -161,7 +192,10 @@ export class DetectorStage {
     this.#snapshots?.offer(r.cameraId, r.captureTimeMs, r.width, r.height, r.rgb);
     const zones = this.#zonesFor(r.cameraId, r.width, r.height);
     if (!zones) return;
-    const steps = this.#rules.observe(r.cameraId, r.captureTimeMs, r.detections);
+    // Zones and homography are in the camera's image_size pixels; frames may be decoded at another size.
+    const space = this.#cameras.get(r.cameraId)?.image_size ?? [r.width, r.height];
+    const detections = toImage(r.detections, space[0] / r.width, space[1] / r.height);
+    const steps = this.#rules.observe(r.cameraId, r.captureTimeMs, detections);
     this.#dirty = true;
     if (steps.length === 0) return;
     // Evidence first, then hand on, one step after another so that `new` precedes its `update`.
@@ -171,7 +205,7 @@ export class DetectorStage {
         if (frame) {
           this.#raised++;
           try {
-            v.evidence = await writeEvidence(this.#opts.ctx.dataDir, v, frame, zones.find((z) => z.id === v.zoneId), r.detections);
+            v.evidence = await writeEvidence(this.#opts.ctx.dataDir, v, frame, zones.find((z) => z.id === v.zoneId), detections, space);
           } catch (err) {
             this.#evidenceErrors++;
             this.#opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'evidence not written');
@@ -222,4 +256,11 @@ export class DetectorStage {
     if (h.state === 'up' && bad > 0) return { state: 'degraded', reason: `zones refused for ${bad} camera(s)`, zoneErrors: this.#zoneErrors };
     return h;
   }
+}
+
+/** Detections in frame pixels to the camera's image_size pixels. */
+function toImage(dets: Detection[], sx: number, sy: number): Detection[] {
+  if (sx === 1 && sy === 1) return dets;
+  const r1 = (v: number): number => Math.round(v * 10) / 10;
+  return dets.map((d) => ({ ...d, box: [r1(d.box[0] * sx), r1(d.box[1] * sy), r1(d.box[2] * sx), r1(d.box[3] * sy)] }));
 }

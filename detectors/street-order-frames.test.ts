@@ -16,7 +16,7 @@ function zone(over: Record<string, unknown>, w: number, h: number): ZoneT {
 /** The rules over what the real model finds in each frame, one sample every `stepS` seconds of capture time. */
 async function replayFrames(detector: Detector, frames: readonly RgbFrame[], z: ZoneT, stepS: number): Promise<Violation[]> {
   const { width, height } = frames[0]!;
-  const rules = new DwellRules({ model: { name: 'nanodet-m-416', version: '1' } });
+  const rules = new DwellRules({ model: { name: 'nanodet-g-416', version: '1' } });
   rules.setZones('cam', compileZones('cam', [z], COCO_CLASSES, [width, height]));
   const out: Violation[] = [];
   for (let i = 0; i < frames.length; i++) out.push(...rules.observe('cam', i * stepS * 1000, (await detector.detect(frames[i]!)).detections));

@@ -17,6 +17,8 @@ export interface SampleResult {
   /** false when change gating skipped inference and `detections` repeats the last ones. */
   inferred: boolean;
   inferenceMs: number;
+  /** Model runs for this sample: 1 for the whole frame, plus one per region crop; 0 when gated. */
+  inferences: number;
 }
 
 export type ModelType = 'nanodet' | 'yolov8' | 'yolov5';

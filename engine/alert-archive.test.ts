@@ -76,7 +76,7 @@ describe('the alert archive', () => {
     const [district = '', street = '', community = ''] = alert.path;
     await store.insert('events', [{
       ts: new Date(alert.ts).toISOString().replace('T', ' ').replace('Z', ''), event_id: alert.id, version: 1, category: alert.category, source: 'camera', source_id: 'cam-0002',
-      district, street, community, cell: alert.cell, lat: alert.lat, lon: alert.lon, class: 'car', score: 0.8, dwell_s: 70, zone: 'kerb', model: 'nanodet-m-416', model_version: '1',
+      district, street, community, cell: alert.cell, lat: alert.lat, lon: alert.lon, class: 'car', score: 0.8, dwell_s: 70, zone: 'kerb', model: 'nanodet-g-416', model_version: '1',
       snapshot: `evidence/cam-0002/${day}/v-annotated.jpg`, node: 'node-x', box_x: 1, box_y: 2, box_w: 30, box_h: 40,
     }]);
     await store.insert('verdicts', [{ ts: new Date().toISOString().replace('T', ' ').replace('Z', ''), event_id: alert.id, case_id: 'C1', camera: 'cam-0002', zone: 'kerb', category: alert.category, district, cell: alert.cell, verdict: 'confirmed', reason: '', operator: 'op', model_version: '1' }]);

@@ -76,7 +76,7 @@ describe('three engine nodes on one NATS', () => {
     const port = await freePort();
     const dataDir = join(dir, id);
     mkdirSync(join(dataDir, 'models'), { recursive: true });
-    copyFileSync(modelFile, join(dataDir, 'models', 'nanodet-m-416.onnx')); // converted once, not per node
+    copyFileSync(modelFile, join(dataDir, 'models', 'nanodet-g-416.onnx')); // converted once, not per node
     const out = openSync(join(dir, `${id}.log`), 'w');
     const child = spawn(process.execPath, ['bin/gridwatch.mjs', 'start', '--config', cityFile, '--node-id', id], {
       cwd: ROOT, stdio: ['ignore', out, out],

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { DecoderPool, KeyframeDecoder } from './decode.ts';
+import { KeyframeDecoder } from './decode.ts';
+import { DecoderPool } from './decoder-pool.ts';
 import { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from './decode-args.ts';
 import type { VideoCodec } from './rtsp/depacketizer.ts';
 import { DEFAULT_CLIP, loadClip, prepareClip } from '../sim/index.ts';

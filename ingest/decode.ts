@@ -99,6 +99,9 @@ export class KeyframeDecoder {
     this.#flushAfterMs = opts.flushAfterMs ?? 15;
   }
 
+  get width(): number { return this.#opts.width; }
+  get height(): number { return this.#opts.height; }
+
   get inFlight(): number {
     let n = 0;
     for (const j of this.#jobs) if (j.real) n++;
@@ -326,74 +329,9 @@ function outputSocketPath(): string {
 /** How long a new decoder may take to start listening on its output socket. */
 const OUTPUT_CONNECT_MS = 10_000;
 
-const SPILL_AT = 3;
 /** A frame not out this long after the decoder went quiet is taken to be held back. */
 const HELD_AFTER_MS = 400;
 /** ffmpeg holds at most this many frames for the reorder depths cameras use. */
 const MAX_HOLD_DEPTH = 4;
-/** Keyframes with less time than this before they are late take the express decoder. */
-const EXPRESS_SLACK_MS = 100;
 /** The longest a decoded frame waits inside ffmpeg for the next keyframe to push it out. */
 const MAX_HOLD_MS = 400;
-
-/**
- * A few long-lived decoders per codec, started as the load needs them, and one express decoder
- * per codec for keyframes about to be late: it is nearly always idle, so such a keyframe is
- * decoded at once instead of waiting behind others in a busy decoder's pipe.
- */
-export class DecoderPool {
-  readonly #decoders: KeyframeDecoder[] = [];
-  readonly #express = new Map<VideoCodec, KeyframeDecoder>();
-
-  readonly #opts: DecoderOptions & { perCodec?: number };
-
-  constructor(opts: DecoderOptions & { perCodec?: number }) {
-    this.#opts = opts;
-  }
-
-  /**
-   * `slackMs`: how long the frame may take before it is late; pushes are spent only when needed.
-   * Keyframes go to the first decoder of their codec until it has a few in flight, and only then
-   * to the next: a steady stream into one ffmpeg rarely needs a push, and a busy one spills over.
-   * A keyframe with less than EXPRESS_SLACK_MS left goes to the express decoder.
-   */
-  decode(codec: VideoCodec, annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
-    if (slackMs !== undefined && slackMs < EXPRESS_SLACK_MS) {
-      let d = this.#express.get(codec);
-      if (!d) this.#express.set(codec, (d = new KeyframeDecoder(codec, this.#opts)));
-      if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
-    }
-    let best: KeyframeDecoder | undefined;
-    let count = 0;
-    for (const d of this.#decoders) {
-      if (d.codec !== codec) continue;
-      count++;
-      if (d.inFlight < SPILL_AT) return d.decode(annexB, slackMs);
-      if (!best || d.inFlight < best.inFlight) best = d;
-    }
-    if (!best || count < (this.#opts.perCodec ?? 1)) {
-      best = new KeyframeDecoder(codec, this.#opts);
-      this.#decoders.push(best);
-    }
-    return best.decode(annexB, slackMs);
-  }
-
-  get width(): number { return this.#opts.width; }
-  get height(): number { return this.#opts.height; }
-
-  status(): DecoderStatus[] {
-    return this.#all().map((d) => ({ ...d.status(), express: this.#express.get(d.codec) === d }));
-  }
-
-  pids(): number[] {
-    return this.#all().flatMap((d) => d.pids());
-  }
-
-  stop(): void {
-    for (const d of this.#all()) d.stop();
-  }
-
-  #all(): KeyframeDecoder[] {
-    return [...this.#decoders, ...this.#express.values()];
-  }
-}

@@ -4,7 +4,8 @@ export { RtspSession, type RtspSessionOptions, type SessionState } from './rtsp/
 export { parseSdp, type SdpInfo, type SdpVideo } from './rtsp/sdp.ts';
 export { CameraFleet, type FleetCamera, type FleetOptions, type CameraStatus, type CameraState, type CameraCounters, type KeyframeSink } from './fleet.ts';
 export { Sampler, type Sample, type SamplerOptions, type SamplerStats } from './sample.ts';
-export { DecoderPool, KeyframeDecoder, type DecoderOptions, type DecoderStatus } from './decode.ts';
+export { KeyframeDecoder, type DecoderOptions, type DecoderStatus } from './decode.ts';
+export { DecoderPool, type FrameSize } from './decoder-pool.ts';
 export { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from './decode-args.ts';
 export { FfmpegCamera, ffmpegReason, type FfmpegCameraOptions } from './ffmpeg-camera.ts';
 export { CameraIngest, type CameraIngestOptions, type CameraIngestStatus } from './ingest.ts';

@@ -3,14 +3,19 @@ import { stageCounters, type StageCounters } from '../core/index.ts';
 import type { CameraT, IngestT } from '../config/index.ts';
 import { CameraFleet, type CameraStatus, type KeyframeSink } from './fleet.ts';
 import { FfmpegCamera } from './ffmpeg-camera.ts';
-import { DecoderPool, type DecoderStatus } from './decode.ts';
+import type { DecoderStatus } from './decode.ts';
+import { DecoderPool, type FrameSize } from './decoder-pool.ts';
 import { Sampler, type Sample, type SamplerStats } from './sample.ts';
 import type { AccessUnit } from './rtsp/depacketizer.ts';
 
 export interface CameraIngestOptions {
   config: IngestT;
-  /** The frame size the detector wants; every sample is scaled to it. */
-  frameSize: { width: number; height: number };
+  /**
+   * The frame size the detector wants by default; every sample is scaled to it, except those of
+   * cameras with region detection and an `image_size`: they come at that size, fitted within
+   * `ingest.max_frame_width` × `max_frame_height`.
+   */
+  frameSize: FrameSize;
   onSample: (s: Sample) => void;
   log?: Logger | undefined;
   /** Metrics and health go here when given (`stage` label `ingest`). */
@@ -25,7 +30,19 @@ export interface CameraIngestStatus {
 
 /** Keys of a camera that require a restart of its stream when they change. */
 function streamKey(c: CameraT): string {
-  return `${c.type}|${c.url}|${c.username ?? ''}|${c.password ?? ''}|${c.sample_period_s ?? ''}`;
+  return `${c.type}|${c.url}|${c.username ?? ''}|${c.password ?? ''}|${c.sample_period_s ?? ''}|${c.detect?.regions ?? ''}|${c.image_size?.join('x') ?? ''}`;
+}
+
+/**
+ * The size a camera's samples are decoded at: its own resolution (`image_size`, fitted within the
+ * maximum, even sides) when its detector cuts full-resolution regions, else the default size.
+ */
+export function cameraFrameSize(c: CameraT, config: IngestT, fallback: FrameSize): FrameSize {
+  if (!c.image_size || (c.detect?.regions ?? 'whole') === 'whole') return fallback;
+  const [w, h] = c.image_size;
+  const k = Math.min(1, config.max_frame_width / w, config.max_frame_height / h);
+  const even = (v: number): number => Math.max(2, 2 * Math.round((v * k) / 2));
+  return { width: even(w), height: even(h) };
 }
 
 /**
@@ -98,14 +115,15 @@ export class CameraIngest implements KeyframeSink {
 
   addCamera(c: CameraT): void {
     this.#keys.set(c.id, streamKey(c));
-    this.sampler.add(c.id, c.sample_period_s);
+    const size = cameraFrameSize(c, this.#opts.config, this.#opts.frameSize);
+    this.sampler.add(c.id, c.sample_period_s, size);
     const cam = { id: c.id, url: c.url, username: c.username, password: c.password };
     if (c.type === 'ffmpeg') {
       const cfg = this.#opts.config;
       const f = new FfmpegCamera(cam, {
-        width: this.#opts.frameSize.width, height: this.#opts.frameSize.height,
+        width: size.width, height: size.height,
         stallTimeoutMs: cfg.stall_timeout_s * 1000, backoffInitialMs: cfg.backoff_initial_ms, backoffMaxMs: cfg.backoff_max_ms,
-        onFrame: (id, t, rgb) => { this.#counters?.received.inc({ stage: 'ingest' }); this.sampler.offerDecoded(id, t, this.#opts.frameSize.width, this.#opts.frameSize.height, rgb); },
+        onFrame: (id, t, rgb) => { this.#counters?.received.inc({ stage: 'ingest' }); this.sampler.offerDecoded(id, t, size.width, size.height, rgb); },
         log: this.#opts.log,
       });
       this.#ffmpegCams.set(c.id, f);

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { Sampler, type Sample } from './sample.ts';
-import type { DecoderPool } from './decode.ts';
+import type { DecoderPool } from './decoder-pool.ts';
 import type { AccessUnit } from './rtsp/depacketizer.ts';
 import { until } from '../test/harness.ts';
 

@@ -1,5 +1,5 @@
 import type { AccessUnit, VideoCodec } from './rtsp/depacketizer.ts';
-import type { DecoderPool } from './decode.ts';
+import type { DecoderPool, FrameSize } from './decoder-pool.ts';
 import { errorMessage } from '../core/index.ts';
 import type { CameraSample } from '../domain/index.ts';
 
@@ -56,6 +56,8 @@ interface Pending {
 interface Schedule {
   id: string;
   periodMs: number;
+  /** Decoded size; the decoder pool's default when absent. */
+  size: FrameSize | undefined;
   firstDueMs: number;
   /** Last slot a keyframe was taken for. */
   takenSlot: number;
@@ -117,13 +119,13 @@ export class Sampler {
     this.#onTimeMs = opts.onTimeMs ?? 2000;
   }
 
-  add(id: string, periodS?: number): void {
+  add(id: string, periodS?: number, size?: FrameSize): void {
     const periodMs = (periodS ?? this.#opts.defaultPeriodS) * 1000;
     const old = this.#cams.get(id);
-    if (old && old.periodMs === periodMs) return;
+    if (old && old.periodMs === periodMs && old.size?.width === size?.width && old.size?.height === size?.height) return;
     if (old) old.removed = true;
     this.#cams.set(id, {
-      id, periodMs, firstDueMs: Date.now() + (this.#opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
+      id, periodMs, size, firstDueMs: Date.now() + (this.#opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
       lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, waiting: false, delivered: 0, onTime: 0, removed: false,
     });
   }
@@ -267,9 +269,9 @@ export class Sampler {
       this.#inFlight++;
       // Time left before this sample is late, less a margin for decoding itself.
       const slackMs = p.dueMs + this.#onTimeMs - Date.now() - 150;
-      this.#opts.decoder.decode(p.codec, p.data, slackMs).then((rgb) => {
+      this.#opts.decoder.decode(p.codec, p.data, slackMs, s.size).then((rgb) => {
         this.#inFlight--;
-        this.#deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, pickedMs: p.pickedMs, width: this.#opts.decoder.width, height: this.#opts.decoder.height, rgb, source: 'rtsp' });
+        this.#deliver(s, { cameraId: s.id, captureTimeMs: p.captureTimeMs, dueMs: p.dueMs, pickedMs: p.pickedMs, width: s.size?.width ?? this.#opts.decoder.width, height: s.size?.height ?? this.#opts.decoder.height, rgb, source: 'rtsp' });
         this.#pump();
       }, (err: unknown) => {
         this.#inFlight--;

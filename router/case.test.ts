@@ -102,7 +102,7 @@ describe('events', () => {
     const gh = geolocateCameraPoint(withH, cam.id, 'kerb', [320, 180])!;
     expect(gh.method).toBe('homography');
     expect(gh.path).toEqual(['D01', 'S01', 'S01C3', 'G0505']);
-    const ev = cameraEvent(withH, { id: 'cam-0001:kerb:1', type: 'illegal_parking', cameraId: cam.id, zoneId: 'kerb', class: 'car', box: [300, 100, 40, 80], dwell_s: 90, score: 0.7, firstSeen: new Date(0), confirmedAt: new Date(90_000), evidence: ['http://x/1.jpg'], model: { name: 'nanodet-m-416', version: '1' } })!;
+    const ev = cameraEvent(withH, { id: 'cam-0001:kerb:1', type: 'illegal_parking', cameraId: cam.id, zoneId: 'kerb', class: 'car', box: [300, 100, 40, 80], dwell_s: 90, score: 0.7, firstSeen: new Date(0), confirmedAt: new Date(90_000), evidence: ['http://x/1.jpg'], model: { name: 'nanodet-g-416', version: '1' } })!;
     expect(eventIssues(ev)).toEqual([]);
     expect(ev.place).toMatchObject({ method: 'homography', path: ['D01', 'S01', 'S01C3', 'G0505'] });
   });

@@ -61,9 +61,10 @@ if [ ! -f "$dist" ] || [ -n "$(find console/web/src console/web/index.html conso
   npx --no-install vite build console/web >/dev/null
 fi
 
-# The default detector model: NanoDet-m 416 converted from TF.js to ONNX, once, into the data folder.
+# The default detector model: NanoDet-g 416 converted from TF.js to ONNX, once, into the data folder.
+# (Earlier releases named the same graph nanodet-m-416.onnx; that file is left where it is.)
 DATA_DIR="${GRIDWATCH_DATA_DIR:-./data}"
-if [ ! -f "$DATA_DIR/models/nanodet-m-416.onnx" ]; then
-  echo "setup: converting NanoDet-m to $DATA_DIR/models/nanodet-m-416.onnx"
+if [ ! -f "$DATA_DIR/models/nanodet-g-416.onnx" ]; then
+  echo "setup: converting NanoDet-g 416 to $DATA_DIR/models/nanodet-g-416.onnx"
   node bin/gridwatch.mjs model convert --data-dir "$DATA_DIR"
 fi

@@ -35,6 +35,6 @@ export function cameraAlert(city: City, cameraId: string, zoneId: string, n: num
   return {
     id: `evt-${cameraId}-${zone?.id ?? 'z'}-${n}`, cameraId, zoneId: zone?.id ?? 'z', category: parking ? 'illegal_parking' : 'road_vending',
     lat, lon, cell: hit?.cell.id ?? cam.cell ?? '', path: hit?.path ?? [], className: parking ? 'car' : 'person',
-    score: 0.72 + ((n * 7) % 25) / 100, dwellS: (zone?.dwell_s ?? 60) + (n % 30), box: [60, 60, 180, 110], ts, model: 'nanodet-m-416',
+    score: 0.72 + ((n * 7) % 25) / 100, dwellS: (zone?.dwell_s ?? 60) + (n % 30), box: [60, 60, 180, 110], ts, model: 'nanodet-g-416',
   };
 }

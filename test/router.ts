@@ -40,6 +40,6 @@ export function testEvent(city: City, o: { id?: string; category?: string; at?: 
     place: { lat, lon, path: [...(city.grid.locate(lat, lon)?.path ?? [])], method: 'ground_point' },
     object: { class: 'car', box: [10, 20, 100, 60], dwell_s: 75, score: 0.8 },
     evidence: o.evidence ?? [`http://127.0.0.1/evidence/${counter}.jpg`],
-    model: { name: 'nanodet-m-416', version: '1' },
+    model: { name: 'nanodet-g-416', version: '1' },
   };
 }

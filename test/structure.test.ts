@@ -53,6 +53,11 @@ describe('the module structure', () => {
     expect(rules.forbidden.map((r) => r.name)).toEqual(expect.arrayContaining([...names]));
   }, 120_000);
 
+  it('tracks no symbolic link (a worktree\'s node_modules link, merged, replaced the real folder)', async () => {
+    const { stdout } = await promisify(execFile)('git', ['ls-files', '-s'], { cwd: root, maxBuffer: 64 * 1024 * 1024 });
+    expect(stdout.split('\n').filter((l) => l.startsWith('120000 '))).toEqual([]);
+  });
+
   it('keeps every production source file at 400 lines or fewer', () => {
     const long = FOLDERS.filter((d) => d !== 'test').flatMap(sourceFiles)
       .map((f) => ({ f: f.slice(root.length + 1), lines: readFileSync(f, 'utf8').split('\n').length - 1 }))

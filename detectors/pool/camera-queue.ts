@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, stageCounters, type Registry, type StageCoun
 import { THUMB_H, THUMB_W } from '../gate.ts';
 import type { Detection } from '../types.ts';
 import type { CameraSample } from '../../domain/index.ts';
+import type { GreyMap, RegionJob, RegionSettings } from '../regions/index.ts';
 
 /** The pool's per-camera queue state and the metric handles it is counted with, made once. */
 
@@ -38,6 +39,13 @@ export interface CameraState {
   gated: number;
   dropped: number;
   errors: number;
+  /** Model runs over all inferred samples (whole frame and region crops). */
+  inferences: number;
+  /** The grey map of the latest inferred sample, for change regions; with its capture time. */
+  grey: GreyMap | undefined;
+  greyAtMs: number;
+  /** Next zone tile to look at (zones with more tiles than the crop budget are covered in turns). */
+  tileCursor: number;
   times: Ring;
   depth: Gauge.Internal<'camera'> | undefined;
   drops: Counter.Internal | undefined;
@@ -47,6 +55,8 @@ export interface CameraStatus {
   queued: number;
   received: number;
   inferred: number;
+  /** Model runs (whole frame and region crops); inferences / inferred is the cost per sample. */
+  inferences: number;
   gated: number;
   dropped: number;
   errors: number;
@@ -62,6 +72,7 @@ export interface PoolMetrics {
   readonly restarts: Counter | null;
   readonly gated: Counter | null;
   readonly saved: Gauge | null;
+  readonly perSample: Histogram | null;
 }
 
 export function poolMetrics(r: Registry | undefined): PoolMetrics {
@@ -73,6 +84,7 @@ export function poolMetrics(r: Registry | undefined): PoolMetrics {
     restarts: r ? new Counter({ name: 'gridwatch_detector_worker_restarts_total', help: 'Detector workers restarted by the watchdog', registers: [r] }) : null,
     gated: r ? new Counter({ name: 'gridwatch_detector_gated_total', help: 'Samples not inferred because the picture barely changed', registers: [r] }) : null,
     saved: r ? new Gauge({ name: 'gridwatch_detector_gating_saved_ratio', help: 'Share of samples that change gating spared from inference', registers: [r] }) : null,
+    perSample: r ? new Histogram({ name: 'gridwatch_detector_inferences_per_sample', help: 'Model runs per inferred sample: the whole frame plus region crops (detect.regions, detect.max_crops)', buckets: [1, 2, 3, 5, 9, 13, 17, 33], registers: [r] }) : null,
   };
 }
 
@@ -81,12 +93,28 @@ export function newCameraState(id: string, m: PoolMetrics): CameraState {
     id, queue: [], scheduled: false,
     thumb: new Float32Array(THUMB_W * THUMB_H), scratch: new Float32Array(THUMB_W * THUMB_H), hasThumb: false,
     lastInferCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
-    received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, times: new Ring(64),
+    received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, inferences: 0, grey: undefined, greyAtMs: -Infinity, tileCursor: 0, times: new Ring(64),
     depth: m.depth?.labels({ camera: id }),
     drops: m.drops?.labels({ camera: id }),
   };
 }
 
 export function cameraStatus(c: CameraState): CameraStatus {
-  return { queued: c.queue.length, received: c.received, inferred: c.inferred, gated: c.gated, dropped: c.dropped, errors: c.errors, p50Ms: c.times.percentile(0.5), p99Ms: c.times.percentile(0.99) };
+  return { queued: c.queue.length, received: c.received, inferred: c.inferred, inferences: c.inferences, gated: c.gated, dropped: c.dropped, errors: c.errors, p50Ms: c.times.percentile(0.5), p99Ms: c.times.percentile(0.99) };
+}
+
+/** What a worker needs for region crops: the camera's settings, its last objects and grey map. */
+export function regionJob(c: CameraState, settings: (RegionSettings & { trackClasses?: ReadonlySet<string> }) | null | undefined): RegionJob | undefined {
+  if (!settings || settings.mode === 'whole') return undefined;
+  const { trackClasses, ...plain } = settings;
+  const tracked = c.lastDetections.filter((d) => !trackClasses || trackClasses.has(d.label)).map((d) => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] }));
+  // A copy: two samples of one camera may be in workers at once.
+  const previousGrey = c.grey && { ...c.grey, data: c.grey.data.slice() };
+  return { settings: plain, tracked, previousGrey, tileCursor: c.tileCursor };
+}
+
+/** After a result: the zone tiles it looked at, and its grey map unless a later sample's is kept already. */
+export function keepRegionState(c: CameraState, captureTimeMs: number, r: { tilesVisited: number; grey?: GreyMap | undefined }): void {
+  c.tileCursor += r.tilesVisited;
+  if (r.grey && captureTimeMs >= c.greyAtMs) { c.grey = r.grey; c.greyAtMs = captureTimeMs; }
 }

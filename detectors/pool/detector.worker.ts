@@ -1,11 +1,13 @@
 import { parentPort } from 'node:worker_threads';
 import { Detector } from '../model/detector.ts';
+import { RegionDetector } from '../regions/index.ts';
 import { GridwatchError } from '../../core/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
 // Handles the pool's messages only; the model lives in ../model.
 const port = parentPort!;
 let detector: Detector | undefined;
+let regions: RegionDetector | undefined;
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -22,6 +24,7 @@ port.on('message', (msg: ToWorker) => {
         try {
           const t0 = performance.now();
           detector = await Detector.load(msg.options);
+          regions = new RegionDetector(detector);
           const s = detector.adapter.inputSize;
           const warm = { width: s, height: s, rgb: new Uint8Array(s * s * 3).fill(114) };
           for (let i = 0; i < msg.warmupRuns; i++) await detector.detect(warm);
@@ -34,8 +37,10 @@ port.on('message', (msg: ToWorker) => {
     case 'infer':
       void (async () => {
         try {
-          const r = await detector!.detect({ width: msg.width, height: msg.height, rgb: msg.rgb });
-          send({ type: 'result', job: msg.job, detections: r.detections, inferenceMs: r.inferenceMs, rgb: msg.rgb }, transferable(msg.rgb));
+          const r = await regions!.detect({ width: msg.width, height: msg.height, rgb: msg.rgb }, msg.regions);
+          const transfer = transferable(msg.rgb);
+          if (r.grey) transfer.push(r.grey.data.buffer as ArrayBuffer);
+          send({ type: 'result', job: msg.job, detections: r.detections, inferenceMs: r.inferenceMs, inferences: r.inferences, grey: r.grey, tilesVisited: r.tilesVisited, rgb: msg.rgb }, transfer);
         } catch (err) {
           send({ type: 'error', job: msg.job, code: err instanceof GridwatchError ? err.code : 'DETECT_INFERENCE', message: err instanceof Error ? err.message : String(err), rgb: msg.rgb }, transferable(msg.rgb));
         }

@@ -7,7 +7,8 @@ import type { DetectorOptions } from '../model/detector.ts';
 import type { Detection, SampleResult } from '../types.ts';
 import type { CameraSample } from '../../domain/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import { cameraStatus, newCameraState, poolMetrics, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
+import type { RegionSettings } from '../regions/index.ts';
+import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
 
 const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url);
 const STAGE = 'detectors';
@@ -25,6 +26,8 @@ export interface PoolOptions {
   maxRestarts: number;
   restartWindowS: number;
   warmupRuns: number;
+  /** A camera's region settings for frames of this size (zones in frame pixels); null: whole frame only. Cache it. */
+  regionsFor?: (cameraId: string, width: number, height: number) => (RegionSettings & { trackClasses?: ReadonlySet<string> }) | null;
   /** Every sample's outcome, inferred or gated, in capture order per camera. `rgb` is the sample's pixels. */
   onResult: (result: SampleResult & { rgb: Uint8Array }) => void;
   /** A sample that could not be inferred (bad frame, worker crash); other cameras go on. */
@@ -71,7 +74,7 @@ export class DetectorPool {
   #nextJob = 1;
   #watchdog: NodeJS.Timeout | null = null;
   readonly #times = new Ring(4096);
-  #totals = { received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, restarts: 0 };
+  #totals = { received: 0, inferred: 0, inferences: 0, gated: 0, dropped: 0, errors: 0, restarts: 0 };
   #idleWaiters: (() => void)[] = [];
   readonly #m: PoolMetrics;
   constructor(opts: PoolOptions) {
@@ -139,7 +142,10 @@ export class DetectorPool {
         slot.job = null;
         slot.state = 'idle';
         slot.jobs++;
-        if (job && job.id === msg.job) this.#finish(job.sample, msg.detections, msg.inferenceMs, msg.rgb);
+        if (job && job.id === msg.job) {
+          keepRegionState(this.#camera(job.sample.cameraId), job.sample.captureTimeMs, msg);
+          this.#finish(job.sample, msg.detections, msg.inferenceMs, msg.inferences, msg.rgb);
+        }
         this.#pump();
         return;
       }
@@ -271,7 +277,7 @@ export class DetectorPool {
 
   #emitGated(c: CameraState, sample: CameraSample): void {
     this.#m.stage?.sent.inc({ stage: STAGE });
-    this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, rgb: sample.rgb });
+    this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections: c.lastDetections, inferred: false, inferenceMs: 0, inferences: 0, rgb: sample.rgb });
   }
 
   /** After a camera's sample comes back: release gated samples that waited behind it. */
@@ -300,16 +306,19 @@ export class DetectorPool {
         if (rgb.byteOffset !== 0 || rgb.byteLength !== rgb.buffer.byteLength) rgb = rgb.slice();
         transfer = [rgb.buffer as ArrayBuffer];
       }
-      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb }, transfer);
+      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb, regions: regionJob(c, this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height)) }, transfer);
     }
     if (this.#idleWaiters.length > 0 && this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
 
-  #finish(sample: CameraSample, detections: Detection[], ms: number, rgb: Uint8Array): void {
+  #finish(sample: CameraSample, detections: Detection[], ms: number, inferences: number, rgb: Uint8Array): void {
     const c = this.#camera(sample.cameraId);
     c.inferred++;
+    c.inferences += inferences;
+    this.#totals.inferences += inferences;
+    this.#m.perSample?.observe(inferences);
     c.lastDetections = detections;
     c.times.push(ms);
     this.#times.push(ms);
@@ -317,7 +326,7 @@ export class DetectorPool {
     this.#m.inference?.observe(ms);
     this.#m.saved?.set(this.#totals.gated / Math.max(1, this.#totals.received));
     this.#m.stage?.sent.inc({ stage: STAGE });
-    this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections, inferred: true, inferenceMs: ms, rgb });
+    this.#opts.onResult({ cameraId: sample.cameraId, captureTimeMs: sample.captureTimeMs, width: sample.width, height: sample.height, detections, inferred: true, inferenceMs: ms, inferences, rgb });
     this.#settle(c);
   }
 

@@ -1,11 +1,12 @@
 import type { Detection } from '../types.ts';
 import type { DetectorOptions } from '../model/detector.ts';
+import type { GreyMap, RegionJob } from '../regions/index.ts';
 
 /** Messages from the pool to a detector worker. */
 export type ToWorker =
   | { type: 'init'; options: DetectorOptions; warmupRuns: number }
   /** Pixels travel in `rgb` (transferred, or a view of a SharedArrayBuffer). */
-  | { type: 'infer'; job: number; width: number; height: number; rgb: Uint8Array }
+  | { type: 'infer'; job: number; width: number; height: number; rgb: Uint8Array; regions?: RegionJob | undefined }
   /** Test hook: block the worker's thread for `ms`, as a hung native call would. */
   | { type: 'stall'; ms: number }
   /** Test hook: the worker exits with code 3, as a crash would. */
@@ -16,5 +17,6 @@ export type FromWorker =
   | { type: 'boot' }
   | { type: 'ready'; name: string; version: string; warmupMs: number }
   /** `rgb` comes back (transferred) so the pool can hand the frame on, e.g. to evidence. */
-  | { type: 'result'; job: number; detections: Detection[]; inferenceMs: number; rgb: Uint8Array }
+  /** `inferences`: model runs (whole frame and crops); `grey`: the sample's grey map for the camera's next change regions. */
+  | { type: 'result'; job: number; detections: Detection[]; inferenceMs: number; inferences: number; grey?: GreyMap | undefined; tilesVisited: number; rgb: Uint8Array }
   | { type: 'error'; job: number | null; code: string; message: string; rgb?: Uint8Array };

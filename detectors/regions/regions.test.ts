@@ -1,0 +1,106 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
+import { mergeDetections, planCrops, RegionDetector, toFrame, type CropDetection, type RegionSettings } from './index.ts';
+import { cut as cutOut, place, plazaBackground } from '../../benchmarks/lib/small-objects.ts';
+
+const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
+const VEHICLES = new Set(['car', 'truck', 'bus', 'motorcycle']);
+const iou = (a: readonly number[], b: readonly number[]): number => {
+  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
+  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
+  return w <= 0 || h <= 0 ? 0 : (w * h) / (a[2]! * a[3]! + b[2]! * b[3]! - w * h);
+};
+
+describe('region crops: plan and merge', () => {
+  it('keeps `whole` to one look at the whole frame, as before', () => {
+    const settings: RegionSettings = { mode: 'whole', maxCrops: 8, minObjectPx: 12, zones: [{ x: 0, y: 0, w: 1920, h: 1080 }] };
+    const { crops } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 100, y: 100, w: 20, h: 20 }], tracked: [], tileCursor: 0 });
+    expect(crops).toEqual([{ x: 0, y: 0, w: 1920, h: 1080, why: 'whole', scale: 416 / 1920 }]);
+  });
+
+  it('crops around a small change at the scale that brings it to 40 px, and tiles zones in turns within the budget', () => {
+    const settings: RegionSettings = { mode: 'auto', maxCrops: 3, minObjectPx: 12, zones: [{ x: 0, y: 500, w: 1920, h: 400 }] };
+    const { crops, zoneTiles, tilesVisited } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 1000, y: 200, w: 16, h: 20 }], tracked: [], tileCursor: 5 });
+    expect(crops).toHaveLength(4);
+    const change = crops.find((c) => c.why === 'change')!;
+    expect(change.scale).toBeCloseTo(2, 1);
+    expect(change.x).toBeLessThanOrEqual(1000);
+    expect(change.x + change.w).toBeGreaterThanOrEqual(1016);
+    expect(crops.filter((c) => c.why === 'zone')).toHaveLength(2);
+    expect(zoneTiles).toBeGreaterThan(20);
+    expect(tilesVisited).toBe(2);
+  });
+
+  it('merges a vehicle that two tiles cut into one box, across vehicle classes', () => {
+    const left = { x: 0, y: 0, w: 208, h: 208, why: 'zone' as const, scale: 2 };
+    const right = { x: 156, y: 0, w: 208, h: 208, why: 'zone' as const, scale: 2 };
+    const car = (box: Detection['box'], label: string, score: number): Detection => ({ classId: 2, label, score, box });
+    // The car spans x 120..260: the left tile sees 120..208 (cut), the right 156..260 (cut).
+    const all: CropDetection[] = [
+      ...toFrame([car([120, 50, 88, 40], 'car', 0.6)], left, 1920, 1080),
+      ...toFrame([car([0, 51, 104, 39], 'truck', 0.5)], right, 1920, 1080),
+    ];
+    expect(all.map((d) => d.cut)).toEqual([true, true]);
+    const merged = mergeDetections(all, 0.5, 100);
+    expect(merged).toHaveLength(1);
+    expect(merged[0]).toMatchObject({ label: 'car', score: 0.6, box: [120, 50, 140, 40] });
+    // A box that is whole in one tile wins over the piece another tile cut.
+    const whole = toFrame([car([120 - 156 + 156, 50, 140, 40], 'car', 0.4)], { x: 100, y: 0, w: 208, h: 208, why: 'zone', scale: 2 }, 1920, 1080);
+    expect(mergeDetections([...all, ...whole.map((d) => ({ ...d, box: [120, 50, 140, 40] as Detection['box'] }))], 0.5, 100)).toMatchObject([{ box: [120, 50, 140, 40] }]);
+    // Two people side by side, neither cut, stay two.
+    const people = toFrame([{ classId: 0, label: 'person', score: 0.7, box: [10, 10, 20, 60] }, { classId: 0, label: 'person', score: 0.6, box: [32, 10, 20, 60] }], left, 1920, 1080);
+    expect(mergeDetections(people, 0.5, 100)).toHaveLength(2);
+  });
+});
+
+describe('region detector with NanoDet-g 416', () => {
+  let detector: Detector;
+  let bg: RgbFrame;
+  beforeAll(async () => {
+    ensureDefaultModel(DATA);
+    detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, DATA, 1));
+    bg = await plazaBackground(1920, 1080);
+  }, 120_000);
+
+  it('finds a distant person that the whole frame squeezed into the model misses', async () => {
+    const photo = await readImage('/usr/share/darknet/data/person.jpg');
+    const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
+    const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
+    const placed = await place(frame, person, 36, 1300, 700);
+    const found = (dets: Detection[]): boolean => dets.some((d) => d.label === 'person' && iou(d.box, placed.box) >= 0.5);
+    const whole = await detector.detect(frame);
+    expect(found(whole.detections)).toBe(false);
+    const regions = new RegionDetector(detector);
+    const settings: RegionSettings = { mode: 'zones', maxCrops: 64, minObjectPx: 12, zones: [{ x: 1200, y: 600, w: 300, h: 250 }] };
+    const r = await regions.detect(frame, { settings, tracked: [], tileCursor: 0 });
+    expect(r.inferences).toBeGreaterThan(1);
+    expect(found(r.detections)).toBe(true);
+    // `whole` is today's detector: one inference, the same detections.
+    const w = await regions.detect(frame, { settings: { ...settings, mode: 'whole' }, tracked: [], tileCursor: 0 });
+    expect(w.inferences).toBe(1);
+    expect(w.detections).toEqual(whole.detections);
+  }, 60_000);
+
+  it('gives one detection for a pickup that a tile edge cuts', async () => {
+    const photo = await readImage('/usr/share/darknet/data/dog.jpg');
+    const truck = { label: 'truck', source: 'dog.jpg', score: 0.36, box: [465, 86, 229, 80] as [number, number, number, number], ...cutOut(photo, [465, 86, 229, 80]) };
+    const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
+    // Tiles of 416 px (scale 1) over the zone, 312 px apart: the first ends at x 416, the second starts at 312.
+    const placed = await place(frame, truck, 180, 330, 520);
+    const settings: RegionSettings = { mode: 'zones', maxCrops: 8, minObjectPx: 40, zones: [{ x: 0, y: 400, w: 800, h: 416 }] };
+    const { crops } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [], tracked: [], tileCursor: 0 });
+    const pieces: CropDetection[] = [];
+    for (const c of crops.filter((c) => c.why === 'zone')) {
+      const input = cutOut(frame, [c.x, c.y, c.w, c.h]);
+      pieces.push(...toFrame((await detector.detect(input)).detections, c, 1920, 1080));
+    }
+    const onTruck = (dets: Detection[]): Detection[] => dets.filter((d) => VEHICLES.has(d.label) && iou(d.box, placed.box) >= 0.1);
+    // Without the merge the tiles see it more than once, once cut by the first tile's edge.
+    expect(onTruck(pieces).length).toBeGreaterThanOrEqual(2);
+    expect((onTruck(pieces) as CropDetection[]).some((d) => d.cut)).toBe(true);
+    const r = await new RegionDetector(detector).detect(frame, { settings, tracked: [], tileCursor: 0 });
+    const seen = onTruck(r.detections);
+    expect(seen).toHaveLength(1);
+    expect(iou(seen[0]!.box, placed.box)).toBeGreaterThan(0.5);
+  }, 60_000);
+});

@@ -4,7 +4,7 @@
  * the `Violation` type.
  */
 export { ModelLoadError, ModelConvertError, FrameInvalidError, ZoneInvalidError, DetectionsFileError, InferenceError } from './errors.ts';
-export { convertFile, defaultModelPath, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, SUPPORTED_OPS } from './convert/index.ts';
+export { convertFile, defaultModelPath, int8ModelPath, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, SUPPORTED_OPS } from './convert/index.ts';
 export { verifyAgainstTfjs, type VerifyResult } from './convert/verify.ts';
 export type { Detection, SampleResult, ModelType } from './types.ts';
 export { Detector, detectorOptions, type DetectorOptions } from './model/detector.ts';
@@ -23,3 +23,4 @@ export { replay, replayDetections, readMot, type ReplayOptions, type ReplayViola
 export { iou as boxIou } from './rules/box.ts';
 export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
 export { writeEvidence } from './evidence.ts';
+export { quantizeFile, verifyInt8, calibrationFrames, agreementFrames, agreement, KEEP_FLOAT, type VerifyInt8Result, type AgreementResult } from './quantize/index.ts';

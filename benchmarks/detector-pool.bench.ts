@@ -9,10 +9,10 @@
  * change gating spared). Also written to benchmarks/results/detector-pool.json with machine info.
  */
 import { execSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
-import { Detector, DetectorPool, detectorOptions, ensureDefaultModel, readVideo, thumbDiff, thumbnail, type RgbFrame } from '../detectors/index.ts';
+import { Detector, DetectorPool, detectorOptions, ensureDefaultModel, readVideo, thumbDiff, thumbnail, type DetectorOptions, type RgbFrame } from '../detectors/index.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,6 +23,8 @@ const { values: args } = parseArgs({
     'gate-threshold': { type: 'string', default: '0.01' },
     video: { type: 'string', default: '/usr/share/doc/opencv-doc/examples/data/vtest.avi' },
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
+    // fp32, int8, or both: both runs the pool with each, interleaved (fp32, int8, fp32, int8), and reports the ratio.
+    precision: { type: 'string', default: 'fp32' },
   },
 });
 const workers = Number(args.workers);
@@ -31,7 +33,11 @@ const dataDir = args['data-dir']!;
 const log = (s: string): void => { process.stderr.write(`${s}\n`); };
 
 ensureDefaultModel(dataDir);
-const options = detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, dataDir, 1);
+if (!['fp32', 'int8', 'both'].includes(args.precision!)) throw new Error(`--precision ${args.precision}: use fp32, int8 or both`);
+const precisions = (args.precision === 'both' ? ['fp32', 'int8'] : [args.precision]) as ('fp32' | 'int8')[];
+const optionsFor = (precision: 'fp32' | 'int8'): DetectorOptions => detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision }, dataDir, 1);
+if (precisions.includes('int8') && !existsSync(optionsFor('int8').path)) throw new Error(`${optionsFor('int8').path} is missing: run \`gridwatch model quantize --data-dir ${dataDir}\``);
+const options = optionsFor(precisions[0]!);
 
 // Set-up: decode the frames once.
 const frames: RgbFrame[] = [];
@@ -63,13 +69,13 @@ async function single(ms: number): Promise<{ fps: number; cores: number }> {
 }
 
 /** The pool, kept saturated: 2 samples in flight per worker, from several cameras. */
-async function pool(ms: number): Promise<{ fps: number; p50: number; p99: number; dropped: number; cores: number }> {
+async function pool(ms: number, detector: DetectorOptions = options): Promise<{ fps: number; p50: number; p99: number; dropped: number; cores: number }> {
   let done = 0;
   let next = 0;
   const cameras = workers * 2;
   let submit: () => void = () => {};
   const p = new DetectorPool({
-    detector: options, workers, queuePerCamera: 4, gateThreshold: 0, reverifyS: 60, inferTimeoutMs: 30_000,
+    detector, workers, queuePerCamera: 4, gateThreshold: 0, reverifyS: 60, inferTimeoutMs: 30_000,
     maxRestarts: 0, restartWindowS: 600, warmupRuns: 3,
     onResult: () => { done++; submit(); },
   });
@@ -132,6 +138,27 @@ log(`single session again, ${durationMs / 2000} s ...`);
 const s2 = await single(durationMs / 2);
 const singleFps = (s1.fps + s2.fps) / 2;
 const singleCores = (s1.cores + s2.cores) / 2;
+// Side by side: each precision twice, interleaved, so a change in the machine's load hits both.
+const side: Record<string, { fps: number[]; cores: number[] }> = {};
+if (precisions.length > 1) {
+  for (let round = 0; round < 2; round++) {
+    for (const p of precisions) {
+      log(`pool ${p}, round ${round + 1}, ${durationMs / 2000} s ...`);
+      const r = await pool(durationMs / 2, optionsFor(p));
+      (side[p] ??= { fps: [], cores: [] }).fps.push(r.fps);
+      side[p]!.cores.push(r.cores);
+    }
+  }
+}
+const mean = (a: number[]): number => a.reduce((x, y) => x + y, 0) / Math.max(1, a.length);
+const sideBySide = precisions.length > 1 ? {
+  fp32_pool_fps: side['fp32']!.fps.map((v) => round(v, 2)),
+  int8_pool_fps: side['int8']!.fps.map((v) => round(v, 2)),
+  fp32_fps_per_core: round(mean(side['fp32']!.fps) / mean(side['fp32']!.cores), 2),
+  int8_fps_per_core: round(mean(side['int8']!.fps) / mean(side['int8']!.cores), 2),
+  int8_over_fp32: round(mean(side['int8']!.fps) / mean(side['fp32']!.fps), 3),
+  int8_over_fp32_per_cpu: round((mean(side['int8']!.fps) / mean(side['int8']!.cores)) / (mean(side['fp32']!.fps) / mean(side['fp32']!.cores)), 3),
+} : undefined;
 const g = await gating();
 const probe1 = await probeCores();
 
@@ -157,6 +184,8 @@ const result = {
   frames: frames.length,
   frame_size: `${frames[0]!.width}x${frames[0]!.height}`,
   model: options.name,
+  precision: precisions.length > 1 ? 'both' : precisions[0],
+  precision_side_by_side: sideBySide,
   duration_s: durationMs / 1000,
   machine: { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memory_gib: round(totalmem() / 2 ** 30, 1), loadavg_start: round(load0, 2), loadavg_end: round(loadavg()[0]!, 2) },
   commit: (() => { try { return execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { return 'unknown'; } })(),

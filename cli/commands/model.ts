@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 
-/** `gridwatch model convert`: converts NanoDet-g 416 from TF.js to ONNX in the data folder. */
+/** `gridwatch model convert` / `quantize`: converts NanoDet-g 416 from TF.js to ONNX in the data folder, and quantises it to int8. */
 export function registerModel(program: Command): void {
   const model = program.command('model').description('detector models');
   model
@@ -27,6 +27,36 @@ export function registerModel(program: Command): void {
         const v = await verifyAgainstTfjs(from, out);
         process.stdout.write(`${JSON.stringify({ max_abs_diff: v.maxAbsDiff, outputs: v.outputs, tfjs_ms: Math.round(v.tfjsMs), onnx_ms: Math.round(v.onnxMs) })}\n`);
         if (v.maxAbsDiff > 1e-4) { process.stderr.write('verification failed: outputs differ by more than 1e-4\n'); process.exitCode = 1; }
+      }
+    });
+  registerQuantize(model);
+}
+
+/** `gridwatch model quantize`: the int8 (QDQ) model beside the fp32 one, calibrated on real frames. */
+function registerQuantize(model: Command): void {
+  model
+    .command('quantize')
+    .description('quantise the converted NanoDet-g 416 to int8 (static QDQ, per-channel weights) calibrated on the street clip and darknet photos')
+    .option('--data-dir <dir>', 'data folder', process.env['GRIDWATCH_DATA_DIR'] ?? './data')
+    .option('--force', 'quantise even when the file exists')
+    .option('--verify', 'check int8 against fp32 detections (photos + 100 clip frames); fails below 95% agreement')
+    .action(async (opts: { dataDir: string; force?: boolean; verify?: boolean }) => {
+      const { int8ModelPath, quantizeFile, calibrationFrames, verifyInt8 } = await import('../../detectors/index.ts');
+      const { detectorOptions } = await import('../../detectors/index.ts');
+      const { existsSync } = await import('node:fs');
+      const out = int8ModelPath(opts.dataDir);
+      if (opts.force || !existsSync(out)) {
+        const t0 = performance.now();
+        const r = await quantizeFile(out, calibrationFrames());
+        process.stdout.write(`quantized -> ${out}: ${r.convs} Conv, ${r.qdqNodes} Q/DQ nodes, kept in float: ${r.keptFloat.join(', ') || 'none'} (${Math.round(performance.now() - t0)} ms)\n`);
+      } else {
+        process.stdout.write(`${out} exists (use --force to quantise again)\n`);
+      }
+      if (opts.verify) {
+        const fp32 = detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: 'fp32' }, opts.dataDir);
+        const v = await verifyInt8(fp32, out);
+        process.stdout.write(`${JSON.stringify({ frames: v.frames, fp32_boxes: v.fp32Boxes, matched: v.matched, agreement: Math.round(v.share * 10000) / 10000, fp32_ms_per_frame: Math.round(v.fp32MsPerFrame * 10) / 10, int8_ms_per_frame: Math.round(v.int8MsPerFrame * 10) / 10 })}\n`);
+        if (v.share < 0.95) { process.stderr.write(`verification failed: int8 finds ${(v.share * 100).toFixed(1)}% of fp32's boxes (< 95%)\n`); process.exitCode = 1; }
       }
     });
 }

@@ -28,6 +28,7 @@ export const Model = Section({
   classes: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'class names; COCO when absent' })),
   score_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.3 }),
   iou_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
+  precision: Type.Enum(['fp32', 'int8'], { default: 'fp32', description: 'the default model only (no path): int8 runs the QDQ model `gridwatch model quantize` writes' }),
 });
 
 export const Detectors = Section({

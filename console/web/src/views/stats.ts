@@ -3,6 +3,7 @@ import { h, s, pct } from '../dom.ts';
 import { t } from '../i18n.ts';
 import { api } from '../store.ts';
 import { categoryName, departmentName } from './common.ts';
+import { indicatorsPanel } from './indicators.ts';
 
 const PALETTE = ['#2f6fdf', '#f2a93b', '#3aa76d', '#d9534f', '#8e6bbf', '#4bb3c8', '#9c9c9c'];
 
@@ -61,7 +62,9 @@ function rateBars(st: ConsoleStats): SVGSVGElement {
 export function statsView() {
   const body = h('div', { class: 'stats-grid', id: 'stats' }, h('p', {}, t('loading')));
   let days = 14;
+  const indicators = indicatorsPanel();
   async function load() {
+    void indicators.load(Date.now() - days * 86_400_000);
     try {
       const st = await api<ConsoleStats>('GET', `/api/stats?days=${days}`);
       body.replaceChildren(
@@ -82,5 +85,5 @@ export function statsView() {
   const range = h('select', { id: 'stats-days' }, ...[7, 14, 30, 90].map((d) => h('option', { value: d, selected: d === days }, `${d} ${t('days')}`)));
   range.addEventListener('change', () => { days = Number(range.value); void load(); });
   void load();
-  return { el: h('section', { class: 'view stats-view' }, h('div', { class: 'filters' }, range), body) };
+  return { el: h('section', { class: 'view stats-view' }, h('div', { class: 'filters' }, range), indicators.el, body) };
 }

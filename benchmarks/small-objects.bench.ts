@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     objects: { type: 'string', default: '6' },
     'max-crops': { type: 'string', default: '8' },
     'min-object-px': { type: 'string', default: '12' },
+    'crop-vehicle-min-score': { type: 'string', default: '0.5' },
     regions: { type: 'string', default: 'auto' },
     seed: { type: 'string', default: '1' },
     'size-sweep': { type: 'boolean', default: false },
@@ -119,7 +120,7 @@ const all = await scenes(nSamples, Number(args.objects), Number(args.seed));
 const small = await Promise.all(all.map((s) => resize(s.frame, TODAY.width, TODAY.height, 'cubic')));
 log(`${all.length} samples of ${args.objects} objects built`);
 
-const settings: RegionSettings = { mode: args.regions as RegionSettings['mode'], maxCrops: Number(args['max-crops']), minObjectPx: Number(args['min-object-px']), zones: [ZONE] };
+const settings: RegionSettings = { mode: args.regions as RegionSettings['mode'], maxCrops: Number(args['max-crops']), minObjectPx: Number(args['min-object-px']), cropVehicleMinScore: Number(args['crop-vehicle-min-score']), zones: [ZONE] };
 
 interface Tally { byLabel: Record<string, [number, number][]>; found: number[]; total: number[]; covered: number[]; falseLabels: Record<string, number>; falses: number; falsesAny: number; falseVehicles: number; inferences: number; cpuMs: number[] }
 const tally = (): Tally => ({ byLabel: {}, found: [0, 0, 0], total: [0, 0, 0], covered: [0, 0, 0], falseLabels: {}, falses: 0, falsesAny: 0, falseVehicles: 0, inferences: 0, cpuMs: [] });
@@ -178,8 +179,6 @@ for (let i = 0; i < all.length; i++) {
   // The engine follows the classes its zones use; here, the kinds placed.
   tracked = r.detections.filter((d) => LOOKED_FOR.has(kindOf(d.label)));
   cursor += r.tilesVisited;
-  const minS = Number(process.env['GW_CROP_MIN'] ?? 0);
-  r.detections = r.detections.filter((d) => d.score >= minS);
   score(region, s, r.detections, r.crops);
   if ((i + 1) % 10 === 0) log(`${i + 1}/${all.length} samples`);
 }
@@ -201,7 +200,7 @@ const a = summary(region), b = summary(today);
 const ratio = (x: number, y: number): number | null => (y > 0 ? Math.round((x / y) * 100) / 100 : null);
 const result = {
   bench: 'small-objects', samples: all.length, objects: all.reduce((n, s) => n + s.placed.length, 0), frame: `${W}x${H}`, today_frame: `${TODAY.width}x${TODAY.height}`,
-  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, model: detector.name,
+  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: detector.name,
   objects_per_band: region.total,
   region: a, whole_frame_today: b,
   recall_ratio_12_24: ratio(a.recall_12_24, b.recall_12_24), recall_ratio_24_48: ratio(a.recall_24_48, b.recall_24_48),

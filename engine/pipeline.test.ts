@@ -48,7 +48,8 @@ describe('camera → detector → event → case, end to end', () => {
     // then) raise no second one.
     await new Promise((r) => setTimeout(r, 10_000));
     const alerts = [...engine.console.hub.alerts.values()].filter((a) => a.alert.cameraId === 'cam-0001' && a.alert.zoneId === 'kerb');
-    expect(alerts.map((a) => a.alert.className)).toHaveLength(1);
+    // Each alert with its box and dwell, so that a second one shows what it was.
+    expect(alerts.map((a) => `${a.alert.className} [${a.alert.box?.join(', ')}] ${a.alert.dwellS} s`)).toHaveLength(1);
   }, 120_000);
 
   it('raises crowd_gathering for the people crossing the plaza, with their count, filed under its local code', async () => {

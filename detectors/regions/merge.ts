@@ -5,6 +5,16 @@ import type { Crop } from './plan.ts';
 const VEHICLES = new Set(VEHICLE_CLASSES);
 /** Vehicles are one kind: a van that one crop calls a car and another a truck is one vehicle. */
 const kind = (label: string): string => (VEHICLES.has(label) ? 'vehicle' : label);
+/**
+ * Two boxes of different kinds this close are one thing called two names (a stone a person in
+ * one crop and a truck in another); a person on a bicycle or beside a cart overlaps it less.
+ */
+const SAME_THING_IOU = 0.7;
+
+/** Whether a crop's detection is kept: vehicles found in crops need `vehicleMinScore`. */
+export function keptFromCrop(d: CropDetection, crop: Crop, vehicleMinScore: number): boolean {
+  return crop.why === 'whole' || !VEHICLES.has(d.label) || d.score >= vehicleMinScore;
+}
 
 /** A crop's detection in frame pixels; `cut` when it touches an edge of its crop that is not the frame's. */
 export interface CropDetection extends Detection {
@@ -44,9 +54,9 @@ const union = (a: Detection['box'], b: Detection['box']): Detection['box'] => {
  * One detection per object over all crops and the whole frame, best score first. Two boxes of
  * one kind (vehicles are one kind) are one object when they overlap at IoU ≥ `iou`, or when one
  * is cut by its crop's edge and lies mostly (≥ 60% of the smaller; 30% when both are cut) inside
- * the other: then the
- * box not cut wins, and two cut boxes join into their union (a car across a tile edge, seen half
- * in each tile). The kept detection takes the label and score of the best-scored one.
+ * the other: then the box not cut wins, and two cut boxes join into their union (a car across a
+ * tile edge, seen half in each tile). Boxes of different kinds are one object at IoU ≥ 0.7. The
+ * kept detection takes the label and score of the best-scored one.
  */
 export function mergeDetections(all: CropDetection[], iou: number, max: number): Detection[] {
   const order = [...all].sort((a, b) => b.score - a.score);
@@ -55,8 +65,11 @@ export function mergeDetections(all: CropDetection[], iou: number, max: number):
     const k = kind(d.label);
     let merged = false;
     for (const m of kept) {
-      if (kind(m.label) !== k) continue;
       const o = overlap(m.box, d.box);
+      if (kind(m.label) !== k) {
+        if (o.iou >= SAME_THING_IOU) { merged = true; break; }
+        continue;
+      }
       // Two halves of one car, each cut by its own tile, overlap only where the tiles do.
       const same = o.iou >= iou || (m.cut && d.cut ? o.ios >= 0.3 : (m.cut || d.cut) && o.ios >= 0.6);
       if (!same) continue;

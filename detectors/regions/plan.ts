@@ -29,6 +29,8 @@ export interface RegionSettings {
   minObjectPx: number;
   /** Bounding boxes of the camera's zones, in frame pixels. */
   zones: Rect[];
+  /** Least score of a vehicle found in a crop; the whole frame keeps the model's threshold. */
+  cropVehicleMinScore: number;
 }
 
 /**

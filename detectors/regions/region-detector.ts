@@ -2,7 +2,7 @@ import type { Detector } from '../model/detector.ts';
 import type { Detection } from '../types.ts';
 import type { RgbFrame } from '../model/preprocess.ts';
 import { changeBoxes, greyMap, type GreyMap } from './motion.ts';
-import { mergeDetections, toFrame, type CropDetection } from './merge.ts';
+import { keptFromCrop, mergeDetections, toFrame, type CropDetection } from './merge.ts';
 import { planCrops, type Crop, type Rect, type RegionSettings } from './plan.ts';
 
 /** What a region pass needs besides the frame: the camera's settings and what it saw last. */
@@ -28,7 +28,8 @@ export interface RegionResult {
 
 /**
  * Runs a detector on the whole frame and on crops of it at full resolution (plan.ts), maps every
- * crop's detections to frame pixels and merges them into one detection per object (merge.ts).
+ * crop's detections to frame pixels, drops crop vehicles under the camera's least score, and
+ * merges them into one detection per object (merge.ts).
  */
 export class RegionDetector {
   readonly #detector: Detector;
@@ -51,7 +52,7 @@ export class RegionDetector {
     for (const crop of plan.crops) {
       const input = crop.why === 'whole' ? frame : this.#cut(frame, crop);
       const r = await this.#detector.detect(input);
-      all.push(...toFrame(r.detections, crop, frame.width, frame.height));
+      for (const d of toFrame(r.detections, crop, frame.width, frame.height)) if (keptFromCrop(d, crop, job.settings.cropVehicleMinScore)) all.push(d);
     }
     const o = this.#detector.options;
     return { detections: mergeDetections(all, o.iouThreshold, o.maxDetections), inferences: plan.crops.length, inferenceMs: performance.now() - t0, crops: plan.crops, grey, tilesVisited: plan.tilesVisited };

@@ -176,12 +176,14 @@ export interface DetectorZoneStats {
   /** inference time of the camera's recent inferred samples, ms */
   readonly inferenceMsP50?: number;
   readonly inferenceMsP99?: number;
-  /** samples the detectors received from ingest */
+  /** samples taken from the camera: received by the detectors, or skipped before decoding */
   readonly samples?: number;
   /** samples dropped because the camera's detector queue was full */
   readonly dropped?: number;
-  /** samples change gating spared from inference */
+  /** samples change gating spared from inference (before decoding or after) */
   readonly gated?: number;
+  /** of those, samples not even decoded: their P-frames stayed in the camera's noise band */
+  readonly decodesSkipped?: number;
   /** share of samples change gating skipped (0–1) */
   readonly gatingSavedRatio?: number;
 }

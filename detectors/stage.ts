@@ -120,6 +120,11 @@ export class DetectorStage {
     this.#regions.clear();
   }
 
+  /** Whether the rules are timing something on this camera: a dwell under way, or a leave. */
+  timing(cameraId: string): boolean {
+    return this.#rules.timing(cameraId);
+  }
+
   /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */
   submit(sample: CameraSample): boolean {
     return this.#pool.submit(sample);

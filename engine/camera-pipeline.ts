@@ -84,11 +84,14 @@ export class CameraPipeline {
     const e = this.#ports;
     const city = e.city;
     const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir };
-    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v), onSnapshot: (f) => this.#onSnapshot(f) });
+    this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v), onSnapshot: (f) => this.#onSnapshot(f),
+      // What the detectors did with each sample teaches the gate before decoding its noise band.
+      onDetections: (r) => this.#ingest?.verdict(r.cameraId, r.captureTimeMs, r.inferred) });
     await this.#detectors.start();
     const detectors = this.#detectors;
     const { frame_width: width, frame_height: height } = city.config.ingest;
-    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, onSample: (s) => {
+    const gate = { reverifyMs: city.config.detectors.reverify_s * 1000, timing: (id: string) => detectors.timing(id) };
+    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, gate, onSample: (s) => {
       const n = this.#samples.get(s.cameraId);
       if (n) (n.count++, (n.lastMs = s.captureTimeMs), n.firstMs || (n.firstMs = s.captureTimeMs));
       void detectors.submit(s);
@@ -111,11 +114,13 @@ export class CameraPipeline {
       const c = pool.cameras[id];
       const cam = this.#ports.city.cameras.get(id);
       if (!cam) continue;
+      // Samples the gate before decoding skipped never reach the detectors: they count as gated.
+      const skipped = this.#ingest?.gateStats(id)?.skipped ?? 0;
       const figures = c ? {
-        samples: c.received, dropped: c.dropped, gated: c.gated,
+        samples: c.received + skipped, dropped: c.dropped, gated: c.gated + skipped, decodesSkipped: skipped,
         ...(c.inferred > 0 ? { inferenceMsP50: c.p50Ms, inferenceMsP99: c.p99Ms } : {}),
-        ...(c.received > 0 ? { gatingSavedRatio: c.gated / c.received } : {}),
-      } : { samples: 0, dropped: 0, gated: 0 };
+        ...(c.received + skipped > 0 ? { gatingSavedRatio: (c.gated + skipped) / (c.received + skipped) } : {}),
+      } : { samples: skipped, dropped: 0, gated: skipped, decodesSkipped: skipped };
       // The figures are the camera's; each of its zones shows them beside its own alerts.
       for (const zoneId of cam.zones.length ? cam.zones.map((z) => z.id) : ['']) rows.push({ cameraId: id, zoneId, ...figures });
     }

@@ -36,7 +36,7 @@ interface ClusterView {
   roles: { router: 'active' | 'standby' };
   router: { state: string; cases: number };
 }
-type Line = { node: string; t: number; owned: string[] };
+type Line = { node: string; t: number; owned: string[]; samples?: ClusterView['samples'] };
 
 /** The longest time any camera was held by two nodes at once, from the nodes' ownership reports. */
 function maxDoubleHoldMs(lines: readonly Line[], diedAt: Record<string, number>): number {
@@ -94,7 +94,7 @@ describe('three engine nodes on one NATS', () => {
         const v = await fetch(`${nodes.get(id)!.url}/api/cluster`, { headers: { authorization: `Bearer ${OPS_TOKEN}` }, signal: AbortSignal.timeout(2000) }).then((r) => (r.ok ? (r.json() as Promise<ClusterView>) : undefined), () => undefined);
         if (!v || !alive().includes(id)) return;
         latest.set(id, v);
-        history.push({ node: id, t: Date.now(), owned: v.cameras });
+        history.push({ node: id, t: Date.now(), owned: v.cameras, samples: v.samples });
       }));
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -219,17 +219,23 @@ describe('three engine nodes on one NATS', () => {
     expect(moved.filter((cam) => after.get(cam) === 'n4')).toHaveLength(4);
     expect(moved.length).toBeLessThanOrEqual(6);
     // The samples a moved camera lost: whole sample periods between its last sample on the old node and its first on the new one, less one.
-    const lost = await until('a first sample from every moved camera', () => {
+    // Both come from every report since the join, not the latest: bounded loads may move a camera on
+    // again (a node's tally of it then starts afresh), and capture times are stream times, within a
+    // tick of the clock. During a double hold (counted below) the first may come before the last.
+    const tallies = (node: string, cam: string) => history.filter((l) => l.node === node && l.samples).flatMap((l) => [l.samples!.owned[cam], l.samples!.released[cam]]).filter((t): t is Tally => !!t);
+    const firstLast = (cam: string) => {
+      const old = before.get(cam)!;
+      const firsts = [...nodes.keys()].filter((id) => id !== old).flatMap((id) => tallies(id, cam).map((t) => t.firstMs)).filter((t) => t && t >= joinAt - 2 * TICK_MS);
+      const first = Math.min(...firsts);
+      const lasts = tallies(old, cam).map((t) => t.lastMs).filter((t) => t > 0);
+      const last = Math.max(0, ...lasts.filter((t) => t <= first));
+      return { first, last: last || Math.min(...lasts) };
+    };
+    const lost = await until(() => `a first sample from every moved camera (${JSON.stringify(Object.fromEntries(moved.map((cam) => [cam, { from: before.get(cam), to: after.get(cam), ...firstLast(cam) }])))})`, () => {
       const out: Record<string, number> = {};
       for (const cam of moved) {
-        const last = latest.get(before.get(cam)!)!.samples.released[cam]?.lastMs ?? 0;
-        // Its first sample on any other node since the join (capture times are stream times, within
-        // a tick of the clock): bounded loads may move it on again before the next poll, and the new
-        // holder may sample it while the old one still does (a double hold, counted below), so its
-        // first sample may come before the old one's last.
-        const firsts = [...latest].filter(([id]) => id !== before.get(cam)).flatMap(([, v]) => [v.samples.owned[cam]?.firstMs, v.samples.released[cam]?.firstMs]);
-        const first = Math.min(...firsts.filter((t): t is number => !!t && t >= joinAt - 2 * TICK_MS));
-        if (!last || !Number.isFinite(first)) return undefined;
+        const { first, last } = firstLast(cam);
+        if (!Number.isFinite(last) || !Number.isFinite(first)) return undefined;
         out[cam] = Math.max(0, Math.round((first - last) / (SAMPLE_PERIOD_S * 1000)) - 1);
       }
       return out;

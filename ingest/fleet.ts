@@ -44,6 +44,8 @@ export interface CameraStatus {
 /** Receives every keyframe; `au` is only valid during the call. */
 export interface KeyframeSink {
   onKeyframe(cameraId: string, au: AccessUnit): void;
+  /** The size of every other access unit (for gating before decoding). */
+  onDeltaSize?(cameraId: string, bytes: number): void;
 }
 
 export interface FleetOptions {
@@ -89,6 +91,10 @@ class SessionSink implements AccessUnitSink {
 
   onAccessUnit(au: AccessUnit): void {
     if (au.keyframe) this.#sink.onKeyframe(this.#id, au);
+  }
+
+  onDeltaSize(bytes: number): void {
+    this.#sink.onDeltaSize?.(this.#id, bytes);
   }
 }
 

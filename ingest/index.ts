@@ -9,4 +9,5 @@ export { DecoderPool, type FrameSize } from './decoder-pool.ts';
 export { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from './decode-args.ts';
 export { FfmpegCamera, ffmpegReason, type FfmpegCameraOptions } from './ffmpeg-camera.ts';
 export { CameraIngest, type CameraIngestOptions, type CameraIngestStatus } from './ingest.ts';
+export { DecodeGate, BAND_SAMPLES, type DecodeGateOptions, type DecodeGateCameraStats } from './decode-gate.ts';
 export { Authenticator, parseChallenges, verifyAuthorization } from './rtsp/auth.ts';

@@ -1,11 +1,12 @@
 import type { ComponentHealth, HealthRegistry, Logger, Registry } from '../core/index.ts';
-import { stageCounters, type StageCounters } from '../core/index.ts';
+import { Counter, stageCounters, type StageCounters } from '../core/index.ts';
 import type { CameraT, IngestT } from '../config/index.ts';
 import { CameraFleet, type CameraStatus, type KeyframeSink } from './fleet.ts';
 import { FfmpegCamera } from './ffmpeg-camera.ts';
 import type { DecoderStatus } from './decode.ts';
 import { DecoderPool, type FrameSize } from './decoder-pool.ts';
 import { Sampler, type Sample, type SamplerStats } from './sample.ts';
+import { DecodeGate, type DecodeGateCameraStats, type DecodeGateOptions } from './decode-gate.ts';
 import type { AccessUnit } from './rtsp/depacketizer.ts';
 
 export interface CameraIngestOptions {
@@ -18,6 +19,11 @@ export interface CameraIngestOptions {
   frameSize: FrameSize;
   onSample: (s: Sample) => void;
   log?: Logger | undefined;
+  /**
+   * Gating before decoding (`ingest.gate_before_decode`, in-process RTSP cameras): the
+   * detectors' `reverify_s` and whether the rules are timing a camera. None when absent.
+   */
+  gate?: DecodeGateOptions | undefined;
   /** Metrics and health go here when given (`stage` label `ingest`). */
   ctx?: { metrics: Registry; health: HealthRegistry } | undefined;
 }
@@ -57,6 +63,7 @@ export class CameraIngest implements KeyframeSink {
   readonly #ffmpegCams = new Map<string, FfmpegCamera>();
   readonly #keys = new Map<string, string>();
   readonly #counters: StageCounters | undefined;
+  readonly #gate: DecodeGate | undefined;
 
   readonly #opts: CameraIngestOptions;
 
@@ -65,7 +72,9 @@ export class CameraIngest implements KeyframeSink {
     const c = opts.config;
     this.decoders = new DecoderPool({ width: opts.frameSize.width, height: opts.frameSize.height, perCodec: c.decoders_per_codec, log: opts.log });
     this.#counters = opts.ctx ? stageCounters(opts.ctx.metrics) : undefined;
+    this.#gate = opts.gate && c.gate_before_decode ? new DecodeGate(opts.gate) : undefined;
     this.sampler = new Sampler({
+      gate: this.#gate && this.#countedGate(this.#gate),
       defaultPeriodS: c.sample_period_s, decodeBudgetPerS: c.decode_budget_per_s, decoder: this.decoders,
       // A few keyframes in flight keep each decoder busy; the rest wait in the sampler, where the
       // earliest deadline goes first.
@@ -85,6 +94,35 @@ export class CameraIngest implements KeyframeSink {
   onKeyframe(cameraId: string, au: AccessUnit): void {
     this.#counters?.received.inc({ stage: 'ingest' });
     this.sampler.offerKeyframe(cameraId, au);
+  }
+
+  /** The gate with per-camera counters: the share of decodes it saves is skipped / decided. */
+  #countedGate(gate: DecodeGate): { decode(cameraId: string, captureTimeMs: number): boolean } {
+    const r = this.#opts.ctx?.metrics;
+    if (!r) return gate;
+    // One pair per registry: an engine may build its ingest again on the same metrics.
+    const decided = (r.getSingleMetric('gridwatch_ingest_gate_decided_total') as Counter<'camera'> | undefined) ?? new Counter({ name: 'gridwatch_ingest_gate_decided_total', help: 'Samples the gate before decoding decided on, per camera', labelNames: ['camera'], registers: [r] });
+    const skipped = (r.getSingleMetric('gridwatch_ingest_decodes_skipped_total') as Counter<'camera'> | undefined) ?? new Counter({ name: 'gridwatch_ingest_decodes_skipped_total', help: 'Samples not decoded (nor inferred): the P-frames since the last one stayed in the camera\'s noise band', labelNames: ['camera'], registers: [r] });
+    return { decode: (id, t) => {
+      const yes = gate.decode(id, t);
+      decided.inc({ camera: id });
+      if (!yes) skipped.inc({ camera: id });
+      return yes;
+    } };
+  }
+
+  onDeltaSize(cameraId: string, bytes: number): void {
+    this.#gate?.noteDelta(cameraId, bytes);
+  }
+
+  /** What the detectors did with a sample: inferred it, or found it unchanged (teaches the gate). */
+  verdict(cameraId: string, captureTimeMs: number, inferred: boolean): void {
+    this.#gate?.verdict(cameraId, captureTimeMs, inferred);
+  }
+
+  /** A camera's samples not decoded by the gate, of those it decided; undefined without one. */
+  gateStats(cameraId: string): DecodeGateCameraStats | undefined {
+    return this.#gate?.stats(cameraId);
   }
 
   start(): Promise<void> {
@@ -136,6 +174,7 @@ export class CameraIngest implements KeyframeSink {
   async removeCamera(id: string): Promise<void> {
     this.#keys.delete(id);
     this.sampler.remove(id);
+    this.#gate?.remove(id);
     const f = this.#ffmpegCams.get(id);
     if (f) { f.stop(); this.#ffmpegCams.delete(id); }
     await this.fleet.remove(id);

@@ -29,6 +29,11 @@ export interface SamplerOptions {
    * are moved to fall this long before a keyframe (at most a quarter of the cadence). Default 500.
    */
   keyframeLeadMs?: number;
+  /**
+   * Asked for each keyframe that takes a slot: false skips its decode (the scene has not changed;
+   * see decode-gate.ts). The slot counts as served; none skipped without it.
+   */
+  gate?: { decode(cameraId: string, captureTimeMs: number): boolean } | undefined;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -39,6 +44,8 @@ export interface SamplerStats {
   expected: number;
   delivered: number;
   onTime: number;
+  /** Slots whose keyframe was not decoded: the gate found the scene unchanged. */
+  gatedBeforeDecode: number;
   dropped: { superseded: number; decode: number };
   queued: number;
   decodesInFlight: number;
@@ -110,6 +117,7 @@ export class Sampler {
   readonly #onTimeMs: number;
   #delivered = 0;
   #onTime = 0;
+  #gated = 0;
 
   readonly #opts: SamplerOptions;
 
@@ -152,6 +160,7 @@ export class Sampler {
     const slot = this.#openSlot(s, now);
     if (slot < 0) return;
     const dueMs = this.#take(s, slot, now);
+    if (this.#opts.gate && !this.#opts.gate.decode(id, au.timeMs)) { this.#gated++; return; }
     if (s.pending) { this.#dropped.superseded++; this.#opts.onDrop?.(id, 'superseded'); }
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
     if (!s.waiting) { s.waiting = true; this.#waiting.push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ }); }
@@ -223,7 +232,7 @@ export class Sampler {
   stats(asOf = Date.now()): SamplerStats {
     let expected = 0;
     for (const s of this.#cams.values()) expected += dueSlots(s, asOf - this.#onTimeMs);
-    return { cameras: this.#cams.size, expected, delivered: this.#delivered, onTime: this.#onTime, dropped: { ...this.#dropped }, queued: this.#waiting.size + this.#late.length - this.#lateHead, decodesInFlight: this.#inFlight };
+    return { cameras: this.#cams.size, expected, delivered: this.#delivered, onTime: this.#onTime, gatedBeforeDecode: this.#gated, dropped: { ...this.#dropped }, queued: this.#waiting.size + this.#late.length - this.#lateHead, decodesInFlight: this.#inFlight };
   }
 
   stop(): void {

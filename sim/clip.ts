@@ -45,7 +45,7 @@ export async function prepareClip(dataDir: string, spec: ClipSpec = DEFAULT_CLIP
   const seconds = Math.min((Number(packets) || 0) / srcFps, spec.durationS ?? Infinity);
   const outFrames = Math.max(gop, Math.floor((seconds * spec.fps) / gop) * gop);
   const tmp = `${file}.tmp-${process.pid}`;
-  const common = ['-v', 'error', '-y', '-i', source, '-an', '-vf', `scale=${spec.width}:${spec.height},fps=${spec.fps}`, '-frames:v', String(outFrames),
+  const common = ['-v', 'error', '-y', '-i', source, '-an', '-vf', `scale=${spec.width}:${spec.height},fps=${spec.fps}`, '-frames:v', String(outFrames), '-pix_fmt', 'yuv420p',
     '-b:v', `${spec.bitrateKbps}k`, '-maxrate', `${Math.round(spec.bitrateKbps * 1.2)}k`, '-bufsize', `${spec.bitrateKbps * 2}k`, '-preset', 'veryfast'];
   const args = spec.codec === 'h264'
     ? [...common, '-c:v', 'libx264', '-profile:v', 'main', '-bf', '0', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-x264-params', 'repeat-headers=1', '-f', 'h264', tmp]

@@ -13,5 +13,5 @@ export function testCamera(id: string, url: string, extra: Partial<CameraT> = {}
 /** Fast settings so that faults show within seconds. */
 export const FAST_INGEST: IngestT = {
   sample_period_s: 1, max_connects_in_flight: 8, stall_timeout_s: 2, backoff_initial_ms: 300, backoff_max_ms: 2000,
-  frame_width: 320, frame_height: 180, max_frame_width: 1920, max_frame_height: 1080, decode_budget_per_s: 50, decoders_per_codec: 1, connect_timeout_ms: 1500,
+  frame_width: 320, frame_height: 180, max_frame_width: 1920, max_frame_height: 1080, decode_budget_per_s: 50, decoders_per_codec: 1, connect_timeout_ms: 1500, gate_before_decode: true,
 };

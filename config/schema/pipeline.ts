@@ -15,6 +15,7 @@ export const Ingest = Section({
   decode_budget_per_s: Type.Number({ exclusiveMinimum: 0, default: 200, description: 'keyframes decoded per second, over all cameras' }),
   decoders_per_codec: Type.Integer({ minimum: 1, default: 2, description: 'long-lived ffmpeg keyframe decoders per codec' }),
   connect_timeout_ms: Type.Integer({ minimum: 1, default: 5000, description: 'TCP connect and each RTSP request' }),
+  gate_before_decode: Type.Boolean({ default: true, description: "rtsp cameras: a sample whose P-frames since the last one stay within the camera's own noise band is not decoded (never while the rules time a dwell on it; every camera is reverified at detectors.reverify_s)" }),
 }, { description: 'camera ingest' });
 
 /** The detector model; `type` picks the adapter. */

@@ -123,6 +123,11 @@ export class HeldClusters implements ZoneRuleState {
     return this.#open.map((o) => this.#violation(o, 'end'));
   }
 
+  timing(t: number): boolean {
+    const inOpen = new Set(this.#open.flatMap((o) => o.members));
+    return this.#open.some((o) => o.lastSeenMs < t) || this.#held.size > inOpen.size;
+  }
+
   active(): { zoneId: string; id: string; dwellS: number }[] {
     return this.#open.map((o) => ({ zoneId: this.zone.id, id: o.id, dwellS: r1((o.lastSeenMs - o.firstSeenMs) / 1000) }));
   }

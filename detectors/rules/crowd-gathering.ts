@@ -96,6 +96,11 @@ class CrowdGathering implements ZoneRuleState {
     return this.#crowd?.violation ? [this.#violation(this.#crowd, 'end')] : [];
   }
 
+  timing(t: number): boolean {
+    const c = this.#crowd;
+    return c !== null && (!c.violation || c.lastMs < t);
+  }
+
   active(): { zoneId: string; id: string; dwellS: number }[] {
     const c = this.#crowd;
     return c?.violation ? [{ zoneId: this.zone.id, id: c.violation.id, dwellS: r1((c.lastMs - c.sinceMs) / 1000) }] : [];

@@ -56,6 +56,21 @@ describe('illegal_parking dwell', () => {
     expect(news[0]!.class).toBe('truck'); // the better-scored class names it
   });
 
+  it('says it is timing while a stop dwells and while its spot stands empty, not while a raised one stays', () => {
+    const r = rules();
+    expect(r.timing('cam-1')).toBe(false);
+    const ev = run(r, 0, 100, 10, () => [det('car', car)]);
+    expect(ev).toEqual([]);
+    expect(r.timing('cam-1')).toBe(true); // a dwell under way: gating before decoding skips none
+    run(r, 110, 400, 10, () => [det('car', car)]);
+    expect(r.active()).toHaveLength(1);
+    expect(r.timing('cam-1')).toBe(false); // raised, the car still there: a still scene may be skipped
+    r.observe('cam-1', 410 * S, []);
+    expect(r.timing('cam-1')).toBe(true); // the spot is empty: its leave time runs
+    expect(run(r, 420, 700, 10, () => []).filter((v) => v.state === 'end')).toHaveLength(1);
+    expect(r.timing('cam-1')).toBe(false);
+  });
+
   it('raises nothing for a stop under dwell_s', () => {
     const r = rules();
     expect(run(r, 0, 600, 10, (t) => (t <= 250 ? [det('car', car)] : []))).toEqual([]);

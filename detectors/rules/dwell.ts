@@ -318,6 +318,12 @@ export class DwellRules {
     return out;
   }
 
+  /** Whether any rule of the camera is timing something (gating before decoding skips none then). */
+  timing(cameraId: string): boolean {
+    const cam = this.#cams.get(cameraId);
+    return !!cam && (cam.parking.timing() || cam.street.timing(cam.lastMs) || cam.spots.some((s) => !s.joined && (!s.violation || s.lastSeenMs < cam.lastMs)));
+  }
+
   /** Open violations, for status pages. */
   active(): { cameraId: string; zoneId: string; id: string; dwellS: number }[] {
     const out: { cameraId: string; zoneId: string; id: string; dwellS: number }[] = [];

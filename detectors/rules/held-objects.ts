@@ -73,6 +73,11 @@ export class HeldObjects {
     this.#objects = this.#objects.filter((h) => t - h.lastSeenMs <= z.maxGapMs && !(h.samples >= JUDGE_AFTER && h.seen < 0.5 * z.seenRatio * h.samples));
   }
 
+  /** Objects held now, dwelt or not. */
+  get size(): number {
+    return this.#objects.length;
+  }
+
   /** Objects there for `dwell_s` and seen in at least `seen_ratio` of their samples. */
   dwelt(): Held[] {
     const z = this.#z;

@@ -129,6 +129,10 @@ class MobileVendors implements ZoneRuleState {
     return this.#vendors.filter((v) => v.violation).map((v) => this.#violation(v, 'end'));
   }
 
+  timing(t: number): boolean {
+    return this.#vendors.some((v) => !v.violation || v.lastSeenMs < t);
+  }
+
   active(): { zoneId: string; id: string; dwellS: number }[] {
     return this.#vendors.filter((v) => v.violation).map((v) => ({ zoneId: this.zone.id, id: v.violation!.id, dwellS: r1((v.lastSeenMs - v.firstSeenMs) / 1000) }));
   }

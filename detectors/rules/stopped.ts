@@ -319,6 +319,11 @@ export class StoppedVehicles {
     return out;
   }
 
+  /** A stop not yet a violation, or one whose spot was empty at the last sample (see `ZoneRuleState.timing`). */
+  timing(): boolean {
+    return this.#stops.some((s) => !s.violation || s.lastAtSpotMs < this.#lastMs);
+  }
+
   active(): { zoneId: string; id: string; dwellS: number }[] {
     return this.#stops.filter((s) => s.violation).map((s) => ({ zoneId: s.zoneId, id: s.violation!.id, dwellS: r1((s.lastAtSpotMs - s.sinceMs) / 1000) }));
   }

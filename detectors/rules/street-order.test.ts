@@ -146,6 +146,17 @@ describe('crowd_gathering', () => {
     expect(ev.find((v) => v.state === 'end')).toMatchObject({ id: news(ev)[0]!.id, endedMs: 500 * S });
   });
 
+  it('is timing while a crowd gathers and while a raised one is gone, not while it stays', () => {
+    const r = rules([zone({ type: 'crowd_gathering', min_people: 10, dwell_s: 300 })]);
+    run(r, 0, 100, 10, () => crowd(12));
+    expect(r.timing('cam-1')).toBe(true);
+    run(r, 110, 400, 10, () => crowd(12));
+    expect(r.active()).toHaveLength(1);
+    expect(r.timing('cam-1')).toBe(false);
+    r.observe('cam-1', 410 * S, crowd(3));
+    expect(r.timing('cam-1')).toBe(true);
+  });
+
   it('raises nothing for fewer people, or for a crowd that disperses before dwell_s', () => {
     expect(run(rules([zone({ type: 'crowd_gathering', min_people: 10, dwell_s: 300 })]), 0, 700, 10, () => crowd(9))).toEqual([]);
     expect(run(rules([zone({ type: 'crowd_gathering', min_people: 10, dwell_s: 300 })]), 0, 700, 10, (t) => (t < 200 || (t > 300 && t < 480) ? crowd(12) : []))).toEqual([]);

@@ -58,6 +58,12 @@ export class StreetOrderRules {
     return [...this.#rules.values()].flatMap(({ rule }) => rule.flush());
   }
 
+  /** See `ZoneRuleState.timing`. */
+  timing(t: number): boolean {
+    for (const { rule } of this.#rules.values()) if (rule.timing(t)) return true;
+    return false;
+  }
+
   active(): { zoneId: string; id: string; dwellS: number }[] {
     return [...this.#rules.values()].flatMap(({ rule }) => rule.active());
   }

@@ -24,6 +24,11 @@ export interface ZoneRuleState {
   /** Ends every open violation as of the last sample (end of a replay). */
   flush(): Violation[];
   active(): { zoneId: string; id: string; dwellS: number }[];
+  /**
+   * Whether a timer runs as of the sample at `t`: something dwells towards a violation, or an
+   * open one was not seen then (its leave time runs). Gating before decoding never skips then.
+   */
+  timing(t: number): boolean;
   snapshot(): unknown;
   restore(saved: unknown): void;
 }

@@ -28,6 +28,8 @@ export interface AccessUnitSink {
    * skips copying about half the bytes of a typical stream.
    */
   readonly keyframesOnly?: boolean;
+  /** The size in payload bytes of each access unit that is not a keyframe (not passed on). */
+  onDeltaSize?(bytes: number): void;
 }
 
 /** Counters a depacketiser keeps; read them, never write. */
@@ -61,6 +63,8 @@ export class Depacketizer {
   #damaged = false;
   /** The open access unit has a non-keyframe slice and the sink wants only keyframes. */
   #skipping = false;
+  /** Payload bytes of the open access unit. */
+  #auBytes = 0;
   readonly #keyframesOnly: boolean;
   #hasKey = false;
   #hasVps = false;
@@ -133,6 +137,7 @@ export class Depacketizer {
     if (this.#open && ts !== this.#auTs) this.#finish(nowMs);
     if (!this.#open) this.#begin(ts);
     if (gap) { this.#damaged = true; this.#inFu = false; }
+    this.#auBytes += end - start;
 
     if (this.codec === 'h264') this.#payload264(pkt, start, end);
     else this.#payload265(pkt, start, end);
@@ -152,6 +157,7 @@ export class Depacketizer {
     this.#len = 0;
     this.#damaged = false;
     this.#skipping = false;
+    this.#auBytes = 0;
     this.#hasKey = this.#hasVps = this.#hasSps = this.#hasPps = false;
     this.#inFu = false;
   }
@@ -289,7 +295,7 @@ export class Depacketizer {
     if (this.#inFu) { this.#damaged = true; this.#inFu = false; }
     if (this.#skipping) {
       if (this.#damaged) c.droppedAccessUnits++;
-      else c.accessUnits++;
+      else (c.accessUnits++, this.#sink.onDeltaSize?.(this.#auBytes));
       return;
     }
     if (this.#len === 0) return;

@@ -55,6 +55,16 @@ describe('NanoDet-g 416 converted from TF.js', () => {
     expect(detections.filter((d) => d.label === 'person').length).toBeGreaterThanOrEqual(2);
   });
 
+  it('reuses its output buffers without the detections of one image leaking into the next', async () => {
+    const dog = await readImage(DOG), person = await readImage(PERSON);
+    const first = (await detector.detect(dog)).detections;
+    const kept = structuredClone(first);
+    const other = (await detector.detect(person)).detections;
+    expect(first).toEqual(kept); // detections are values, not views of the buffers
+    expect((await detector.detect(dog)).detections).toEqual(kept);
+    expect(other).not.toEqual(kept);
+  });
+
   it('refuses a frame whose size does not match its bytes', async () => {
     await expect(detector.detect({ width: 10, height: 10, rgb: new Uint8Array(7) })).rejects.toBeInstanceOf(FrameInvalidError);
   });

@@ -55,6 +55,11 @@ export class Detector {
   readonly #pre: Preprocessor;
   readonly #opts: DetectorOptions;
   readonly #tensor: ort.Tensor;
+  /**
+   * The outputs, allocated once when their shapes are fixed: onnxruntime writes into them, so an
+   * inference allocates no 1.8 MB of outputs (NanoDet-g 416) for the collector. Null otherwise.
+   */
+  readonly #fetches: Record<string, ort.Tensor> | null;
 
   private constructor(session: ort.InferenceSession, adapter: ModelAdapter, opts: DetectorOptions, version: string) {
     this.#session = session;
@@ -64,6 +69,12 @@ export class Detector {
     this.version = version;
     this.#pre = new Preprocessor(adapter.inputSize, opts.resize ?? adapter.defaultResize, adapter.norm);
     this.#tensor = new ort.Tensor('float32', this.#pre.input, [1, 3, adapter.inputSize, adapter.inputSize]);
+    const outputs = session.outputMetadata;
+    const fixed = outputs.every((m) => m.isTensor && m.type === 'float32' && m.shape.every((d) => typeof d === 'number' && d > 0));
+    this.#fetches = fixed ? Object.fromEntries(outputs.map((m) => {
+      const dims = (m as ort.InferenceSession.TensorValueMetadata).shape as readonly number[];
+      return [m.name, new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims)];
+    })) : null;
   }
 
   get options(): Readonly<DetectorOptions> {
@@ -107,7 +118,8 @@ export class Detector {
     }
     const t0 = performance.now();
     const transform = this.#pre.run(frame);
-    const result = await this.#session.run({ [this.adapter.inputName]: this.#tensor });
+    const feeds = { [this.adapter.inputName]: this.#tensor };
+    const result = this.#fetches ? (await this.#session.run(feeds, this.#fetches), this.#fetches) : await this.#session.run(feeds);
     const outputs: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(result)) outputs[k] = v.data as Float32Array;
     const detections = this.adapter.decode(outputs, transform, {
@@ -118,7 +130,7 @@ export class Detector {
       frameWidth: frame.width,
       frameHeight: frame.height,
     });
-    for (const v of Object.values(result)) v.dispose();
+    if (!this.#fetches) for (const v of Object.values(result)) v.dispose();
     return { detections, inferenceMs: performance.now() - t0 };
   }
 

@@ -103,10 +103,16 @@ export function cameraStatus(c: CameraState): CameraStatus {
   return { queued: c.queue.length, received: c.received, inferred: c.inferred, inferences: c.inferences, gated: c.gated, dropped: c.dropped, errors: c.errors, p50Ms: c.times.percentile(0.5), p99Ms: c.times.percentile(0.99) };
 }
 
-/** What a worker needs for region crops: the camera's settings, its last objects and grey map. */
-export function regionJob(c: CameraState, settings: (RegionSettings & { trackClasses?: ReadonlySet<string> }) | null | undefined): RegionJob | undefined {
+/**
+ * What a worker needs for region crops: the camera's settings, its last objects and grey map.
+ * `share` (0–1) of the camera's `max_crops` is spent: under a backlog the pool gives fewer crops
+ * to each sample (crops around tracked objects and changes go first), so that it keeps up with
+ * every camera before it looks harder at some.
+ */
+export function regionJob(c: CameraState, settings: (RegionSettings & { trackClasses?: ReadonlySet<string> }) | null | undefined, share = 1): RegionJob | undefined {
   if (!settings || settings.mode === 'whole') return undefined;
   const { trackClasses, ...plain } = settings;
+  if (share < 1) plain.maxCrops = Math.floor(plain.maxCrops * Math.max(0, share));
   const tracked = c.lastDetections.filter((d) => !trackClasses || trackClasses.has(d.label)).map((d) => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] }));
   // A copy: two samples of one camera may be in workers at once.
   const previousGrey = c.grey && { ...c.grey, data: c.grey.data.slice() };

@@ -95,6 +95,26 @@ describe('DetectorPool', () => {
     expect(results[1]!.detections).toEqual(results[0]!.detections);
   });
 
+  it('gives fewer region crops to each sample while cameras wait, and all of them when none do', async () => {
+    const results: SampleResult[] = [];
+    const img = await readImage(DOG);
+    // Zone tiles over the whole photo: more than 8 of them at min_object_px 12.
+    const settings = { mode: 'zones' as const, maxCrops: 8, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [{ x: 0, y: 0, w: img.width, h: img.height }] };
+    pool = new DetectorPool(options({ results, regionsFor: () => settings }));
+    await pool.start();
+    const sample = (cameraId: string) => ({ cameraId, captureTimeMs: 1000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    pool.submit(sample('alone'));
+    await pool.drain();
+    expect(results.map((r) => r.inferences)).toEqual([9]);
+    // Ten cameras at once on one worker: the first goes straight in with every crop; the next
+    // sees eight waiting and gets one crop in eight; the last, alone again, all of them.
+    for (let i = 0; i < 10; i++) pool.submit(sample(`busy-${i}`));
+    await pool.drain();
+    await until('eleven results', () => results.length === 11, 60_000);
+    const busy = results.slice(1).map((r) => r.inferences);
+    expect(busy).toEqual([9, 2, 2, 2, 2, 3, 3, 5, 9, 9]);
+  }, 120_000);
+
   it('reports a corrupt frame for its camera without stopping others', async () => {
     const results: SampleResult[] = [];
     const errors: string[] = [];

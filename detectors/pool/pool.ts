@@ -306,7 +306,7 @@ export class DetectorPool {
         if (rgb.byteOffset !== 0 || rgb.byteLength !== rgb.buffer.byteLength) rgb = rgb.slice();
         transfer = [rgb.buffer as ArrayBuffer];
       }
-      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb, regions: regionJob(c, this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height)) }, transfer);
+      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb, regions: regionJob(c, this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height), this.#slots.length / Math.max(this.#slots.length, this.#ready.length)) }, transfer);
     }
     if (this.#idleWaiters.length > 0 && this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) {
       for (const w of this.#idleWaiters.splice(0)) w();

@@ -83,8 +83,12 @@ async function main(): Promise<void> {
       void engine.stop().then(() => { send({ type: 'stopped' }); process.exit(0); }, (err: Error) => { send({ type: 'failed', message: err.message }); process.exit(1); });
     }
   });
-  // The bench gone (killed, crashed): stop rather than run on with nobody measuring.
-  process.on('disconnect', () => { if (!stopping) { stopping = true; void engine.stop().finally(() => process.exit(0)); } });
+  // The bench gone (killed, crashed) or Ctrl-C: stop the engine, and with it its nats-server and
+  // decoders, rather than run on with nobody measuring.
+  const quit = (): void => { if (!stopping) { stopping = true; void engine.stop().finally(() => process.exit(0)); } };
+  process.on('disconnect', quit);
+  process.once('SIGINT', quit);
+  process.once('SIGTERM', quit);
 }
 
 main().catch((err: Error) => {

@@ -86,8 +86,10 @@ class Host {
   async stop(ms = 60_000): Promise<void> {
     if (this.child.exitCode !== null) return;
     const stopped = new Promise<void>((r) => { this.#onStopped = r; });
-    this.child.send({ type: 'stop' } satisfies HostRequest);
-    try { await this.#guard(stopped, ms, 'stop'); } catch { /* killed below */ }
+    try {
+      this.child.send({ type: 'stop' } satisfies HostRequest);
+      await this.#guard(stopped, ms, 'stop');
+    } catch { /* gone or wedged: killed below */ }
     if (this.child.exitCode === null && this.child.pid) process.kill(this.child.pid, 'SIGKILL');
   }
 }

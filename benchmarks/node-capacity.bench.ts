@@ -22,7 +22,7 @@
  * stdout line is one JSON object.
  */
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { freePort, waitForPort } from '../core/index.ts';
@@ -72,6 +72,9 @@ const staticIds = new Set(assignScenes(allIds.map((path) => ({ path })), staticS
 for (const c of raw.cameras) for (const z of c.zones) z.dwell_s = dwellS;
 /** A city file with the first `n` cameras and these detector settings, on its own ports and data folder. */
 const cityFile = async (name: string, n: number, detectors: Record<string, unknown>): Promise<string> => {
+  // The models converted and quantised at set-up (data/models), linked, not converted again per run.
+  mkdirSync(join(dir, name), { recursive: true });
+  if (existsSync(join(root, 'data', 'models'))) symlinkSync(join(root, 'data', 'models'), join(dir, name, 'models'));
   const city = { ...raw, cameras: raw.cameras.slice(0, n), services: { data_dir: join(dir, name), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() } }, detectors };
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(city));

@@ -59,7 +59,8 @@ class Host {
   #failure: ((err: Error) => void)[] = [];
 
   constructor(cityFile: string) {
-    this.child = fork(join(import.meta.dirname, 'capacity-engine.ts'), [cityFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // Its stdout goes to stderr: the bench's stdout carries only the JSON line the runner stores.
+    this.child = fork(join(import.meta.dirname, 'capacity-engine.ts'), [cityFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 2, 'inherit', 'ipc'] });
     this.child.on('message', (m: HostMessage) => {
       if (m.type === 'ready') this.#onReady?.(m);
       else if (m.type === 'figures') { this.#waiting.get(m.id)?.(m.figures); this.#waiting.delete(m.id); }

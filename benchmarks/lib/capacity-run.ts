@@ -56,7 +56,7 @@ class Host {
   readonly #waiting = new Map<number, (f: EngineFigures) => void>();
   #onReady: ((m: Extract<HostMessage, { type: 'ready' }>) => void) | undefined;
   #onStopped: (() => void) | undefined;
-  #failure: ((err: Error) => void)[] = [];
+  readonly #failure = new Set<(err: Error) => void>();
 
   constructor(cityFile: string) {
     // Its stdout goes to stderr: the bench's stdout carries only the JSON line the runner stores.
@@ -65,16 +65,17 @@ class Host {
       if (m.type === 'ready') this.#onReady?.(m);
       else if (m.type === 'figures') { this.#waiting.get(m.id)?.(m.figures); this.#waiting.delete(m.id); }
       else if (m.type === 'stopped') this.#onStopped?.();
-      else for (const f of this.#failure) f(new Error(`engine: ${m.message}`));
+      else for (const f of [...this.#failure]) f(new Error(`engine: ${m.message}`));
     });
-    this.child.on('exit', (code) => { for (const f of this.#failure) f(new Error(`engine process exited with code ${code}`)); });
+    this.child.on('exit', (code) => { for (const f of [...this.#failure]) f(new Error(`engine process exited with code ${code}`)); });
   }
 
   #guard<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`engine: no ${what} within ${ms} ms`)), ms);
-      this.#failure.push((e) => { clearTimeout(t); reject(e); });
-      p.then((v) => { clearTimeout(t); resolve(v); });
+      const fail = (e: Error): void => { clearTimeout(t); this.#failure.delete(fail); reject(e); };
+      const t = setTimeout(() => fail(new Error(`engine: no ${what} within ${ms} ms`)), ms);
+      this.#failure.add(fail);
+      p.then((v) => { clearTimeout(t); this.#failure.delete(fail); resolve(v); });
     });
   }
   ready(ms: number) { return this.#guard(new Promise<Extract<HostMessage, { type: 'ready' }>>((r) => { this.#onReady = r; }), ms, 'start'); }
@@ -84,14 +85,19 @@ class Host {
     this.child.send({ type: 'figures', id } satisfies HostRequest);
     return this.#guard(p, ms, 'figures');
   }
+  /** Asks the engine to stop; one that does not within `ms` is killed with its children (nats-server, decoders), each by pid. */
   async stop(ms = 60_000): Promise<void> {
-    if (this.child.exitCode !== null) return;
+    const pid = this.child.pid;
+    if (this.child.exitCode !== null || this.child.signalCode !== null || !pid) return;
+    const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
     const stopped = new Promise<void>((r) => { this.#onStopped = r; });
     try {
       this.child.send({ type: 'stop' } satisfies HostRequest);
       await this.#guard(stopped, ms, 'stop');
-    } catch { /* gone or wedged: killed below */ }
-    if (this.child.exitCode === null && this.child.pid) process.kill(this.child.pid, 'SIGKILL');
+    } catch { /* gone or wedged */ }
+    await Promise.race([exited, sleep(10_000)]);
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    for (const p of new ProcessTree(pid).pids().reverse()) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
   }
 }
 

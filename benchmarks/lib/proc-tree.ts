@@ -67,6 +67,11 @@ export class ProcessTree {
     return out;
   }
 
+  /** The root and its descendants now, the root first. */
+  pids(): number[] {
+    return [...this.#tree().keys()];
+  }
+
   static #kind(pid: number, root: number, comm: string): ProcKind {
     if (pid === root) return 'engine';
     if (comm.startsWith('ffmpeg')) return 'decoders';

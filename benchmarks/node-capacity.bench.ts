@@ -9,10 +9,11 @@
  *
  * Side by side in the same run: the same cameras and window with the engine's detector
  * settings at their defaults (or --precision), then with fp32 and gating off
- * (detectors.gate_threshold 0), the way the engine ran before issue 20.
+ * (detectors.gate_threshold 0, ingest.gate_before_decode false), the way the engine ran before
+ * issue 20.
  *
  *   npx tsx benchmarks/node-capacity.bench.ts --cameras 1000 --duration-s 180 [--static-share 0.5]
- *     [--precision default|fp32|int8] [--gate-threshold X] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline]
+ *     [--precision default|fp32|int8] [--gating default|off] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline]
  *   npx tsx benchmarks/node-capacity.bench.ts --sweep 200,400,600 --static-share 0 --duration-s 180
  *     (the measured run alone at each count, smallest first, until one misses a target: the
  *     largest count that meets them all is the sizing figure)
@@ -49,9 +50,7 @@ function word<T extends string>(name: string, allowed: readonly T[], def: T): T 
 const durationS = arg('duration-s', 60);
 const staticShare = arg('static-share', 0.5);
 const precision = word('precision', ['default', 'fp32', 'int8'] as const, 'default');
-const gateAt = process.argv.indexOf('--gate-threshold');
-const gateThreshold = gateAt >= 0 ? arg('gate-threshold', 0) : undefined;
-if (gateThreshold !== undefined && gateThreshold > 1) throw new Error('--gate-threshold: expected a share within 0..1');
+const gating = word('gating', ['default', 'off'] as const, 'default');
 const dwellS = arg('dwell-s', 30);
 const warmupMaxS = arg('warmup-max-s', 90);
 const baseline = !process.argv.includes('--no-baseline');
@@ -70,19 +69,26 @@ const raw = generateCity({ cameras, terminals: 0, cameraFarmPort: farmPort }) as
 const allIds: string[] = raw.cameras.map((c: { id: string }) => c.id);
 const staticIds = new Set(assignScenes(allIds.map((path) => ({ path })), staticShare).filter((c) => c.scene === 'static').map((c) => c.path));
 for (const c of raw.cameras) for (const z of c.zones) z.dwell_s = dwellS;
-/** A city file with the first `n` cameras and these detector settings, on its own ports and data folder. */
-const cityFile = async (name: string, n: number, detectors: Record<string, unknown>): Promise<string> => {
+/** Detector and ingest settings of one run; the engine's defaults for whatever is left out. */
+type Settings = { detectors: Record<string, unknown>; ingest: Record<string, unknown> };
+/** Both gates off: the pixel gate before inference, and the P-frame gate before decoding. */
+const GATING_OFF: Settings = { detectors: { gate_threshold: 0 }, ingest: { gate_before_decode: false } };
+/** A city file with the first `n` cameras and these settings, on its own ports and data folder. */
+const cityFile = async (name: string, n: number, settings: Settings): Promise<string> => {
   // The models converted and quantised at set-up (data/models), linked, not converted again per run.
   mkdirSync(join(dir, name), { recursive: true });
   if (existsSync(join(root, 'data', 'models'))) symlinkSync(join(root, 'data', 'models'), join(dir, name, 'models'));
-  const city = { ...raw, cameras: raw.cameras.slice(0, n), services: { data_dir: join(dir, name), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() } }, detectors };
+  const city = { ...raw, cameras: raw.cameras.slice(0, n), services: { data_dir: join(dir, name), http: { host: '127.0.0.1', port: await freePort() }, mqtt: { port: await freePort() } }, ...settings };
   const file = join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(city));
   return file;
 };
-// The measured run: the engine's detector defaults, but for what --precision and --gate-threshold set.
-const defaults = { ...(precision === 'default' ? {} : { model: { precision } }), ...(gateThreshold === undefined ? {} : { gate_threshold: gateThreshold }) };
-const farmCity = await cityFile('farm', cameras, {});
+// The measured run: the engine's defaults, but for what --precision and --gating set.
+const defaults: Settings = {
+  detectors: { ...(precision === 'default' ? {} : { model: { precision } }), ...(gating === 'off' ? GATING_OFF.detectors : {}) },
+  ingest: gating === 'off' ? GATING_OFF.ingest : {},
+};
+const farmCity = await cityFile('farm', cameras, { detectors: {}, ingest: {} });
 
 // The farm serves the city's cameras, with their credentials, from its own process.
 const farm = spawn(process.execPath, [join(root, 'bin/gridwatch.mjs'), 'sim', 'cameras', '--city', farmCity, '--port', String(farmPort), '--static-share', String(staticShare), '--data-dir', join(root, 'data')], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -90,9 +96,9 @@ const stopFarm = () => { if (farm.exitCode === null && farm.pid) process.kill(fa
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { stopFarm(); process.exit(130); });
 
 type Run = { label: string; summary: RunSummary; per_second: unknown[] };
-async function measure(label: string, n: number, detectors: Record<string, unknown>): Promise<Run> {
+async function measure(label: string, n: number, settings: Settings): Promise<Run> {
   const cameraIds = allIds.slice(0, n);
-  const r = await runEngine({ cityFile: await cityFile(`${label}-${n}`, n, detectors), label: `${label} ${n}`, cameraIds, durationS, warmupMaxS });
+  const r = await runEngine({ cityFile: await cityFile(`${label}-${n}`, n, settings), label: `${label} ${n}`, cameraIds, durationS, warmupMaxS });
   return { label, summary: summarise(r, staticIds, cameraIds), per_second: r.rows };
 }
 
@@ -109,7 +115,7 @@ try {
     }
   } else {
     runs.push(await measure('default', cameras, defaults));
-    if (baseline) runs.push(await measure('baseline', cameras, { model: { precision: 'fp32' }, gate_threshold: 0 }));
+    if (baseline) runs.push(await measure('baseline', cameras, { detectors: { model: { precision: 'fp32' }, ...GATING_OFF.detectors }, ingest: GATING_OFF.ingest }));
   }
 } finally {
   stopFarm();
@@ -118,7 +124,7 @@ try {
 
 const ratio = (x: number | null | undefined, y: number | null | undefined) => (x != null && y ? Math.round((x / y) * 1000) / 1000 : null);
 const headline = (s: RunSummary, n: number) => ({
-  sample_period_s: s.sample_period_s, reverify_s: s.reverify_s, precision: s.precision, gate_threshold: s.gate_threshold,
+  sample_period_s: s.sample_period_s, reverify_s: s.reverify_s, precision: s.precision, gate_threshold: s.gate_threshold, gate_before_decode: s.gate_before_decode,
   samples_due: s.samples_due, samples_decoded: s.samples_decoded, samples_inferred: s.samples_inferred, samples_gated: s.samples_gated, samples_gated_before_decode: s.samples_gated_before_decode,
   gated_pct: s.gated_pct, inferences_per_sample: s.inferences_per_sample, dropped_pct: s.dropped_pct, on_time_pct: s.on_time_pct,
   violations: s.violations, capture_to_event_p50_ms: s.capture_to_event_p50_ms, capture_to_event_p99_ms: s.capture_to_event_p99_ms,
@@ -143,7 +149,7 @@ if (sweep.length) {
   result = {
     ...common, cameras, static_cameras: allIds.filter((id) => staticIds.has(id)).length, ...headline(d, cameras),
     ...(b ? {
-      baseline_precision: b.precision, baseline_gate_threshold: b.gate_threshold, baseline_samples_inferred: b.samples_inferred, baseline_dropped_pct: b.dropped_pct,
+      baseline_precision: b.precision, baseline_gate_threshold: b.gate_threshold, baseline_gate_before_decode: b.gate_before_decode, baseline_samples_inferred: b.samples_inferred, baseline_dropped_pct: b.dropped_pct,
       baseline_capture_to_event_p99_ms: b.capture_to_event_p99_ms, baseline_cores_total: b.cores.total, baseline_rss_mb_peak: b.rss_mb_peak.total, baseline_meets_targets: b.targets.all,
       cores_vs_baseline: ratio(d.cores.total, b.cores.total), inferred_vs_baseline: ratio(d.samples_inferred, b.samples_inferred),
     } : {}),

@@ -20,7 +20,7 @@ export interface EngineFigures {
   due: number;
   delivered: number;
   onTime: number;
-  /** Samples whose decode was skipped because the P-frame bytes showed no change (0 before that lands). */
+  /** Samples whose decode was skipped because the P-frame bytes showed no change (the sampler's count). */
   gatedBeforeDecode: number;
   /** Keyframes the ffmpeg decoders gave back. */
   decoded: number;
@@ -34,6 +34,7 @@ export interface EngineFigures {
   samplePeriodS: number;
   precision: string;
   gateThreshold: number;
+  gateBeforeDecode: boolean;
 }
 
 export type HostMessage =
@@ -58,7 +59,7 @@ async function main(): Promise<void> {
 
   const figures = async (): Promise<EngineFigures> => {
     const ingest = engine.cameras.ingest!;
-    const stats = ingest.sampler.stats() as ReturnType<typeof ingest.sampler.stats> & { gatedBeforeDecode?: number };
+    const stats = ingest.sampler.stats();
     const decoders = ingest.decoders.status();
     const pool = engine.cameras.detectors!.status().pool;
     const byReason: Record<string, number> = {};
@@ -67,11 +68,11 @@ async function main(): Promise<void> {
     for (const [id, c] of Object.entries(pool.cameras)) inferredByCamera[id] = c.inferred;
     return {
       atMs: Date.now(), cameras: stats.cameras, streaming: ingest.fleet.statuses().filter((c) => c.state === 'streaming').length,
-      due: stats.expected, delivered: stats.delivered, onTime: stats.onTime, gatedBeforeDecode: stats.gatedBeforeDecode ?? 0,
+      due: stats.expected, delivered: stats.delivered, onTime: stats.onTime, gatedBeforeDecode: stats.gatedBeforeDecode,
       decoded: decoders.reduce((n, x) => n + x.decoded, 0), decoderPids: ingest.decoders.pids(),
       pool: { received: pool.received, inferred: pool.inferred, inferences: pool.inferences, gated: pool.gated, dropped: pool.dropped, errors: pool.errors, queued: pool.queued },
       dropped: byReason, inferredByCamera,
-      reverifyS: d.reverify_s, samplePeriodS: city.config.ingest.sample_period_s, precision: d.model.precision, gateThreshold: d.gate_threshold,
+      reverifyS: d.reverify_s, samplePeriodS: city.config.ingest.sample_period_s, precision: d.model.precision, gateThreshold: d.gate_threshold, gateBeforeDecode: city.config.ingest.gate_before_decode,
     };
   };
 

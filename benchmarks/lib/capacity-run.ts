@@ -142,7 +142,7 @@ export async function runEngine(o: RunOptions): Promise<RunResult> {
     let f = await host.figures();
     for (let i = 0; i < o.warmupMaxS * 2 && f.streaming < Math.ceil(f.cameras * 0.99); i++) { await sleep(500); f = await host.figures(); }
     const warmupS = (Date.now() - w0) / 1000;
-    process.stderr.write(`[${o.label}] engine up in ${ready.startMs} ms; ${f.streaming}/${f.cameras} cameras streaming after ${warmupS.toFixed(1)} s; measuring ${o.durationS} s (${f.precision}, gate_threshold ${f.gateThreshold})\n`);
+    process.stderr.write(`[${o.label}] engine up in ${ready.startMs} ms; ${f.streaming}/${f.cameras} cameras streaming after ${warmupS.toFixed(1)} s; measuring ${o.durationS} s (${f.precision}, gate_threshold ${f.gateThreshold}, gate_before_decode ${f.gateBeforeDecode})\n`);
     process.stderr.write(`[${o.label}]    t   due  dec  inf  gate gpre drop ev  p99ms  cores(eng dec nats oth)  rss MB\n`);
     tree.start();
     const first = f;

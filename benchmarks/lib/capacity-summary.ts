@@ -14,6 +14,7 @@ const r3 = (v: number) => Math.round(v * 1000) / 1000;
 export interface RunSummary {
   precision: string;
   gate_threshold: number;
+  gate_before_decode: boolean;
   sample_period_s: number;
   reverify_s: number;
   engine_start_ms: number;
@@ -86,7 +87,7 @@ export function summarise(r: RunResult, staticIds: ReadonlySet<string>, cameraId
     reverify: r.wallS >= limit && over === 0,
   };
   return {
-    precision: b.precision, gate_threshold: b.gateThreshold, sample_period_s: b.samplePeriodS, reverify_s: b.reverifyS, engine_start_ms: r.engineStartMs, warmup_s: r.warmupS, window_s: Math.round(r.wallS * 10) / 10,
+    precision: b.precision, gate_threshold: b.gateThreshold, gate_before_decode: b.gateBeforeDecode, sample_period_s: b.samplePeriodS, reverify_s: b.reverifyS, engine_start_ms: r.engineStartMs, warmup_s: r.warmupS, window_s: Math.round(r.wallS * 10) / 10,
     cameras_streaming: b.streaming,
     samples_due: due, samples_decoded: b.decoded - a.decoded, samples_inferred: inferred, inferences,
     inferences_per_sample: inferred > 0 ? r3(inferences / inferred) : null,

@@ -19,16 +19,22 @@ export interface FarmCamera {
   password?: string | undefined;
   fault?: FarmFault;
   faultAfterS?: number;
+  /** `static` loops the farm's still clip (a parked-car scene where nothing moves); busy footage when absent. */
+  scene?: FarmScene;
 }
+
+export type FarmScene = 'busy' | 'static';
 
 export interface CameraFarmOptions {
   port: number;
   host?: string;
   cameras: readonly FarmCamera[];
-  /** The clip every camera loops. */
+  /** The clip every camera loops (busy footage), unless its scene is static. */
   clip: Clip;
   /** A second clip at another resolution, for the `resolution` fault. */
   altClip?: Clip;
+  /** The clip of `scene: static` cameras, same codec, size, rate and GOP as `clip`. */
+  staticClip?: Clip;
 }
 
 export interface CameraFarmStatus {
@@ -44,6 +50,8 @@ interface Stream {
   clip: Clip;
   templates: FrameTemplate[];
   sdp: string;
+  /** Phase groups of the cameras playing this stream. */
+  groups: Group[];
 }
 
 /** Clients that play the same frame at the same time share one stamped buffer. */
@@ -102,9 +110,10 @@ const SDP_MJPEG = ['v=0', 'o=- 0 0 IN IP4 127.0.0.1', 's=mjpeg', 'c=IN IP4 0.0.0
 
 /**
  * A farm of simulated RTSP cameras on one TCP port, each at `rtsp://host:port/<path>`. Every
- * camera loops one pre-encoded clip: frames are packetised once at start, and each tick the
- * frame is stamped once per phase group and the same bytes are written to every client of that
- * group, so thousands of cameras cost little more than the socket writes.
+ * camera loops one pre-encoded clip (busy footage, or a still for static scenes): frames are
+ * packetised once at start, and each tick the frame is stamped once per phase group and the same
+ * bytes are written to every client of that group, so thousands of cameras cost little more
+ * than the socket writes.
  */
 export class CameraFarm {
   #server: Server | undefined;
@@ -112,7 +121,7 @@ export class CameraFarm {
   readonly #clients = new Set<Client>();
   readonly #main: Stream;
   readonly #alt: Stream | undefined;
-  readonly #groups: Group[];
+  readonly #static: Stream | undefined;
   readonly #own = new Set<Client>();
   #ticker: NodeJS.Timeout | undefined;
   #tick = 0;
@@ -127,10 +136,18 @@ export class CameraFarm {
     this.#opts = opts;
     this.#port = opts.port;
     for (const c of opts.cameras) this.#cameras.set(c.path, c);
-    const stream = (clip: Clip): Stream => ({ clip, templates: clip.frames.map((f) => packetizeFrame(clip.codec, f)), sdp: makeSdp(clip) });
+    const stream = (clip: Clip): Stream => ({
+      clip, templates: clip.frames.map((f) => packetizeFrame(clip.codec, f)), sdp: makeSdp(clip),
+      groups: Array.from({ length: GROUPS }, (_, g) => ({ offset: g, seq: randomInt(0, 65536), ts: randomInt(0, 2 ** 31), ssrc: randomInt(1, 2 ** 31), clients: new Set<Client>() })),
+    });
     this.#main = stream(opts.clip);
     this.#alt = opts.altClip ? stream(opts.altClip) : undefined;
-    this.#groups = Array.from({ length: GROUPS }, (_, g) => ({ offset: g, seq: randomInt(0, 65536), ts: randomInt(0, 2 ** 31), ssrc: randomInt(1, 2 ** 31), clients: new Set<Client>() }));
+    this.#static = opts.staticClip ? stream(opts.staticClip) : undefined;
+  }
+
+  /** The stream a camera plays: faults always play the main clip. */
+  #streamOf(cam: FarmCamera): Stream {
+    return cam.scene === 'static' && this.#static && (cam.fault ?? 'none') === 'none' ? this.#static : this.#main;
   }
 
   async start(): Promise<void> {
@@ -265,7 +282,7 @@ export class CameraFarm {
     const base = `rtsp://${h.get('host') ?? `127.0.0.1:${this.#port}`}/${path}/`;
     switch (method) {
       case 'DESCRIBE': {
-        const sdp = cam.fault === 'no-video' ? SDP_NO_VIDEO : cam.fault === 'mjpeg' ? SDP_MJPEG : this.#main.sdp;
+        const sdp = cam.fault === 'no-video' ? SDP_NO_VIDEO : cam.fault === 'mjpeg' ? SDP_MJPEG : this.#streamOf(cam).sdp;
         this.#reply(c, cseq, 200, 'OK', { 'Content-Type': 'application/sdp', 'Content-Base': base }, sdp);
         return;
       }
@@ -305,7 +322,7 @@ export class CameraFarm {
       // Cameras land in phase groups by a hash of their path, so their keyframes spread over the GOP.
       let hash = 0;
       for (let i = 0; i < cam.path.length; i++) hash = (hash * 31 + cam.path.charCodeAt(i)) >>> 0;
-      c.group = this.#groups[hash % GROUPS]!;
+      c.group = this.#streamOf(cam).groups[hash % GROUPS]!;
       c.group.clients.add(c);
     }
     if (cam.fault === 'stall') c.timers.push(setTimeout(() => { c.stalled = true; }, afterMs));
@@ -323,13 +340,15 @@ export class CameraFarm {
     const k = this.#tick++;
     const frames = this.#main.templates.length;
     const tsStep = Math.round(90_000 / this.#main.clip.fps);
-    for (const g of this.#groups) {
-      if (g.clients.size === 0) { g.ts = (g.ts + tsStep) >>> 0; continue; }
-      const t = this.#main.templates[(k + g.offset) % frames]!;
-      const out = t.bytes.slice();
-      g.seq = stampFrame(t, out, g.seq, g.ts, g.ssrc);
-      g.ts = (g.ts + tsStep) >>> 0;
-      for (const c of g.clients) this.#write(c, out);
+    for (const s of this.#static ? [this.#main, this.#static] : [this.#main]) {
+      for (const g of s.groups) {
+        if (g.clients.size === 0) { g.ts = (g.ts + tsStep) >>> 0; continue; }
+        const t = s.templates[(k + g.offset) % s.templates.length]!;
+        const out = t.bytes.slice();
+        g.seq = stampFrame(t, out, g.seq, g.ts, g.ssrc);
+        g.ts = (g.ts + tsStep) >>> 0;
+        for (const c of g.clients) this.#write(c, out);
+      }
     }
     const now = performance.now();
     for (const c of this.#own) {

@@ -19,6 +19,12 @@ export interface ClipSpec {
   source?: string;
   /** Use only the first seconds of the source (whole GOPs); all of it when absent. */
   durationS?: number;
+  /**
+   * A static scene: hold the source's frame this many seconds in for the whole clip (durationS,
+   * 8 s when absent), encoded at capped constant quality as a camera's VBR would, so that its
+   * P-frames carry next to nothing while its keyframes stay full pictures.
+   */
+  stillAtS?: number;
 }
 
 export const DEFAULT_CLIP: ClipSpec = { codec: 'h264', width: 640, height: 360, fps: 15, gopS: 2, bitrateKbps: 512 };
@@ -31,22 +37,30 @@ export const DEFAULT_CLIP: ClipSpec = { codec: 'h264', width: 640, height: 360, 
 export async function prepareClip(dataDir: string, spec: ClipSpec = DEFAULT_CLIP): Promise<string> {
   const source = spec.source ?? DEFAULT_SOURCE;
   const dir = join(dataDir, 'sim');
-  const file = join(dir, `clip-${spec.codec}-${spec.width}x${spec.height}-${spec.fps}fps-gop${spec.gopS}s-${spec.bitrateKbps}k${spec.durationS ? `-${spec.durationS}s` : ''}.${spec.codec}`);
+  const still = spec.stillAtS === undefined ? '' : `-still${spec.stillAtS}s`;
+  const file = join(dir, `clip-${spec.codec}-${spec.width}x${spec.height}-${spec.fps}fps-gop${spec.gopS}s-${spec.bitrateKbps}k${spec.durationS ? `-${spec.durationS}s` : ''}${still}.${spec.codec}`);
   if (existsSync(file)) return file;
   if (!existsSync(source)) {
     throw new CameraFarmError(`the simulator's source clip ${source} is missing: install Debian's opencv-doc package (bash scripts/setup.sh does)`, { details: { source } });
   }
   mkdirSync(dir, { recursive: true });
   const gop = Math.round(spec.fps * spec.gopS);
-  const probe = await run('ffprobe', ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets,r_frame_rate', '-of', 'csv=p=0', source]);
-  const [rate, packets] = probe.stdout.trim().split(',');
-  const [num, den] = (rate ?? '10/1').split('/').map(Number);
-  const srcFps = (num ?? 10) / (den || 1);
-  const seconds = Math.min((Number(packets) || 0) / srcFps, spec.durationS ?? Infinity);
+  let seconds = spec.durationS ?? 8;
+  if (spec.stillAtS === undefined) {
+    const probe = await run('ffprobe', ['-v', 'error', '-count_packets', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_packets,r_frame_rate', '-of', 'csv=p=0', source]);
+    const [rate, packets] = probe.stdout.trim().split(',');
+    const [num, den] = (rate ?? '10/1').split('/').map(Number);
+    const srcFps = (num ?? 10) / (den || 1);
+    seconds = Math.min((Number(packets) || 0) / srcFps, spec.durationS ?? Infinity);
+  }
   const outFrames = Math.max(gop, Math.floor((seconds * spec.fps) / gop) * gop);
   const tmp = `${file}.tmp-${process.pid}`;
-  const common = ['-v', 'error', '-y', '-i', source, '-an', '-vf', `scale=${spec.width}:${spec.height},fps=${spec.fps}`, '-frames:v', String(outFrames), '-pix_fmt', 'yuv420p',
-    '-b:v', `${spec.bitrateKbps}k`, '-maxrate', `${Math.round(spec.bitrateKbps * 1.2)}k`, '-bufsize', `${spec.bitrateKbps * 2}k`, '-preset', 'veryfast'];
+  const input = spec.stillAtS === undefined
+    ? ['-i', source, '-an', '-vf', `scale=${spec.width}:${spec.height},fps=${spec.fps}`]
+    : ['-ss', String(spec.stillAtS), '-i', source, '-an', '-vf', `trim=end_frame=1,loop=loop=-1:size=1,setpts=N/${spec.fps}/TB,scale=${spec.width}:${spec.height}`, '-r', String(spec.fps)];
+  const rate = spec.stillAtS === undefined ? ['-b:v', `${spec.bitrateKbps}k`] : ['-crf', '23'];
+  const common = ['-v', 'error', '-y', ...input, '-frames:v', String(outFrames), '-pix_fmt', 'yuv420p',
+    ...rate, '-maxrate', `${Math.round(spec.bitrateKbps * 1.2)}k`, '-bufsize', `${spec.bitrateKbps * 2}k`, '-preset', 'veryfast'];
   const args = spec.codec === 'h264'
     ? [...common, '-c:v', 'libx264', '-profile:v', 'main', '-bf', '0', '-g', String(gop), '-keyint_min', String(gop), '-sc_threshold', '0', '-x264-params', 'repeat-headers=1', '-f', 'h264', tmp]
     : [...common, '-c:v', 'libx265', '-x265-params', `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=0:repeat-headers=1:log-level=error`, '-f', 'hevc', tmp];

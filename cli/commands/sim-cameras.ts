@@ -1,10 +1,16 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadCity } from '../../config/index.ts';
-import { startCameraFarm, farmCameraPath, farmCamerasFor, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../sim/index.ts';
+import { startCameraFarm, farmCameraPath, farmCamerasFor, assignScenes, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../sim/index.ts';
 
 function int(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function share(v: string): number {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`expected a share within 0..1, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -35,7 +41,8 @@ export function registerSimCameras(program: Command): void {
     .option('--data-dir <dir>', 'where the encoded clip is cached', './data')
     .option('--fault <list>', `per-camera faults, e.g. cam-0003=401,cam-0007=stall (${FARM_FAULTS.join(', ')})`)
     .option('--fault-after-s <s>', 'when stall/drop/resolution faults act', int, 5)
-    .action(async (opts: { count: number; port: number; host: string; city?: string; auth: boolean; codec: string; size: string; dataDir: string; fault?: string; faultAfterS: number }) => {
+    .option('--static-share <x>', 'share of the cameras (0..1, spread evenly) that serve a static scene: one frame of the footage held', share, 0)
+    .action(async (opts: { count: number; port: number; host: string; city?: string; auth: boolean; codec: string; size: string; dataDir: string; fault?: string; faultAfterS: number; staticShare: number }) => {
       const faults = parseFaults(opts.fault);
       let cameras: FarmCamera[];
       if (opts.city) {
@@ -44,11 +51,13 @@ export function registerSimCameras(program: Command): void {
       } else {
         cameras = Array.from({ length: opts.count }, (_, i) => ({ path: farmCameraPath(i) }));
       }
+      cameras = assignScenes(cameras, opts.staticShare);
       for (const c of cameras) { const f = faults.get(c.path); if (f) { c.fault = f; c.faultAfterS = opts.faultAfterS; } }
       const [w, h] = opts.size.split('x').map(Number);
       if (opts.codec !== 'h264' && opts.codec !== 'h265') throw new Error('--codec must be h264 or h265');
       const farm = await startCameraFarm({ dataDir: opts.dataDir, port: opts.port, host: opts.host, cameras, clip: { codec: opts.codec, width: w ?? 640, height: h ?? 360 } });
-      process.stdout.write(`camera farm: ${cameras.length} cameras at rtsp://${opts.host}:${farm.status().port}/${cameras[0]?.path ?? ''} …\n`);
+      const still = cameras.filter((c) => c.scene === 'static').length;
+      process.stdout.write(`camera farm: ${cameras.length} cameras (${still} static) at rtsp://${opts.host}:${farm.status().port}/${cameras[0]?.path ?? ''} …\n`);
       const stop = (): void => { void farm.stop().then(() => process.exit(0)); };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);

@@ -31,6 +31,19 @@ interface Held {
 const key = (id: string) => id.replace(/[^A-Za-z0-9_\-./=]/g, '_');
 
 /**
+ * Lease requests in flight at once. One after another, a thousand renewals on a busy node took
+ * longer than the lease itself, so the node fenced itself off and dropped every camera.
+ */
+const IN_FLIGHT = 64;
+
+/** Runs `fn` over the items, `limit` at a time, until done or `until()` says stop. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>, until: () => boolean = () => false): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => { while (next < items.length && !until()) await fn(items[next++]!); };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+/**
  * Shares cameras between nodes through leases in a JetStream KV bucket.
  *
  * Each node heartbeats into a `nodes` bucket whose entries expire after `leaseMs`, so the live
@@ -132,8 +145,11 @@ export class CameraLeases {
       await this.#renew();
       const desired = assignCameras(this.#cameraIds, this.#liveNodes.includes(key(nodeId)) ? this.#liveNodes : [...this.#liveNodes, key(nodeId)]);
       // Hand over first, so that the new owner finds the lease free as soon as possible.
-      for (const cam of [...this.#held.keys()]) if (desired.get(cam) !== key(nodeId)) await this.#release(cam);
-      for (const [cam, owner] of desired) if (owner === key(nodeId) && !this.#held.has(cam)) await this.#claim(cam);
+      await eachLimited([...this.#held.keys()].filter((cam) => desired.get(cam) !== key(nodeId)), IN_FLIGHT, (cam) => this.#release(cam));
+      // Claims stop a third of a lease into the tick; the rest wait for the next, after renewals.
+      const claimUntil = Date.now() + this.#fenceMs / 3;
+      const wanted = [...desired].filter(([cam, owner]) => owner === key(nodeId) && !this.#held.has(cam)).map(([cam]) => cam);
+      await eachLimited(wanted, IN_FLIGHT, (cam) => this.#claim(cam), () => Date.now() > claimUntil);
       this.#lastError = '';
     } catch (err) {
       this.#lastError = (err as Error).message;
@@ -149,7 +165,9 @@ export class CameraLeases {
 
   async #renew(): Promise<void> {
     const value = JSON.stringify({ node: this.#o.nodeId });
-    for (const [cam, h] of this.#held) {
+    // Every lease renewed counts from when the round began: fencing errs on the safe side.
+    const began = Date.now();
+    await eachLimited([...this.#held], IN_FLIGHT, async ([cam, h]) => {
       try {
         h.revision = await this.#leases!.update(key(cam), value, h.revision);
       } catch (err) {
@@ -157,8 +175,8 @@ export class CameraLeases {
         this.#o.log.warn({ camera: cam, err: (err as Error).message }, 'lost a camera lease');
         await this.#drop(cam);
       }
-    }
-    this.#lastRenewOk = Date.now();
+    });
+    this.#lastRenewOk = began;
   }
 
   async #claim(cam: string): Promise<void> {

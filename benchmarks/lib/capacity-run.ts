@@ -137,10 +137,12 @@ export async function runEngine(o: RunOptions): Promise<RunResult> {
     const tree = new ProcessTree(ready.pid);
     const events: { at: number; ms: number }[] = [];
     nc = await watchEvents(ready.natsUrl, events);
-    // Warm-up: until 99% of the cameras stream, at most warmupMaxS.
+    // Warm-up: until 99% of the city's cameras stream, at most warmupMaxS (the engine takes its
+    // cameras by lease after it starts: at first it has none, and none streaming is not 99% of them).
     const w0 = Date.now();
     let f = await host.figures();
-    for (let i = 0; i < o.warmupMaxS * 2 && f.streaming < Math.ceil(f.cameras * 0.99); i++) { await sleep(500); f = await host.figures(); }
+    const want = Math.ceil(o.cameraIds.length * 0.99);
+    for (let i = 0; i < o.warmupMaxS * 2 && f.streaming < want; i++) { await sleep(500); f = await host.figures(); }
     const warmupS = (Date.now() - w0) / 1000;
     process.stderr.write(`[${o.label}] engine up in ${ready.startMs} ms; ${f.streaming}/${f.cameras} cameras streaming after ${warmupS.toFixed(1)} s; measuring ${o.durationS} s (${f.precision}, gate_threshold ${f.gateThreshold}, gate_before_decode ${f.gateBeforeDecode})\n`);
     process.stderr.write(`[${o.label}]    t   due  dec  inf  gate gpre drop ev  p99ms  cores(eng dec nats oth)  rss MB\n`);

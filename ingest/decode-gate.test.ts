@@ -36,19 +36,21 @@ describe('gating before decoding, on a still and a busy camera', () => {
     execFileSync('ffmpeg', ['-v', 'error', '-y', '-ss', '3', '-i', DEFAULT_SOURCE, '-frames:v', '1', frame]);
     execFileSync('ffmpeg', ['-v', 'error', '-y', '-loop', '1', '-i', frame, '-t', '8', '-vf', 'noise=alls=6:allf=t', '-pix_fmt', 'yuv420p', '-c:v', 'ffv1', clip]);
     const [bp, sp] = await Promise.all([freePort(), freePort()]);
-    busy = await startCameraFarm({ dataDir: DATA_DIR, port: bp, cameras: [{ path: 'street' }] });
+    busy = await startCameraFarm({ dataDir: DATA_DIR, port: bp, cameras: [{ path: 'street' }, { path: 'parked', scene: 'static' }] });
     // Its own data folder: the farm caches clips by their settings, not their source.
     still = await startCameraFarm({ dataDir: dir, port: sp, cameras: [{ path: 'still' }], clip: { source: clip } });
     ingest = new CameraIngest({
       config: { ...FAST_INGEST, sample_period_s: PERIOD_S }, frameSize: { width: 320, height: 180 },
       gate: { reverifyMs: REVERIFY_MS, timing: (id) => id === 'still-timed' },
-      onSample: (s) => { samples.push(s); ingest.verdict(s.cameraId, s.captureTimeMs, judge(s)); },
+      // `parked` stands for detectors without a pixel gate (gate_threshold 0): every sample decoded is inferred.
+      onSample: (s) => { samples.push(s); ingest.verdict(s.cameraId, s.captureTimeMs, s.cameraId === 'parked' || judge(s)); },
     });
     await ingest.start();
     await ingest.setCameras([
       testCamera('street', `rtsp://127.0.0.1:${bp}/street`),
       testCamera('still', `rtsp://127.0.0.1:${sp}/still`),
       testCamera('still-timed', `rtsp://127.0.0.1:${sp}/still`),
+      testCamera('parked', `rtsp://127.0.0.1:${bp}/parked`),
     ]);
     await new Promise((r) => setTimeout(r, RUN_MS));
   }, RUN_MS + 120_000);
@@ -61,7 +63,7 @@ describe('gating before decoding, on a still and a busy camera', () => {
 
   it('skips the decodes of a still scene once its band is learnt, and reverifies it in time', () => {
     const g = ingest.gateStats('still')!;
-    console.log(JSON.stringify({ still: g, street: ingest.gateStats('street'), timed: ingest.gateStats('still-timed') }));
+    console.log(JSON.stringify({ still: g, street: ingest.gateStats('street'), timed: ingest.gateStats('still-timed'), parked: ingest.gateStats('parked') }));
     expect(g.banded).toBe(true);
     // About 15 samples: one inferred, three unchanged to learn the band, then skips but for reverifies.
     expect(g.decided).toBeGreaterThanOrEqual(12);
@@ -70,7 +72,15 @@ describe('gating before decoding, on a still and a busy camera', () => {
     const times = samples.filter((s) => s.cameraId === 'still').map((s) => s.captureTimeMs);
     const gaps = times.slice(1).map((t, i) => t - times[i]!);
     expect(Math.max(...gaps)).toBeLessThanOrEqual(REVERIFY_MS + PERIOD_S * 1000);
-    expect(ingest.status().sampler.gatedBeforeDecode).toBe(g.skipped);
+    expect(ingest.status().sampler.gatedBeforeDecode).toBe(['still', 'street', 'still-timed', 'parked'].reduce((n, id) => n + ingest.gateStats(id)!.skipped, 0));
+  });
+
+  it('learns a picture-perfect still (P-frames under 1% of the keyframe) without the pixel gate', () => {
+    const g = ingest.gateStats('parked')!;
+    expect(g.banded).toBe(true);
+    expect(g.skipped / g.decided).toBeGreaterThan(0.4);
+    const times = samples.filter((s) => s.cameraId === 'parked').map((s) => s.captureTimeMs);
+    expect(Math.max(...times.slice(1).map((t, i) => t - times[i]!))).toBeLessThanOrEqual(REVERIFY_MS + PERIOD_S * 1000);
   });
 
   it('decodes every sample of the busy street: its P-frames never fall to a noise band', () => {

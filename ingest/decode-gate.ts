@@ -15,6 +15,13 @@ export const BAND_DEVIATIONS = 4;
 const BAND_FLOOR_SHARE = 0.25;
 /** Weight of a new quiet interval in the band's running figures. */
 const BAND_WEIGHT = 0.2;
+/**
+ * P-frames this small against the keyframe they follow (mean, and largest) are a still picture
+ * by themselves: a still street from the farm sends about 50 B against a 10 KB keyframe, the busy
+ * one 2,400 B. Such intervals teach the band without waiting for the pixel gate's verdict, which
+ * comes seldom on a node that is behind.
+ */
+const STILL_MEAN_SHARE = 0.01, STILL_MAX_SHARE = 0.03;
 
 export interface DecodeGateOptions {
   /** Every camera is inferred at least this often (the detectors' `reverify_s`), in ms. */
@@ -39,14 +46,14 @@ interface CameraGate {
   bytes: number;
   frames: number;
   max: number;
+  /** Bytes of the last keyframe that took a slot. */
+  keyframeBytes: number;
   /** The interval before the last decoded sample, waiting for the pixel gate's verdict. */
   pending: (Interval & { captureTimeMs: number }) | undefined;
   quiet: number;
   meanBand: Band;
   maxBand: Band;
   lastInferredMs: number;
-  periodMs: number;
-  lastSampleMs: number;
   skipped: number;
   decided: number;
 }
@@ -60,8 +67,8 @@ export interface DecodeGateCameraStats {
 }
 
 const newCamera = (): CameraGate => ({
-  bytes: 0, frames: 0, max: 0, pending: undefined, quiet: 0, meanBand: { mean: 0, dev: 0 }, maxBand: { mean: 0, dev: 0 },
-  lastInferredMs: Number.NEGATIVE_INFINITY, periodMs: 0, lastSampleMs: Number.NaN, skipped: 0, decided: 0,
+  bytes: 0, frames: 0, max: 0, keyframeBytes: 0, pending: undefined, quiet: 0, meanBand: { mean: 0, dev: 0 }, maxBand: { mean: 0, dev: 0 },
+  lastInferredMs: Number.NEGATIVE_INFINITY, skipped: 0, decided: 0,
 });
 
 const within = (v: number, b: Band): boolean => v <= b.mean + Math.max(BAND_DEVIATIONS * b.dev, BAND_FLOOR_SHARE * b.mean);
@@ -97,21 +104,19 @@ export class DecodeGate {
   }
 
   /**
-   * A keyframe took a sample slot: true when it is to be decoded. Ends the camera's interval
-   * of P-frames either way.
+   * A keyframe of `keyframeBytes` took a sample slot: true when it is to be decoded. Ends the
+   * camera's interval of P-frames either way.
    */
-  decode(cameraId: string, captureTimeMs: number): boolean {
+  decode(cameraId: string, captureTimeMs: number, keyframeBytes = 0): boolean {
     const c = this.#camera(cameraId);
     const interval: Interval | undefined = c.frames > 0 ? { mean: c.bytes / c.frames, max: c.max } : undefined;
     c.bytes = c.frames = c.max = 0;
-    if (Number.isFinite(c.lastSampleMs) && captureTimeMs > c.lastSampleMs) {
-      const gap = captureTimeMs - c.lastSampleMs;
-      c.periodMs = c.periodMs > 0 ? c.periodMs + (gap - c.periodMs) * BAND_WEIGHT : gap;
-    }
-    c.lastSampleMs = captureTimeMs;
+    if (interval && c.keyframeBytes > 0 && interval.mean <= STILL_MEAN_SHARE * c.keyframeBytes && interval.max <= STILL_MAX_SHARE * c.keyframeBytes) this.#learnQuiet(c, interval);
+    if (keyframeBytes > 0) c.keyframeBytes = keyframeBytes;
     c.decided++;
-    // Reverified half a period early: the detectors infer the first sample at or past `reverify`.
-    const reverifyDue = captureTimeMs - c.lastInferredMs >= this.#opts.reverifyMs - c.periodMs / 2;
+    // The detectors infer the first sample at or past `reverify` whatever its picture: decoding
+    // one earlier would be spent on their pixel gate.
+    const reverifyDue = captureTimeMs - c.lastInferredMs >= this.#opts.reverifyMs;
     const quiet = interval !== undefined && c.quiet >= BAND_SAMPLES && within(interval.mean, c.meanBand) && within(interval.max, c.maxBand);
     if (quiet && !reverifyDue && !this.#opts.timing?.(cameraId)) {
       c.skipped++;
@@ -132,8 +137,12 @@ export class DecodeGate {
     const p = c.pending;
     if (!p || p.captureTimeMs !== captureTimeMs) return;
     c.pending = undefined;
-    learn(c.meanBand, p.mean, c.quiet === 0);
-    learn(c.maxBand, p.max, c.quiet === 0);
+    this.#learnQuiet(c, p);
+  }
+
+  #learnQuiet(c: CameraGate, i: Interval): void {
+    learn(c.meanBand, i.mean, c.quiet === 0);
+    learn(c.maxBand, i.max, c.quiet === 0);
     c.quiet++;
   }
 

@@ -33,7 +33,7 @@ export interface SamplerOptions {
    * Asked for each keyframe that takes a slot: false skips its decode (the scene has not changed;
    * see decode-gate.ts). The slot counts as served; none skipped without it.
    */
-  gate?: { decode(cameraId: string, captureTimeMs: number): boolean } | undefined;
+  gate?: { decode(cameraId: string, captureTimeMs: number, keyframeBytes: number): boolean } | undefined;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -160,7 +160,7 @@ export class Sampler {
     const slot = this.#openSlot(s, now);
     if (slot < 0) return;
     const dueMs = this.#take(s, slot, now);
-    if (this.#opts.gate && !this.#opts.gate.decode(id, au.timeMs)) { this.#gated++; return; }
+    if (this.#opts.gate && !this.#opts.gate.decode(id, au.timeMs, au.data.length)) { this.#gated++; return; }
     if (s.pending) { this.#dropped.superseded++; this.#opts.onDrop?.(id, 'superseded'); }
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
     if (!s.waiting) { s.waiting = true; this.#waiting.push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ }); }

@@ -13,7 +13,7 @@
  * issue 20.
  *
  *   npx tsx benchmarks/node-capacity.bench.ts --cameras 1000 --duration-s 180 [--static-share 0.5]
- *     [--precision default|fp32|int8] [--gating default|off] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline]
+ *     [--precision default|fp32|int8] [--gating default|off] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline] [--cpu-prof DIR]
  *   npx tsx benchmarks/node-capacity.bench.ts --sweep 200,400,600 --static-share 0 --duration-s 180
  *     (the measured run alone at each count, smallest first, until one misses a target: the
  *     largest count that meets them all is the sizing figure)
@@ -54,6 +54,10 @@ const gating = word('gating', ['default', 'off'] as const, 'default');
 const dwellS = arg('dwell-s', 30);
 const warmupMaxS = arg('warmup-max-s', 90);
 const baseline = !process.argv.includes('--no-baseline');
+// --cpu-prof DIR: a CPU profile of each engine host (main thread and detector workers), for `--cpu-prof` viewers.
+const cpuProfAt = process.argv.indexOf('--cpu-prof');
+const cpuProfDir = cpuProfAt >= 0 ? process.argv[cpuProfAt + 1] : undefined;
+if (cpuProfAt >= 0 && (!cpuProfDir || cpuProfDir.startsWith('--'))) throw new Error('--cpu-prof: expected a folder for the profiles');
 // --sweep 200,300,400: the default run alone at each count, smallest first, until one misses a target.
 const sweepAt = process.argv.indexOf('--sweep');
 const sweep = sweepAt >= 0 ? (process.argv[sweepAt + 1] ?? '').split(',').map(Number).sort((a, b) => a - b) : [];
@@ -98,7 +102,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { stop
 type Run = { label: string; summary: RunSummary; per_second: unknown[] };
 async function measure(label: string, n: number, settings: Settings): Promise<Run> {
   const cameraIds = allIds.slice(0, n);
-  const r = await runEngine({ cityFile: await cityFile(`${label}-${n}`, n, settings), label: `${label} ${n}`, cameraIds, durationS, warmupMaxS });
+  const r = await runEngine({ cityFile: await cityFile(`${label}-${n}`, n, settings), label: `${label} ${n}`, cameraIds, durationS, warmupMaxS, cpuProfDir });
   return { label, summary: summarise(r, staticIds, cameraIds), per_second: r.rows };
 }
 

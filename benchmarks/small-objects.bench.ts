@@ -3,7 +3,7 @@
  * and tracked objects) against today's whole-frame detector (the frame decoded at 640×360 and
  * squeezed into the model's input), side by side on the same scenes.
  *
- *   npm run bench -- small-objects [--samples 60] [--objects 6] [--max-crops 8] [--min-object-px 12] [--regions auto|zones] [--seed 1] [--size-sweep]
+ *   npm run bench -- small-objects [--samples 60] [--objects 6] [--max-crops 8] [--min-object-px 12] [--regions auto|zones] [--seed 1] [--precision fp32|int8] [--wide-input on|off] [--size-sweep]
  *
  * Scenes: the objects NanoDet-g finds at full size in darknet's dog.jpg and person.jpg and in
  * frames of vtest.avi, shrunk so that their longer side is 12–96 px (one third in each band:
@@ -13,6 +13,7 @@
  * third of their size per sample (walking people; a third of them stand still), and the next
  * clip has new ones. Scored per object and sample: found = a detection of its kind (vehicles are
  * one kind) at IoU ≥ 0.5; false = a detection in the zone matching no object.
+ * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: fp32, on).
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
  * Last stdout line: one JSON object.
@@ -32,6 +33,8 @@ const { values: args } = parseArgs({
     regions: { type: 'string', default: 'auto' },
     seed: { type: 'string', default: '1' },
     'size-sweep': { type: 'boolean', default: false },
+    precision: { type: 'string', default: 'fp32' },
+    'wide-input': { type: 'string', default: 'on' },
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
   },
 });
@@ -45,10 +48,15 @@ const CLIP = 4;
 
 // Set-up.
 ensureDefaultModel(args['data-dir']!);
-const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, args['data-dir']!, 1));
+if (!['fp32', 'int8'].includes(args.precision!) || !['on', 'off'].includes(args['wide-input']!)) throw new Error('--precision fp32|int8, --wide-input on|off');
+const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: args.precision as 'fp32' | 'int8', wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1));
 const regions = new RegionDetector(detector);
 const detectWhole = async (f: RgbFrame): Promise<Detection[]> => (await detector.detect(f)).detections;
-const objects = dedupe(await collectObjects(detectWhole, { minScore: 0.35 }));
+// The objects are collected by the fp32 model on its square input whatever is measured, so that
+// runs with other settings place the same objects.
+const reference = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, wide_input: false }, args['data-dir']!, 1));
+const objects = dedupe(await collectObjects(async (f) => (await reference.detect(f)).detections, { minScore: 0.35 }));
+await reference.release();
 const bg = await plazaBackground(W, H);
 const labels = [...new Set(objects.map((o) => o.label))];
 const sources = [...new Set(objects.map((o) => o.source.split('@')[0]!))];

@@ -4,7 +4,7 @@
  * the `Violation` type.
  */
 export { ModelLoadError, ModelConvertError, FrameInvalidError, ZoneInvalidError, DetectionsFileError, InferenceError } from './errors.ts';
-export { convertFile, defaultModelPath, int8ModelPath, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, NANODET_METADATA, LEGACY_NANODET_FILE, SUPPORTED_OPS } from './convert/index.ts';
+export { convertFile, defaultModelPath, int8ModelPath, wideModelPath, NANODET_WIDE, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, NANODET_METADATA, LEGACY_NANODET_FILE, SUPPORTED_OPS } from './convert/index.ts';
 export { verifyAgainstTfjs, type VerifyResult } from './convert/verify.ts';
 export type { Detection, SampleResult, ModelType } from './types.ts';
 export { Detector, detectorOptions, type DetectorOptions } from './model/detector.ts';
@@ -25,4 +25,4 @@ export { DetectorStage, type DetectorStageOptions, type StageStatus } from './st
 export { writeEvidence } from './evidence.ts';
 export { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
 export { RegionDetector, planCrops, mergeDetections, toFrame, greyMap, changeBoxes, WELL_FOUND_PX, type RegionJob, type RegionResult, type RegionSettings, type RegionsMode, type Crop, type Rect, type GreyMap } from './regions/index.ts';
-export { quantizeFile, verifyInt8, calibrationFrames, agreementFrames, agreement, KEEP_FLOAT, type VerifyInt8Result, type AgreementResult } from './quantize/index.ts';
+export { quantizeFile, verifyInt8, calibrationFrames, agreementFrames, sixteenByNine, agreement, KEEP_FLOAT, type VerifyInt8Result, type AgreementResult } from './quantize/index.ts';

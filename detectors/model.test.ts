@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Detector, detectorOptions, ensureDefaultModel, readImage, readVideo, ModelLoadError, FrameInvalidError, type Detection } from './index.ts';
+import { convertFile, Detector, detectorOptions, ensureDefaultModel, nanodetSourcePath, readImage, readVideo, ModelLoadError, FrameInvalidError, type Detection, type RgbFrame } from './index.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
 const DOG = '/usr/share/darknet/data/dog.jpg';
@@ -14,11 +14,18 @@ function found(dets: Detection[], label: string): Detection | undefined {
   return dets.filter((d) => d.label === label).sort((a, b) => b.score - a.score)[0];
 }
 
+function crop(f: RgbFrame, x: number, y: number, w: number, h: number): RgbFrame {
+  const rgb = new Uint8Array(w * h * 3);
+  for (let r = 0; r < h; r++) rgb.set(f.rgb.subarray(((y + r) * f.width + x) * 3, ((y + r) * f.width + x + w) * 3), r * w * 3);
+  return { width: w, height: h, rgb };
+}
+
 describe('NanoDet-g 416 converted from TF.js', () => {
   let detector: Detector;
   beforeAll(async () => {
     ensureDefaultModel(DATA);
-    detector = await Detector.load(detectorOptions(base, DATA));
+    // The square input, as converted: the wide one is tested below.
+    detector = await Detector.load(detectorOptions({ ...base, wide_input: false }, DATA));
   }, 60_000);
   afterAll(async () => { await detector?.release(); });
 
@@ -67,6 +74,44 @@ describe('NanoDet-g 416 converted from TF.js', () => {
 
   it('refuses a frame whose size does not match its bytes', async () => {
     await expect(detector.detect({ width: 10, height: 10, rgb: new Uint8Array(7) })).rejects.toBeInstanceOf(FrameInvalidError);
+  });
+});
+
+describe('NanoDet-g with its wide input (416x256)', () => {
+  let detector: Detector;
+  beforeAll(async () => {
+    ensureDefaultModel(DATA);
+    detector = await Detector.load(detectorOptions(base, DATA));
+  }, 60_000);
+  afterAll(async () => { await detector?.release(); });
+
+  it('runs a 16:9 frame on the wide input, and a 4:3, square or tall one on the square input', async () => {
+    expect(detector.inputs).toEqual(['416x416', '416x256']);
+    const dog = await readImage(DOG); // 768x576
+    const wide = await detector.detect(crop(dog, 0, 0, 768, 432));
+    expect(wide.input).toBe('416x256');
+    expect(found(wide.detections, 'truck') ?? found(wide.detections, 'car')).toBeDefined();
+    expect(found(wide.detections, 'bicycle')).toBeDefined();
+    const square = await detector.detect(crop(dog, 0, 0, 576, 576));
+    expect(square.input).toBe('416x416');
+    expect(found(square.detections, 'dog')).toBeDefined();
+    expect((await detector.detect(crop(dog, 0, 0, 300, 576))).input).toBe('416x416');
+    // 4:3 stays square: the wide input would squash it (and missed this bicycle).
+    const whole = await detector.detect(dog);
+    expect(whole.input).toBe('416x416');
+    expect(found(whole.detections, 'bicycle')).toBeDefined();
+  });
+
+  it('names a missing variant file, and refuses a variant whose longest side differs from the model', async () => {
+    const square = detectorOptions({ ...base, wide_input: false }, DATA);
+    const missing = await Detector.load({ ...square, variants: [join(DATA, 'models', 'missing-416x256.onnx')] }).catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(ModelLoadError);
+    expect((missing as Error).message).toContain('missing-416x256.onnx');
+    const small = join(mkdtempSync(join(tmpdir(), 'gw-det-')), 'nanodet-320.onnx');
+    convertFile(nanodetSourcePath(), small, {}, { width: 320, height: 320 });
+    const other = await Detector.load({ ...square, variants: [small] }).catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(ModelLoadError);
+    expect((other as Error).message).toMatch(/nanodet-320\.onnx has a longest side of 320, the model 416/);
   });
 });
 

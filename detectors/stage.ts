@@ -91,7 +91,15 @@ export class DetectorStage {
   }
 
   async start(): Promise<void> {
-    if (this.#opts.config.model.path === undefined) ensureDefaultModel(this.#opts.ctx.dataDir);
+    if (this.#opts.config.model.path === undefined) {
+      ensureDefaultModel(this.#opts.ctx.dataDir);
+      // An int8 model quantised before the wide input existed: square only until `gridwatch model quantize` runs again.
+      const missing = (this.#detector.variants ?? []).filter((v) => !existsSync(v));
+      if (missing.length) {
+        this.#opts.ctx.log.warn({ missing }, 'wide-input model missing; every frame runs on the square input: run `gridwatch model quantize` (or `npm run setup`)');
+        this.#detector.variants = this.#detector.variants!.filter((v) => existsSync(v));
+      }
+    }
     await this.#pool.start();
     const m = this.#pool.status().model!;
     // The rules stamp every violation with the model that saw it.

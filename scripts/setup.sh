@@ -64,12 +64,12 @@ fi
 # The default detector model: NanoDet-g 416 converted from TF.js to ONNX, once, into the data folder.
 # (Earlier releases named the same graph nanodet-m-416.onnx; that file is left where it is.)
 DATA_DIR="${GRIDWATCH_DATA_DIR:-./data}"
-if [ ! -f "$DATA_DIR/models/nanodet-g-416.onnx" ]; then
-  echo "setup: converting NanoDet-g 416 to $DATA_DIR/models/nanodet-g-416.onnx"
+if [ ! -f "$DATA_DIR/models/nanodet-g-416.onnx" ] || [ ! -f "$DATA_DIR/models/nanodet-g-416x256.onnx" ]; then
+  echo "setup: converting NanoDet-g 416 (square and 416x256 inputs) to $DATA_DIR/models/"
   node bin/gridwatch.mjs model convert --data-dir "$DATA_DIR"
 fi
 # Its int8 (QDQ) twin, calibrated on the street clip and darknet's photos (~10 s), once.
-if [ ! -f "$DATA_DIR/models/nanodet-g-416-int8.onnx" ]; then
-  echo "setup: quantising NanoDet-g 416 to $DATA_DIR/models/nanodet-g-416-int8.onnx"
+if [ ! -f "$DATA_DIR/models/nanodet-g-416-int8.onnx" ] || [ ! -f "$DATA_DIR/models/nanodet-g-416x256-int8.onnx" ]; then
+  echo "setup: quantising NanoDet-g 416 (square and 416x256 inputs) to int8 in $DATA_DIR/models/"
   node bin/gridwatch.mjs model quantize --data-dir "$DATA_DIR"
 fi

@@ -58,9 +58,10 @@ class Host {
   #onStopped: (() => void) | undefined;
   readonly #failure = new Set<(err: Error) => void>();
 
-  constructor(cityFile: string) {
+  constructor(cityFile: string, cpuProfDir?: string) {
     // Its stdout goes to stderr: the bench's stdout carries only the JSON line the runner stores.
-    this.child = fork(join(import.meta.dirname, 'capacity-engine.ts'), [cityFile], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 2, 'inherit', 'ipc'] });
+    const prof = cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+    this.child = fork(join(import.meta.dirname, 'capacity-engine.ts'), [cityFile], { execArgv: ['--import', 'tsx', ...prof], stdio: ['ignore', 2, 'inherit', 'ipc'] });
     this.child.on('message', (m: HostMessage) => {
       if (m.type === 'ready') this.#onReady?.(m);
       else if (m.type === 'figures') { this.#waiting.get(m.id)?.(m.figures); this.#waiting.delete(m.id); }
@@ -121,6 +122,8 @@ async function watchEvents(natsUrl: string, into: { at: number; ms: number }[]):
 export interface RunOptions {
   cityFile: string;
   label: string;
+  /** Profiles the engine host (main thread and workers) into this folder (`node --cpu-prof`). */
+  cpuProfDir?: string;
   /** Every camera of the city: one never sampled still has a gap. */
   cameraIds: readonly string[];
   durationS: number;
@@ -130,7 +133,7 @@ export interface RunOptions {
 }
 
 export async function runEngine(o: RunOptions): Promise<RunResult> {
-  const host = new Host(o.cityFile);
+  const host = new Host(o.cityFile, o.cpuProfDir);
   let nc: NatsConnection | undefined;
   try {
     const ready = await host.ready(180_000);

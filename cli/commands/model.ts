@@ -9,19 +9,28 @@ export function registerModel(program: Command): void {
     .option('--data-dir <dir>', 'data folder', process.env['GRIDWATCH_DATA_DIR'] ?? './data')
     .option('--from <model.json>', 'another TF.js graph model to convert')
     .option('--out <file.onnx>', 'where to write (default: <data-dir>/models/nanodet-g-416.onnx)')
+    .option('--input <WxH>', 'convert for another input size (fixed resize sizes are scaled; a multiple of the largest stride, e.g. 416x256)')
     .option('--force', 'convert even when the file exists')
     .option('--verify', 'also run the TF.js graph (slow, ~15 s) and compare outputs')
-    .action(async (opts: { dataDir: string; from?: string; out?: string; force?: boolean; verify?: boolean }) => {
-      const { convertFile, defaultModelPath, nanodetSourcePath, verifyAgainstTfjs, NANODET_METADATA } = await import('../../detectors/index.ts');
+    .action(async (opts: { dataDir: string; from?: string; out?: string; input?: string; force?: boolean; verify?: boolean }) => {
+      const { convertFile, defaultModelPath, wideModelPath, nanodetSourcePath, verifyAgainstTfjs, NANODET_METADATA, NANODET_WIDE } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
+      const m = opts.input === undefined ? undefined : /^(\d{2,4})x(\d{2,4})$/.exec(opts.input);
+      if (m === null) throw new Error(`--input ${opts.input}: expected WxH, e.g. 416x256`);
+      const input = m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
       const from = opts.from ?? nanodetSourcePath();
       const out = opts.out ?? defaultModelPath(opts.dataDir);
-      if (opts.force || !existsSync(out)) {
-        const meta: Record<string, string> = opts.from ? {} : { ...NANODET_METADATA };
-        const r = convertFile(from, out, meta);
-        process.stdout.write(`converted ${from} -> ${out}: ${r.nodes} ONNX nodes ${JSON.stringify(r.ops)}\n`);
-      } else {
-        process.stdout.write(`${out} exists (use --force to convert again)\n`);
+      const meta: Record<string, string> = opts.from ? {} : { ...NANODET_METADATA };
+      // The default model comes with its wide-input variant (16:9 frames and wide crops).
+      const jobs = [{ out, input }];
+      if (!opts.from && !opts.out && !input) jobs.push({ out: wideModelPath(opts.dataDir), input: { ...NANODET_WIDE } });
+      for (const job of jobs) {
+        if (opts.force || !existsSync(job.out)) {
+          const r = convertFile(from, job.out, job.input ? { ...meta, input: `${job.input.width}x${job.input.height}` } : meta, job.input);
+          process.stdout.write(`converted ${from} -> ${job.out}: ${r.nodes} ONNX nodes ${JSON.stringify(r.ops)}\n`);
+        } else {
+          process.stdout.write(`${job.out} exists (use --force to convert again)\n`);
+        }
       }
       if (opts.verify) {
         const v = await verifyAgainstTfjs(from, out);
@@ -41,21 +50,27 @@ function registerQuantize(model: Command): void {
     .option('--force', 'quantise even when the file exists')
     .option('--verify', 'check int8 against fp32 detections (photos + 100 clip frames); fails below 95% agreement')
     .action(async (opts: { dataDir: string; force?: boolean; verify?: boolean }) => {
-      const { int8ModelPath, quantizeFile, calibrationFrames, verifyInt8 } = await import('../../detectors/index.ts');
+      const { int8ModelPath, wideModelPath, quantizeFile, calibrationFrames, agreementFrames, sixteenByNine, verifyInt8 } = await import('../../detectors/index.ts');
       const { detectorOptions } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
       const out = int8ModelPath(opts.dataDir);
-      if (opts.force || !existsSync(out)) {
+      const wideOut = wideModelPath(opts.dataDir, 'int8');
+      if (opts.force || !existsSync(out) || !existsSync(wideOut)) {
         const t0 = performance.now();
-        const r = await quantizeFile(out, calibrationFrames());
-        process.stdout.write(`quantized -> ${out}: ${r.convs} Conv, ${r.qdqNodes} Q/DQ nodes, kept in float: ${r.keptFloat.join(', ') || 'none'} (${Math.round(performance.now() - t0)} ms)\n`);
+        const r = await quantizeFile(out, calibrationFrames, { wideOut });
+        process.stdout.write(`quantized -> ${out} and ${wideOut}: ${r.convs} Conv, ${r.qdqNodes} Q/DQ nodes, kept in float: ${r.keptFloat.join(', ') || 'none'} (${Math.round(performance.now() - t0)} ms)\n`);
       } else {
         process.stdout.write(`${out} exists (use --force to quantise again)\n`);
       }
       if (opts.verify) {
-        const fp32 = detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: 'fp32' }, opts.dataDir);
-        const v = await verifyInt8(fp32, out);
-        process.stdout.write(`${JSON.stringify({ frames: v.frames, fp32_boxes: v.fp32Boxes, matched: v.matched, agreement: Math.round(v.share * 10000) / 10000, fp32_ms_per_frame: Math.round(v.fp32MsPerFrame * 10) / 10, int8_ms_per_frame: Math.round(v.int8MsPerFrame * 10) / 10 })}\n`);
+        // Each input on frames it runs: the photos and clip frames as they are (4:3, square input), and cut to 16:9 (wide input).
+        const model = { type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 } as const;
+        const square = await verifyInt8(detectorOptions({ ...model, wide_input: false, precision: 'fp32' }, opts.dataDir), detectorOptions({ ...model, wide_input: false, precision: 'int8' }, opts.dataDir));
+        const wide = await verifyInt8(detectorOptions({ ...model, precision: 'fp32' }, opts.dataDir), detectorOptions({ ...model, precision: 'int8' }, opts.dataDir), sixteenByNine(agreementFrames()));
+        for (const [input, v] of [['416x416', square], ['416x256', wide]] as const) {
+          process.stdout.write(`${JSON.stringify({ input, frames: v.frames, fp32_boxes: v.fp32Boxes, matched: v.matched, agreement: Math.round(v.share * 10000) / 10000, fp32_ms_per_frame: Math.round(v.fp32MsPerFrame * 10) / 10, int8_ms_per_frame: Math.round(v.int8MsPerFrame * 10) / 10 })}\n`);
+        }
+        const v = square.share <= wide.share ? square : wide;
         if (v.share < 0.95) { process.stderr.write(`verification failed: int8 finds ${(v.share * 100).toFixed(1)}% of fp32's boxes (< 95%)\n`); process.exitCode = 1; }
       }
     });

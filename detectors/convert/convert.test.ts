@@ -18,6 +18,20 @@ describe('TF.js to ONNX converter', () => {
     expect(v.maxAbsDiff).toBeLessThan(5e-5);
   }, 120_000);
 
+  it('converts NanoDet-g for a 416x256 input, with its resize sizes scaled, and refuses a size they do not scale to', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));
+    const out = join(dir, 'wide.onnx');
+    expect(convertFile(nanodetSourcePath(), out, {}, { width: 416, height: 256 }).ops['Resize']).toBe(4);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(out);
+    const input = new ort.Tensor('float32', new Float32Array(3 * 256 * 416), [1, 3, 256, 416]);
+    const result = await session.run({ [session.inputNames[0]!]: input });
+    // Strides 8, 16 and 32: 52x32, 26x16 and 13x8 cells, scores for 80 classes and 4x11 box bins each.
+    expect(Object.values(result).map((t) => t.dims.join('x')).sort()).toEqual(['1x104x44', '1x104x80', '1x1664x44', '1x1664x80', '1x416x44', '1x416x80']);
+    await session.release();
+    expect(() => convertFile(nanodetSourcePath(), join(dir, 'bad.onnx'), {}, { width: 416, height: 250 })).toThrow(/ResizeBilinear .*does not scale to a whole size at 416x250/);
+  });
+
   it('refuses an op it does not know, by name', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));
     const json = {

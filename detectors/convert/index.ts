@@ -28,6 +28,18 @@ export function defaultModelPath(dataDir: string): string {
 export function int8ModelPath(dataDir: string): string {
   return join(dataDir, 'models', `${NANODET_NAME}-int8.onnx`);
 }
+
+/**
+ * NanoDet-g's wide input: the same network at 416×256 (W×H), for 16:9 frames and wide crops,
+ * which the square input would stretch or pad. 256 is the multiple of the network's largest
+ * stride (32) nearest 416·9/16; it does 0.61× the square input's work.
+ */
+export const NANODET_WIDE = { width: 416, height: 256 } as const;
+
+/** The wide-input variant of the default model (fp32 or int8) in the data folder. */
+export function wideModelPath(dataDir: string, precision: 'fp32' | 'int8' = 'fp32'): string {
+  return join(dataDir, 'models', `${NANODET_NAME}x${NANODET_WIDE.height}${precision === 'int8' ? '-int8' : ''}.onnx`);
+}
 /** Bumped when the quantiser's output changes. */
 export const NANODET_INT8_VERSION = `${NANODET_VERSION}/int8-1`;
 
@@ -41,10 +53,10 @@ export function nanodetSourcePath(): string {
   }
 }
 
-/** Converts a TF.js graph file to an ONNX file (written atomically). Returns op counts. */
-export function convertFile(jsonFile: string, outFile: string, metadata: Record<string, string> = {}): { nodes: number; ops: Record<string, number> } {
+/** Converts a TF.js graph file to an ONNX file (written atomically), at its own input size or `input`. Returns op counts. */
+export function convertFile(jsonFile: string, outFile: string, metadata: Record<string, string> = {}, input?: { width: number; height: number }): { nodes: number; ops: Record<string, number> } {
   const graph = readTfjsGraph(jsonFile);
-  const model = convertTfjsGraph(graph, { metadata });
+  const model = convertTfjsGraph(graph, { metadata, input });
   mkdirSync(dirname(outFile), { recursive: true });
   const tmp = `${outFile}.${process.pid}.tmp`;
   writeFileSync(tmp, encodeModel(model));
@@ -55,7 +67,8 @@ export function convertFile(jsonFile: string, outFile: string, metadata: Record<
 }
 
 /**
- * Converts NanoDet-g into the data folder unless it is there already. Returns its path.
+ * Converts NanoDet-g into the data folder unless it is there already, with its wide-input
+ * variant (wideModelPath). Returns the square model's path.
  * A data folder from an earlier release holds `nanodet-m-416.onnx` (the same graph under the
  * wrong name): the model is converted again under its own name (0.6 s); only when the source
  * package is gone is the old file copied instead. The old file is left alone: a city file may
@@ -63,7 +76,11 @@ export function convertFile(jsonFile: string, outFile: string, metadata: Record<
  */
 export function ensureDefaultModel(dataDir: string, force = false): string {
   const out = defaultModelPath(dataDir);
-  if (!force && existsSync(out)) return out;
+  const wide = wideModelPath(dataDir);
+  if (!force && existsSync(out)) {
+    if (!existsSync(wide)) convertWide(wide);
+    return out;
+  }
   const legacy = join(dataDir, 'models', LEGACY_NANODET_FILE);
   let source: string;
   try {
@@ -74,7 +91,19 @@ export function ensureDefaultModel(dataDir: string, force = false): string {
     return out;
   }
   convertFile(source, out, NANODET_METADATA);
+  convertWide(wide);
   return out;
+}
+
+/** The wide variant, when its source package is there (an old data folder without it runs square only). */
+function convertWide(out: string): void {
+  let source: string;
+  try {
+    source = nanodetSourcePath();
+  } catch {
+    return;
+  }
+  convertFile(source, out, { ...NANODET_METADATA, input: `${NANODET_WIDE.width}x${NANODET_WIDE.height}` }, NANODET_WIDE);
 }
 
 /** The metadata the default model is converted with. */

@@ -23,17 +23,9 @@ function ref(input: string): string {
   return clean.endsWith(':0') ? clean.slice(0, -2) : clean;
 }
 
-function ints(attr: TfAttr | undefined): number[] {
-  return (attr?.list?.i ?? []).map(Number);
-}
-
-function str(attr: TfAttr | undefined): string {
-  return attr?.s === undefined ? '' : Buffer.from(attr.s, 'base64').toString();
-}
-
-function size(dims: number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
-}
+const ints = (attr: TfAttr | undefined): number[] => (attr?.list?.i ?? []).map(Number);
+const str = (attr: TfAttr | undefined): string => (attr?.s === undefined ? '' : Buffer.from(attr.s, 'base64').toString());
+const size = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
 
 /** Depth-first order so that every node follows its inputs. */
 function topoSort(nodes: TfNode[]): TfNode[] {
@@ -79,6 +71,8 @@ function broadcastBinary(a: ConstTensor, b: ConstTensor, f: (x: number, y: numbe
 export interface ConvertOptions {
   producerVersion?: string;
   metadata?: Record<string, string>;
+  /** Another input size than the graph's NCHW own: every fixed resize size is scaled with it (must come out whole). */
+  input?: { width: number; height: number };
 }
 
 /**
@@ -125,6 +119,14 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
     nodes.push({ name: name ?? `${outputs[0]}/${opType}`, opType, inputs, outputs, attrs });
   };
   const tmp = (base: string): string => `${base}/__${serial++}`;
+  const [, , baseH = -1, baseW = -1] = graph.inputs[0]?.dims ?? [];
+  if (options.input && (graph.inputs.length !== 1 || baseH <= 0 || baseW <= 0)) throw new ModelConvertError(`another input size needs one fixed NCHW input; the graph has ${graph.inputs.length}`);
+  /** A fixed [h, w] of the graph's own input size, at the requested one (a fully convolutional network, e.g. NanoDet-g at 416×256). */
+  const scaledHw = (node: TfNode, hw: number[]): number[] => {
+    const out = options.input ? [hw[0]! * (options.input.height / baseH), hw[1]! * (options.input.width / baseW)] : hw;
+    if (!out.every(Number.isInteger)) throw new ModelConvertError(`${node.op} ${node.name}: size [${hw}] does not scale to a whole size at ${options.input!.width}x${options.input!.height}; use a multiple of the network's largest stride`);
+    return out;
+  };
 
   const wrapNhwc = (node: TfNode, opType: string, inputs: (x: string) => string[], attrs: OnnxAttr[]): void => {
     const x = tmp(node.name);
@@ -261,7 +263,7 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
       }
       case 'ResizeBilinear':
       case 'ResizeNearestNeighbor': {
-        const hw = Array.from(needConst(node, 1).data);
+        const hw = scaledHw(node, Array.from(needConst(node, 1).data));
         const align = attr['align_corners']?.b === true;
         const half = attr['half_pixel_centers']?.b === true;
         const bilinear = node.op === 'ResizeBilinear';
@@ -299,7 +301,7 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
     graphName: 'converted',
     nodes,
     initializers: [...initializers.values()].filter((t) => nodes.some((n) => n.inputs.includes(t.name))),
-    inputs: graph.inputs.map((i) => ({ name: i.name, elemType: DataType.FLOAT, dims: i.dims.map((d) => (d < 0 ? 'batch' : d)) })),
+    inputs: graph.inputs.map((i) => ({ name: i.name, elemType: DataType.FLOAT, dims: (options.input ? [i.dims[0]!, i.dims[1]!, options.input.height, options.input.width] : i.dims).map((d) => (d < 0 ? 'batch' : d)) })),
     outputs: outputs.map((name) => ({ name, elemType: DataType.FLOAT, dims: null })),
     metadata: options.metadata ?? {},
   };

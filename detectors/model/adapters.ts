@@ -20,7 +20,10 @@ export interface DecodeOptions {
 /** Reads raw model outputs into candidate boxes in model-input pixels: x1,y1,x2,y2,score,class. */
 export interface ModelAdapter {
   readonly type: ModelType;
+  /** The input's longer side, model pixels: what region planning scales crops to. */
   readonly inputSize: number;
+  readonly inputWidth: number;
+  readonly inputHeight: number;
   readonly inputName: string;
   readonly defaultResize: 'letterbox' | 'stretch';
   readonly norm: Normalisation;
@@ -29,7 +32,10 @@ export interface ModelAdapter {
 
 const dim = (d: number | string | undefined): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
 
-function checkInput(model: string, inputs: readonly TensorInfo[], configured: number | undefined): { name: string; size: number } {
+interface InputShape { name: string; size: number; width: number; height: number }
+
+/** The image input: [1,3,H,W]; a free size comes from `input_size` (square). */
+function checkInput(model: string, inputs: readonly TensorInfo[], configured: number | undefined): InputShape {
   if (inputs.length !== 1) throw new ModelLoadError(`${model}: expected one image input, found ${inputs.length}`);
   const [inp] = inputs as [TensorInfo];
   if (inp.shape.length !== 4 || (dim(inp.shape[1]) !== undefined && dim(inp.shape[1]) !== 3)) {
@@ -37,11 +43,11 @@ function checkInput(model: string, inputs: readonly TensorInfo[], configured: nu
   }
   const h = dim(inp.shape[2]);
   const w = dim(inp.shape[3]);
-  if (h !== undefined && w !== undefined && h !== w) throw new ModelLoadError(`${model}: input ${inp.name} is ${w}x${h}; only square inputs are handled`);
-  const size = h ?? configured;
+  if ((h === undefined) !== (w === undefined)) throw new ModelLoadError(`${model}: input ${inp.name} has shape [${inp.shape}]; fix both H and W or neither`);
+  const size = h === undefined || w === undefined ? configured : Math.max(h, w);
   if (size === undefined) throw new ModelLoadError(`${model}: input ${inp.name} has a free size; set detectors.model.input_size`);
-  if (configured !== undefined && h !== undefined && configured !== h) throw new ModelLoadError(`${model}: input_size ${configured} in config, but the model takes ${h}`);
-  return { name: inp.name, size };
+  if (configured !== undefined && h !== undefined && configured !== size) throw new ModelLoadError(`${model}: input_size ${configured} in config, but the model takes ${w}x${h}`);
+  return { name: inp.name, size, width: w ?? size, height: h ?? size };
 }
 
 /** Greedy non-maximum suppression per class over candidates; returns kept indices. */
@@ -117,7 +123,8 @@ const NANODET_NORM: Normalisation = { order: 'bgr', mean: [103.53, 116.28, 123.6
  * distribution [1,N,4*(reg_max+1)], N = (size/stride)^2.
  */
 function nanodet(model: string, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], nc: number, configured: number | undefined): ModelAdapter {
-  const { name: inputName, size } = checkInput(model, inputs, configured);
+  const input = checkInput(model, inputs, configured);
+  const { name: inputName, width, height } = input;
   const levels = new Map<number, { cls?: string; reg?: string; bins?: number }>();
   for (const o of outputs) {
     const n = dim(o.shape[1]);
@@ -132,17 +139,19 @@ function nanodet(model: string, inputs: readonly TensorInfo[], outputs: readonly
     levels.set(n, level);
   }
   const plan = [...levels.entries()].map(([n, l]) => {
-    const side = Math.round(Math.sqrt(n));
-    if (!l.cls || !l.reg || side * side !== n || size % side !== 0) {
-      throw new ModelLoadError(`${model}: outputs with N=${n} do not form a NanoDet level (need scores and boxes on a square grid dividing ${size})`);
+    // N = (H/stride)·(W/stride): the stride that makes the grid fit the input.
+    const stride = Math.round(Math.sqrt((width * height) / n));
+    const side = width / stride;
+    if (!l.cls || !l.reg || !Number.isInteger(side) || (height / stride) * side !== n) {
+      throw new ModelLoadError(`${model}: outputs with N=${n} do not form a NanoDet level (need scores and boxes on a grid dividing ${width}x${height})`);
     }
-    return { n, side, stride: size / side, cls: l.cls, reg: l.reg, bins: l.bins! };
+    return { n, side, stride, cls: l.cls, reg: l.reg, bins: l.bins! };
   });
   if (plan.length === 0) throw new ModelLoadError(`${model}: no outputs`);
   const cand = new Candidates();
   const probs = new Float32Array(64);
   return {
-    type: 'nanodet', inputSize: size, inputName, defaultResize: 'stretch', norm: NANODET_NORM,
+    type: 'nanodet', inputSize: input.size, inputWidth: width, inputHeight: height, inputName, defaultResize: 'stretch', norm: NANODET_NORM,
     decode(out, t, o) {
       for (const lv of plan) {
         const cls = out[lv.cls]!;
@@ -181,14 +190,14 @@ function nanodet(model: string, inputs: readonly TensorInfo[], outputs: readonly
 
 /** Ultralytics YOLOv8 / YOLO11 export: one output [1, 4+nc, N], boxes as cx,cy,w,h. */
 function yolov8(model: string, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], nc: number, configured: number | undefined): ModelAdapter {
-  const { name: inputName, size } = checkInput(model, inputs, configured);
+  const { name: inputName, size, width, height } = checkInput(model, inputs, configured);
   const o0 = outputs[0];
   if (outputs.length !== 1 || !o0 || o0.shape.length !== 3 || (dim(o0.shape[1]) !== undefined && dim(o0.shape[1]) !== 4 + nc)) {
     throw new ModelLoadError(`${model}: a yolov8 model has one output [1, 4+${nc}, N]; found ${outputs.map((o) => `${o.name} [${o.shape}]`).join(', ')}`);
   }
   const cand = new Candidates();
   return {
-    type: 'yolov8', inputSize: size, inputName, defaultResize: 'letterbox', norm: YOLO_NORM,
+    type: 'yolov8', inputSize: size, inputWidth: width, inputHeight: height, inputName, defaultResize: 'letterbox', norm: YOLO_NORM,
     decode(out, t, o) {
       const y = out[o0.name]!;
       const n = y.length / (4 + nc);
@@ -210,7 +219,7 @@ function yolov8(model: string, inputs: readonly TensorInfo[], outputs: readonly 
 
 /** YOLOv5 export: one output [1, N, 5+nc]: cx,cy,w,h, objectness, class scores. */
 function yolov5(model: string, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], nc: number, configured: number | undefined): ModelAdapter {
-  const { name: inputName, size } = checkInput(model, inputs, configured);
+  const { name: inputName, size, width, height } = checkInput(model, inputs, configured);
   const o0 = outputs[0];
   if (outputs.length < 1 || !o0 || o0.shape.length !== 3 || (dim(o0.shape[2]) !== undefined && dim(o0.shape[2]) !== 5 + nc)) {
     throw new ModelLoadError(`${model}: a yolov5 model has an output [1, N, 5+${nc}]; found ${outputs.map((o) => `${o.name} [${o.shape}]`).join(', ')}`);
@@ -218,7 +227,7 @@ function yolov5(model: string, inputs: readonly TensorInfo[], outputs: readonly 
   const cand = new Candidates();
   const k = 5 + nc;
   return {
-    type: 'yolov5', inputSize: size, inputName, defaultResize: 'letterbox', norm: YOLO_NORM,
+    type: 'yolov5', inputSize: size, inputWidth: width, inputHeight: height, inputName, defaultResize: 'letterbox', norm: YOLO_NORM,
     decode(out, t, o) {
       const y = out[o0.name]!;
       const n = y.length / k;

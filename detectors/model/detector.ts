@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelT } from '../../config/index.ts';
-import { defaultModelPath, int8ModelPath, NANODET_INT8_VERSION, NANODET_NAME, NANODET_VERSION } from '../convert/index.ts';
+import { defaultModelPath, int8ModelPath, NANODET_INT8_VERSION, NANODET_NAME, NANODET_VERSION, wideModelPath } from '../convert/index.ts';
 import { FrameInvalidError, ModelLoadError } from '../errors.ts';
 import type { Detection, ModelType } from '../types.ts';
 import { createAdapter, type ModelAdapter, type TensorInfo } from './adapters.ts';
@@ -14,6 +14,8 @@ import { Preprocessor, type RgbFrame } from './preprocess.ts';
 export interface DetectorOptions {
   type: ModelType;
   path: string;
+  /** The same model converted for other input shapes (same longest side); see Detector. */
+  variants?: string[];
   name: string;
   /** Version label; the file's content hash when not configured. */
   version?: string;
@@ -27,13 +29,15 @@ export interface DetectorOptions {
 }
 
 /** Turns the `detectors.model` config section into detector options. */
-export function detectorOptions(model: Omit<ModelT, 'precision'> & Partial<Pick<ModelT, 'precision'>>, dataDir: string, intraOpThreads = 1): DetectorOptions {
+export function detectorOptions(model: Omit<ModelT, 'precision' | 'wide_input'> & Partial<Pick<ModelT, 'precision' | 'wide_input'>>, dataDir: string, intraOpThreads = 1): DetectorOptions {
   const isDefault = model.path === undefined;
   const int8 = isDefault && model.precision === 'int8';
   const path = model.path ?? (int8 ? int8ModelPath(dataDir) : defaultModelPath(dataDir));
+  const variants = isDefault ? (model.wide_input !== false ? [wideModelPath(dataDir, int8 ? 'int8' : 'fp32')] : []) : (model.variants ?? []);
   return {
     type: model.type,
     path,
+    ...(variants.length ? { variants } : {}),
     name: model.name ?? (isDefault ? NANODET_NAME : basename(path, extname(path))),
     version: model.version ?? (isDefault ? (int8 ? NANODET_INT8_VERSION : NANODET_VERSION) : undefined),
     inputSize: model.input_size,
@@ -46,49 +50,41 @@ export function detectorOptions(model: Omit<ModelT, 'precision'> & Partial<Pick<
   };
 }
 
-/** One onnxruntime session with its adapter and preallocated input. Not thread-safe: one call at a time. */
-export class Detector {
-  readonly name: string;
-  readonly version: string;
+/** One input shape of the model: its session, adapter, preallocated input and outputs. */
+class Head {
   readonly adapter: ModelAdapter;
-  readonly #session: ort.InferenceSession;
-  readonly #pre: Preprocessor;
-  readonly #opts: DetectorOptions;
-  readonly #tensor: ort.Tensor;
+  readonly session: ort.InferenceSession;
+  readonly pre: Preprocessor;
+  readonly tensor: ort.Tensor;
+  /** log(width / height) of the input: frames go to the head nearest their own. */
+  readonly logAspect: number;
   /**
    * The outputs, allocated once when their shapes are fixed: onnxruntime writes into them, so an
    * inference allocates no 1.8 MB of outputs (NanoDet-g 416) for the collector. Null otherwise.
    */
-  readonly #fetches: Record<string, ort.Tensor> | null;
+  readonly fetches: Record<string, ort.Tensor> | null;
 
-  private constructor(session: ort.InferenceSession, adapter: ModelAdapter, opts: DetectorOptions, version: string) {
-    this.#session = session;
+  constructor(session: ort.InferenceSession, adapter: ModelAdapter, resize: 'letterbox' | 'stretch' | undefined) {
+    this.session = session;
     this.adapter = adapter;
-    this.#opts = opts;
-    this.name = opts.name;
-    this.version = version;
-    this.#pre = new Preprocessor(adapter.inputSize, opts.resize ?? adapter.defaultResize, adapter.norm);
-    this.#tensor = new ort.Tensor('float32', this.#pre.input, [1, 3, adapter.inputSize, adapter.inputSize]);
+    this.pre = new Preprocessor(adapter.inputWidth, adapter.inputHeight, resize ?? adapter.defaultResize, adapter.norm);
+    this.tensor = new ort.Tensor('float32', this.pre.input, [1, 3, adapter.inputHeight, adapter.inputWidth]);
+    this.logAspect = Math.log(adapter.inputWidth / adapter.inputHeight);
     const outputs = session.outputMetadata;
     const fixed = outputs.every((m) => m.isTensor && m.type === 'float32' && m.shape.every((d) => typeof d === 'number' && d > 0));
-    this.#fetches = fixed ? Object.fromEntries(outputs.map((m) => {
+    this.fetches = fixed ? Object.fromEntries(outputs.map((m) => {
       const dims = (m as ort.InferenceSession.TensorValueMetadata).shape as readonly number[];
       return [m.name, new ort.Tensor('float32', new Float32Array(dims.reduce((a, b) => a * b, 1)), dims)];
     })) : null;
   }
 
-  get options(): Readonly<DetectorOptions> {
-    return this.#opts;
-  }
-
-  /** Loads the model and checks it against its adapter; ModelLoadError names the file and the mismatch. */
-  static async load(opts: DetectorOptions): Promise<Detector> {
-    if (!existsSync(opts.path)) {
-      throw new ModelLoadError(`model file ${opts.path} is missing${opts.name === NANODET_NAME ? '; run `gridwatch model convert` / `gridwatch model quantize` (or `npm run setup`)' : ''}`, { details: { path: opts.path } });
+  static async load(opts: DetectorOptions, path: string): Promise<Head> {
+    if (!existsSync(path)) {
+      throw new ModelLoadError(`model file ${path} is missing${opts.name === NANODET_NAME ? '; run `gridwatch model convert` / `gridwatch model quantize` (or `npm run setup`)' : ''}`, { details: { path } });
     }
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(opts.path, {
+      session = await ort.InferenceSession.create(path, {
         intraOpNumThreads: opts.intraOpThreads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -96,33 +92,98 @@ export class Detector {
         logSeverityLevel: 3,
       });
     } catch (cause) {
-      throw new ModelLoadError(`model file ${opts.path} cannot be loaded by onnxruntime: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`, { cause, details: { path: opts.path } });
+      throw new ModelLoadError(`model file ${path} cannot be loaded by onnxruntime: ${cause instanceof Error ? cause.message.split('\n')[0] : String(cause)}`, { cause, details: { path } });
     }
     const info = (list: readonly ort.InferenceSession.ValueMetadata[]): TensorInfo[] =>
       list.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] }));
-    let adapter: ModelAdapter;
     try {
-      adapter = createAdapter(opts.type, opts.path, info(session.inputMetadata), info(session.outputMetadata), opts.classes.length, opts.inputSize);
+      return new Head(session, createAdapter(opts.type, path, info(session.inputMetadata), info(session.outputMetadata), opts.classes.length, opts.inputSize), opts.resize);
     } catch (err) {
       await session.release();
       throw err;
     }
+  }
+}
+
+/**
+ * One model, with one onnxruntime session per input shape: the main file, and any `variants`
+ * (the same network converted for another input shape, e.g. NanoDet-g at 416×256). Each frame
+ * or crop runs on the shape nearest its own aspect ratio that is not wider than it (#headFor), so
+ * a 16:9 frame is not stretched into a square: the wide input does 0.61× the work of the square
+ * one. Not thread-safe: one call at a time.
+ */
+export class Detector {
+  readonly name: string;
+  readonly version: string;
+  /** The main input shape's adapter; its `inputSize` is the longest side of every shape. */
+  readonly adapter: ModelAdapter;
+  readonly #heads: Head[];
+  readonly #opts: DetectorOptions;
+
+  private constructor(heads: Head[], opts: DetectorOptions, version: string) {
+    this.#heads = heads;
+    this.adapter = heads[0]!.adapter;
+    this.#opts = opts;
+    this.name = opts.name;
+    this.version = version;
+  }
+
+  get options(): Readonly<DetectorOptions> {
+    return this.#opts;
+  }
+
+  /** The input shapes, `WxH`, main first. */
+  get inputs(): string[] {
+    return this.#heads.map((h) => `${h.adapter.inputWidth}x${h.adapter.inputHeight}`);
+  }
+
+  /** Loads the model and its variants and checks them against the adapter; ModelLoadError names the file and the mismatch. */
+  static async load(opts: DetectorOptions): Promise<Detector> {
+    const heads: Head[] = [];
+    try {
+      for (const path of [opts.path, ...(opts.variants ?? [])]) heads.push(await Head.load(opts, path));
+      const size = heads[0]!.adapter.inputSize;
+      for (const h of heads) {
+        if (h.adapter.inputSize !== size) throw new ModelLoadError(`model variant ${opts.variants?.[heads.indexOf(h) - 1]} has a longest side of ${h.adapter.inputSize}, the model ${size}: variants must share it`, { details: { path: opts.path } });
+      }
+    } catch (err) {
+      for (const h of heads) await h.session.release();
+      throw err;
+    }
     const version = opts.version ?? createHash('sha256').update(readFileSync(opts.path)).digest('hex').slice(0, 12);
-    return new Detector(session, adapter, opts, version);
+    return new Detector(heads, opts, version);
+  }
+
+  /**
+   * The head whose input aspect lies between square and the frame's, nearest the frame's: a
+   * 16:9 frame runs on 416×256, a 4:3 one on 416×416. An input wider than the frame would
+   * shrink the frame's height more than its width (squashing what it shows: darknet's 4:3
+   * dog.jpg lost its bicycle that way), so none is taken; the main head when none fits.
+   */
+  #headFor(width: number, height: number): Head {
+    const want = Math.log(width / height);
+    const TOLERANCE = 0.02;
+    let best = this.#heads[0]!;
+    for (const h of this.#heads) {
+      const between = want >= 0 ? h.logAspect >= -TOLERANCE && h.logAspect <= want + TOLERANCE : h.logAspect <= TOLERANCE && h.logAspect >= want - TOLERANCE;
+      if (between && Math.abs(h.logAspect - want) < Math.abs(best.logAspect - want) - 1e-9) best = h;
+    }
+    return best;
   }
 
   /** Runs the model on one frame. */
-  async detect(frame: RgbFrame): Promise<{ detections: Detection[]; inferenceMs: number }> {
+  async detect(frame: RgbFrame): Promise<{ detections: Detection[]; inferenceMs: number; input: string }> {
     if (!Number.isInteger(frame.width) || !Number.isInteger(frame.height) || frame.width < 1 || frame.height < 1 || frame.rgb.length !== frame.width * frame.height * 3) {
       throw new FrameInvalidError(`frame of ${frame.width}x${frame.height} has ${frame.rgb.length} bytes, expected ${frame.width * frame.height * 3}`);
     }
     const t0 = performance.now();
-    const transform = this.#pre.run(frame);
-    const feeds = { [this.adapter.inputName]: this.#tensor };
-    const result = this.#fetches ? (await this.#session.run(feeds, this.#fetches), this.#fetches) : await this.#session.run(feeds);
+    const head = this.#headFor(frame.width, frame.height);
+    const transform = head.pre.run(frame);
+    const feeds = { [head.adapter.inputName]: head.tensor };
+    const result = head.fetches ? (await head.session.run(feeds, head.fetches), head.fetches) : await head.session.run(feeds);
     const outputs: Record<string, Float32Array> = {};
     for (const [k, v] of Object.entries(result)) outputs[k] = v.data as Float32Array;
-    const detections = this.adapter.decode(outputs, transform, {
+    const detections = head.adapter.decode(outputs, transform, {
       scoreThreshold: this.#opts.scoreThreshold,
       iouThreshold: this.#opts.iouThreshold,
       maxDetections: this.#opts.maxDetections,
@@ -130,11 +191,11 @@ export class Detector {
       frameWidth: frame.width,
       frameHeight: frame.height,
     });
-    if (!this.#fetches) for (const v of Object.values(result)) v.dispose();
-    return { detections, inferenceMs: performance.now() - t0 };
+    if (!head.fetches) for (const v of Object.values(result)) v.dispose();
+    return { detections, inferenceMs: performance.now() - t0, input: `${head.adapter.inputWidth}x${head.adapter.inputHeight}` };
   }
 
   async release(): Promise<void> {
-    await this.#session.release();
+    for (const h of this.#heads) await h.session.release();
   }
 }

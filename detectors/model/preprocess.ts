@@ -41,30 +41,33 @@ interface Plan {
  * plane set, in one pass. The sampling tables are built once per frame size.
  */
 export class Preprocessor {
-  readonly size: number;
+  /** The model input, pixels. */
+  readonly width: number;
+  readonly height: number;
   readonly mode: 'letterbox' | 'stretch';
   readonly norm: Normalisation;
   readonly input: Float32Array;
   #plan: Plan | undefined;
 
-  constructor(size: number, mode: 'letterbox' | 'stretch', norm: Normalisation) {
-    this.size = size;
+  constructor(width: number, height: number, mode: 'letterbox' | 'stretch', norm: Normalisation) {
+    this.width = width;
+    this.height = height;
     this.mode = mode;
     this.norm = norm;
-    this.input = new Float32Array(3 * size * size);
+    this.input = new Float32Array(3 * width * height);
   }
 
   #planFor(w: number, h: number): Plan {
     const key = `${w}x${h}`;
     if (this.#plan?.key === key) return this.#plan;
-    const s = this.size;
-    let scaleX = s / w;
-    let scaleY = s / h;
+    const { width: iw, height: ih } = this;
+    let scaleX = iw / w;
+    let scaleY = ih / h;
     if (this.mode === 'letterbox') scaleX = scaleY = Math.min(scaleX, scaleY);
-    const cw = Math.min(s, Math.round(w * scaleX));
-    const ch = Math.min(s, Math.round(h * scaleY));
-    const padX = Math.floor((s - cw) / 2);
-    const padY = Math.floor((s - ch) / 2);
+    const cw = Math.min(iw, Math.round(w * scaleX));
+    const ch = Math.min(ih, Math.round(h * scaleY));
+    const padX = Math.floor((iw - cw) / 2);
+    const padY = Math.floor((ih - ch) / 2);
     const axis = (n: number, src: number, scale: number): [Int32Array, Int32Array, Float32Array] => {
       const a = new Int32Array(n);
       const b = new Int32Array(n);
@@ -87,8 +90,8 @@ export class Preprocessor {
   run(frame: RgbFrame): InputTransform {
     const { width: w, height: h, rgb } = frame;
     const p = this.#planFor(w, h);
-    const s = this.size;
-    const plane = s * s;
+    const s = this.width;
+    const plane = s * this.height;
     const out = this.input;
     const bgr = this.norm.order === 'bgr';
     // Channel c of the model reads source channel src[c].
@@ -98,7 +101,7 @@ export class Preprocessor {
     const i0 = 1 / this.norm.std[0];
     const i1 = 1 / this.norm.std[1];
     const i2 = 1 / this.norm.std[2];
-    if (p.cw < s || p.ch < s) {
+    if (p.cw < s || p.ch < this.height) {
       out.fill((this.norm.pad - m0) * i0, 0, plane);
       out.fill((this.norm.pad - m1) * i1, plane, 2 * plane);
       out.fill((this.norm.pad - m2) * i2, 2 * plane, 3 * plane);

@@ -25,9 +25,12 @@ port.on('message', (msg: ToWorker) => {
           const t0 = performance.now();
           detector = await Detector.load(msg.options);
           regions = new RegionDetector(detector);
-          const s = detector.adapter.inputSize;
-          const warm = { width: s, height: s, rgb: new Uint8Array(s * s * 3).fill(114) };
-          for (let i = 0; i < msg.warmupRuns; i++) await detector.detect(warm);
+          // Each input shape warms on a frame of its own size.
+          for (const shape of detector.inputs) {
+            const [width, height] = shape.split('x').map(Number) as [number, number];
+            const warm = { width, height, rgb: new Uint8Array(width * height * 3).fill(114) };
+            for (let i = 0; i < msg.warmupRuns; i++) await detector.detect(warm);
+          }
           send({ type: 'ready', name: detector.name, version: detector.version, warmupMs: performance.now() - t0 });
         } catch (err) {
           send({ type: 'error', job: null, code: err instanceof GridwatchError ? err.code : 'DETECT_MODEL_LOAD', message: err instanceof Error ? err.message : String(err) });

@@ -8,4 +8,4 @@ export { quantizeQdq, calibrationTensors, withCalibrationOutputs, type Range } f
 export { agreement, type AgreementResult } from './agreement.ts';
 export { calibrate, quantizeFile, KEEP_FLOAT, type QuantizeFileOptions } from './calibrate.ts';
 export { layerErrors, type LayerError } from './layers.ts';
-export { verifyInt8, calibrationFrames, agreementFrames, STREET_CLIP, type VerifyInt8Result } from './run.ts';
+export { verifyInt8, calibrationFrames, agreementFrames, sixteenByNine, STREET_CLIP, type VerifyInt8Result } from './run.ts';

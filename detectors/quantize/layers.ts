@@ -23,11 +23,11 @@ export async function layerErrors(fp32: OnnxModel, int8: OnnxModel, frames: read
   const [a, b] = [await open(fp32, 'basic'), await open(int8, 'disabled')];
   const adapter = createAdapter('nanodet', 'layers', a.inputMetadata.map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] })),
     a.outputMetadata.filter((m) => fp32.outputs.some((o) => o.name === m.name)).map((m) => ({ name: m.name, shape: m.isTensor ? m.shape : [] })), 80);
-  const pre = new Preprocessor(adapter.inputSize, adapter.defaultResize, adapter.norm);
+  const pre = new Preprocessor(adapter.inputWidth, adapter.inputHeight, adapter.defaultResize, adapter.norm);
   const num = new Map<string, number>(), den = new Map<string, number>();
   for (const f of frames) {
     pre.run(f);
-    const feed = { [adapter.inputName]: new ort.Tensor('float32', pre.input, [1, 3, adapter.inputSize, adapter.inputSize]) };
+    const feed = { [adapter.inputName]: new ort.Tensor('float32', pre.input, [1, 3, adapter.inputHeight, adapter.inputWidth]) };
     const [ra, rb] = [await a.run(feed), await b.run(feed)];
     for (const c of convs) for (const t of [c.input, c.output]) {
       const x = (ra[t]?.data ?? pre.input) as Float32Array, y = (rb[t]?.data ?? pre.input) as Float32Array;

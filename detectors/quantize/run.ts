@@ -29,12 +29,20 @@ export async function* agreementFrames(clip = STREET_CLIP, imageDir = DARKNET_IM
   if (existsSync(clip)) yield* readVideo(clip, 3, 100);
 }
 
+/** The frames cut to 16:9 (centre), so that they run on the wide input. */
+export async function* sixteenByNine(frames: AsyncIterable<RgbFrame>): AsyncGenerator<RgbFrame> {
+  for await (const f of frames) {
+    const h = Math.round((f.width * 9) / 16), y0 = Math.floor((f.height - h) / 2);
+    yield { width: f.width, height: h, rgb: f.rgb.slice(y0 * f.width * 3, (y0 + h) * f.width * 3) };
+  }
+}
+
 export interface VerifyInt8Result extends AgreementResult { frames: number; fp32MsPerFrame: number; int8MsPerFrame: number }
 
 /** Runs fp32 and int8 on the same frames; share of fp32 boxes (above the score threshold) int8 also finds at IoU ≥ 0.5. */
-export async function verifyInt8(fp32: DetectorOptions, int8Path: string, frames: AsyncIterable<RgbFrame> = agreementFrames()): Promise<VerifyInt8Result> {
+export async function verifyInt8(fp32: DetectorOptions, int8: DetectorOptions, frames: AsyncIterable<RgbFrame> = agreementFrames()): Promise<VerifyInt8Result> {
   const a = await Detector.load(fp32);
-  const b = await Detector.load({ ...fp32, path: int8Path, version: 'int8' });
+  const b = await Detector.load(int8);
   const pairs = [];
   let ta = 0, tb = 0;
   try {

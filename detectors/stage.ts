@@ -32,6 +32,8 @@ export interface DetectorStageOptions {
   onSnapshot?: (s: FrameSnapshot) => void;
   /** How often dwell state is saved to the data folder. */
   saveEveryMs?: number;
+  /** Samples on their way to the stage (keyframes waiting for a decoder); see PoolOptions. */
+  upstreamBacklog?: () => number;
 }
 
 export interface StageStatus {
@@ -83,6 +85,7 @@ export class DetectorStage {
       restartWindowS: c.restart_window_s,
       warmupRuns: c.warmup_runs,
       regionsFor: (cameraId, width, height) => this.#regionsFor(cameraId, width, height),
+      upstreamBacklog: opts.upstreamBacklog,
       metrics: opts.ctx.metrics,
       log: opts.ctx.log,
       onResult: (r) => this.#onResult(r),

@@ -229,6 +229,11 @@ export class Sampler {
     s.movedFromMs = dueMs;
   }
 
+  /** Keyframes waiting for a decoder: what the detectors will be handed soon (cheap; stats() walks every camera). */
+  get backlog(): number {
+    return this.#waiting.size + this.#late.length - this.#lateHead;
+  }
+
   stats(asOf = Date.now()): SamplerStats {
     let expected = 0;
     for (const s of this.#cams.values()) expected += dueSlots(s, asOf - this.#onTimeMs);

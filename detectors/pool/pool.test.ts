@@ -115,6 +115,24 @@ describe('DetectorPool', () => {
     expect(busy).toEqual([9, 2, 2, 2, 2, 3, 3, 5, 9, 9]);
   }, 120_000);
 
+  it('counts the keyframes waiting for a decoder as waiting: a lone sample gets fewer crops while ingest is behind', async () => {
+    const results: SampleResult[] = [];
+    const img = await readImage(DOG);
+    const settings = { mode: 'zones' as const, maxCrops: 8, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [{ x: 0, y: 0, w: img.width, h: img.height }] };
+    let backlog = 3;
+    pool = new DetectorPool(options({ results, regionsFor: () => settings, upstreamBacklog: () => backlog }));
+    await pool.start();
+    const sample = (cameraId: string) => ({ cameraId, captureTimeMs: 1000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    pool.submit(sample('behind'));
+    await pool.drain();
+    backlog = 0;
+    pool.submit(sample('caught-up'));
+    await pool.drain();
+    await until('two results', () => results.length === 2, 30_000);
+    // One worker, three waiting upstream: a third of the 8 crops (2), plus the whole frame; then all 8.
+    expect(results.map((r) => r.inferences)).toEqual([3, 9]);
+  }, 60_000);
+
   it('reports a corrupt frame for its camera without stopping others', async () => {
     const results: SampleResult[] = [];
     const errors: string[] = [];

@@ -7,8 +7,7 @@ import type { DetectorOptions } from '../model/detector.ts';
 import type { Detection, SampleResult } from '../types.ts';
 import type { CameraSample } from '../../domain/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import type { RegionSettings } from '../regions/index.ts';
-import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
+import type { RegionSettings } from '../regions/index.ts';import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
 
 const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url);
 const STAGE = 'detectors';
@@ -28,6 +27,8 @@ export interface PoolOptions {
   warmupRuns: number;
   /** A camera's region settings for frames of this size (zones in frame pixels); null: whole frame only. Cache it. */
   regionsFor?: (cameraId: string, width: number, height: number) => (RegionSettings & { trackClasses?: ReadonlySet<string> }) | null;
+  /** Samples not here yet (keyframes waiting for a decoder) count as waiting when crops are shared out: extra crops would take the decoders' CPU. */
+  upstreamBacklog?: () => number;
   /** Every sample's outcome, inferred or gated, in capture order per camera. `rgb` is the sample's pixels. */
   onResult: (result: SampleResult & { rgb: Uint8Array }) => void;
   /** A sample that could not be inferred (bad frame, worker crash); other cameras go on. */
@@ -306,7 +307,7 @@ export class DetectorPool {
         if (rgb.byteOffset !== 0 || rgb.byteLength !== rgb.buffer.byteLength) rgb = rgb.slice();
         transfer = [rgb.buffer as ArrayBuffer];
       }
-      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb, regions: regionJob(c, this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height), this.#slots.length / Math.max(this.#slots.length, this.#ready.length)) }, transfer);
+      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb, regions: regionJob(c, this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height), this.#slots.length / Math.max(this.#slots.length, this.#ready.length + (this.#opts.upstreamBacklog?.() ?? 0))) }, transfer);
     }
     if (this.#idleWaiters.length > 0 && this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) {
       for (const w of this.#idleWaiters.splice(0)) w();

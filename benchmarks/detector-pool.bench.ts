@@ -2,7 +2,7 @@
  * Detector pool throughput against one bare onnxruntime session with 1 thread, side by side
  * on the same decoded frames of the demo footage (vtest.avi).
  *
- *   npx tsx benchmarks/detector-pool.bench.ts [--workers 2] [--duration-s 20] [--frames 40] [--gate-fps 1]
+ *   npx tsx benchmarks/detector-pool.bench.ts [--workers 2] [--duration-s 20] [--frames 40] [--gate-fps 1] [--precision fp32|int8|both] [--frame-size 640x360]
  *
  * Last stdout line: JSON with workers, pool_fps, single_fps, efficiency = pool_fps / (workers x single_fps),
  * p50_ms, p99_ms (pool inference time per sample) and gating_saved_pct (share of demo samples
@@ -25,6 +25,8 @@ const { values: args } = parseArgs({
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
     // fp32, int8, or both: both runs the pool with each, interleaved (fp32, int8, fp32, int8), and reports the ratio.
     precision: { type: 'string', default: 'fp32' },
+    // WxH: the frames scaled as the engine decodes them (640x360 runs on the wide 416x256 input); the clip's own 768x576 by default.
+    'frame-size': { type: 'string' },
   },
 });
 const workers = Number(args.workers);
@@ -41,7 +43,9 @@ const options = optionsFor(precisions[0]!);
 
 // Set-up: decode the frames once.
 const frames: RgbFrame[] = [];
-for await (const f of readVideo(args.video!, 2, Number(args.frames))) frames.push(f);
+const size = args['frame-size'] === undefined ? undefined : /^(\d{2,4})x(\d{2,4})$/.exec(args['frame-size']);
+if (size === null) throw new Error(`--frame-size ${args['frame-size']}: expected WxH, e.g. 640x360`);
+for await (const f of readVideo(args.video!, 2, Number(args.frames), size ? { width: Number(size[1]), height: Number(size[2]) } : undefined)) frames.push(f);
 log(`decoded ${frames.length} frames of ${frames[0]!.width}x${frames[0]!.height}`);
 
 /** CPU cores this process (all its threads) used over a phase. */

@@ -8,7 +8,7 @@
  * decoders' and detector pool's status(), the metrics registry; CPU and RSS from /proc.
  *
  * Side by side in the same run: the same cameras and window with the engine's detector
- * settings at their defaults (or --precision), then with fp32 and gating off
+ * settings at their defaults (or --precision), then with fp32, the square input only and gating off
  * (detectors.gate_threshold 0, ingest.gate_before_decode false), the way the engine ran before
  * issue 20.
  *
@@ -119,7 +119,7 @@ try {
     }
   } else {
     runs.push(await measure('default', cameras, defaults));
-    if (baseline) runs.push(await measure('baseline', cameras, { detectors: { model: { precision: 'fp32' }, ...GATING_OFF.detectors }, ingest: GATING_OFF.ingest }));
+    if (baseline) runs.push(await measure('baseline', cameras, { detectors: { model: { precision: 'fp32', wide_input: false }, ...GATING_OFF.detectors }, ingest: GATING_OFF.ingest }));
   }
 } finally {
   stopFarm();

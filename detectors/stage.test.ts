@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { Camera, Detectors } from '../config/index.ts';
 import type { CameraT, DetectorsT } from '../config/index.ts';
 import { createMetricsRegistry, HealthRegistry, silentLogger } from '../core/index.ts';
-import { Detector, DetectorStage, detectorOptions, ensureDefaultModel, readVideo, type Violation, type RgbFrame } from './index.ts';
+import { Detector, DetectorStage, detectorOptions, ensureDefaultModel, ensureInt8Model, readVideo, type Violation, type RgbFrame } from './index.ts';
 import { until } from '../test/harness.ts';
 
 const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
@@ -107,7 +107,9 @@ describe('DetectorStage on vtest.avi', () => {
     expect(whole.metric).toBe(3);
     const modelDir = mkdtempSync(join(tmpdir(), 'gw-stage-model-'));
     ensureDefaultModel(modelDir);
-    const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, modelDir));
+    await ensureInt8Model(modelDir);
+    // The stage's default model: int8.
+    const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: 'int8' }, modelDir));
     for (let i = 0; i < 3; i++) expect(whole.results[i]!.detections).toEqual((await detector.detect(frames[i]!)).detections);
     await detector.release();
     const auto = await run('auto');

@@ -7,6 +7,7 @@ import { STALL_CLASSES, VEHICLE_CLASSES, type CameraT, type DetectorsT } from '.
 import type { RegionSettings } from './regions/index.ts';
 import type { Detection } from './types.ts';
 import { ensureDefaultModel } from './convert/index.ts';
+import { ensureInt8Model } from './quantize/index.ts';
 import { writeEvidence } from './evidence.ts';
 import { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
 import { detectorOptions, type DetectorOptions } from './model/detector.ts';
@@ -96,10 +97,20 @@ export class DetectorStage {
   async start(): Promise<void> {
     if (this.#opts.config.model.path === undefined) {
       ensureDefaultModel(this.#opts.ctx.dataDir);
-      // An int8 model quantised before the wide input existed: square only until `gridwatch model quantize` runs again.
+      if (this.#opts.config.model.precision === 'int8') {
+        try {
+          const from = await ensureInt8Model(this.#opts.ctx.dataDir);
+          if (from !== 'present') this.#opts.ctx.log.info({ from }, 'int8 model placed in the data folder');
+        } catch (err) {
+          // Detecting in fp32 beats not detecting: the pool takes the options object as it is at start.
+          this.#opts.ctx.log.error({ err: errorMessage(err) }, 'int8 model cannot be made; detecting with fp32: run `gridwatch model quantize` to see why');
+          Object.assign(this.#detector, detectorOptions({ ...this.#opts.config.model, precision: 'fp32' }, this.#opts.ctx.dataDir, this.#opts.config.intra_op_threads));
+        }
+      }
+      // Without its source package (an old data folder) the wide input cannot be converted: square only, said once.
       const missing = (this.#detector.variants ?? []).filter((v) => !existsSync(v));
       if (missing.length) {
-        this.#opts.ctx.log.warn({ missing }, 'wide-input model missing; every frame runs on the square input: run `gridwatch model quantize` (or `npm run setup`)');
+        this.#opts.ctx.log.warn({ missing }, 'wide-input model missing; every frame runs on the square input: run `npm run setup`');
         this.#detector.variants = this.#detector.variants!.filter((v) => existsSync(v));
       }
     }

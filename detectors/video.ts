@@ -25,10 +25,10 @@ async function probe(file: string): Promise<{ width: number; height: number }> {
 }
 
 /** Decodes a video file with ffmpeg to RGB frames at `fps`, at most `maxFrames`. */
-export async function* readVideo(file: string, fps: number, maxFrames = Infinity): AsyncGenerator<VideoFrame> {
-  const { width, height } = await probe(file);
+export async function* readVideo(file: string, fps: number, maxFrames = Infinity, size?: { width: number; height: number }): AsyncGenerator<VideoFrame> {
+  const { width, height } = size ?? await probe(file);
   const frameBytes = width * height * 3;
-  const args = ['-v', 'error', '-i', file, '-vf', `fps=${fps}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
+  const args = ['-v', 'error', '-i', file, '-vf', size ? `fps=${fps},scale=${width}:${height}` : `fps=${fps}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24'];
   if (Number.isFinite(maxFrames)) args.push('-frames:v', String(maxFrames));
   args.push('pipe:1');
   const p = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -50,7 +50,7 @@ function registerQuantize(model: Command): void {
     .option('--force', 'quantise even when the file exists')
     .option('--verify', 'check int8 against fp32 detections (photos + 100 clip frames); fails below 95% agreement')
     .action(async (opts: { dataDir: string; force?: boolean; verify?: boolean }) => {
-      const { int8ModelPath, wideModelPath, quantizeFile, calibrationFrames, agreementFrames, sixteenByNine, verifyInt8 } = await import('../../detectors/index.ts');
+      const { int8ModelPath, wideModelPath, quantizeFile, calibrationFrames, agreementFrames, sixteenByNine, verifyInt8, cacheInt8Model } = await import('../../detectors/index.ts');
       const { detectorOptions } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
       const out = int8ModelPath(opts.dataDir);
@@ -58,6 +58,8 @@ function registerQuantize(model: Command): void {
       if (opts.force || !existsSync(out) || !existsSync(wideOut)) {
         const t0 = performance.now();
         const r = await quantizeFile(out, calibrationFrames, { wideOut });
+        // The next data folder on this machine copies them instead (detectors/quantize/ensure.ts).
+        cacheInt8Model(opts.dataDir);
         process.stdout.write(`quantized -> ${out} and ${wideOut}: ${r.convs} Conv, ${r.qdqNodes} Q/DQ nodes, kept in float: ${r.keptFloat.join(', ') || 'none'} (${Math.round(performance.now() - t0)} ms)\n`);
       } else {
         process.stdout.write(`${out} exists (use --force to quantise again)\n`);

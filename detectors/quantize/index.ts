@@ -9,3 +9,4 @@ export { agreement, type AgreementResult } from './agreement.ts';
 export { calibrate, quantizeFile, KEEP_FLOAT, type QuantizeFileOptions } from './calibrate.ts';
 export { layerErrors, type LayerError } from './layers.ts';
 export { verifyInt8, calibrationFrames, agreementFrames, sixteenByNine, STREET_CLIP, type VerifyInt8Result } from './run.ts';
+export { ensureInt8Model, cacheInt8Model, modelCacheDir } from './ensure.ts';

@@ -1,10 +1,10 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { detectorOptions } from '../index.ts';
 import { wideModelPath } from '../convert/index.ts';
-import { agreement, agreementFrames, calibrationFrames, int8ModelPath, quantizeFile, sixteenByNine, verifyInt8 } from './index.ts';
+import { agreement, agreementFrames, cacheInt8Model, calibrationFrames, ensureInt8Model, int8ModelPath, quantizeFile, sixteenByNine, verifyInt8 } from './index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gw-int8-'));
 
@@ -38,5 +38,12 @@ describe('model quantize', () => {
     // Measured: square 95.2% of 1,463 boxes, wide 96.3% of 1,222.
     expect(wide.share).toBeGreaterThanOrEqual(0.95);
     expect(wide.int8MsPerFrame).toBeLessThan(v.int8MsPerFrame);
+    // The machine's cache: a new data folder copies the files instead of quantising again.
+    const cache = join(dir, 'cache'), next = join(dir, 'next');
+    cacheInt8Model(dir, cache);
+    expect(await ensureInt8Model(next, cache)).toBe('cache');
+    expect(readFileSync(int8ModelPath(next)).equals(readFileSync(out))).toBe(true);
+    expect(readFileSync(wideModelPath(next, 'int8')).equals(readFileSync(wideModelPath(dir, 'int8')))).toBe(true);
+    expect(await ensureInt8Model(next, cache)).toBe('present');
   }, 180_000);
 });

@@ -57,7 +57,7 @@ function registerQuantize(model: Command): void {
       const wideOut = wideModelPath(opts.dataDir, 'int8');
       if (opts.force || !existsSync(out) || !existsSync(wideOut)) {
         const t0 = performance.now();
-        const r = await quantizeFile(out, calibrationFrames, { wideOut });
+        const r = await quantizeFile(out, calibrationFrames(), { wideOut });
         // The next data folder on this machine copies them instead (detectors/quantize/ensure.ts).
         cacheInt8Model(opts.dataDir);
         process.stdout.write(`quantized -> ${out} and ${wideOut}: ${r.convs} Conv, ${r.qdqNodes} Q/DQ nodes, kept in float: ${r.keptFloat.join(', ') || 'none'} (${Math.round(performance.now() - t0)} ms)\n`);

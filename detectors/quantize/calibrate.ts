@@ -66,10 +66,10 @@ function writeAtomically(outFile: string, bytes: Uint8Array): void {
 }
 
 /** Calibrates and writes the int8 model atomically; returns its Conv count and what stayed float. */
-export async function quantizeFile(outFile: string, frames: () => AsyncIterable<RgbFrame> | Iterable<RgbFrame>, opts: QuantizeFileOptions = {}): Promise<{ convs: number; keptFloat: string[]; qdqNodes: number }> {
+export async function quantizeFile(outFile: string, frames: AsyncIterable<RgbFrame> | Iterable<RgbFrame>, opts: QuantizeFileOptions = {}): Promise<{ convs: number; keptFloat: string[]; qdqNodes: number }> {
   const graph = readTfjsGraph(opts.source ?? nanodetSourcePath());
   const fp32 = convertTfjsGraph(graph);
-  const ranges = await calibrate(fp32, frames());
+  const ranges = await calibrate(fp32, frames);
   const keepFloat = opts.keepFloat ?? new Set(KEEP_FLOAT);
   const metadata = { name: `${NANODET_NAME}-int8`, version: NANODET_INT8_VERSION, precision: 'int8', kept_float: [...keepFloat].join(',') };
   const q = quantizeQdq(fp32, ranges, { keepFloat, ops: opts.ops, metadata });

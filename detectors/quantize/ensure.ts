@@ -39,7 +39,7 @@ export async function ensureInt8Model(dataDir: string, cacheDir = modelCacheDir(
   const cached = files.map((f) => join(cacheFolder(cacheDir), basename(f)));
   let from: 'cache' | 'quantized' = 'cache';
   if (!cached.every((f) => existsSync(f))) {
-    await quantizeFile(cached[0]!, calibrationFrames, { wideOut: cached[1]! });
+    await quantizeFile(cached[0]!, calibrationFrames(), { wideOut: cached[1]! });
     from = 'quantized';
   }
   files.forEach((f, i) => copyAtomically(cached[i]!, f));

@@ -20,7 +20,7 @@ describe('agreement', () => {
 describe('model quantize', () => {
   it('writes an int8 QDQ NanoDet-g 416 (square and wide input) calibrated on real frames whose detections agree with fp32 on >= 95% of boxes, and runs faster', async () => {
     const out = int8ModelPath(dir);
-    const r = await quantizeFile(out, calibrationFrames, { wideOut: wideModelPath(dir, 'int8') });
+    const r = await quantizeFile(out, calibrationFrames(), { wideOut: wideModelPath(dir, 'int8') });
     expect(r.convs).toBe(34);
     expect(r.qdqNodes).toBeGreaterThan(200);
     // int8 weights: about a quarter of the fp32 file.

@@ -30,8 +30,8 @@ export const Model = Section({
   score_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.3 }),
   iou_threshold: Type.Number({ minimum: 0, maximum: 1, default: 0.5 }),
   precision: Type.Enum(['fp32', 'int8'], { default: 'int8', description: 'the default model only (no path): int8 runs the QDQ model `gridwatch model quantize` writes (1.8x the frames per second of fp32; 95-96% of its boxes)' }),
-  wide_input: Type.Boolean({ default: true, description: 'the default model only: frames and crops nearer 16:9 than square run on NanoDet-g converted for a 416x256 input (0.61x the work of 416x416), not stretched into the square' }),
-  variants: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 4, description: 'with `path`: the same model converted for other input shapes (.onnx, same longest side); each frame or crop runs on the shape nearest its aspect ratio' })),
+  wide_input: Type.Boolean({ default: true, description: 'the default model only: frames and crops at least as wide as 16:10 (16:9 cameras) run on NanoDet-g converted for a 416x256 input (0.61x the work of 416x416), not stretched into the square' }),
+  variants: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 4, description: 'with `path`: the same model converted for other input shapes (.onnx, same longest side); each frame or crop runs on the shape nearest its aspect ratio that is no wider than it' })),
 });
 
 export const Detectors = Section({

@@ -7,10 +7,10 @@ import type { DetectorOptions } from '../model/detector.ts';
 import type { Detection, SampleResult } from '../types.ts';
 import type { CameraSample } from '../../domain/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
-import type { RegionSettings } from '../regions/index.ts';import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
+import type { RegionSettings } from '../regions/index.ts';
+import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
 
-const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url);
-const STAGE = 'detectors';
+const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url), STAGE = 'detectors';
 
 export interface PoolOptions {
   detector: DetectorOptions;

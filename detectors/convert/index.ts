@@ -53,14 +53,19 @@ export function nanodetSourcePath(): string {
   }
 }
 
+/** Writes a model file whole: a reader (another process, a worker) never sees half of one. */
+export function writeModelFile(outFile: string, bytes: Uint8Array): void {
+  mkdirSync(dirname(outFile), { recursive: true });
+  const tmp = `${outFile}.${process.pid}.tmp`;
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, outFile);
+}
+
 /** Converts a TF.js graph file to an ONNX file (written atomically), at its own input size or `input`. Returns op counts. */
 export function convertFile(jsonFile: string, outFile: string, metadata: Record<string, string> = {}, input?: { width: number; height: number }): { nodes: number; ops: Record<string, number> } {
   const graph = readTfjsGraph(jsonFile);
   const model = convertTfjsGraph(graph, { metadata, input });
-  mkdirSync(dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, encodeModel(model));
-  renameSync(tmp, outFile);
+  writeModelFile(outFile, encodeModel(model));
   const ops: Record<string, number> = {};
   for (const n of model.nodes) ops[n.opType] = (ops[n.opType] ?? 0) + 1;
   return { nodes: model.nodes.length, ops };

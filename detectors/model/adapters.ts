@@ -120,7 +120,7 @@ const NANODET_NORM: Normalisation = { order: 'bgr', mean: [103.53, 116.28, 123.6
 
 /**
  * NanoDet (GFL head): per stride a class map [1,N,nc] (sigmoid applied) and a box
- * distribution [1,N,4*(reg_max+1)], N = (size/stride)^2.
+ * distribution [1,N,4*(reg_max+1)], N = (H/stride)·(W/stride).
  */
 function nanodet(model: string, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], nc: number, configured: number | undefined): ModelAdapter {
   const input = checkInput(model, inputs, configured);

@@ -1,10 +1,8 @@
 /** Calibration (activation ranges on real frames) and the quantised file. */
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { convertTfjsGraph, encodeModel } from '../convert/tfjs-to-onnx.ts';
 import { readTfjsGraph } from '../convert/tfjs-graph.ts';
-import { NANODET_INT8_VERSION, NANODET_NAME, NANODET_WIDE, nanodetSourcePath } from '../convert/index.ts';
+import { NANODET_INT8_VERSION, NANODET_NAME, NANODET_WIDE, nanodetSourcePath, writeModelFile } from '../convert/index.ts';
 import { Preprocessor, type RgbFrame } from '../model/preprocess.ts';
 import { createAdapter } from '../model/adapters.ts';
 import { calibrationTensors, quantizeQdq, withCalibrationOutputs, type Range } from './qdq.ts';
@@ -58,13 +56,6 @@ export interface QuantizeFileOptions {
   wideOut?: string;
 }
 
-function writeAtomically(outFile: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, outFile);
-}
-
 /** Calibrates and writes the int8 model atomically; returns its Conv count and what stayed float. */
 export async function quantizeFile(outFile: string, frames: AsyncIterable<RgbFrame> | Iterable<RgbFrame>, opts: QuantizeFileOptions = {}): Promise<{ convs: number; keptFloat: string[]; qdqNodes: number }> {
   const graph = readTfjsGraph(opts.source ?? nanodetSourcePath());
@@ -73,10 +64,10 @@ export async function quantizeFile(outFile: string, frames: AsyncIterable<RgbFra
   const keepFloat = opts.keepFloat ?? new Set(KEEP_FLOAT);
   const metadata = { name: `${NANODET_NAME}-int8`, version: NANODET_INT8_VERSION, precision: 'int8', kept_float: [...keepFloat].join(',') };
   const q = quantizeQdq(fp32, ranges, { keepFloat, ops: opts.ops, metadata });
-  writeAtomically(outFile, encodeModel(q));
+  writeModelFile(outFile, encodeModel(q));
   if (opts.wideOut) {
     const wide = convertTfjsGraph(graph, { input: NANODET_WIDE });
-    writeAtomically(opts.wideOut, encodeModel(quantizeQdq(wide, ranges, { keepFloat, ops: opts.ops, metadata: { ...metadata, input: `${NANODET_WIDE.width}x${NANODET_WIDE.height}` } })));
+    writeModelFile(opts.wideOut, encodeModel(quantizeQdq(wide, ranges, { keepFloat, ops: opts.ops, metadata: { ...metadata, input: `${NANODET_WIDE.width}x${NANODET_WIDE.height}` } })));
   }
   return {
     convs: fp32.nodes.filter((n) => n.opType === 'Conv').length,

@@ -4,10 +4,10 @@
  * run, a second node on one host) would pay it again. The result is kept in a model cache keyed by
  * the quantiser's version and copied from there.
  */
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { int8ModelPath, NANODET_INT8_VERSION, wideModelPath } from '../convert/index.ts';
+import { basename, join } from 'node:path';
+import { int8ModelPath, NANODET_INT8_VERSION, wideModelPath, writeModelFile } from '../convert/index.ts';
 import { quantizeFile } from './calibrate.ts';
 import { calibrationFrames } from './run.ts';
 
@@ -21,12 +21,7 @@ function cacheFolder(cacheDir: string): string {
   return join(cacheDir, NANODET_INT8_VERSION.replace(/[^A-Za-z0-9._-]+/g, '_'));
 }
 
-function copyAtomically(from: string, to: string): void {
-  mkdirSync(dirname(to), { recursive: true });
-  const tmp = `${to}.${process.pid}.tmp`;
-  copyFileSync(from, tmp);
-  renameSync(tmp, to);
-}
+const copyModelFile = (from: string, to: string): void => writeModelFile(to, readFileSync(from));
 
 /**
  * Makes sure the data folder holds the int8 models (square and wide): from the cache, or
@@ -42,11 +37,11 @@ export async function ensureInt8Model(dataDir: string, cacheDir = modelCacheDir(
     await quantizeFile(cached[0]!, calibrationFrames(), { wideOut: cached[1]! });
     from = 'quantized';
   }
-  files.forEach((f, i) => copyAtomically(cached[i]!, f));
+  files.forEach((f, i) => copyModelFile(cached[i]!, f));
   return from;
 }
 
 /** Keeps freshly quantised files of a data folder in the cache, for the next data folder. */
 export function cacheInt8Model(dataDir: string, cacheDir = modelCacheDir()): void {
-  for (const f of [int8ModelPath(dataDir), wideModelPath(dataDir, 'int8')]) if (existsSync(f)) copyAtomically(f, join(cacheFolder(cacheDir), basename(f)));
+  for (const f of [int8ModelPath(dataDir), wideModelPath(dataDir, 'int8')]) if (existsSync(f)) copyModelFile(f, join(cacheFolder(cacheDir), basename(f)));
 }

@@ -11,8 +11,10 @@
  * (the per-pixel median of its frames) scaled to 1920×1080, then JPEG-compressed (quality 85).
  * Samples come in clips of four, one a second: the objects of a clip stay, drifting up to a
  * third of their size per sample (walking people; a third of them stand still), and the next
- * clip has new ones. Scored per object and sample: found = a detection of its kind (vehicles are
- * one kind) at IoU ≥ 0.5; false = a detection in the zone matching no object.
+ * clip has new ones. Scored per object and sample: found = a detection of its kind at IoU ≥ 0.5,
+ * kinds as the rules take them (size-sweep.ts: the parking rule's vehicles are one, the non-motor
+ * rule's bicycles and motorcycles another; `recall_same_label` asks for the very label); false = a
+ * detection in the zone matching no object.
  * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: fp32, on).
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
@@ -21,7 +23,7 @@
 import { parseArgs } from 'node:util';
 import { Detector, detectorOptions, ensureDefaultModel, RegionDetector, type Crop, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
 import { collectObjects, ios, iou, jpegRoundTrip, place, plazaBackground, resize, rng, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
-import { kindOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
+import { kindsOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -61,7 +63,7 @@ const bg = await plazaBackground(W, H);
 const labels = [...new Set(objects.map((o) => o.label))];
 const sources = [...new Set(objects.map((o) => o.source.split('@')[0]!))];
 /** The kinds placed: false detections are counted among these (a cone called a vase is no false person). */
-const LOOKED_FOR = new Set(objects.map((o) => kindOf(o.label)));
+const LOOKED_FOR = kindsOf(objects.map((o) => o.label));
 log(`objects: ${objects.length} (${labels.map((l) => `${l} ${objects.filter((o) => o.label === l).length}`).join(', ')}); background ${W}x${H}`);
 
 let sweep: { size: number; recall: number; n: number }[] | undefined;
@@ -130,8 +132,8 @@ log(`${all.length} samples of ${args.objects} objects built`);
 
 const settings: RegionSettings = { mode: args.regions as RegionSettings['mode'], maxCrops: Number(args['max-crops']), minObjectPx: Number(args['min-object-px']), cropVehicleMinScore: Number(args['crop-vehicle-min-score']), zones: [ZONE] };
 
-interface Tally { byLabel: Record<string, [number, number][]>; found: number[]; total: number[]; covered: number[]; falseLabels: Record<string, number>; falses: number; falsesAny: number; falseVehicles: number; inferences: number; cpuMs: number[] }
-const tally = (): Tally => ({ byLabel: {}, found: [0, 0, 0], total: [0, 0, 0], covered: [0, 0, 0], falseLabels: {}, falses: 0, falsesAny: 0, falseVehicles: 0, inferences: 0, cpuMs: [] });
+interface Tally { byLabel: Record<string, [number, number][]>; found: number[]; foundExact: number[]; total: number[]; covered: number[]; falseLabels: Record<string, number>; falses: number; falsesAny: number; falseVehicles: number; inferences: number; cpuMs: number[] }
+const tally = (): Tally => ({ byLabel: {}, found: [0, 0, 0], foundExact: [0, 0, 0], total: [0, 0, 0], covered: [0, 0, 0], falseLabels: {}, falses: 0, falsesAny: 0, falseVehicles: 0, inferences: 0, cpuMs: [] });
 const today = tally(), region = tally();
 const VEHICLES = new Set(['car', 'truck', 'bus', 'motorcycle']);
 
@@ -144,7 +146,7 @@ function score(t: Tally, s: Scene, dets: Detection[], crops: Crop[] = []): void 
     const j = dets.findIndex((d, k) => !used.has(k) && sameKind(d.label, p.label) && iou(d.box, p.box) >= 0.5);
     const per = (t.byLabel[p.label] ??= [[0, 0], [0, 0], [0, 0]])[s.band[i]!]!;
     per[1]++;
-    if (j >= 0) { used.add(j); t.found[s.band[i]!]!++; per[0]++; }
+    if (j >= 0) { used.add(j); t.found[s.band[i]!]!++; per[0]++; if (dets[j]!.label === p.label) t.foundExact[s.band[i]!]!++; }
     else if (process.env['SMALL_OBJECTS_DEBUG'] && crops.length && s.band[i] === Number(process.env['SMALL_OBJECTS_DEBUG'])) {
       const best = dets.map((d) => ({ d, o: iou(d.box, p.box) })).sort((a, b) => b.o - a.o)[0];
       log(`miss ${p.label} ${p.box.join(',')} best ${best ? `${best.d.label} ${best.d.score} ${best.d.box.map(Math.round).join(',')} iou ${best.o.toFixed(2)}` : '-'}`);
@@ -156,7 +158,7 @@ function score(t: Tally, s: Scene, dets: Detection[], crops: Crop[] = []): void 
     const cx = d.box[0] + d.box[2] / 2, cy = d.box[1] + d.box[3] / 2;
     if (cx < ZONE.x || cy < ZONE.y || cx > ZONE.x + ZONE.w || cy > ZONE.y + ZONE.h) return;
     t.falsesAny++;
-    if (!LOOKED_FOR.has(kindOf(d.label))) return;
+    if (!LOOKED_FOR.has(d.label)) return;
     t.falses++;
     if (process.env['SMALL_OBJECTS_DEBUG_FP'] && crops.length) log(`false ${d.label} ${d.score} ${d.box.map(Math.round).join(',')}`);
     const key = `${d.label}:${Math.max(d.box[2], d.box[3]) < 24 ? 'small' : Math.max(d.box[2], d.box[3]) < 96 ? 'mid' : 'large'}`;
@@ -185,16 +187,17 @@ for (let i = 0; i < all.length; i++) {
   region.inferences += r.inferences;
   prevGrey = r.grey;
   // The engine follows the classes its zones use; here, the kinds placed.
-  tracked = r.detections.filter((d) => LOOKED_FOR.has(kindOf(d.label)));
+  tracked = r.detections.filter((d) => LOOKED_FOR.has(d.label));
   cursor += r.tilesVisited;
   score(region, s, r.detections, r.crops);
   if ((i + 1) % 10 === 0) log(`${i + 1}/${all.length} samples`);
 }
 
-const rate = (t: Tally, b: number): number => Math.round((t.found[b]! / Math.max(1, t.total[b]!)) * 1000) / 1000;
+const rate = (t: Tally, b: number, found = t.found): number => Math.round((found[b]! / Math.max(1, t.total[b]!)) * 1000) / 1000;
 const med = (v: number[]): number => { const s = [...v].sort((a, b) => a - b); return Math.round(s[s.length >> 1]! * 10) / 10; };
 const summary = (t: Tally) => ({
   recall_12_24: rate(t, 0), recall_24_48: rate(t, 1), recall_48_96: rate(t, 2),
+  recall_same_label: [0, 1, 2].map((b) => rate(t, b, t.foundExact)),
   false_per_frame: Math.round((t.falses / all.length) * 1000) / 1000,
   false_any_class_per_frame: Math.round((t.falsesAny / all.length) * 1000) / 1000,
   false_vehicles_per_frame: Math.round((t.falseVehicles / all.length) * 1000) / 1000,

@@ -32,7 +32,7 @@ describe('the console on the real engine, in Chromium', () => {
     await ensureWebBuilt();
     const t = await writeTestCity({ cameras: 2, terminals: 1, simulators: { camera_farm: true }, cameraFarmPort: await freePort() });
     t.raw.ingest = { sample_period_s: 1 };
-    t.raw.detectors = { workers: 1, warmup_runs: 1 };
+    t.raw.detectors = { workers: 1, warmup_runs: 1, snapshot_period_s: 60 };
     for (const cam of t.raw.cameras) cam.zones[0].dwell_s = 3;
     // The second camera through a per-camera ffmpeg: both ingest modes feed the console.
     t.raw.cameras[1].type = 'ffmpeg';
@@ -63,20 +63,26 @@ describe('the console on the real engine, in Chromium', () => {
     await page.waitForSelector('#link-status.link-live', { timeout: 15_000 });
   }
 
-  it('every camera\'s latest sample reaches the console as a small JPEG, in both ingest modes, one at most per sample', async () => {
+  it('every camera\'s latest sample reaches the console as a small JPEG, in both ingest modes: once per snapshot_period_s, and from every sample while an operator watches the camera', async () => {
     const frames = engine.console.hub.frames;
     await until('a frame from both cameras', () => frames.has('cam-0001') && frames.has('cam-0002'), 60_000);
     for (const id of ['cam-0001', 'cam-0002']) {
       const meta = await sharp(frames.get(id)!.jpeg).metadata();
       expect(meta).toMatchObject({ format: 'jpeg', width: 480, height: 270 });
     }
-    // They keep coming: a newer capture time a few samples later.
+    // Nobody watches the ffmpeg camera yet: its samples (one a second) make no new JPEG within the period.
     const first = frames.get('cam-0002')!.ts;
-    await until('a newer frame from the ffmpeg camera', () => frames.get('cam-0002')!.ts > first, 15_000);
+    const rested = engine.cameras.detectors!.status().snapshots.rested;
+    await until('three samples resting', () => engine.cameras.detectors!.status().snapshots.rested >= rested + 3, 15_000);
+    expect(frames.get('cam-0002')!.ts).toBe(first);
+    // An operator asks for its frame (as the wall and the zone editor do): the next samples make JPEGs.
+    const status = await page.evaluate(async () => (await fetch('/api/cameras/cam-0002/frame.jpg')).status);
+    expect(status).toBe(200);
+    await until('a newer frame from the watched camera', () => frames.get('cam-0002')!.ts > first, 15_000);
     const { pool, snapshots } = engine.cameras.detectors!.status();
     const samples = Object.values(pool.cameras).reduce((n, c) => n + c.received, 0);
     expect(snapshots.made).toBeGreaterThan(2);
-    expect(snapshots.made + snapshots.skipped).toBeLessThanOrEqual(samples);
+    expect(snapshots.made + snapshots.skipped + snapshots.rested).toBeLessThanOrEqual(samples);
   });
 
   it('the camera wall and the zone editor show the real pictures; "refresh frame" fetches a newer one', async () => {

@@ -50,6 +50,8 @@ export interface HubOptions {
   metrics?: Registry;
 }
 
+/** How long a camera counts as watched after an operator asked for its frame. */
+const WATCH_MS = 60_000;
 const TOPIC_PERMISSION = { alert: 'alerts', case: 'cases', terminal: 'terminals', camera: 'cameras' } as const;
 
 function allowed(actor: Actor, m: LiveMessage): boolean {
@@ -81,6 +83,8 @@ export class ConsoleHub implements ConsoleFeed {
   readonly #clients = new Set<LiveClient>();
   readonly #pending: LiveMessage[] = [];
   readonly #snapshots = new Map<string, { seq: number; text: string; at: number }>();
+  /** When an operator last asked for each camera's frame. */
+  readonly #frameAskedAt = new Map<string, number>();
   #timer: NodeJS.Timeout | null = null;
   readonly #alertListeners = new Set<(rec: AlertRecord, evidence?: EvidenceRef) => void>();
   readonly #decisionListeners = new Set<(d: AlertDecision) => void>();
@@ -203,6 +207,16 @@ export class ConsoleHub implements ConsoleFeed {
 
   frame(cameraId: string, jpeg: Uint8Array, ts: number): void {
     this.frames.set(cameraId, { jpeg, ts });
+  }
+
+  /** An operator asked for the camera's frame (its wall tile, the zone editor): watched for WATCH_MS. */
+  frameAsked(cameraId: string): void {
+    if (this.cameras.has(cameraId) || this.frames.has(cameraId)) this.#frameAskedAt.set(cameraId, Date.now());
+  }
+
+  watching(cameraId: string): boolean {
+    const at = this.#frameAskedAt.get(cameraId);
+    return at !== undefined && Date.now() - at < WATCH_MS;
   }
 
   // ---- decisions ----

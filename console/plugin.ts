@@ -203,6 +203,7 @@ export async function consolePlugin(app: FastifyInstance, o: ConsoleOptions): Pr
 
   // ---- cameras ----
   app.get<{ Params: { id: string } }>('/api/cameras/:id/frame.jpg', { preHandler: need('cameras') }, async (req, reply) => {
+    if (o.city().cameras.has(req.params.id)) o.hub.frameAsked(req.params.id);
     const f = o.hub.frames.get(req.params.id) ?? (o.city().cameras.has(req.params.id) ? await o.frames?.frame(req.params.id) : undefined);
     if (!f) return fail(reply, 404, 'CONSOLE_NOT_FOUND', `no frame yet from camera ${req.params.id}`);
     reply.header('x-frame-ts', String(f.ts));

@@ -122,6 +122,8 @@ export interface ConsoleFeed {
   cameraStatus(s: CameraStatus): void;
   /** the latest sampled frame of a camera (for the camera wall and the zone editor) */
   frame(cameraId: string, jpeg: Uint8Array, ts: number): void;
+  /** whether an operator asked for the camera's frame within the last minute: its frames then come from every sample */
+  watching(cameraId: string): boolean;
 }
 
 export interface Actor {

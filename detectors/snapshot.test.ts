@@ -14,7 +14,7 @@ describe('FrameSnapshots', () => {
     expect(snaps.offer('a', 2000, w, h, rgb)).toBe(false); // the first is still being made
     expect(snaps.offer('b', 2000, w, h, rgb)).toBe(true); // another camera is not held up
     await until('both JPEGs', () => got.length === 2);
-    expect(snaps.counts).toEqual({ made: 2, skipped: 1, errors: 0 });
+    expect(snaps.counts).toEqual({ made: 2, skipped: 1, rested: 0, errors: 0 });
     const a = got.find((s) => s.cameraId === 'a')!;
     expect(a).toMatchObject({ captureTimeMs: 1000, width: 320, height: 180 });
     const { data, info } = await sharp(a.jpeg).raw().toBuffer({ resolveWithObject: true });
@@ -23,5 +23,32 @@ describe('FrameSnapshots', () => {
     expect(data[(90 * 320 + 300) * 3]!).toBeGreaterThan(data[(90 * 320 + 10) * 3]! + 150);
     expect(snaps.offer('a', 3000, w, h, rgb)).toBe(true); // free again once done
     await until('the third JPEG', () => got.length === 3);
+  });
+
+  it('remakes a camera\'s JPEG once per period, and from every sample while an operator watches it', async () => {
+    const got: FrameSnapshot[] = [];
+    const watched = new Set<string>();
+    const snaps = new FrameSnapshots({ widthPx: 160, periodMs: 30_000, watched: (id) => watched.has(id), onSnapshot: (s) => got.push(s) });
+    const w = 320, h = 180, rgb = new Uint8Array(w * h * 3).fill(128);
+    const offer = async (id: string, ts: number): Promise<boolean> => {
+      const n = got.length;
+      const made = snaps.offer(id, ts, w, h, rgb);
+      if (made) await until(`the JPEG of ${id} at ${ts}`, () => got.length === n + 1);
+      return made;
+    };
+    // Samples every 10 s: the first, then one per 30 s of capture time.
+    const made: boolean[] = [];
+    for (const s of [0, 10, 20, 30, 40]) made.push(await offer('a', s * 1000));
+    expect(made).toEqual([true, false, false, true, false]);
+    expect(snaps.counts).toMatchObject({ made: 2, rested: 3 });
+    watched.add('a');
+    expect(await offer('a', 50_000)).toBe(true);
+    expect(await offer('a', 60_000)).toBe(true);
+    watched.delete('a');
+    expect(await offer('a', 70_000)).toBe(false);
+    expect(await offer('a', 90_000)).toBe(true);
+    // Another camera keeps its own clock.
+    expect(await offer('b', 95_000)).toBe(true);
+    expect(got.map((g) => `${g.cameraId}@${g.captureTimeMs / 1000}`)).toEqual(['a@0', 'a@30', 'a@50', 'a@60', 'a@90', 'b@95']);
   });
 });

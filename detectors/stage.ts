@@ -31,6 +31,8 @@ export interface DetectorStageOptions {
   onDetections?: (r: SampleResult) => void;
   /** Each camera's latest sample as a small JPEG (`detectors.snapshot_width_px` wide), made off the main thread. */
   onSnapshot?: (s: FrameSnapshot) => void;
+  /** Whether an operator is watching the camera: its JPEG is then made from every sample, not once per `snapshot_period_s`. */
+  watched?: (cameraId: string) => boolean;
   /** How often dwell state is saved to the data folder. */
   saveEveryMs?: number;
   /** Samples on their way to the stage (keyframes waiting for a decoder); see PoolOptions. */
@@ -74,7 +76,7 @@ export class DetectorStage {
     this.#cameras = new Map(opts.cameras.map((cam) => [cam.id, cam]));
     this.#stateFile = join(opts.ctx.dataDir, 'detectors', 'dwell.json');
     this.#rules = new DwellRules({ model: this.#model });
-    this.#snapshots = opts.onSnapshot && c.snapshot_width_px > 0 ? new FrameSnapshots({ widthPx: c.snapshot_width_px, onSnapshot: opts.onSnapshot }) : null;
+    this.#snapshots = opts.onSnapshot && c.snapshot_width_px > 0 ? new FrameSnapshots({ widthPx: c.snapshot_width_px, periodMs: c.snapshot_period_s * 1000, watched: opts.watched, onSnapshot: opts.onSnapshot }) : null;
     this.#pool = new DetectorPool({
       detector: this.#detector,
       workers: c.workers ?? availableParallelism(),
@@ -274,7 +276,7 @@ export class DetectorStage {
   }
 
   status(): StageStatus {
-    return { pool: this.#pool.status(), violations: { active: this.#rules.active().length, raised: this.#raised, evidenceErrors: this.#evidenceErrors }, snapshots: { ...(this.#snapshots?.counts ?? { made: 0, skipped: 0, errors: 0 }) }, zoneErrors: { ...this.#zoneErrors } };
+    return { pool: this.#pool.status(), violations: { active: this.#rules.active().length, raised: this.#raised, evidenceErrors: this.#evidenceErrors }, snapshots: { ...(this.#snapshots?.counts ?? { made: 0, skipped: 0, rested: 0, errors: 0 }) }, zoneErrors: { ...this.#zoneErrors } };
   }
 
   health(): ComponentHealth {

@@ -85,6 +85,7 @@ export class CameraPipeline {
     const city = e.city;
     const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir };
     this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v), onSnapshot: (f) => this.#onSnapshot(f),
+      watched: (id) => e.console.watching(id),
       // What the detectors did with each sample teaches the gate before decoding its noise band.
       onDetections: (r) => this.#ingest?.verdict(r.cameraId, r.captureTimeMs, r.inferred),
       upstreamBacklog: () => this.#ingest?.sampler.backlog ?? 0 });

@@ -43,6 +43,7 @@ export class CameraShare implements FrameSource {
       const cameraId = Buffer.from(msg.subject.slice('gw.console.frame.'.length), 'base64url').toString();
       const f = d.owned().has(cameraId) ? d.hub.frames.get(cameraId) : undefined;
       if (!f) return; // the node that ingests it answers; silence from the others
+      d.hub.frameAsked(cameraId); // an operator on another node is watching it
       const out = new Uint8Array(8 + f.jpeg.byteLength);
       new DataView(out.buffer).setFloat64(0, f.ts);
       out.set(f.jpeg, 8);

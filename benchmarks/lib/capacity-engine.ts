@@ -24,6 +24,9 @@ export interface EngineFigures {
   gatedBeforeDecode: number;
   /** Keyframes the ffmpeg decoders gave back. */
   decoded: number;
+  /** Keyframes waiting for a decoder, and in a decoder now. */
+  decodeQueued: number;
+  decodesInFlight: number;
   decoderPids: number[];
   pool: { received: number; inferred: number; inferences: number; gated: number; dropped: number; errors: number; queued: number };
   /** `gridwatch_stage_dropped_total` by `stage/reason`. */
@@ -69,7 +72,7 @@ async function main(): Promise<void> {
     return {
       atMs: Date.now(), cameras: stats.cameras, streaming: ingest.fleet.statuses().filter((c) => c.state === 'streaming').length,
       due: stats.expected, delivered: stats.delivered, onTime: stats.onTime, gatedBeforeDecode: stats.gatedBeforeDecode,
-      decoded: decoders.reduce((n, x) => n + x.decoded, 0), decoderPids: ingest.decoders.pids(),
+      decoded: decoders.reduce((n, x) => n + x.decoded, 0), decodeQueued: stats.queued, decodesInFlight: stats.decodesInFlight, decoderPids: ingest.decoders.pids(),
       pool: { received: pool.received, inferred: pool.inferred, inferences: pool.inferences, gated: pool.gated, dropped: pool.dropped, errors: pool.errors, queued: pool.queued },
       dropped: byReason, inferredByCamera,
       reverifyS: d.reverify_s, samplePeriodS: city.config.ingest.sample_period_s, precision: d.model.precision, gateThreshold: d.gate_threshold, gateBeforeDecode: city.config.ingest.gate_before_decode,

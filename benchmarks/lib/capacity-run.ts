@@ -20,6 +20,9 @@ export interface SecondRow {
   gated_before_decode: number;
   /** Samples dropped in the second, by `stage/reason` (ingest/superseded, ingest/decode, detectors/queue_full). */
   dropped: Record<string, number>;
+  /** At the second's end: keyframes waiting for or in a decoder, and samples waiting for a detector worker. */
+  decode_queue: number;
+  pool_queue: number;
   events: number;
   capture_to_event_p50_ms: number | null;
   capture_to_event_p99_ms: number | null;
@@ -148,7 +151,7 @@ export async function runEngine(o: RunOptions): Promise<RunResult> {
     for (let i = 0; i < o.warmupMaxS * 2 && f.streaming < want; i++) { await sleep(500); f = await host.figures(); }
     const warmupS = (Date.now() - w0) / 1000;
     process.stderr.write(`[${o.label}] engine up in ${ready.startMs} ms; ${f.streaming}/${f.cameras} cameras streaming after ${warmupS.toFixed(1)} s; measuring ${o.durationS} s (${f.precision}, gate_threshold ${f.gateThreshold}, gate_before_decode ${f.gateBeforeDecode})\n`);
-    process.stderr.write(`[${o.label}]    t   due  dec  inf  gate gpre drop ev  p99ms  cores(eng dec nats oth)  rss MB\n`);
+    process.stderr.write(`[${o.label}]    t   due  dec  inf  gate gpre drop ev  p99ms  decq  poolq  cores(eng dec nats oth)  rss MB\n`);
     tree.start();
     const first = f;
     let prev = f, prevTree = tree.read();
@@ -175,6 +178,7 @@ export async function runEngine(o: RunOptions): Promise<RunResult> {
         t: s, due: now.due - prev.due, decoded: now.decoded - prev.decoded, inferred: now.pool.inferred - prev.pool.inferred, inferences: now.pool.inferences - prev.pool.inferences,
         gated: now.pool.gated - prev.pool.gated + now.gatedBeforeDecode - prev.gatedBeforeDecode, gated_before_decode: now.gatedBeforeDecode - prev.gatedBeforeDecode,
         dropped: Object.fromEntries(Object.entries(drops).map(([k, v]) => [k, v - (dropsBefore[k] ?? 0)]).filter(([, v]) => v !== 0)),
+        decode_queue: now.decodeQueued + now.decodesInFlight, pool_queue: now.pool.queued,
         events: evs.length, capture_to_event_p50_ms: quantile(evs, 0.5), capture_to_event_p99_ms: quantile(evs, 0.99),
         cores: Object.fromEntries(PROC_KINDS.map((k) => [k, r3((tr.cpuS[k] - prevTree.cpuS[k]) / dt)])) as Record<ProcKind, number>,
         rss_mb: Object.fromEntries(PROC_KINDS.map((k) => [k, Math.round(tr.rssMb[k])])) as Record<ProcKind, number>,
@@ -182,7 +186,7 @@ export async function runEngine(o: RunOptions): Promise<RunResult> {
       rows.push(row);
       const dropN = Object.values(row.dropped).reduce((a, b) => a + b, 0);
       const c = row.cores, rss = PROC_KINDS.reduce((a, k) => a + row.rss_mb[k], 0);
-      process.stderr.write(`[${o.label}] ${String(s).padStart(4)} ${String(row.due).padStart(5)} ${String(row.decoded).padStart(4)} ${String(row.inferred).padStart(4)} ${String(row.gated).padStart(5)} ${String(row.gated_before_decode).padStart(4)} ${String(dropN).padStart(4)} ${String(row.events).padStart(2)} ${String(row.capture_to_event_p99_ms ?? '-').padStart(6)}  ${(c.engine + c.decoders + c.nats + c.other).toFixed(2)} (${c.engine.toFixed(2)} ${c.decoders.toFixed(2)} ${c.nats.toFixed(2)} ${c.other.toFixed(2)})  ${rss}\n`);
+      process.stderr.write(`[${o.label}] ${String(s).padStart(4)} ${String(row.due).padStart(5)} ${String(row.decoded).padStart(4)} ${String(row.inferred).padStart(4)} ${String(row.gated).padStart(5)} ${String(row.gated_before_decode).padStart(4)} ${String(dropN).padStart(4)} ${String(row.events).padStart(2)} ${String(row.capture_to_event_p99_ms ?? '-').padStart(6)}  ${String(row.decode_queue).padStart(4)}  ${String(row.pool_queue).padStart(5)}  ${(c.engine + c.decoders + c.nats + c.other).toFixed(2)} (${c.engine.toFixed(2)} ${c.decoders.toFixed(2)} ${c.nats.toFixed(2)} ${c.other.toFixed(2)})  ${rss}\n`);
       prev = now; prevTree = tr;
     }
     const wallS = (prev.atMs - first.atMs) / 1000;

@@ -1,16 +1,25 @@
+import { NON_MOTOR_CLASSES, VEHICLE_CLASSES } from '../../config/schema/zone-types.ts';
 import type { Detection, RgbFrame } from '../../detectors/index.ts';
 import { cut, iou, jpegRoundTrip, place, rng, type ObjectPatch } from './small-objects.ts';
 
 /**
- * Kinds, as the rules use them: vehicles are one kind (the parking rule takes any of them), and
- * four-legged animals one (a horse at 20 px is as often a sheep); every other class is its own.
+ * Kinds, as the rules use them: the parking rule's vehicles are one kind (it takes any of them),
+ * and so are the non-motor rule's bicycles and motorcycles (an e-bike is seen as either); a
+ * motorcycle is in both. Four-legged animals are one kind too (a horse at 20 px is as often a
+ * sheep). Every other class is its own kind.
  */
-const KINDS: Record<string, string> = Object.fromEntries([
-  ...['car', 'truck', 'bus', 'motorcycle'].map((c) => [c, 'vehicle']),
-  ...['dog', 'horse', 'sheep', 'cow', 'cat', 'bear', 'elephant', 'zebra', 'giraffe'].map((c) => [c, 'animal']),
-]);
-export const kindOf = (label: string): string => KINDS[label] ?? label;
-export const sameKind = (a: string, b: string): boolean => kindOf(a) === kindOf(b);
+const KINDS: readonly ReadonlySet<string>[] = [
+  new Set(VEHICLE_CLASSES),
+  new Set(NON_MOTOR_CLASSES),
+  new Set(['dog', 'horse', 'sheep', 'cow', 'cat', 'bear', 'elephant', 'zebra', 'giraffe']),
+];
+export const sameKind = (a: string, b: string): boolean => a === b || KINDS.some((k) => k.has(a) && k.has(b));
+/** Every label of the same kind as one of `labels`. */
+export const kindsOf = (labels: Iterable<string>): Set<string> => {
+  const out = new Set<string>();
+  for (const l of labels) { out.add(l); for (const k of KINDS) if (k.has(l)) for (const m of k) out.add(m); }
+  return out;
+};
 
 /**
  * How well the model finds an object by its size in model-input pixels: every object pasted at

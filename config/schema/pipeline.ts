@@ -45,7 +45,8 @@ export const Detectors = Section({
   max_restarts: Type.Integer({ minimum: 0, default: 5, description: 'restarts per worker within restart_window_s before it stays down' }),
   restart_window_s: Type.Number({ exclusiveMinimum: 0, default: 600 }),
   warmup_runs: Type.Integer({ minimum: 0, default: 2 }),
-  snapshot_width_px: Type.Integer({ minimum: 0, default: 480, description: "width of each camera's latest-frame JPEG for the console (camera wall, zone editor), made from every sample; 0 makes none" }),
+  snapshot_width_px: Type.Integer({ minimum: 0, default: 480, description: "width of each camera's latest-frame JPEG for the console (camera wall, zone editor); 0 makes none" }),
+  snapshot_period_s: Type.Number({ minimum: 0, default: 30, description: "a camera's latest-frame JPEG is remade at most this often, and from every sample while an operator watches it (its frame was asked for within the last minute); 0: from every sample" }),
 }, { description: 'detectors' });
 
 export type IngestT = Static<typeof Ingest>;

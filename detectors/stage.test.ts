@@ -62,6 +62,35 @@ describe('DetectorStage on vtest.avi', () => {
     expect(side.capture_time).toBe(new Date(v!.confirmedMs).toISOString());
   }, 120_000);
 
+  it('hands each camera\'s violation steps on in order, and one camera\'s slow hand-over does not hold up another\'s', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-'));
+    const zones = [{ id: 'top-curb', type: 'no_parking', dwell_s: 30, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] }];
+    const cameras = ['cam-a', 'cam-b'].map((id) => Value.Default(Camera, { id, url: `rtsp://127.0.0.1:8554/${id}`, lat: 31.2, lon: 121.4, detect: { regions: 'whole' }, zones }) as CameraT);
+    const frames: RgbFrame[] = [];
+    for await (const f of readVideo(VTEST, 1, 12)) frames.push(f);
+    const got: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => { release = r; });
+    const stage = new DetectorStage({
+      cameras, config: Value.Default(Detectors, { workers: 1 }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir },
+      // cam-a's consumer is stuck (a slow bus, a slow disk) until released.
+      onViolation: async (v) => { if (v.cameraId === 'cam-a') await held; got.push(`${v.cameraId}:${v.state}`); },
+    });
+    await stage.start();
+    for (let i = 0; i < frames.length; i++) {
+      for (const id of ['cam-a', 'cam-b']) stage.submit({ cameraId: id, captureTimeMs: 1_700_000_000_000 + i * 6000, width: frames[i]!.width, height: frames[i]!.height, rgb: frames[i]!.rgb.slice() });
+      // Both samples through the rules before the next pair, so that neither camera loses one.
+      await until('the pair done', () => { const p = stage.status().pool; return p.inferred + p.gated + p.dropped >= 2 * (i + 1); }, 30_000);
+    }
+    await until('cam-b\'s alert while cam-a\'s is held', () => got.includes('cam-b:new'), 60_000).catch((err: Error) => { throw new Error(`${err.message}; got ${got.join(', ') || 'nothing'}, active ${stage.status().violations.active}, raised ${stage.status().violations.raised}`); });
+    expect(got.filter((g) => g.startsWith('cam-a'))).toEqual([]);
+    release();
+    await stage.stop();
+    const a = got.filter((g) => g.startsWith('cam-a'));
+    expect(a[0]).toBe('cam-a:new');
+    expect(a.slice(1).every((g) => g !== 'cam-a:new')).toBe(true);
+  }, 120_000);
+
   it('takes edited zones without a restart: a refused zone is gone once the city is fixed', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-zones-'));
     const zones = [

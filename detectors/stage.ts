@@ -62,7 +62,8 @@ export class DetectorStage {
   readonly #zoneErrors: Record<string, string> = {};
   readonly #regions = new Map<string, { key: string; settings: (RegionSettings & { trackClasses: ReadonlySet<string> }) | null }>();
   readonly #stateFile: string;
-  #chain: Promise<void> = Promise.resolve();
+  /** Each camera's violation steps, one after another; a camera with none pending has no entry. */
+  readonly #chains = new Map<string, Promise<void>>();
   #dirty = false;
   #saver: NodeJS.Timeout | null = null;
   #raised = 0;
@@ -228,9 +229,11 @@ export class DetectorStage {
     this.#dirty = true;
     if (steps.length === 0) return;
     // Evidence first, then hand on, one step after another so that `new` precedes its `update`.
+    // In order per camera, not across cameras: one node-wide chain made every camera's alert wait
+    // behind every other camera's evidence (capture → event p50 3.9 s of queueing at 600 cameras).
     for (const v of steps) {
       const frame = v.state === 'new' ? { width: r.width, height: r.height, rgb: r.rgb } : null;
-      this.#chain = this.#chain.then(async () => {
+      const chain: Promise<void> = (this.#chains.get(r.cameraId) ?? Promise.resolve()).then(async () => {
         if (frame) {
           this.#raised++;
           try {
@@ -245,7 +248,10 @@ export class DetectorStage {
         } catch (err) {
           this.#opts.ctx.log.error({ violation: v.id, err: errorMessage(err) }, 'violation handler failed');
         }
+      }).finally(() => {
+        if (this.#chains.get(r.cameraId) === chain) this.#chains.delete(r.cameraId);
       });
+      this.#chains.set(r.cameraId, chain);
     }
   }
 
@@ -269,7 +275,7 @@ export class DetectorStage {
     if (this.#saver) clearInterval(this.#saver);
     this.#saver = null;
     await this.#pool.stop();
-    await this.#chain;
+    await Promise.all(this.#chains.values());
     this.#dirty = true;
     await this.save();
     this.#opts.ctx.health.unregister('detectors');

@@ -25,7 +25,7 @@ export interface SnapshotCounts {
  * libuv's thread pool, the main thread only hands over the pixels. A camera gets one at most
  * every `periodMs` of capture time, and one from every sample while `watched` says an operator
  * is looking at it (its wall tile or zone editor asked for the frame lately): on a node of 1,000
- * cameras, a JPEG of every sample took a tenth of the machine for pictures nobody looked at.
+ * cameras, a JPEG of every sample took 0.16–0.19 cores (libvips' threads) for pictures nobody saw.
  * At most one JPEG per camera is in the making; a sample that comes while one is (a slow pool,
  * a burst) is skipped and counted, so a backlog never builds. The pixels are only read, so the
  * detectors and the evidence keep using the same buffer.

@@ -230,7 +230,7 @@ export class DetectorStage {
     if (steps.length === 0) return;
     // Evidence first, then hand on, one step after another so that `new` precedes its `update`.
     // In order per camera, not across cameras: one node-wide chain made every camera's alert wait
-    // behind every other camera's evidence (capture → event p50 3.9 s of queueing at 600 cameras).
+    // behind every other camera's evidence (at 600 cameras, capture → event p50 5.2 s against 1.3).
     for (const v of steps) {
       const frame = v.state === 'new' ? { width: r.width, height: r.height, rgb: r.rgb } : null;
       const chain: Promise<void> = (this.#chains.get(r.cameraId) ?? Promise.resolve()).then(async () => {

@@ -1,4 +1,4 @@
-import { NON_MOTOR_CLASSES, VEHICLE_CLASSES } from '../../config/schema/zone-types.ts';
+import { NON_MOTOR_CLASSES, VEHICLE_CLASSES } from '../../config/index.ts';
 import type { Detection, RgbFrame } from '../../detectors/index.ts';
 import { cut, iou, jpegRoundTrip, place, rng, type ObjectPatch } from './small-objects.ts';
 

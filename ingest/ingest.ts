@@ -22,6 +22,7 @@ export interface CameraIngestOptions {
   /**
    * Gating before decoding (`ingest.gate_before_decode`, in-process RTSP cameras): the
    * detectors' `reverify_s` and whether the rules are timing a camera. None when absent.
+   * `timing` also puts such a camera's keyframes first in the decode queue, gate or not.
    */
   gate?: DecodeGateOptions | undefined;
   /** Metrics and health go here when given (`stage` label `ingest`). */
@@ -79,6 +80,8 @@ export class CameraIngest implements KeyframeSink {
       // A few keyframes in flight keep each decoder busy; the rest wait in the sampler, where the
       // earliest deadline goes first.
       maxDecodesInFlight: 8 * c.decoders_per_codec,
+      // Cameras the rules are timing (a dwell under way) go first: overload costs routine checks, not violations.
+      urgent: opts.gate?.timing,
       onSample: (s) => { this.#counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
       onDrop: (_id, reason) => { this.#counters?.dropped.inc({ stage: 'ingest', reason }); },
     });

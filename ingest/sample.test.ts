@@ -87,6 +87,35 @@ describe('sampler', () => {
     s.stop();
   });
 
+  it('decodes a camera the rules are timing before the others, even when its keyframe is late', async () => {
+    const order: string[] = [];
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => (release = r));
+    const decoder = {
+      width: 2, height: 1,
+      decode: async (_codec: string, data: Uint8Array) => {
+        order.push(String.fromCharCode(data[0]!));
+        if (order.length === 1) await gate;
+        return new Uint8Array(6);
+      },
+    } as unknown as DecoderPool;
+    const timing = new Set(['t']);
+    const s = new Sampler({ defaultPeriodS: 60, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, onTimeMs: 100, urgent: (id) => timing.has(id), onSample: () => undefined });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (const id of ['x', 't']) s.add(id);
+    await sleep(150);
+    for (const id of ['a', 'b']) s.add(id); // due now; t has been due for 150 ms: late
+    s.offerKeyframe('x', key('x'.charCodeAt(0), 1)); // takes the only decoder
+    s.offerKeyframe('a', key('a'.charCodeAt(0), 2));
+    s.offerKeyframe('b', key('b'.charCodeAt(0), 3));
+    s.offerKeyframe('t', key('t'.charCodeAt(0), 4)); // last, late, and timed by the rules
+    expect(s.stats().queued).toBe(3);
+    release();
+    await until('four decodes', () => order.length >= 4, 2000);
+    expect(order).toEqual(['x', 't', 'a', 'b']);
+    s.stop();
+  });
+
   it('moves due times to just before a keyframe once the cadence is steady and divides the period', async () => {
     vi.useFakeTimers({ toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout'] });
     try {

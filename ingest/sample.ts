@@ -34,6 +34,12 @@ export interface SamplerOptions {
    * see decode-gate.ts). The slot counts as served; none skipped without it.
    */
   gate?: { decode(cameraId: string, captureTimeMs: number, keyframeBytes: number): boolean } | undefined;
+  /**
+   * Whether the rules are timing something on the camera (a dwell under way): its keyframes are
+   * decoded before every other camera's, late or not, so that an overloaded node loses routine
+   * checks, not the samples a violation is being timed on.
+   */
+  urgent?: ((cameraId: string) => boolean) | undefined;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -105,6 +111,8 @@ interface Waiting {
  */
 export class Sampler {
   readonly #cams = new Map<string, Schedule>();
+  /** Cameras the rules are timing; served before #waiting and #late. */
+  readonly #urgent = new DeadlineHeap();
   readonly #waiting = new DeadlineHeap();
   readonly #late: Schedule[] = [];
   #lateHead = 0;
@@ -163,7 +171,7 @@ export class Sampler {
     if (this.#opts.gate && !this.#opts.gate.decode(id, au.timeMs, au.data.length)) { this.#gated++; return; }
     if (s.pending) { this.#dropped.superseded++; this.#opts.onDrop?.(id, 'superseded'); }
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
-    if (!s.waiting) { s.waiting = true; this.#waiting.push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ }); }
+    if (!s.waiting) { s.waiting = true; (this.#opts.urgent?.(id) ? this.#urgent : this.#waiting).push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ }); }
     this.#pump();
   }
 
@@ -231,18 +239,19 @@ export class Sampler {
 
   /** Keyframes waiting for a decoder: what the detectors will be handed soon (cheap; stats() walks every camera). */
   get backlog(): number {
-    return this.#waiting.size + this.#late.length - this.#lateHead;
+    return this.#urgent.size + this.#waiting.size + this.#late.length - this.#lateHead;
   }
 
   stats(asOf = Date.now()): SamplerStats {
     let expected = 0;
     for (const s of this.#cams.values()) expected += dueSlots(s, asOf - this.#onTimeMs);
-    return { cameras: this.#cams.size, expected, delivered: this.#delivered, onTime: this.#onTime, gatedBeforeDecode: this.#gated, dropped: { ...this.#dropped }, queued: this.#waiting.size + this.#late.length - this.#lateHead, decodesInFlight: this.#inFlight };
+    return { cameras: this.#cams.size, expected, delivered: this.#delivered, onTime: this.#onTime, gatedBeforeDecode: this.#gated, dropped: { ...this.#dropped }, queued: this.backlog, decodesInFlight: this.#inFlight };
   }
 
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#urgent.clear();
     this.#waiting.clear();
     this.#late.length = 0;
     this.#lateHead = 0;
@@ -263,16 +272,17 @@ export class Sampler {
     this.#tokens = Math.min(Math.max(1, rate), this.#tokens + ((now - this.#lastRefill) / 1000) * rate);
     this.#lastRefill = now;
     const nowMs = Date.now();
-    while ((this.#waiting.size > 0 || this.#lateHead < this.#late.length) && this.#tokens >= 1 && this.#inFlight < max) {
+    while (this.backlog > 0 && this.#tokens >= 1 && this.#inFlight < max) {
       let s: Schedule;
-      const w = this.#waiting.pop();
+      const u = this.#urgent.pop();
+      const w = u ?? this.#waiting.pop();
       if (w) {
         s = w.s;
         s.waiting = false;
         if (!s.pending || s.removed) continue;
-        // Already late: serve it only when nothing that can still be on time is waiting, so a
-        // backlog does not make every later sample late too. Its camera's next slot comes fresh.
-        if (s.pending.dueMs + this.#onTimeMs < nowMs) { this.#late.push(s); continue; }
+        // Already late (and not urgent): serve it only when nothing that can still be on time is
+        // waiting, so a backlog does not make every later sample late too. Its camera's next slot comes fresh.
+        if (!u && s.pending.dueMs + this.#onTimeMs < nowMs) { this.#late.push(s); continue; }
       } else {
         s = this.#late[this.#lateHead++]!;
       }
@@ -295,7 +305,7 @@ export class Sampler {
       });
     }
     if (this.#lateHead > 1024 && this.#lateHead * 2 > this.#late.length) { this.#late.splice(0, this.#lateHead); this.#lateHead = 0; }
-    if ((this.#waiting.size > 0 || this.#lateHead < this.#late.length) && !this.#timer && this.#tokens < 1) {
+    if (this.backlog > 0 && !this.#timer && this.#tokens < 1) {
       this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
     }
   }

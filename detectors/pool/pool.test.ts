@@ -21,6 +21,24 @@ let pool: DetectorPool | undefined;
 afterEach(async () => { await pool?.stop(); pool = undefined; });
 
 describe('DetectorPool', () => {
+  it('stops behind a backlog without terminating a worker inside a model run: the queued samples are dropped and counted, the job in flight finishes', async () => {
+    const results: SampleResult[] = [];
+    const metrics = createMetricsRegistry({ defaults: false });
+    // A drain deadline far shorter than the backlog: 100 cameras of dog.jpg at 25 ms or more a run.
+    pool = new DetectorPool(options({ results, metrics, inferTimeoutMs: 1000, gateThreshold: 0 }));
+    await pool.start();
+    const img = await readImage(DOG);
+    for (let i = 0; i < 100; i++) pool.submit({ cameraId: `cam-${i}`, captureTimeMs: 1000, width: img.width, height: img.height, rgb: img.rgb.slice() });
+    await pool.stop();
+    const st = pool.status();
+    expect(st.state).toBe('stopped');
+    expect(st.inferred).toBeGreaterThan(0);
+    expect(st.inferred).toBeLessThan(100);
+    expect(st.inferred + st.dropped).toBe(100);
+    expect(await metrics.metrics()).toMatch(/gridwatch_stage_dropped_total\{stage="detectors",reason="shutdown"\} \d+/);
+    pool = undefined;
+  });
+
   it('infers in a worker, gates an unchanged frame, re-verifies after reverify_s, drops the oldest when a queue is full', async () => {
     const results: SampleResult[] = [];
     const metrics = createMetricsRegistry({ defaults: false });

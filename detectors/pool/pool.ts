@@ -269,11 +269,11 @@ export class DetectorPool {
     return ok;
   }
 
-  #dropped(c: CameraState): void {
+  #dropped(c: CameraState, reason: 'queue_full' | 'shutdown' = 'queue_full'): void {
     c.dropped++;
     this.#totals.dropped++;
     c.drops?.inc();
-    this.#m.stage?.dropped.inc({ stage: STAGE, reason: 'queue_full' });
+    this.#m.stage?.dropped.inc({ stage: STAGE, reason });
   }
 
   #emitGated(c: CameraState, sample: CameraSample): void {
@@ -359,8 +359,17 @@ export class DetectorPool {
     if (this.#state === 'stopped') return;
     if (this.#state === 'ready') {
       this.#state = 'stopping';
-      const timeout = new Promise<void>((r) => setTimeout(r, this.#opts.inferTimeoutMs).unref());
-      await Promise.race([this.drain(), timeout]);
+      const timeout = (): Promise<void> => new Promise<void>((r) => setTimeout(r, this.#opts.inferTimeoutMs).unref());
+      await Promise.race([this.drain(), timeout()]);
+      // Still behind (an overloaded node): the queued samples are dropped, counted, and the jobs in
+      // flight finish. A worker terminated inside onnxruntime's run aborts the whole process
+      // ("terminate called after throwing an instance of 'Napi::Error'", seen after 1,000 cameras).
+      for (const c of this.#ready.splice(0)) {
+        c.scheduled = false;
+        for (let n = c.queue.splice(0).length; n > 0; n--) this.#dropped(c, 'shutdown');
+        c.depth?.set(0);
+      }
+      await Promise.race([this.drain(), timeout()]);
     }
     this.#state = 'stopping';
     if (this.#watchdog) clearInterval(this.#watchdog);

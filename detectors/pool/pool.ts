@@ -2,13 +2,12 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { silentLogger, type ComponentHealth, type Logger, type Registry } from '../../core/index.ts';
 import { InferenceError } from '../errors.ts';
-import { thumbDiff, thumbnail } from '../gate.ts';
 import type { DetectorOptions } from '../model/detector.ts';
 import type { Detection, SampleResult } from '../types.ts';
 import type { CameraSample } from '../../domain/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 import type { RegionSettings } from '../regions/index.ts';
-import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
+import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, unchanged, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
 
 const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url), STAGE = 'detectors';
 
@@ -238,22 +237,15 @@ export class DetectorPool {
       this.#fail(sample, new InferenceError(`camera ${sample.cameraId}: frame of ${sample.width}x${sample.height} has ${sample.rgb.length} bytes, expected ${sample.width * sample.height * 3}`, { details: { cameraId: sample.cameraId } }), false);
       return false;
     }
-    // Change gating against the last sample sent to inference.
-    if (this.#opts.gateThreshold > 0) {
-      const t = thumbnail(sample.width, sample.height, sample.rgb, c.scratch);
-      const due = sample.captureTimeMs - c.lastInferCaptureMs >= this.#opts.reverifyS * 1000;
-      if (c.hasThumb && !due && thumbDiff(t, c.thumb) < this.#opts.gateThreshold) {
-        c.gated++;
-        this.#totals.gated++;
-        this.#m.gated?.inc();
-        this.#m.saved?.set(this.#totals.gated / this.#totals.received);
-        if (c.queue.length === 0 && c.inflight === 0) { this.#emitGated(c, sample); return true; }
-        if (c.deferred.length >= this.#opts.queuePerCamera) { c.deferred.shift(); this.#dropped(c); c.deferred.push(sample); return false; }
-        c.deferred.push(sample);
-        return true;
-      }
-      c.thumb.set(t);
-      c.hasThumb = true;
+    if (this.#opts.gateThreshold > 0 && unchanged(c, sample, this.#opts.gateThreshold, this.#opts.reverifyS * 1000)) {
+      c.gated++;
+      this.#totals.gated++;
+      this.#m.gated?.inc();
+      this.#m.saved?.set(this.#totals.gated / this.#totals.received);
+      if (c.queue.length === 0 && c.inflight === 0) { this.#emitGated(c, sample); return true; }
+      if (c.deferred.length >= this.#opts.queuePerCamera) { c.deferred.shift(); this.#dropped(c); c.deferred.push(sample); return false; }
+      c.deferred.push(sample);
+      return true;
     }
     c.lastInferCaptureMs = sample.captureTimeMs;
     let ok = true;
@@ -361,9 +353,8 @@ export class DetectorPool {
       this.#state = 'stopping';
       const timeout = (): Promise<void> => new Promise<void>((r) => setTimeout(r, this.#opts.inferTimeoutMs).unref());
       await Promise.race([this.drain(), timeout()]);
-      // Still behind (an overloaded node): the queued samples are dropped, counted, and the jobs in
-      // flight finish. A worker terminated inside onnxruntime's run aborts the whole process
-      // ("terminate called after throwing an instance of 'Napi::Error'", seen after 1,000 cameras).
+      // Still behind: the queued samples are dropped, counted, and the jobs in flight finish. A worker
+      // terminated inside onnxruntime's run aborts the process (a `Napi::Error`, after 1,000 cameras).
       for (const c of this.#ready.splice(0)) {
         c.scheduled = false;
         for (let n = c.queue.splice(0).length; n > 0; n--) this.#dropped(c, 'shutdown');

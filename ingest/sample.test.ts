@@ -11,6 +11,26 @@ function fakeDecoder(): DecoderPool {
 
 const key = (tag: number, timeMs: number): AccessUnit => ({ codec: 'h264', data: Uint8Array.of(tag, 1, 2, 3), keyframe: true, rtpTimestamp: 0, timeMs });
 
+/**
+ * A decoder that records the order of its decodes (each keyframe's first byte, as a letter) and
+ * holds the decode `holds` picks until `release()`: with one decode in flight, the rest queue.
+ */
+function heldDecoder(holds: (tag: string, n: number) => boolean): { decoder: DecoderPool; order: string[]; release: () => void } {
+  const order: string[] = [];
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  const decoder = {
+    width: 2, height: 1,
+    decode: async (_codec: string, data: Uint8Array) => {
+      const tag = String.fromCharCode(data[0]!);
+      order.push(tag);
+      if (holds(tag, order.length)) await gate;
+      return new Uint8Array(6);
+    },
+  } as unknown as DecoderPool;
+  return { decoder, order, release: () => release() };
+}
+
 describe('sampler', () => {
   it('takes the first keyframe after each due time, one per period, carrying camera and capture time', async () => {
     const got: Sample[] = [];
@@ -58,18 +78,8 @@ describe('sampler', () => {
   });
 
   it('decodes the keyframe nearest its deadline first when decoders are busy', async () => {
-    const order: string[] = [];
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
     // One decode at a time; the first one is held until the test lets it go.
-    const decoder = {
-      width: 2, height: 1,
-      decode: async (_codec: string, data: Uint8Array) => {
-        order.push(String.fromCharCode(data[0]!));
-        if (order.length === 1) await gate;
-        return new Uint8Array(6);
-      },
-    } as unknown as DecoderPool;
+    const { decoder, order, release } = heldDecoder((_tag, n) => n === 1);
     const s = new Sampler({ defaultPeriodS: 60, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, onSample: () => undefined });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     s.add('x');
@@ -88,17 +98,7 @@ describe('sampler', () => {
   });
 
   it('decodes a camera the rules are timing before the others, even when its keyframe is late', async () => {
-    const order: string[] = [];
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
-    const decoder = {
-      width: 2, height: 1,
-      decode: async (_codec: string, data: Uint8Array) => {
-        order.push(String.fromCharCode(data[0]!));
-        if (order.length === 1) await gate;
-        return new Uint8Array(6);
-      },
-    } as unknown as DecoderPool;
+    const { decoder, order, release } = heldDecoder((_tag, n) => n === 1);
     const timing = new Set(['t']);
     const s = new Sampler({ defaultPeriodS: 60, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, onTimeMs: 100, urgent: (id) => timing.has(id), onSample: () => undefined });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -117,18 +117,8 @@ describe('sampler', () => {
   });
 
   it('serves a camera not decoded for starvedAfterMs before the others', async () => {
-    const order: string[] = [];
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((r) => (release = r));
-    const decoder = {
-      width: 2, height: 1,
-      decode: async (_codec: string, data: Uint8Array) => {
-        const tag = String.fromCharCode(data[0]!);
-        order.push(tag);
-        if (tag === 'X') await gate; // the second round's first decode holds the decoder
-        return new Uint8Array(6);
-      },
-    } as unknown as DecoderPool;
+    // The second round's first decode ('X') holds the decoder.
+    const { decoder, order, release } = heldDecoder((tag) => tag === 'X');
     const s = new Sampler({ defaultPeriodS: 1, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, starvedAfterMs: 800, onSample: () => undefined });
     const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
     for (const id of ['x', 'a', 'b', 's']) s.add(id); // all due now, then every second

@@ -119,7 +119,7 @@ interface Waiting {
  */
 export class Sampler {
   readonly #cams = new Map<string, Schedule>();
-  /** Cameras the rules are timing; served before #waiting and #late. */
+  /** Cameras the rules are timing, and starved ones (starvedAfterMs); served before #waiting and #late. */
   readonly #urgent = new DeadlineHeap();
   readonly #waiting = new DeadlineHeap();
   readonly #late: Schedule[] = [];

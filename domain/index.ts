@@ -8,4 +8,4 @@ export {
 } from './case-state.ts';
 export { CASE_SCHEMA, applyAction, newCase, reportOf, type CaseRecord, type Transition, type Report, type ActionInput, type ActionOutcome } from './case.ts';
 export { EventInvalidError } from './errors.ts';
-export type { CameraSample } from './sample.ts';
+export { reverifyDue, type CameraSample } from './sample.ts';

@@ -3,9 +3,11 @@
  * scene does not change sends small P-frames (noise and drift), one where something moves sends
  * larger ones. Each camera learns its own noise band from intervals whose decoded sample the
  * detector's pixel gate then found unchanged, and later intervals within that band are not
- * decoded. Never skipped: a camera the rules are timing (a dwell under way), one whose last
- * inference is `reverify` old, and one whose band has not been learnt yet.
+ * decoded. Never skipped: a camera the rules are timing (a dwell under way), the last sample
+ * before the camera's last inference would be `reverify` old, and one whose band has not been
+ * learnt yet.
  */
+import { reverifyDue } from '../domain/index.ts';
 
 /** Quiet intervals a camera needs before its band is trusted. */
 export const BAND_SAMPLES = 3;
@@ -54,6 +56,8 @@ interface CameraGate {
   meanBand: Band;
   maxBand: Band;
   lastInferredMs: number;
+  /** Capture time of the camera's previous sample decided on. */
+  lastDecidedMs: number;
   skipped: number;
   decided: number;
 }
@@ -68,7 +72,7 @@ export interface DecodeGateCameraStats {
 
 const newCamera = (): CameraGate => ({
   bytes: 0, frames: 0, max: 0, keyframeBytes: 0, pending: undefined, quiet: 0, meanBand: { mean: 0, dev: 0 }, maxBand: { mean: 0, dev: 0 },
-  lastInferredMs: Number.NEGATIVE_INFINITY, skipped: 0, decided: 0,
+  lastInferredMs: Number.NEGATIVE_INFINITY, lastDecidedMs: Number.NEGATIVE_INFINITY, skipped: 0, decided: 0,
 });
 
 const within = (v: number, b: Band): boolean => v <= b.mean + Math.max(BAND_DEVIATIONS * b.dev, BAND_FLOOR_SHARE * b.mean);
@@ -114,11 +118,12 @@ export class DecodeGate {
     if (interval && c.keyframeBytes > 0 && interval.mean <= STILL_MEAN_SHARE * c.keyframeBytes && interval.max <= STILL_MAX_SHARE * c.keyframeBytes) this.#learnQuiet(c, interval);
     if (keyframeBytes > 0) c.keyframeBytes = keyframeBytes;
     c.decided++;
-    // The detectors infer the first sample at or past `reverify` whatever its picture: decoding
-    // one earlier would be spent on their pixel gate.
-    const reverifyDue = captureTimeMs - c.lastInferredMs >= this.#opts.reverifyMs;
+    // The detectors infer the last sample before `reverify` runs out whatever its picture, and
+    // only that one: decoding one earlier would be spent on their pixel gate.
+    const due = reverifyDue(captureTimeMs, c.lastInferredMs, c.lastDecidedMs, this.#opts.reverifyMs);
+    c.lastDecidedMs = captureTimeMs;
     const quiet = interval !== undefined && c.quiet >= BAND_SAMPLES && within(interval.mean, c.meanBand) && within(interval.max, c.maxBand);
-    if (quiet && !reverifyDue && !this.#opts.timing?.(cameraId)) {
+    if (quiet && !due && !this.#opts.timing?.(cameraId)) {
       c.skipped++;
       return false;
     }

@@ -82,6 +82,8 @@ export class CameraIngest implements KeyframeSink {
       maxDecodesInFlight: 8 * c.decoders_per_codec,
       // Cameras the rules are timing (a dwell under way) go first: overload costs routine checks, not violations.
       urgent: opts.gate?.timing,
+      // ...and so do cameras about to go reverify_s undecoded, so that every camera is seen that often.
+      starvedAfterMs: opts.gate?.reverifyMs,
       onSample: (s) => { this.#counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
       onDrop: (_id, reason) => { this.#counters?.dropped.inc({ stage: 'ingest', reason }); },
     });

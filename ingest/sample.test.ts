@@ -116,6 +116,29 @@ describe('sampler', () => {
     s.stop();
   });
 
+  it('serves a camera whose next period would pass starvedAfterMs undecoded before the others', async () => {
+    // The second round's first decode ('X') holds the decoder.
+    const { decoder, order, release } = heldDecoder((tag) => tag === 'X');
+    const s = new Sampler({ defaultPeriodS: 1, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, starvedAfterMs: 1800, onSample: () => undefined });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (const id of ['x', 'a', 'b', 's']) s.add(id); // all due now, then every second
+    // First period, 400 ms in: x, a and b are decoded; s sends no keyframe.
+    await sleep(400);
+    for (const id of ['x', 'a', 'b']) s.offerKeyframe(id, key(id.charCodeAt(0), 1));
+    await until('three decodes', () => order.length >= 3, 2000);
+    await sleep(620);
+    // Second period, the same due time for all: x holds the decoder, then a, b and s arrive in
+    // that order. a and b were decoded about 620 ms ago, s never (added about 1,020 ms ago).
+    s.offerKeyframe('x', key('X'.charCodeAt(0), 2));
+    for (const id of ['a', 'b', 's']) s.offerKeyframe(id, key(id.toUpperCase().charCodeAt(0), 2));
+    release();
+    await until('seven decodes', () => order.length >= 7, 2000);
+    // s, which would pass 1,800 ms undecoded by its next period (a and b would not), goes before a
+    // and b (first come otherwise).
+    expect(order.slice(3)).toEqual(['X', 'S', 'A', 'B']);
+    s.stop();
+  });
+
   it('moves due times to just before a keyframe once the cadence is steady and divides the period', async () => {
     vi.useFakeTimers({ toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout'] });
     try {

@@ -40,6 +40,12 @@ export interface SamplerOptions {
    * checks, not the samples a violation is being timed on.
    */
   urgent?: ((cameraId: string) => boolean) | undefined;
+  /**
+   * A camera that would go this long with none of its keyframes handed to a decoder, if this
+   * sample were lost too (its next comes a period on), is served like an urgent one. Under overload, the cameras whose phases share a crowded second would otherwise
+   * lose to the others every period and never be decoded at all. Default: never.
+   */
+  starvedAfterMs?: number | undefined;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -85,6 +91,8 @@ interface Schedule {
   movedFromMs: number;
   /** Holds a place among the waiting; a newer keyframe replaces the pending one in that place. */
   waiting: boolean;
+  /** When a keyframe of the camera last went to a decoder (or when it was added). */
+  lastDecodeMs: number;
   delivered: number;
   onTime: number;
   removed: boolean;
@@ -111,7 +119,7 @@ interface Waiting {
  */
 export class Sampler {
   readonly #cams = new Map<string, Schedule>();
-  /** Cameras the rules are timing; served before #waiting and #late. */
+  /** Cameras the rules are timing, and starved ones (starvedAfterMs); served before #waiting and #late. */
   readonly #urgent = new DeadlineHeap();
   readonly #waiting = new DeadlineHeap();
   readonly #late: Schedule[] = [];
@@ -142,7 +150,7 @@ export class Sampler {
     if (old) old.removed = true;
     this.#cams.set(id, {
       id, periodMs, size, firstDueMs: Date.now() + (this.#opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
-      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, waiting: false, delivered: 0, onTime: 0, removed: false,
+      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, waiting: false, lastDecodeMs: Date.now(), delivered: 0, onTime: 0, removed: false,
     });
   }
 
@@ -171,7 +179,12 @@ export class Sampler {
     if (this.#opts.gate && !this.#opts.gate.decode(id, au.timeMs, au.data.length)) { this.#gated++; return; }
     if (s.pending) { this.#dropped.superseded++; this.#opts.onDrop?.(id, 'superseded'); }
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
-    if (!s.waiting) { s.waiting = true; (this.#opts.urgent?.(id) ? this.#urgent : this.#waiting).push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ }); }
+    if (!s.waiting) {
+      s.waiting = true;
+      // Starved: its next chance, a period on, would come past starvedAfterMs without a decode.
+      const urgent = this.#opts.urgent?.(id) || now - s.lastDecodeMs + s.periodMs > (this.#opts.starvedAfterMs ?? Infinity);
+      (urgent ? this.#urgent : this.#waiting).push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ });
+    }
     this.#pump();
   }
 
@@ -291,6 +304,7 @@ export class Sampler {
       if (!p || s.removed) continue;
       this.#tokens -= 1;
       this.#inFlight++;
+      s.lastDecodeMs = nowMs;
       // Time left before this sample is late, less a margin for decoding itself.
       const slackMs = p.dueMs + this.#onTimeMs - Date.now() - 150;
       this.#opts.decoder.decode(p.codec, p.data, slackMs, s.size).then((rgb) => {

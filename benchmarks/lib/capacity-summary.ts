@@ -47,6 +47,7 @@ export interface RunSummary {
   /** reverify_s + sample_period_s + 1 s of reading: a gated camera is re-checked at its first sample reverify_s after the last. */
   inference_gap_limit_s: number;
   cameras_over_gap_limit: number;
+  cameras_over_gap_limit_by_scene: { busy: number; static: number };
   targets: { cores: boolean; dropped: boolean; capture_to_event_p99: boolean; rss: boolean; reverify: boolean; all: boolean; unmeasured: string[] };
 }
 
@@ -75,6 +76,7 @@ export function summarise(r: RunResult, staticIds: ReadonlySet<string>, cameraId
   const gaps = cameraIds.map((id) => r.maxGapS[id] ?? r.wallS);
   const limit = b.reverifyS + b.samplePeriodS + 1;
   const over = gaps.filter((g) => g > limit).length;
+  const overStatic = cameraIds.filter((id, i) => staticIds.has(id) && gaps[i]! > limit).length;
   const unmeasured: string[] = [];
   if (p99 === null) unmeasured.push('capture_to_event_p99: no violation in the window (run longer than the zones\' dwell)');
   if (r.wallS < limit) unmeasured.push(`reverify: the window (${Math.round(r.wallS)} s) is shorter than reverify_s + sample_period_s (${limit - 1} s)`);
@@ -98,6 +100,7 @@ export function summarise(r: RunResult, staticIds: ReadonlySet<string>, cameraId
     violations: r.captureToEventMs.length, capture_to_event_p50_ms: p50, capture_to_event_p99_ms: p99,
     cores: { ...cores, total: coresTotal }, rss_mb_peak: { ...peak, total: peakTotal }, other_processes: r.tree.otherNames,
     max_inference_gap_s: Math.max(0, ...gaps), inference_gap_limit_s: limit, cameras_over_gap_limit: over,
+    cameras_over_gap_limit_by_scene: { busy: over - overStatic, static: overStatic },
     targets: { ...t, all: Object.values(t).every(Boolean), unmeasured },
   };
 }

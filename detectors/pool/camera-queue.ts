@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, stageCounters, type Registry, type StageCounters } from '../../core/index.ts';
 import { THUMB_H, THUMB_W, thumbDiff, thumbnail } from '../gate.ts';
 import type { Detection } from '../types.ts';
-import type { CameraSample } from '../../domain/index.ts';
+import { reverifyDue, type CameraSample } from '../../domain/index.ts';
 import type { GreyMap, RegionJob, RegionSettings } from '../regions/index.ts';
 
 /** The pool's per-camera queue state and the metric handles it is counted with, made once. */
@@ -29,6 +29,8 @@ export interface CameraState {
   scratch: Float32Array;
   hasThumb: boolean;
   lastInferCaptureMs: number;
+  /** Capture time of the camera's previous sample. */
+  lastSampleCaptureMs: number;
   lastDetections: Detection[];
   /** Samples in a worker now. */
   inflight: number;
@@ -92,7 +94,7 @@ export function newCameraState(id: string, m: PoolMetrics): CameraState {
   return {
     id, queue: [], scheduled: false,
     thumb: new Float32Array(THUMB_W * THUMB_H), scratch: new Float32Array(THUMB_W * THUMB_H), hasThumb: false,
-    lastInferCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
+    lastInferCaptureMs: -Infinity, lastSampleCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
     received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, inferences: 0, grey: undefined, greyAtMs: -Infinity, tileCursor: 0, times: new Ring(64),
     depth: m.depth?.labels({ camera: id }),
     drops: m.drops?.labels({ camera: id }),
@@ -127,12 +129,12 @@ export function keepRegionState(c: CameraState, captureTimeMs: number, r: { tile
 
 /**
  * Change gating against the camera's last sample sent to inference: true when this one shows no
- * change and no re-check is due (`reverifyMs` since the last inference); otherwise its thumbnail
- * becomes the reference.
+ * change and no re-check is due (reverifyDue); otherwise its thumbnail becomes the reference.
  */
 export function unchanged(c: CameraState, s: CameraSample, threshold: number, reverifyMs: number): boolean {
   const t = thumbnail(s.width, s.height, s.rgb, c.scratch);
-  const due = s.captureTimeMs - c.lastInferCaptureMs >= reverifyMs;
+  const due = reverifyDue(s.captureTimeMs, c.lastInferCaptureMs, c.lastSampleCaptureMs, reverifyMs);
+  c.lastSampleCaptureMs = s.captureTimeMs;
   if (c.hasThumb && !due && thumbDiff(t, c.thumb) < threshold) return true;
   c.thumb.set(t);
   c.hasThumb = true;

@@ -77,7 +77,7 @@ export class DetectorStage {
     this.#cameras = new Map(opts.cameras.map((cam) => [cam.id, cam]));
     this.#stateFile = join(opts.ctx.dataDir, 'detectors', 'dwell.json');
     this.#rules = new DwellRules({ model: this.#model });
-    this.#snapshots = opts.onSnapshot && c.snapshot_width_px > 0 ? new FrameSnapshots({ widthPx: c.snapshot_width_px, periodMs: c.snapshot_period_s * 1000, watched: opts.watched, onSnapshot: opts.onSnapshot }) : null;
+    this.#snapshots = opts.onSnapshot && c.snapshot_width_px > 0 ? new FrameSnapshots({ widthPx: c.snapshot_width_px, periodMs: c.snapshot_period_s * 1000, maxPerS: c.snapshots_per_s, watched: opts.watched, onSnapshot: opts.onSnapshot }) : null;
     this.#pool = new DetectorPool({
       detector: this.#detector,
       workers: c.workers ?? availableParallelism(),
@@ -148,6 +148,11 @@ export class DetectorStage {
   /** Whether the rules are timing something on this camera: a dwell under way, or a leave. */
   timing(cameraId: string): boolean {
     return this.#rules.timing(cameraId);
+  }
+
+  /** Cameras with samples waiting for a detector worker. */
+  get waiting(): number {
+    return this.#pool.waiting;
   }
 
   /** Hands a decoded sample over; never blocks. The stage owns `sample.rgb` afterwards. */

@@ -18,6 +18,8 @@ interface SampleTally {
 
 /** How often camera status goes to the console and to ClickHouse. */
 const STATUS_EVERY_MS = 10_000;
+/** Cameras with samples waiting for a detector worker, per worker, before decoding holds back. */
+const DETECTOR_QUEUE_PER_WORKER = 4;
 
 function consoleState(s: IngestCameraStatus): 'up' | 'degraded' | 'down' {
   return s.state === 'streaming' ? 'up' : s.state === 'stalled' || s.state === 'connecting' ? 'degraded' : 'down';
@@ -86,14 +88,19 @@ export class CameraPipeline {
     const ctx = { log: e.log.child({ component: 'detectors' }), metrics: e.metrics, health: e.health, dataDir: e.dataDir };
     this.#detectors = new DetectorStage({ cameras: [...city.cameras.values()], config: city.config.detectors, ctx, onViolation: (v) => this.#onViolation(v), onSnapshot: (f) => this.#onSnapshot(f),
       watched: (id) => e.console.watching(id),
-      // What the detectors did with each sample teaches the gate before decoding its noise band.
-      onDetections: (r) => this.#ingest?.verdict(r.cameraId, r.captureTimeMs, r.inferred),
+      // What the detectors did with each sample teaches the gate before decoding its noise band;
+      // each result also makes room for keyframes held back by the detectors' back-pressure.
+      onDetections: (r) => { this.#ingest?.verdict(r.cameraId, r.captureTimeMs, r.inferred); this.#ingest?.sampler.wake(); },
       upstreamBacklog: () => this.#ingest?.sampler.backlog ?? 0 });
     await this.#detectors.start();
     const detectors = this.#detectors;
     const { frame_width: width, frame_height: height } = city.config.ingest;
     const gate = { reverifyMs: city.config.detectors.reverify_s * 1000, timing: (id: string) => detectors.timing(id) };
-    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, gate, onSample: (s) => {
+    // Decode no further ahead than a few cameras per detector worker: past that, frames decoded
+    // wait (their latency grows) and are dropped (their decode wasted), and the decoders take the
+    // workers' CPU. Keyframes wait in the sampler instead, where the earliest deadline goes first.
+    const downstream = { waiting: () => detectors.waiting, limit: DETECTOR_QUEUE_PER_WORKER * detectors.status().pool.workers.length };
+    this.#ingest = new CameraIngest({ config: city.config.ingest, frameSize: { width, height }, gate, downstream, onSample: (s) => {
       const n = this.#samples.get(s.cameraId);
       if (n) (n.count++, (n.lastMs = s.captureTimeMs), n.firstMs || (n.firstMs = s.captureTimeMs));
       void detectors.submit(s);

@@ -51,6 +51,31 @@ describe('keyframe decoder', () => {
   });
 });
 
+describe('keyframe decoder on a busy main thread', () => {
+  it('keeps decoding while the main thread is blocked: the frames are whole when it is free again', async () => {
+    const clip = loadClip(await prepareClip(DATA_DIR, DEFAULT_CLIP), 'h264', DEFAULT_CLIP.fps, DEFAULT_CLIP);
+    const annexB = (nals: Uint8Array[]) => Buffer.concat(nals.flatMap((n) => [Buffer.of(0, 0, 0, 1), Buffer.from(n)]));
+    const keyframes = clip.frames.filter((f) => f.keyframe).slice(0, 8).map((f) => annexB([...clip.parameterSets, ...f.nals]));
+    // Full-size frames (640×360, 691 KB): each takes several socket buffers to come out.
+    const decoder = new KeyframeDecoder('h264', { width: DEFAULT_CLIP.width, height: DEFAULT_CLIP.height });
+    try {
+      await decoder.decode(keyframes[0]!); // started and connected
+      let done = 0;
+      const all = Promise.all(keyframes.map((k) => decoder.decode(k, 5000).then((f) => { done++; return f; })));
+      // The main thread busy for 1.5 s (a burst of work on a loaded node): ffmpeg needs about 50
+      // ms for the eight. Read on the main thread, a frame could not get past the first socket
+      // buffer meanwhile, and none would be whole after one turn of the event loop.
+      const until = Date.now() + 1500;
+      while (Date.now() < until) { /* busy */ }
+      await new Promise((r) => setImmediate(r));
+      expect(done).toBe(keyframes.length);
+      expect((await all).every((f) => f.length === DEFAULT_CLIP.width * DEFAULT_CLIP.height * 3)).toBe(true);
+    } finally {
+      decoder.stop();
+    }
+  });
+});
+
 describe('keyframe decoder pool', () => {
   it('answers each keyframe with its own frame, and sends the ones about to be late to an idle express decoder', async () => {
     const pool = new DecoderPool({ width: 160, height: 90, perCodec: 1 });

@@ -1,13 +1,12 @@
 import { readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import type { Logger } from '../core/index.ts';
 import { DecodeError } from './errors.ts';
 import type { VideoCodec } from './rtsp/depacketizer.ts';
 import { KEYFRAME_INPUT_OPTIONS, keyframeOutputOptions } from './decode-args.ts';
+import { decoderIo } from './frames/index.ts';
 
 export interface DecoderOptions {
   /** Output size; frames of any input size are scaled to it. */
@@ -58,17 +57,17 @@ const AUD: Record<VideoCodec, Uint8Array> = { h264: Uint8Array.of(0, 0, 0, 1, 0x
  * Frames come back over a Unix socket that ffmpeg listens on, not its stdout: each read lands
  * in the frame being filled, so a frame costs no copy and no read buffers (at 100 frames a second
  * those were 30 MB/s of garbage: 1,000 cameras spent 1.09 s of a 48 s run in GC pauses, 0.67 s
- * without them).
+ * without them). Keyframes go in over another such socket, not its stdin. Both are written and
+ * read on the decoder I/O thread (frames/), not the main one: a frame takes several socket
+ * buffers and eight keyframes more than a pipe holds, and ffmpeg had waited on a busy main
+ * thread for each (600 keyframes, main thread busy 12 ms in every 20: 12.4 → 6.6 ms a frame).
  */
 export class KeyframeDecoder {
   #cmd: ffmpeg.FfmpegCommand | undefined;
-  #input: PassThrough | undefined;
-  /** ffmpeg's output: a Unix socket it listens on, read straight into the frame being filled. */
-  #output: Socket | undefined;
-  #outputPath: string | undefined;
+  /** ffmpeg's input and output, Unix sockets it listens on, handled by the decoder I/O thread. */
+  #io: number | undefined;
+  #socketPaths: string[] = [];
   readonly #jobs: Job[] = [];
-  #frame: Uint8Array;
-  #filled = 0;
   #last: Uint8Array | undefined;
   #lastWriteAt = 0;
   #lastOutputAt = 0;
@@ -94,7 +93,6 @@ export class KeyframeDecoder {
   constructor(readonly codec: VideoCodec, opts: DecoderOptions) {
     this.#opts = opts;
     this.#frameBytes = opts.width * opts.height * 3;
-    this.#frame = new Uint8Array(this.#frameBytes);
     this.#timeoutMs = opts.timeoutMs ?? 10_000;
     this.#flushAfterMs = opts.flushAfterMs ?? 15;
   }
@@ -110,7 +108,7 @@ export class KeyframeDecoder {
 
   /** Decodes one keyframe (Annex-B, parameter sets included); resolves with width×height×3 RGB bytes. */
   decode(annexB: Uint8Array, slackMs?: number): Promise<Uint8Array> {
-    if (!this.#input) this.#spawn();
+    if (this.#io === undefined) this.#spawn();
     return new Promise((resolve, reject) => {
       const now = performance.now();
       const wait = slackMs === undefined ? Math.min(this.#flushAfterMs, 2 * this.#gapMs) : Math.min(Math.max(slackMs, 0), MAX_HOLD_MS);
@@ -140,8 +138,7 @@ export class KeyframeDecoder {
     const now = performance.now();
     if (this.#lastWriteAt > 0) this.#gapMs += (Math.min(now - this.#lastWriteAt, 1000) - this.#gapMs) * 0.1;
     this.#lastWriteAt = now;
-    this.#input!.write(data);
-    this.#input!.write(AUD[this.codec]);
+    decoderIo.write(this.#io!, data, AUD[this.codec]);
     this.#armFlush();
   }
 
@@ -167,26 +164,24 @@ export class KeyframeDecoder {
 
   #flush(): void {
     this.#flushTimer = undefined;
-    if (!this.#last || !this.#input || !this.#jobs.some((j) => j.real)) return;
+    if (!this.#last || this.#io === undefined || !this.#jobs.some((j) => j.real)) return;
     this.#flushes++;
     this.#jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.#lastWriteAt = performance.now();
-    this.#input.write(this.#last);
-    this.#input.write(AUD[this.codec]);
+    decoderIo.write(this.#io, this.#last, AUD[this.codec]);
     this.#armFlush();
   }
 
   #spawn(): void {
     this.#restarts++;
-    const input = new PassThrough();
     const { width, height } = this.#opts;
-    const socketPath = outputSocketPath();
-    rmSync(socketPath, { force: true });
-    this.#outputPath = socketPath;
-    const cmd = ffmpeg(input)
+    const inputPath = socketPath('in'), outputPath = socketPath('out');
+    for (const p of [inputPath, outputPath]) rmSync(p, { force: true });
+    this.#socketPaths = [inputPath, outputPath];
+    const cmd = ffmpeg(`unix:${inputPath}`)
       .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
-      .inputOptions([...KEYFRAME_INPUT_OPTIONS])
-      .output(`unix:${socketPath}`)
+      .inputOptions(['-listen', '1', ...KEYFRAME_INPUT_OPTIONS])
+      .output(`unix:${outputPath}`)
       .outputOptions([...keyframeOutputOptions(width, height), '-listen', '1'])
       .format('rawvideo');
     cmd.on('start', () => {
@@ -208,12 +203,9 @@ export class KeyframeDecoder {
     });
     cmd.on('end', () => onExit());
     cmd.run();
-    input.on('error', () => undefined);
     this.#cmd = cmd;
-    this.#input = input;
-    this.#filled = 0;
     this.#holdDepth = 0;
-    this.#connectOutput(cmd, socketPath, performance.now());
+    this.#connect(cmd, inputPath, outputPath);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.#watch(), 200);
       this.#timer.unref();
@@ -221,36 +213,26 @@ export class KeyframeDecoder {
   }
 
   /**
-   * Connects to ffmpeg's output socket once ffmpeg listens on it, which it does when the first
+   * Connects the decoder I/O thread to ffmpeg's sockets: the input at once (what is written
+   * meanwhile waits there), the output once ffmpeg listens on it, which it does when the first
    * keyframe has told it the stream's parameters; until then frames cannot come out, so nothing
-   * is lost while this retries. Each read goes into the rest of the frame being filled, and never
-   * past it.
+   * is lost while the thread retries. Once the output is connected, a failure is ffmpeg's exit,
+   * which its own handler reports.
    */
-  #connectOutput(cmd: ffmpeg.FfmpegCommand, path: string, since: number): void {
-    if (this.#cmd !== cmd) return;
-    const sock: Socket = connect({ path, onread: { buffer: () => this.#frame.subarray(this.#filled), callback: (n: number) => { if (this.#output === sock) this.#onOutput(n); return true; } } });
-    sock.once('connect', () => {
-      rmSync(path, { force: true }); // connected: the name is no longer needed
-      if (this.#cmd !== cmd) { sock.destroy(); return; }
-      this.#output = sock;
-    });
-    sock.on('error', (err: NodeJS.ErrnoException) => {
-      sock.destroy();
-      if (this.#cmd !== cmd || this.#output === sock) return; // a dying decoder: its exit handles it
-      if ((err.code === 'ENOENT' || err.code === 'ECONNREFUSED') && performance.now() - since < OUTPUT_CONNECT_MS) {
-        setTimeout(() => this.#connectOutput(cmd, path, since), 5);
-        return;
-      }
-      this.#lastError = `output socket ${path}: ${err.message}`;
-      this.#kill(new DecodeError(`ffmpeg decoder's output could not be read (${err.message}); restarting it`, { cause: err }));
+  #connect(cmd: ffmpeg.FfmpegCommand, inputPath: string, outputPath: string): void {
+    this.#io = decoderIo.open(inputPath, outputPath, this.#frameBytes, OUTPUT_CONNECT_MS, {
+      onFrame: (rgb) => { if (this.#cmd === cmd) this.#onFrame(rgb); },
+      onConnected: () => { for (const p of [inputPath, outputPath]) rmSync(p, { force: true }); }, // the names are no longer needed
+      onError: (message, connected) => {
+        if (this.#cmd !== cmd || connected) return;
+        this.#lastError = message;
+        this.#kill(new DecodeError(`ffmpeg decoder's output could not be read (${message}); restarting it`));
+      },
     });
   }
 
-  /** `n` more bytes were read into the frame being filled. */
-  #onOutput(n: number): void {
-    this.#filled += n;
-    if (this.#filled < this.#frameBytes) return;
-    this.#filled = 0;
+  /** One whole frame came out: it answers the oldest job. */
+  #onFrame(rgb: Uint8Array): void {
     this.#lastOutputAt = performance.now();
     const job = this.#jobs.shift();
     // The last frame written came out with nothing after it: this stream is not held back (a
@@ -259,14 +241,12 @@ export class KeyframeDecoder {
     this.#armFlush();
     if (job?.real) {
       this.#decoded++;
-      const rgb = this.#frame;
-      this.#frame = new Uint8Array(this.#frameBytes); // handed off: the detectors own it now
-      job.resolve!(rgb);
+      job.resolve!(rgb); // the detectors own it now
     }
   }
 
   #watch(): void {
-    if (this.#jobs.length === 0 || !this.#input) return;
+    if (this.#jobs.length === 0 || this.#io === undefined) return;
     const now = performance.now();
     // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
     const oldest = this.#jobs[0]!;
@@ -294,12 +274,9 @@ export class KeyframeDecoder {
   #kill(err: DecodeError): void {
     const cmd = this.#cmd;
     this.#cmd = undefined;
-    this.#input?.end();
-    this.#input = undefined;
-    this.#output?.destroy();
-    this.#output = undefined;
-    if (this.#outputPath) rmSync(this.#outputPath, { force: true });
-    this.#outputPath = undefined;
+    if (this.#io !== undefined) decoderIo.close(this.#io);
+    this.#io = undefined;
+    for (const p of this.#socketPaths.splice(0)) rmSync(p, { force: true });
     this.#pid = undefined;
     if (cmd) { try { cmd.kill('SIGKILL'); } catch { /* already gone */ } }
     const jobs = this.#jobs.splice(0);
@@ -320,9 +297,9 @@ function cpuTicksOf(pid: number): number | undefined {
 
 let socketSeq = 0;
 
-/** A fresh path for a decoder's output socket, short enough for a Unix socket address. */
-function outputSocketPath(): string {
-  const name = `gw-decoder-${process.pid}-${++socketSeq}.sock`;
+/** A fresh path for a decoder's input or output socket, short enough for a Unix socket address. */
+function socketPath(end: 'in' | 'out'): string {
+  const name = `gw-decoder-${process.pid}-${++socketSeq}-${end}.sock`;
   const inTmp = join(tmpdir(), name);
   return inTmp.length <= 100 ? inTmp : join('/tmp', name);
 }

@@ -5,7 +5,7 @@ import { CameraFleet, type CameraStatus, type KeyframeSink } from './fleet.ts';
 import { FfmpegCamera } from './ffmpeg-camera.ts';
 import type { DecoderStatus } from './decode.ts';
 import { DecoderPool, type FrameSize } from './decoder-pool.ts';
-import { Sampler, type Sample, type SamplerStats } from './sample.ts';
+import { Sampler, type Sample, type SamplerOptions, type SamplerStats } from './sample.ts';
 import { DecodeGate, type DecodeGateCameraStats, type DecodeGateOptions } from './decode-gate.ts';
 import type { AccessUnit } from './rtsp/depacketizer.ts';
 
@@ -25,6 +25,8 @@ export interface CameraIngestOptions {
    * `timing` also puts such a camera's keyframes first in the decode queue, gate or not.
    */
   gate?: DecodeGateOptions | undefined;
+  /** The detectors' back-pressure on decoding (SamplerOptions.downstream); none when absent. */
+  downstream?: SamplerOptions['downstream'];
   /** Metrics and health go here when given (`stage` label `ingest`). */
   ctx?: { metrics: Registry; health: HealthRegistry } | undefined;
 }
@@ -84,6 +86,7 @@ export class CameraIngest implements KeyframeSink {
       urgent: opts.gate?.timing,
       // ...and so do cameras about to go reverify_s undecoded, so that every camera is seen that often.
       starvedAfterMs: opts.gate?.reverifyMs,
+      downstream: opts.downstream,
       onSample: (s) => { this.#counters?.sent.inc({ stage: 'ingest' }); opts.onSample(s); },
       onDrop: (_id, reason) => { this.#counters?.dropped.inc({ stage: 'ingest', reason }); },
     });

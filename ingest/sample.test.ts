@@ -97,6 +97,23 @@ describe('sampler', () => {
     s.stop();
   });
 
+  it('holds keyframes back while the detectors are full, and decodes them once a result makes room', async () => {
+    const got: Sample[] = [];
+    let waiting = 3;
+    const s = new Sampler({ defaultPeriodS: 60, decodeBudgetPerS: 1000, decoder: fakeDecoder(), random: () => 0, downstream: { waiting: () => waiting, limit: 3 }, onSample: (x) => got.push(x) });
+    for (const id of ['a', 'b']) s.add(id);
+    s.offerKeyframe('a', key('a'.charCodeAt(0), 1));
+    s.offerKeyframe('b', key('b'.charCodeAt(0), 2));
+    await new Promise((r) => setTimeout(r, 120)); // past a few retries: still full
+    expect(got).toHaveLength(0);
+    expect(s.stats().queued).toBe(2);
+    waiting = 2; // a result left the detectors' queue
+    s.wake();
+    await until('both decoded', () => got.length === 2, 2000);
+    expect(got.map((x) => x.cameraId)).toEqual(['a', 'b']);
+    s.stop();
+  });
+
   it('decodes a camera the rules are timing before the others, even when its keyframe is late', async () => {
     const { decoder, order, release } = heldDecoder((_tag, n) => n === 1);
     const timing = new Set(['t']);

@@ -42,10 +42,16 @@ export interface SamplerOptions {
   urgent?: ((cameraId: string) => boolean) | undefined;
   /**
    * A camera that would go this long with none of its keyframes handed to a decoder, if this
-   * sample were lost too (its next comes a period on), is served like an urgent one. Under overload, the cameras whose phases share a crowded second would otherwise
-   * lose to the others every period and never be decoded at all. Default: never.
+   * sample were lost too (its next comes a period on), is served like an urgent one. Under
+   * overload, the cameras whose phases share a crowded second would otherwise lose to the others
+   * every period and never be decoded at all. Default: never.
    */
   starvedAfterMs?: number | undefined;
+  /**
+   * The detectors' back-pressure: no decode starts while `waiting()` is at `limit` (a frame they
+   * cannot take is CPU spent on a drop); wake() once it may have fallen, else it looks every 50 ms.
+   */
+  downstream?: { waiting: () => number; limit: number } | undefined;
   /** Called for every sample dropped: `superseded` (a newer keyframe came first) or `decode`. */
   onDrop?: (cameraId: string, reason: 'superseded' | 'decode', detail?: string) => void;
 }
@@ -255,6 +261,11 @@ export class Sampler {
     return this.#urgent.size + this.#waiting.size + this.#late.length - this.#lateHead;
   }
 
+  /** The detectors took a sample off their queue: keyframes held back for them may go on. */
+  wake(): void {
+    this.#pump();
+  }
+
   stats(asOf = Date.now()): SamplerStats {
     let expected = 0;
     for (const s of this.#cams.values()) expected += dueSlots(s, asOf - this.#onTimeMs);
@@ -285,7 +296,9 @@ export class Sampler {
     this.#tokens = Math.min(Math.max(1, rate), this.#tokens + ((now - this.#lastRefill) / 1000) * rate);
     this.#lastRefill = now;
     const nowMs = Date.now();
-    while (this.backlog > 0 && this.#tokens >= 1 && this.#inFlight < max) {
+    const down = this.#opts.downstream;
+    const full = (): boolean => down !== undefined && down.waiting() >= down.limit;
+    while (this.backlog > 0 && this.#tokens >= 1 && this.#inFlight < max && !full()) {
       let s: Schedule;
       const u = this.#urgent.pop();
       const w = u ?? this.#waiting.pop();
@@ -319,8 +332,9 @@ export class Sampler {
       });
     }
     if (this.#lateHead > 1024 && this.#lateHead * 2 > this.#late.length) { this.#late.splice(0, this.#lateHead); this.#lateHead = 0; }
-    if (this.backlog > 0 && !this.#timer && this.#tokens < 1) {
-      this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, Math.ceil(1000 / Math.max(rate, 0.001)));
+    if (this.backlog > 0 && !this.#timer && (this.#tokens < 1 || full())) {
+      // Out of budget, or the detectors are full (their results wake() it sooner).
+      this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, this.#tokens < 1 ? Math.ceil(1000 / Math.max(rate, 0.001)) : 50);
     }
   }
 }

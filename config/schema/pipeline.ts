@@ -46,6 +46,7 @@ export const Detectors = Section({
   restart_window_s: Type.Number({ exclusiveMinimum: 0, default: 600 }),
   warmup_runs: Type.Integer({ minimum: 0, default: 2 }),
   snapshot_width_px: Type.Integer({ minimum: 0, default: 480, description: "width of each camera's latest-frame JPEG for the console (camera wall, zone editor); 0 makes none" }),
+  snapshots_per_s: Type.Number({ exclusiveMinimum: 0, default: 10, description: "the most latest-frame JPEGs a node makes a second for cameras nobody watches: with more cameras than snapshot_period_s allows at this rate, each camera's JPEG rests longer (1,000 cameras at 10: every 100 s); watched cameras are not counted" }),
   snapshot_period_s: Type.Number({ minimum: 0, default: 30, description: "a camera's latest-frame JPEG is remade at most this often, and from every sample while an operator watches it (its frame was asked for within the last minute); 0: from every sample" }),
 }, { description: 'detectors' });
 

@@ -333,6 +333,9 @@ export class DetectorPool {
     this.#opts.onError?.(sample.cameraId, err);
   }
 
+  /** Cameras with samples waiting for a worker (cheap: the decoders' back-pressure asks often). */
+  get waiting(): number { return this.#ready.length; }
+
   /** Resolves when no sample is queued or in flight. */
   drain(): Promise<void> {
     if (this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) return Promise.resolve();
@@ -342,8 +345,7 @@ export class DetectorPool {
   /** Test hook: makes worker `id` block its thread for `ms` (as a hung native call would) or crash. */
   debugWorker(id: number, what: { stall: number } | 'crash'): void {
     const w = this.#slots[id]?.worker;
-    if (!w) return;
-    this.#post(w, what === 'crash' ? { type: 'crash' } : { type: 'stall', ms: what.stall });
+    if (w) this.#post(w, what === 'crash' ? { type: 'crash' } : { type: 'stall', ms: what.stall });
   }
 
   /** Stops accepting, drains what is queued and in flight, then ends the workers. */
@@ -356,9 +358,8 @@ export class DetectorPool {
       // Still behind: the queued samples are dropped, counted, and the jobs in flight finish. A worker
       // terminated inside onnxruntime's run aborts the process (a `Napi::Error`, after 1,000 cameras).
       for (const c of this.#ready.splice(0)) {
-        c.scheduled = false;
         for (let n = c.queue.splice(0).length; n > 0; n--) this.#dropped(c, 'shutdown');
-        c.depth?.set(0);
+        (c.scheduled = false), c.depth?.set(0);
       }
       await Promise.race([this.drain(), timeout()]);
     }
@@ -377,9 +378,8 @@ export class DetectorPool {
       cameras[c.id] = cameraStatus(c);
     }
     return {
-      state: this.#state,
+      state: this.#state, model: this.#model,
       workers: this.#slots.map((s) => ({ id: s.id, state: s.state, restarts: s.restarts.length, jobs: s.jobs })),
-      model: this.#model,
       queued,
       ...this.#totals,
       gatingSaved: this.#totals.received === 0 ? 0 : this.#totals.gated / this.#totals.received,

@@ -1,4 +1,7 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { KeyframeDecoder } from './decode.ts';
 import { DecoderPool } from './decoder-pool.ts';
@@ -73,6 +76,25 @@ describe('keyframe decoder on a busy main thread', () => {
     } finally {
       decoder.stop();
     }
+  });
+});
+
+describe('keyframe decoder in a process of its own', () => {
+  it('lets the process exit once its decoders are stopped: the I/O thread does not hold it', () => {
+    const script = `
+      import { KeyframeDecoder } from ${JSON.stringify(new URL('./decode.ts', import.meta.url).href)};
+      import { execFileSync } from 'node:child_process';
+      const key = new Uint8Array(execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:size=320x180', '-frames:v', '1', '-c:v', 'libx264', '-bf', '0', '-f', 'h264', 'pipe:1']));
+      const d = new KeyframeDecoder('h264', { width: 160, height: 90 });
+      const rgb = await d.decode(key);
+      d.stop();
+      console.log('decoded', rgb.length);`;
+    const file = join(mkdtempSync(join(tmpdir(), 'gw-decoder-exit-')), 'decode-once.mts');
+    writeFileSync(file, script);
+    // execFileSync's timeout kills a process that hangs on (it would otherwise never end).
+    const out = execFileSync(process.execPath, ['--import', 'tsx', file], { timeout: 30_000, encoding: 'utf8' });
+    rmSync(dirname(file), { recursive: true, force: true });
+    expect(out.trim()).toBe(`decoded ${160 * 90 * 3}`);
   });
 });
 

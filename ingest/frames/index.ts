@@ -43,11 +43,11 @@ class DecoderIo {
   #post(m: ToIo): void {
     if (!this.#worker) {
       const w = new Worker(IO_URL);
-      w.unref();
       w.on('message', (r: FromIo) => this.#onMessage(r));
       // The thread died (it should not): every decoder fails, and restarts on its next keyframe.
       w.on('error', (err) => this.#lost(w, `decoder I/O thread failed: ${err.message}`));
       w.on('exit', (code) => this.#lost(w, `decoder I/O thread exited (${code})`));
+      w.unref(); // after the listeners: a 'message' listener refs the thread again
       this.#worker = w;
     }
     this.#worker.postMessage(m);

@@ -18,6 +18,14 @@ function keyframe(codec: VideoCodec, colour: string, bFrames: boolean): Uint8Arr
   return new Uint8Array(execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', `color=c=${colour}:size=320x180:rate=15`, '-frames:v', '1', ...encoder, 'pipe:1']));
 }
 
+/** The first `count` keyframes of the street clip, each in Annex-B with its parameter sets once, as a camera sends it. */
+async function streetKeyframes(count: number): Promise<Buffer[]> {
+  const clip = loadClip(await prepareClip(DATA_DIR, DEFAULT_CLIP), 'h264', DEFAULT_CLIP.fps, DEFAULT_CLIP);
+  const annexB = (nals: Uint8Array[]) => Buffer.concat(nals.flatMap((n) => [Buffer.of(0, 0, 0, 1), Buffer.from(n)]));
+  const isPs = (n: Uint8Array) => (n[0]! & 0x1f) === 7 || (n[0]! & 0x1f) === 8;
+  return clip.frames.filter((f) => f.keyframe).slice(0, count).map((f) => annexB([...clip.parameterSets, ...f.nals.filter((n) => !isPs(n))]));
+}
+
 type Rgb = [number, number, number];
 const COLOURS: Record<string, Rgb> = { red: [255, 0, 0], lime: [0, 255, 0], blue: [0, 0, 255] };
 
@@ -31,10 +39,7 @@ function colourOf(rgb: Uint8Array, width: number, height: number): string {
 
 describe('keyframe decoder', () => {
   it('hands back the street clip\'s keyframes byte for byte as ffmpeg itself decodes them', async () => {
-    const clip = loadClip(await prepareClip(DATA_DIR, DEFAULT_CLIP), 'h264', DEFAULT_CLIP.fps, DEFAULT_CLIP);
-    const annexB = (nals: Uint8Array[]) => Buffer.concat(nals.flatMap((n) => [Buffer.of(0, 0, 0, 1), Buffer.from(n)]));
-    const isPs = (n: Uint8Array) => (n[0]! & 0x1f) === 7 || (n[0]! & 0x1f) === 8;
-    const keyframes = clip.frames.filter((f) => f.keyframe).slice(0, 10).map((f) => annexB([...clip.parameterSets, ...f.nals.filter((n) => !isPs(n))]));
+    const keyframes = await streetKeyframes(10);
     const size = { width: 416, height: 234 };
     const frameBytes = size.width * size.height * 3;
     // ffmpeg on its own, with the same options and filter, over all the keyframes in one go.
@@ -56,9 +61,7 @@ describe('keyframe decoder', () => {
 
 describe('keyframe decoder on a busy main thread', () => {
   it('keeps decoding while the main thread is blocked: the frames are whole when it is free again', async () => {
-    const clip = loadClip(await prepareClip(DATA_DIR, DEFAULT_CLIP), 'h264', DEFAULT_CLIP.fps, DEFAULT_CLIP);
-    const annexB = (nals: Uint8Array[]) => Buffer.concat(nals.flatMap((n) => [Buffer.of(0, 0, 0, 1), Buffer.from(n)]));
-    const keyframes = clip.frames.filter((f) => f.keyframe).slice(0, 8).map((f) => annexB([...clip.parameterSets, ...f.nals]));
+    const keyframes = await streetKeyframes(8);
     // Full-size frames (640×360, 691 KB): each takes several socket buffers to come out.
     const decoder = new KeyframeDecoder('h264', { width: DEFAULT_CLIP.width, height: DEFAULT_CLIP.height });
     try {

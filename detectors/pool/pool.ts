@@ -1,15 +1,14 @@
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import { silentLogger, type ComponentHealth, type Logger, type Registry } from '../../core/index.ts';
 import { InferenceError } from '../errors.ts';
 import type { DetectorOptions } from '../model/detector.ts';
-import type { Detection, SampleResult } from '../types.ts';
+import type { SampleResult } from '../types.ts';
 import type { CameraSample } from '../../domain/index.ts';
-import type { FromWorker, ToWorker } from './protocol.ts';
 import type { RegionSettings } from '../regions/index.ts';
 import { cameraStatus, keepRegionState, newCameraState, poolMetrics, regionJob, Ring, unchanged, type CameraState, type CameraStatus, type PoolMetrics } from './camera-queue.ts';
+import { DetectorWorkers, type WorkerResult, type WorkerStatus } from './workers.ts';
 
-const WORKER_URL = new URL('./detector-worker.mjs', import.meta.url), STAGE = 'detectors';
+const STAGE = 'detectors';
 
 export interface PoolOptions {
   detector: DetectorOptions;
@@ -39,22 +38,12 @@ export interface PoolOptions {
 /** The pool's totals (the same counts as each camera's, summed) and its workers. */
 export interface PoolStatus extends CameraStatus {
   state: 'stopped' | 'starting' | 'ready' | 'stopping';
-  workers: { id: number; state: WorkerSlot['state']; restarts: number; jobs: number }[];
+  workers: WorkerStatus[];
   model: { name: string; version: string } | null;
   restarts: number;
   /** Share of samples not inferred thanks to change gating, 0..1. */
   gatingSaved: number;
   cameras: Record<string, CameraStatus>;
-}
-
-interface WorkerSlot {
-  id: number;
-  worker: Worker | null;
-  state: 'booting' | 'warming' | 'idle' | 'busy' | 'down';
-  job: { id: number; sample: CameraSample; startedMs: number } | null;
-  restarts: number[];
-  jobs: number;
-  onReady: ((err?: Error) => void) | null;
 }
 
 /**
@@ -65,23 +54,31 @@ interface WorkerSlot {
 export class DetectorPool {
   readonly #opts: PoolOptions;
   readonly #log: Logger;
-  readonly #size: number;
+  readonly #workers: DetectorWorkers;
   readonly #cameras = new Map<string, CameraState>();
   readonly #ready: CameraState[] = [];
-  readonly #slots: WorkerSlot[] = [];
   #state: PoolStatus['state'] = 'stopped';
-  #model: { name: string; version: string } | null = null;
-  #nextJob = 1;
-  #watchdog: NodeJS.Timeout | null = null;
   readonly #times = new Ring(4096);
-  #totals = { received: 0, inferred: 0, inferences: 0, gated: 0, dropped: 0, errors: 0, restarts: 0 };
+  #totals = { received: 0, inferred: 0, inferences: 0, gated: 0, dropped: 0, errors: 0 };
   #idleWaiters: (() => void)[] = [];
   readonly #m: PoolMetrics;
   constructor(opts: PoolOptions) {
     this.#opts = opts;
     this.#log = opts.log ?? silentLogger();
-    this.#size = opts.workers ?? availableParallelism();
     this.#m = poolMetrics(opts.metrics);
+    this.#workers = new DetectorWorkers({
+      detector: opts.detector,
+      count: opts.workers ?? availableParallelism(),
+      warmupRuns: opts.warmupRuns,
+      inferTimeoutMs: opts.inferTimeoutMs,
+      maxRestarts: opts.maxRestarts,
+      restartWindowS: opts.restartWindowS,
+      log: this.#log,
+      restartsMetric: this.#m.restarts,
+      onResult: (sample, result) => this.#finish(sample, result),
+      onFailure: (sample, err) => this.#fail(sample, err),
+      onIdle: () => this.#pump(),
+    });
   }
 
   /** Starts the workers and resolves when every one has loaded and warmed up its model. */
@@ -89,131 +86,13 @@ export class DetectorPool {
     if (this.#state !== 'stopped') return;
     this.#state = 'starting';
     try {
-      await Promise.all(Array.from({ length: this.#size }, (_, id) => this.#spawn(this.#slotFor(id))));
+      await this.#workers.start();
     } catch (err) {
       await this.stop();
       throw err;
     }
     this.#state = 'ready';
-    this.#watchdog = setInterval(() => this.#checkStuck(), Math.min(1000, this.#opts.inferTimeoutMs / 4));
-    this.#watchdog.unref();
-    this.#log.info({ workers: this.#size, model: this.#model }, 'detector pool ready');
-  }
-
-  #slotFor(id: number): WorkerSlot {
-    const slot: WorkerSlot = { id, worker: null, state: 'booting', job: null, restarts: [], jobs: 0, onReady: null };
-    this.#slots[id] = slot;
-    return slot;
-  }
-
-  #spawn(slot: WorkerSlot): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const worker = new Worker(WORKER_URL);
-      slot.worker = worker;
-      slot.state = 'booting';
-      slot.onReady = (err) => (err ? reject(err) : resolve());
-      worker.on('message', (msg: FromWorker) => this.#onMessage(slot, worker, msg));
-      worker.on('error', (err) => this.#onWorkerGone(slot, worker, `crashed: ${err.message}`));
-      worker.on('exit', (code) => this.#onWorkerGone(slot, worker, `exited with code ${code}`));
-    });
-  }
-
-  #post(worker: Worker, msg: ToWorker, transfer: ArrayBuffer[] = []): void {
-    worker.postMessage(msg, transfer);
-  }
-
-  #onMessage(slot: WorkerSlot, worker: Worker, msg: FromWorker): void {
-    if (slot.worker !== worker) return;
-    switch (msg.type) {
-      case 'boot':
-        slot.state = 'warming';
-        this.#post(worker, { type: 'init', options: this.#opts.detector, warmupRuns: this.#opts.warmupRuns });
-        return;
-      case 'ready':
-        this.#model = { name: msg.name, version: msg.version };
-        slot.state = 'idle';
-        slot.onReady?.();
-        slot.onReady = null;
-        this.#log.debug({ worker: slot.id, warmupMs: Math.round(msg.warmupMs) }, 'detector worker ready');
-        this.#pump();
-        return;
-      case 'result': {
-        const job = slot.job;
-        slot.job = null;
-        slot.state = 'idle';
-        slot.jobs++;
-        if (job && job.id === msg.job) {
-          keepRegionState(this.#camera(job.sample.cameraId), job.sample.captureTimeMs, msg);
-          this.#finish(job.sample, msg.detections, msg.inferenceMs, msg.inferences, msg.rgb);
-        }
-        this.#pump();
-        return;
-      }
-      case 'error': {
-        if (msg.job === null) {
-          // The model failed to load: that is fatal for the pool.
-          const err = new InferenceError(`detector worker ${slot.id}: ${msg.message}`, { details: { code: msg.code } });
-          slot.state = 'down';
-          void worker.terminate();
-          slot.onReady?.(err);
-          slot.onReady = null;
-          return;
-        }
-        const job = slot.job;
-        slot.job = null;
-        slot.state = 'idle';
-        if (job) this.#fail(job.sample, new InferenceError(`camera ${job.sample.cameraId}: ${msg.message}`, { details: { cameraId: job.sample.cameraId, code: msg.code } }));
-        this.#pump();
-      }
-    }
-  }
-
-  #onWorkerGone(slot: WorkerSlot, worker: Worker, why: string): void {
-    if (slot.worker !== worker) return;
-    slot.worker = null;
-    if (this.#state === 'stopping' || this.#state === 'stopped') { slot.state = 'down'; return; }
-    if (slot.onReady) {
-      slot.state = 'down';
-      slot.onReady(new InferenceError(`detector worker ${slot.id} ${why} while loading the model`));
-      slot.onReady = null;
-      return;
-    }
-    this.#restart(slot, why);
-  }
-
-  /** Replaces a worker; the sample it held fails, others keep their queues. */
-  #restart(slot: WorkerSlot, why: string): void {
-    const job = slot.job;
-    slot.job = null;
-    const old = slot.worker;
-    slot.worker = null;
-    if (old) void old.terminate();
-    if (job) this.#fail(job.sample, new InferenceError(`camera ${job.sample.cameraId}: detector worker ${slot.id} ${why}`, { details: { cameraId: job.sample.cameraId } }));
-    const now = Date.now();
-    slot.restarts = slot.restarts.filter((t) => now - t < this.#opts.restartWindowS * 1000);
-    if (slot.restarts.length >= this.#opts.maxRestarts) {
-      slot.state = 'down';
-      this.#log.error({ worker: slot.id, why, restarts: slot.restarts.length }, 'detector worker stays down: restart cap reached');
-      this.#pump();
-      return;
-    }
-    slot.restarts.push(now);
-    this.#totals.restarts++;
-    this.#m.restarts?.inc();
-    this.#log.warn({ worker: slot.id, why }, 'restarting detector worker');
-    this.#spawn(slot).catch((err: unknown) => {
-      slot.state = 'down';
-      this.#log.error({ worker: slot.id, err: String(err) }, 'detector worker failed to restart');
-    });
-  }
-
-  #checkStuck(): void {
-    const now = performance.now();
-    for (const slot of this.#slots) {
-      if (slot.state === 'busy' && slot.job && now - slot.job.startedMs > this.#opts.inferTimeoutMs) {
-        this.#restart(slot, `was stuck for more than ${this.#opts.inferTimeoutMs} ms`);
-      }
-    }
+    this.#log.info({ workers: this.#workers.size, model: this.#workers.model }, 'detector pool ready');
   }
 
   #camera(id: string): CameraState {
@@ -281,33 +160,27 @@ export class DetectorPool {
 
   /** Gives idle workers the oldest sample of the next camera in the round. */
   #pump(): void {
-    for (const slot of this.#slots) {
-      if (this.#ready.length === 0) break;
-      if (slot.state !== 'idle' || !slot.worker) continue;
+    while (this.#ready.length > 0 && this.#workers.idle) {
       const c = this.#ready.shift()!;
       const sample = c.queue.shift()!;
       c.depth?.set(c.queue.length);
       if (c.queue.length > 0) this.#ready.push(c); else c.scheduled = false;
-      const id = this.#nextJob++;
       c.inflight++;
-      slot.state = 'busy';
-      slot.job = { id, sample, startedMs: performance.now() };
-      let rgb = sample.rgb;
-      // Transfer whole ArrayBuffers; copy views into larger buffers; share SharedArrayBuffers as they are.
-      let transfer: ArrayBuffer[] = [];
-      if (rgb.buffer instanceof ArrayBuffer) {
-        if (rgb.byteOffset !== 0 || rgb.byteLength !== rgb.buffer.byteLength) rgb = rgb.slice();
-        transfer = [rgb.buffer as ArrayBuffer];
-      }
-      this.#post(slot.worker, { type: 'infer', job: id, width: sample.width, height: sample.height, rgb, regions: regionJob(c, this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height), this.#slots.length / Math.max(this.#slots.length, this.#ready.length + (this.#opts.upstreamBacklog?.() ?? 0))) }, transfer);
+      const settings = this.#opts.regionsFor?.(sample.cameraId, sample.width, sample.height);
+      const workers = this.#workers.size;
+      const share = workers / Math.max(workers, this.#ready.length + (this.#opts.upstreamBacklog?.() ?? 0));
+      this.#workers.infer(sample, regionJob(c, settings, share));
     }
-    if (this.#idleWaiters.length > 0 && this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) {
+    if (this.#idleWaiters.length > 0 && this.#ready.length === 0 && !this.#workers.busy) {
       for (const w of this.#idleWaiters.splice(0)) w();
     }
   }
 
-  #finish(sample: CameraSample, detections: Detection[], ms: number, inferences: number, rgb: Uint8Array): void {
+  /** A sample back from its worker: keep the camera's region state, count it and hand it on. */
+  #finish(sample: CameraSample, result: WorkerResult): void {
+    const { detections, inferenceMs: ms, inferences, rgb } = result;
     const c = this.#camera(sample.cameraId);
+    keepRegionState(c, sample.captureTimeMs, result);
     c.inferred++;
     c.inferences += inferences;
     this.#totals.inferences += inferences;
@@ -338,14 +211,13 @@ export class DetectorPool {
 
   /** Resolves when no sample is queued or in flight. */
   drain(): Promise<void> {
-    if (this.#ready.length === 0 && this.#slots.every((s) => s.state !== 'busy')) return Promise.resolve();
+    if (this.#ready.length === 0 && !this.#workers.busy) return Promise.resolve();
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** Test hook: makes worker `id` block its thread for `ms` (as a hung native call would) or crash. */
   debugWorker(id: number, what: { stall: number } | 'crash'): void {
-    const w = this.#slots[id]?.worker;
-    if (w) this.#post(w, what === 'crash' ? { type: 'crash' } : { type: 'stall', ms: what.stall });
+    this.#workers.debugWorker(id, what);
   }
 
   /** Stops accepting, drains what is queued and in flight, then ends the workers. */
@@ -353,20 +225,20 @@ export class DetectorPool {
     if (this.#state === 'stopped') return;
     if (this.#state === 'ready') {
       this.#state = 'stopping';
+      this.#workers.windDown();
       const timeout = (): Promise<void> => new Promise<void>((r) => setTimeout(r, this.#opts.inferTimeoutMs).unref());
       await Promise.race([this.drain(), timeout()]);
       // Still behind: the queued samples are dropped, counted, and the jobs in flight finish. A worker
       // terminated inside onnxruntime's run aborts the process (a `Napi::Error`, after 1,000 cameras).
       for (const c of this.#ready.splice(0)) {
+        c.scheduled = false;
         for (let n = c.queue.splice(0).length; n > 0; n--) this.#dropped(c, 'shutdown');
-        (c.scheduled = false), c.depth?.set(0);
+        c.depth?.set(0);
       }
       await Promise.race([this.drain(), timeout()]);
     }
     this.#state = 'stopping';
-    if (this.#watchdog) clearInterval(this.#watchdog);
-    this.#watchdog = null;
-    await Promise.all(this.#slots.map(async (s) => { const w = s.worker; s.worker = null; s.state = 'down'; if (w) await w.terminate(); }));
+    await this.#workers.stop();
     this.#state = 'stopped';
   }
 
@@ -378,10 +250,12 @@ export class DetectorPool {
       cameras[c.id] = cameraStatus(c);
     }
     return {
-      state: this.#state, model: this.#model,
-      workers: this.#slots.map((s) => ({ id: s.id, state: s.state, restarts: s.restarts.length, jobs: s.jobs })),
+      state: this.#state,
+      model: this.#workers.model,
+      workers: this.#workers.status(),
       queued,
       ...this.#totals,
+      restarts: this.#workers.restarts,
       gatingSaved: this.#totals.received === 0 ? 0 : this.#totals.gated / this.#totals.received,
       p50Ms: this.#times.percentile(0.5),
       p99Ms: this.#times.percentile(0.99),
@@ -391,10 +265,11 @@ export class DetectorPool {
 
   /** For the health registry: down when no worker runs, degraded when some are down. */
   health(): ComponentHealth {
-    const down = this.#slots.filter((s) => s.state === 'down').length;
     if (this.#state !== 'ready') return { state: 'down', reason: `pool ${this.#state}` };
-    if (down === this.#slots.length) return { state: 'down', reason: 'every detector worker is down' };
-    if (down > 0) return { state: 'degraded', reason: `${down} of ${this.#slots.length} detector workers down` };
+    const down = this.#workers.down;
+    const workers = this.#workers.size;
+    if (down === workers) return { state: 'down', reason: 'every detector worker is down' };
+    if (down > 0) return { state: 'degraded', reason: `${down} of ${workers} detector workers down` };
     return { state: 'up' };
   }
 }

@@ -8,6 +8,7 @@
  * learnt yet.
  */
 import { reverifyDue } from '../domain/index.ts';
+import type { GateDecision } from './sample.ts';
 
 /** Quiet intervals a camera needs before its band is trusted. */
 export const BAND_SAMPLES = 3;
@@ -108,11 +109,16 @@ export class DecodeGate {
   }
 
   /**
-   * A keyframe of `keyframeBytes` took a sample slot: true when it is to be decoded. Ends the
-   * camera's interval of P-frames either way.
+   * A keyframe of `keyframeBytes` took a sample slot: whether it is decoded, and whether it is
+   * the camera's reverify (decoded before routine samples, so that an overloaded node does not
+   * lose it and leave the camera uninferred for another period or more). Ends the camera's
+   * interval of P-frames either way.
    */
-  decode(cameraId: string, captureTimeMs: number, keyframeBytes = 0): boolean {
+  decide(cameraId: string, captureTimeMs: number, keyframeBytes = 0): GateDecision {
     const c = this.#camera(cameraId);
+    // The reverify clock starts at the camera's first sample: all of a node's cameras starting
+    // at once are not all urgent.
+    if (c.lastInferredMs === Number.NEGATIVE_INFINITY) c.lastInferredMs = captureTimeMs;
     const interval: Interval | undefined = c.frames > 0 ? { mean: c.bytes / c.frames, max: c.max } : undefined;
     c.bytes = c.frames = c.max = 0;
     if (interval && c.keyframeBytes > 0 && interval.mean <= STILL_MEAN_SHARE * c.keyframeBytes && interval.max <= STILL_MAX_SHARE * c.keyframeBytes) this.#learnQuiet(c, interval);
@@ -125,10 +131,10 @@ export class DecodeGate {
     const quiet = interval !== undefined && c.quiet >= BAND_SAMPLES && within(interval.mean, c.meanBand) && within(interval.max, c.maxBand);
     if (quiet && !due && !this.#opts.timing?.(cameraId)) {
       c.skipped++;
-      return false;
+      return 'skip';
     }
     c.pending = interval ? { ...interval, captureTimeMs } : undefined;
-    return true;
+    return due ? 'reverify' : 'decode';
   }
 
   /**

@@ -105,17 +105,17 @@ export class CameraIngest implements KeyframeSink {
   }
 
   /** The gate with per-camera counters: the share of decodes it saves is skipped / decided. */
-  #countedGate(gate: DecodeGate): { decode(cameraId: string, captureTimeMs: number, keyframeBytes: number): boolean } {
+  #countedGate(gate: DecodeGate): Pick<DecodeGate, 'decide'> {
     const r = this.#opts.ctx?.metrics;
     if (!r) return gate;
     // One pair per registry: an engine may build its ingest again on the same metrics.
     const decided = (r.getSingleMetric('gridwatch_ingest_gate_decided_total') as Counter<'camera'> | undefined) ?? new Counter({ name: 'gridwatch_ingest_gate_decided_total', help: 'Samples the gate before decoding decided on, per camera', labelNames: ['camera'], registers: [r] });
     const skipped = (r.getSingleMetric('gridwatch_ingest_decodes_skipped_total') as Counter<'camera'> | undefined) ?? new Counter({ name: 'gridwatch_ingest_decodes_skipped_total', help: 'Samples not decoded (nor inferred): the P-frames since the last one stayed in the camera\'s noise band', labelNames: ['camera'], registers: [r] });
-    return { decode: (id, t, bytes) => {
-      const yes = gate.decode(id, t, bytes);
+    return { decide: (id, t, bytes) => {
+      const decision = gate.decide(id, t, bytes);
       decided.inc({ camera: id });
-      if (!yes) skipped.inc({ camera: id });
-      return yes;
+      if (decision === 'skip') skipped.inc({ camera: id });
+      return decision;
     } };
   }
 

@@ -133,6 +133,22 @@ describe('sampler', () => {
     s.stop();
   });
 
+  it('decodes the keyframe the gate marks as a camera\'s reverify before routine ones, even when it is late', async () => {
+    const { decoder, order, release } = heldDecoder((_tag, n) => n === 1);
+    const s = new Sampler({ defaultPeriodS: 60, decodeBudgetPerS: 1000, maxDecodesInFlight: 1, decoder, random: () => 0, onTimeMs: 100, gate: { decide: (id) => (id === 'r' ? 'reverify' : 'decode') }, onSample: () => undefined });
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    for (const id of ['x', 'r']) s.add(id);
+    await sleep(150);
+    for (const id of ['a', 'b']) s.add(id); // due now; r has been due for 150 ms: late
+    for (const [i, id] of ['x', 'a', 'b', 'r'].entries()) s.offerKeyframe(id, key(id.charCodeAt(0), i + 1));
+    expect(s.stats().queued).toBe(3);
+    release();
+    await until('four decodes', () => order.length >= 4, 2000);
+    // Routine, r would have been set aside as late, behind a and b, and lost to the next keyframe under overload.
+    expect(order).toEqual(['x', 'r', 'a', 'b']);
+    s.stop();
+  });
+
   it('serves a camera whose next period would pass starvedAfterMs undecoded before the others', async () => {
     // The second round's first decode ('X') holds the decoder.
     const { decoder, order, release } = heldDecoder((tag) => tag === 'X');

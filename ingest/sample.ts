@@ -2,6 +2,14 @@ import type { AccessUnit, VideoCodec } from './rtsp/depacketizer.ts';
 import type { DecoderPool, FrameSize } from './decoder-pool.ts';
 import { errorMessage } from '../core/index.ts';
 import type { CameraSample } from '../domain/index.ts';
+import { DecodeLine, type InLine } from './decode-line.ts';
+
+/**
+ * What the gate before decoding says of a keyframe that took a slot: `skip` (the scene has not
+ * changed), `decode`, or `reverify`: the camera is at its last sample before `reverify_s` would
+ * pass without an inference, which is decoded before routine samples.
+ */
+export type GateDecision = 'skip' | 'decode' | 'reverify';
 
 /** One decoded frame picked for the detectors. Both ingest modes produce it. */
 export interface Sample extends CameraSample {
@@ -30,10 +38,10 @@ export interface SamplerOptions {
    */
   keyframeLeadMs?: number;
   /**
-   * Asked for each keyframe that takes a slot: false skips its decode (the scene has not changed;
-   * see decode-gate.ts). The slot counts as served; none skipped without it.
+   * Asked for each keyframe that takes a slot (see decode-gate.ts). A skipped slot counts as
+   * served; a `reverify` one is served like an urgent one. Without a gate every slot is decoded.
    */
-  gate?: { decode(cameraId: string, captureTimeMs: number, keyframeBytes: number): boolean } | undefined;
+  gate?: { decide(cameraId: string, captureTimeMs: number, keyframeBytes: number): GateDecision } | undefined;
   /**
    * Whether the rules are timing something on the camera (a dwell under way): its keyframes are
    * decoded before every other camera's, late or not, so that an overloaded node loses routine
@@ -78,7 +86,7 @@ interface Pending {
   slot: number;
 }
 
-interface Schedule {
+interface Schedule extends InLine {
   id: string;
   periodMs: number;
   /** Decoded size; the decoder pool's default when absent. */
@@ -95,8 +103,6 @@ interface Schedule {
   /** The slot taken when the phase last moved, and its due time before the move (see align()). */
   movedSlot: number;
   movedFromMs: number;
-  /** Holds a place among the waiting; a newer keyframe replaces the pending one in that place. */
-  waiting: boolean;
   /** When a keyframe of the camera last went to a decoder (or when it was added). */
   lastDecodeMs: number;
   delivered: number;
@@ -104,33 +110,22 @@ interface Schedule {
   removed: boolean;
 }
 
-/** A camera waiting for a decode, keyed by the deadline of the keyframe it first waited with. */
-interface Waiting {
-  s: Schedule;
-  deadlineMs: number;
-  /** Arrival order, so equal deadlines are served first come, first served. */
-  seq: number;
-}
-
 /**
  * Picks one keyframe per camera per period: slot k is due at firstDue + k·period (a random
  * phase per camera), and the first keyframe to arrive after that is taken. Once a camera's
  * keyframes come at a steady cadence that divides the period, its phase is moved to fall just
  * before one (keyframeLeadMs), so a sample waits that long for its keyframe instead of up to a
- * whole GOP; cameras stay spread as their keyframes are. Picked keyframes wait,
- * at most one per camera, and are decoded within a global budget, earliest deadline first: a
- * keyframe that came late in its window goes before one that can still wait. A camera keeps its
- * place when a newer keyframe replaces its pending one, so under overload cameras are served in
- * turn and none starves. Picks that are already late wait behind those that can still be on time.
+ * whole GOP; cameras stay spread as their keyframes are. Picked keyframes wait in a
+ * DecodeLine (decode-line.ts), at most one per camera, and are decoded within a global budget,
+ * urgent cameras first, then earliest deadline first: a keyframe that came late in its window goes
+ * before one that can still wait. A camera keeps its place when a newer keyframe replaces its
+ * pending one, so under overload cameras are served in turn. Picks that are already late wait
+ * behind those that can still be on time.
  */
 export class Sampler {
   readonly #cams = new Map<string, Schedule>();
-  /** Cameras the rules are timing, and starved ones (starvedAfterMs); served before #waiting and #late. */
-  readonly #urgent = new DeadlineHeap();
-  readonly #waiting = new DeadlineHeap();
-  readonly #late: Schedule[] = [];
-  #lateHead = 0;
-  #seq = 0;
+  /** Cameras with a keyframe waiting for a decoder; urgent: the rules are timing them, or they are due a reverify or starved. */
+  readonly #line = new DecodeLine<Schedule>();
   #tokens: number;
   #lastRefill = performance.now();
   #inFlight = 0;
@@ -153,17 +148,22 @@ export class Sampler {
     const periodMs = (periodS ?? this.#opts.defaultPeriodS) * 1000;
     const old = this.#cams.get(id);
     if (old && old.periodMs === periodMs && old.size?.width === size?.width && old.size?.height === size?.height) return;
-    if (old) old.removed = true;
+    if (old) this.#retire(old);
     this.#cams.set(id, {
       id, periodMs, size, firstDueMs: Date.now() + (this.#opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
-      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, waiting: false, lastDecodeMs: Date.now(), delivered: 0, onTime: 0, removed: false,
+      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, queued: undefined, ticket: 0, lastDecodeMs: Date.now(), delivered: 0, onTime: 0, removed: false,
     });
   }
 
   remove(id: string): void {
     const s = this.#cams.get(id);
-    if (s) s.removed = true;
+    if (s) this.#retire(s);
     this.#cams.delete(id);
+  }
+
+  #retire(s: Schedule): void {
+    s.removed = true;
+    this.#line.leave(s);
   }
 
   /** The slot due now for this camera, or -1 when none is open. */
@@ -182,15 +182,15 @@ export class Sampler {
     const slot = this.#openSlot(s, now);
     if (slot < 0) return;
     const dueMs = this.#take(s, slot, now);
-    if (this.#opts.gate && !this.#opts.gate.decode(id, au.timeMs, au.data.length)) { this.#gated++; return; }
+    const decision = this.#opts.gate?.decide(id, au.timeMs, au.data.length) ?? 'decode';
+    if (decision === 'skip') { this.#gated++; return; }
     if (s.pending) { this.#dropped.superseded++; this.#opts.onDrop?.(id, 'superseded'); }
     s.pending = { codec: au.codec, data: au.data.slice(), captureTimeMs: au.timeMs, dueMs, pickedMs: now, slot };
-    if (!s.waiting) {
-      s.waiting = true;
-      // Starved: its next chance, a period on, would come past starvedAfterMs without a decode.
-      const urgent = this.#opts.urgent?.(id) || now - s.lastDecodeMs + s.periodMs > (this.#opts.starvedAfterMs ?? Infinity);
-      (urgent ? this.#urgent : this.#waiting).push({ s, deadlineMs: dueMs + this.#onTimeMs, seq: this.#seq++ });
-    }
+    // Starved: its next chance, a period on, would come past starvedAfterMs without a decode.
+    const urgent = decision === 'reverify' || this.#opts.urgent?.(id) === true || now - s.lastDecodeMs + s.periodMs > (this.#opts.starvedAfterMs ?? Infinity);
+    // A waiting camera keeps its place for its newer keyframe; a late one queues afresh with it,
+    // and so does one that has become urgent.
+    if (s.queued === undefined || s.queued === 'late' || (urgent && s.queued !== 'urgent')) this.#line.queue(s, urgent ? 'urgent' : 'waiting', dueMs + this.#onTimeMs);
     this.#pump();
   }
 
@@ -258,7 +258,7 @@ export class Sampler {
 
   /** Keyframes waiting for a decoder: what the detectors will be handed soon (cheap; stats() walks every camera). */
   get backlog(): number {
-    return this.#urgent.size + this.#waiting.size + this.#late.length - this.#lateHead;
+    return this.#line.size;
   }
 
   /** The detectors took a sample off their queue: keyframes held back for them may go on. */
@@ -275,10 +275,7 @@ export class Sampler {
   stop(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#urgent.clear();
-    this.#waiting.clear();
-    this.#late.length = 0;
-    this.#lateHead = 0;
+    this.#line.clear();
   }
 
   #deliver(s: Schedule, sample: Sample): void {
@@ -298,23 +295,13 @@ export class Sampler {
     const nowMs = Date.now();
     const down = this.#opts.downstream;
     const full = (): boolean => down !== undefined && down.waiting() >= down.limit;
-    while (this.backlog > 0 && this.#tokens >= 1 && this.#inFlight < max && !full()) {
-      let s: Schedule;
-      const u = this.#urgent.pop();
-      const w = u ?? this.#waiting.pop();
-      if (w) {
-        s = w.s;
-        s.waiting = false;
-        if (!s.pending || s.removed) continue;
-        // Already late (and not urgent): serve it only when nothing that can still be on time is
-        // waiting, so a backlog does not make every later sample late too. Its camera's next slot comes fresh.
-        if (!u && s.pending.dueMs + this.#onTimeMs < nowMs) { this.#late.push(s); continue; }
-      } else {
-        s = this.#late[this.#lateHead++]!;
-      }
+    const late = (s: Schedule): boolean => s.pending !== undefined && s.pending.dueMs + this.#onTimeMs < nowMs;
+    while (this.#line.size > 0 && this.#tokens >= 1 && this.#inFlight < max && !full()) {
+      const s = this.#line.next(late);
+      if (!s) break;
       const p = s.pending;
       s.pending = undefined;
-      if (!p || s.removed) continue;
+      if (!p) continue;
       this.#tokens -= 1;
       this.#inFlight++;
       s.lastDecodeMs = nowMs;
@@ -331,8 +318,7 @@ export class Sampler {
         this.#pump();
       });
     }
-    if (this.#lateHead > 1024 && this.#lateHead * 2 > this.#late.length) { this.#late.splice(0, this.#lateHead); this.#lateHead = 0; }
-    if (this.backlog > 0 && !this.#timer && (this.#tokens < 1 || full())) {
+    if (this.#line.size > 0 && !this.#timer && (this.#tokens < 1 || full())) {
       // Out of budget, or the detectors are full (their results wake() it sooner).
       this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, this.#tokens < 1 ? Math.ceil(1000 / Math.max(rate, 0.001)) : 50);
     }
@@ -347,52 +333,4 @@ function dueSlots(s: Schedule, t: number): number {
   let n = t >= s.firstDueMs ? Math.floor((t - s.firstDueMs) / s.periodMs) + 1 : 0;
   if (s.movedSlot >= 0) n += (t >= s.movedFromMs ? 1 : 0) - (t >= s.firstDueMs + s.movedSlot * s.periodMs ? 1 : 0);
   return n;
-}
-
-/** A binary min-heap of waiting cameras by deadline, then arrival. */
-class DeadlineHeap {
-  readonly #items: Waiting[] = [];
-
-  get size(): number {
-    return this.#items.length;
-  }
-
-  clear(): void {
-    this.#items.length = 0;
-  }
-
-  push(w: Waiting): void {
-    const a = this.#items;
-    a.push(w);
-    let i = a.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(a[i]!, a[parent]!)) break;
-      [a[i], a[parent]] = [a[parent]!, a[i]!];
-      i = parent;
-    }
-  }
-
-  pop(): Waiting | undefined {
-    const a = this.#items;
-    const top = a[0];
-    const last = a.pop();
-    if (a.length === 0 || !last) return top;
-    a[0] = last;
-    for (let i = 0; ;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < a.length && before(a[l]!, a[m]!)) m = l;
-      if (r < a.length && before(a[r]!, a[m]!)) m = r;
-      if (m === i) break;
-      [a[i], a[m]] = [a[m]!, a[i]!];
-      i = m;
-    }
-    return top;
-  }
-}
-
-function before(x: Waiting, y: Waiting): boolean {
-  return x.deadlineMs < y.deadlineMs || (x.deadlineMs === y.deadlineMs && x.seq < y.seq);
 }

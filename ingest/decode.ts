@@ -1,4 +1,4 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ffmpeg from 'fluent-ffmpeg';
@@ -70,6 +70,9 @@ export class KeyframeDecoder {
   readonly #jobs: Job[] = [];
   #last: Uint8Array | undefined;
   #lastWriteAt = 0;
+  /** Writes not yet gone into ffmpeg's input socket whole, and when the last one did. */
+  #unwritten = 0;
+  #lastWrittenAt = 0;
   #lastOutputAt = 0;
   /** Moving average of the time between writes. */
   #gapMs = 50;
@@ -138,6 +141,7 @@ export class KeyframeDecoder {
     const now = performance.now();
     if (this.#lastWriteAt > 0) this.#gapMs += (Math.min(now - this.#lastWriteAt, 1000) - this.#gapMs) * 0.1;
     this.#lastWriteAt = now;
+    this.#unwritten++;
     decoderIo.write(this.#io!, data, AUD[this.codec]);
     this.#armFlush();
   }
@@ -168,6 +172,7 @@ export class KeyframeDecoder {
     this.#flushes++;
     this.#jobs.push({ real: false, flushBy: 0, resolve: undefined, reject: undefined, sentAt: performance.now() });
     this.#lastWriteAt = performance.now();
+    this.#unwritten++;
     decoderIo.write(this.#io, this.#last, AUD[this.codec]);
     this.#armFlush();
   }
@@ -205,6 +210,7 @@ export class KeyframeDecoder {
     cmd.run();
     this.#cmd = cmd;
     this.#holdDepth = 0;
+    this.#unwritten = 0;
     this.#connect(cmd, inputPath, outputPath);
     if (!this.#timer) {
       this.#timer = setInterval(() => this.#watch(), 200);
@@ -222,6 +228,7 @@ export class KeyframeDecoder {
   #connect(cmd: ffmpeg.FfmpegCommand, inputPath: string, outputPath: string): void {
     this.#io = decoderIo.open(inputPath, outputPath, this.#frameBytes, OUTPUT_CONNECT_MS, {
       onFrame: (rgb) => { if (this.#cmd === cmd) this.#onFrame(rgb); },
+      onWritten: () => { if (this.#cmd === cmd) { this.#unwritten--; this.#lastWrittenAt = performance.now(); } },
       onConnected: () => { for (const p of [inputPath, outputPath]) rmSync(p, { force: true }); }, // the names are no longer needed
       onError: (message, connected) => {
         if (this.#cmd !== cmd || connected) return;
@@ -250,17 +257,18 @@ export class KeyframeDecoder {
     const now = performance.now();
     // Stuck means no output for the timeout while work is waiting (a long queue alone is not).
     const oldest = this.#jobs[0]!;
-    const quietMs = now - Math.max(oldest.sentAt, this.#lastOutputAt, this.#lastWriteAt);
+    const quietMs = now - Math.max(oldest.sentAt, this.#lastOutputAt, this.#lastWriteAt, this.#lastWrittenAt);
     if (quietMs > this.#timeoutMs) {
       this.#lastError = `no frame within ${this.#timeoutMs} ms`;
       this.#kill(new DecodeError(`ffmpeg decoder gave no frame within ${this.#timeoutMs} ms; restarting it`));
       return;
     }
     // ffmpeg still spending CPU is decoding (a backlog, a slow machine), not holding frames back:
-    // a push would only add work.
-    const ticks = this.#pid === undefined ? undefined : cpuTicksOf(this.#pid);
-    const working = ticks !== undefined && this.#cpuTicks >= 0 && ticks - this.#cpuTicks > 1;
-    this.#cpuTicks = ticks ?? -1;
+    // a push would only add work. So is one waiting for a core (runnable), or for the rest of a
+    // keyframe still being written: on a busy machine either may have had no CPU since the last look.
+    const cpu = this.#pid === undefined ? undefined : cpuOf(this.#pid);
+    const working = this.#unwritten > 0 || (cpu !== undefined && (cpu.runnable || (this.#cpuTicks >= 0 && cpu.ticks - this.#cpuTicks > 1)));
+    this.#cpuTicks = cpu?.ticks ?? -1;
     // Quiet and idle: frames held back (the stream allows reordering), all that is inside. From
     // now on push whenever the decoder goes idle with a sample inside, until a frame comes out
     // on its own again.
@@ -284,12 +292,24 @@ export class KeyframeDecoder {
   }
 }
 
-/** A process's user + system CPU time in clock ticks, from /proc; undefined where unreadable. */
-function cpuTicksOf(pid: number): number | undefined {
+/**
+ * A process's user + system CPU time in clock ticks, and whether one of its threads is running
+ * or waiting for a core (not asleep), from /proc; undefined where unreadable. Threads, because
+ * newer ffmpeg decodes on a thread of its own.
+ */
+function cpuOf(pid: number): { ticks: number; runnable: boolean } | undefined {
+  const f = statFields(`/proc/${pid}/stat`);
+  if (!f) return undefined;
+  let threads: string[] = [];
+  try { threads = readdirSync(`/proc/${pid}/task`); } catch { /* gone: not runnable */ }
+  return { ticks: Number(f[11]) + Number(f[12]), runnable: threads.some((tid) => statFields(`/proc/${pid}/task/${tid}/stat`)?.[0] === 'R') };
+}
+
+/** The fields of a /proc stat file after the command name, from the state on; undefined where unreadable. */
+function statFields(path: string): string[] | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
+    const stat = readFileSync(path, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }

@@ -6,6 +6,8 @@ export interface DecoderIoHandlers {
   onFrame: (rgb: Uint8Array) => void;
   /** The output socket is connected: frames can come. */
   onConnected?: () => void;
+  /** One write() has gone into the input socket whole. */
+  onWritten?: () => void;
   /** A socket failed or closed; nothing more is written or read. `connected`: the output had been. */
   onError: (message: string, connected: boolean) => void;
 }
@@ -58,6 +60,7 @@ class DecoderIo {
     if (!h) return; // closed meanwhile
     if (r.type === 'frame') h.onFrame(r.rgb);
     else if (r.type === 'connected') h.onConnected?.();
+    else if (r.type === 'written') h.onWritten?.();
     else { this.#handlers.delete(r.id); h.onError(r.message, r.connected); }
   }
 

@@ -11,8 +11,8 @@ import type { FromIo, ToIo } from './protocol.ts';
 
 interface Decoder {
   input: Socket | undefined;
-  /** Written before the input socket was connected. */
-  pending: Uint8Array[];
+  /** Written before the input socket was connected; the last buffer of each write is marked. */
+  pending: { data: Uint8Array; last: boolean }[];
   output: Socket | undefined;
   frame: Uint8Array;
   filled: number;
@@ -56,13 +56,19 @@ function open(m: Extract<ToIo, { type: 'open' }>): void {
   decoders.set(m.id, d);
   attach(m.id, d, m.inputPath, m.connectWithinMs, undefined, (sock) => {
     d.input = sock;
-    for (const b of d.pending.splice(0)) sock.write(b);
+    for (const b of d.pending.splice(0)) write(m.id, sock, b.data, b.last);
   });
   attach(m.id, d, m.outputPath, m.connectWithinMs, { buffer: () => d.frame.subarray(d.filled), callback: (n) => { onBytes(m.id, d, n); return true; } }, (sock) => {
     d.output = sock;
     sock.on('end', () => fail(m.id, d, `socket ${m.outputPath}: closed by ffmpeg`));
     post({ type: 'connected', id: m.id });
   });
+}
+
+/** Writes to a decoder's input; once the last buffer of a write is in the socket, says so. */
+function write(id: number, sock: Socket, data: Uint8Array, last: boolean): void {
+  if (!last) { sock.write(data); return; }
+  sock.write(data, (err) => { if (!err) post({ type: 'written', id }); });
 }
 
 function onBytes(id: number, d: Decoder, n: number): void {
@@ -95,6 +101,10 @@ port.on('message', (m: ToIo) => {
   else if (m.type === 'write') {
     const d = decoders.get(m.id);
     if (!d) return;
-    for (const b of m.data) d.input ? d.input.write(b) : d.pending.push(b);
+    m.data.forEach((b, i) => {
+      const last = i === m.data.length - 1;
+      if (d.input) write(m.id, d.input, b, last);
+      else d.pending.push({ data: b, last });
+    });
   } else close(m.id);
 });

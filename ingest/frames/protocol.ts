@@ -12,6 +12,8 @@ export type ToIo =
 export type FromIo =
   /** The output socket is connected: frames can come. */
   | { type: 'connected'; id: number }
+  /** A `write` has gone into the input socket whole: ffmpeg has (nearly) all of it. */
+  | { type: 'written'; id: number }
   /** One whole frame, its buffer transferred. */
   | { type: 'frame'; id: number; rgb: Uint8Array }
   /** A socket could not be opened, or failed; `connected` says whether the output had been. */

@@ -212,7 +212,8 @@ describe('three engine nodes on one NATS', () => {
     const joinAt = Date.now();
     await startNode('n4');
     const next = [...survivors, 'n4'];
-    const rebalanceMs = await until('rebalance after the join', () => latest.has('n4') && covered(next) && balanced(next) && Date.now() - joinAt, 90_000);
+    // The message names each node's cameras then, so a timeout says which part did not happen (n4 not up, not balanced).
+    const rebalanceMs = await until(() => `rebalance after the join (cameras per node: ${JSON.stringify(Object.fromEntries(next.map((id) => [id, latest.get(id)?.cameras.length ?? 'no report'])))})`, () => latest.has('n4') && covered(next) && balanced(next) && Date.now() - joinAt, 90_000);
     const after = ownerOf(next);
     const moved = [...after].filter(([cam, id]) => before.get(cam) !== id).map(([cam]) => cam);
     // The new node's share moves to it; bounded loads may move a camera or two between the others.

@@ -41,6 +41,14 @@ describe('gridwatch command', () => {
     expect(bad2.stdout.trim().split('\n').sort()).toEqual(['cameras[12].zones[0].polygon: needs at least 3 points, got 2', 'cameras[3].cell: unknown grid cell "G9999"']);
   });
 
+  it('refuses a frame size that is not WxH as a usage error naming the option', () => {
+    for (const args of [['sim', 'cameras', '--size', '640by360'], ['model', 'convert', '--input', '416']]) {
+      const r = run(...args);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/option '--(size|input) <WxH>' argument '(640by360|416)' is invalid\. expected WxH, e\.g\. 640x360/);
+    }
+  });
+
   it('refuses to start on an invalid config with the same messages', () => {
     const dir = tempDir();
     const file = join(dir, 'city.yaml');

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { frameSize, type FrameSize } from './frame-size.ts';
 
 /** `gridwatch model convert` / `quantize`: converts NanoDet-g 416 from TF.js to ONNX in the data folder, and quantises it to int8. */
 export function registerModel(program: Command): void {
@@ -9,21 +10,18 @@ export function registerModel(program: Command): void {
     .option('--data-dir <dir>', 'data folder', process.env['GRIDWATCH_DATA_DIR'] ?? './data')
     .option('--from <model.json>', 'another TF.js graph model to convert')
     .option('--out <file.onnx>', 'where to write (default: <data-dir>/models/nanodet-g-416.onnx)')
-    .option('--input <WxH>', 'convert for another input size (fixed resize sizes are scaled; a multiple of the largest stride, e.g. 416x256)')
+    .option('--input <WxH>', 'convert for another input size (fixed resize sizes are scaled; a multiple of the largest stride, e.g. 416x256)', frameSize)
     .option('--force', 'convert even when the file exists')
     .option('--verify', 'also run the TF.js graph (slow, ~15 s) and compare outputs')
-    .action(async (opts: { dataDir: string; from?: string; out?: string; input?: string; force?: boolean; verify?: boolean }) => {
+    .action(async (opts: { dataDir: string; from?: string; out?: string; input?: FrameSize; force?: boolean; verify?: boolean }) => {
       const { convertFile, defaultModelPath, wideModelPath, nanodetSourcePath, verifyAgainstTfjs, NANODET_METADATA, NANODET_WIDE } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
-      const m = opts.input === undefined ? undefined : /^(\d{2,4})x(\d{2,4})$/.exec(opts.input);
-      if (m === null) throw new Error(`--input ${opts.input}: expected WxH, e.g. 416x256`);
-      const input = m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
       const from = opts.from ?? nanodetSourcePath();
       const out = opts.out ?? defaultModelPath(opts.dataDir);
       const meta: Record<string, string> = opts.from ? {} : { ...NANODET_METADATA };
       // The default model comes with its wide-input variant (16:9 frames and wide crops).
-      const jobs = [{ out, input }];
-      if (!opts.from && !opts.out && !input) jobs.push({ out: wideModelPath(opts.dataDir), input: { ...NANODET_WIDE } });
+      const jobs = [{ out, input: opts.input }];
+      if (!opts.from && !opts.out && !opts.input) jobs.push({ out: wideModelPath(opts.dataDir), input: { ...NANODET_WIDE } });
       for (const job of jobs) {
         if (opts.force || !existsSync(job.out)) {
           const r = convertFile(from, job.out, job.input ? { ...meta, input: `${job.input.width}x${job.input.height}` } : meta, job.input);

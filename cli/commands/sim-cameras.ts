@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { frameSize, type FrameSize } from './frame-size.ts';
 import { loadCity } from '../../config/index.ts';
 import { startCameraFarm, farmCameraPath, farmCamerasFor, assignScenes, FARM_FAULTS, type FarmCamera, type FarmFault } from '../../sim/index.ts';
 
@@ -37,12 +38,12 @@ export function registerSimCameras(program: Command): void {
     .option('--city <file>', "serve the city's cameras on this port, with their credentials")
     .option('--no-auth', 'serve without authentication')
     .option('--codec <codec>', 'h264 or h265', 'h264')
-    .option('--size <WxH>', 'frame size', '640x360')
+    .option('--size <WxH>', 'frame size (default: 640x360)', frameSize, { width: 640, height: 360 })
     .option('--data-dir <dir>', 'where the encoded clip is cached', './data')
     .option('--fault <list>', `per-camera faults, e.g. cam-0003=401,cam-0007=stall (${FARM_FAULTS.join(', ')})`)
     .option('--fault-after-s <s>', 'when stall/drop/resolution faults act', int, 5)
     .option('--static-share <x>', 'share of the cameras (0..1, spread evenly) that serve a static scene: one frame of the footage held', share, 0)
-    .action(async (opts: { count: number; port: number; host: string; city?: string; auth: boolean; codec: string; size: string; dataDir: string; fault?: string; faultAfterS: number; staticShare: number }) => {
+    .action(async (opts: { count: number; port: number; host: string; city?: string; auth: boolean; codec: string; size: FrameSize; dataDir: string; fault?: string; faultAfterS: number; staticShare: number }) => {
       const faults = parseFaults(opts.fault);
       let cameras: FarmCamera[];
       if (opts.city) {
@@ -53,9 +54,8 @@ export function registerSimCameras(program: Command): void {
       }
       cameras = assignScenes(cameras, opts.staticShare);
       for (const c of cameras) { const f = faults.get(c.path); if (f) { c.fault = f; c.faultAfterS = opts.faultAfterS; } }
-      const [w, h] = opts.size.split('x').map(Number);
       if (opts.codec !== 'h264' && opts.codec !== 'h265') throw new Error('--codec must be h264 or h265');
-      const farm = await startCameraFarm({ dataDir: opts.dataDir, port: opts.port, host: opts.host, cameras, clip: { codec: opts.codec, width: w ?? 640, height: h ?? 360 } });
+      const farm = await startCameraFarm({ dataDir: opts.dataDir, port: opts.port, host: opts.host, cameras, clip: { codec: opts.codec, ...opts.size } });
       const still = cameras.filter((c) => c.scene === 'static').length;
       process.stdout.write(`camera farm: ${cameras.length} cameras (${still} static) at rtsp://${opts.host}:${farm.status().port}/${cameras[0]?.path ?? ''} …\n`);
       const stop = (): void => { void farm.stop().then(() => process.exit(0)); };

@@ -83,9 +83,10 @@ describe('keyframe decoder on a busy main thread', () => {
 });
 
 describe('keyframe decoder in a process of its own', () => {
-  it('lets the process exit once its decoders are stopped: the I/O thread does not hold it', () => {
+  it('lets the process exit once its decoders are stopped, warmed up or not: the I/O thread does not hold it', () => {
     const script = `
-      import { KeyframeDecoder } from ${JSON.stringify(new URL('./decode.ts', import.meta.url).href)};
+      import { KeyframeDecoder, warmDecoders } from ${JSON.stringify(new URL('./decode.ts', import.meta.url).href)};
+      warmDecoders(); // as CameraIngest.start() does
       import { execFileSync } from 'node:child_process';
       const key = new Uint8Array(execFileSync('ffmpeg', ['-loglevel', 'error', '-f', 'lavfi', '-i', 'color=c=red:size=320x180', '-frames:v', '1', '-c:v', 'libx264', '-bf', '0', '-f', 'h264', 'pipe:1']));
       const d = new KeyframeDecoder('h264', { width: 160, height: 90 });

@@ -1,4 +1,4 @@
-import { KeyframeDecoder, type DecoderOptions, type DecoderStatus } from './decode.ts';
+import { KeyframeDecoder, warmDecoders, type DecoderOptions, type DecoderStatus } from './decode.ts';
 import type { VideoCodec } from './rtsp/depacketizer.ts';
 
 const SPILL_AT = 3;
@@ -25,6 +25,11 @@ export class DecoderPool {
 
   constructor(opts: DecoderOptions & { perCodec?: number }) {
     this.#opts = opts;
+  }
+
+  /** Readies what the first decode would otherwise wait for (see warmDecoders). */
+  warm(): void {
+    warmDecoders();
   }
 
   /**

@@ -134,6 +134,7 @@ export class CameraIngest implements KeyframeSink {
   }
 
   start(): Promise<void> {
+    this.decoders.warm();
     this.fleet.start();
     return Promise.resolve();
   }

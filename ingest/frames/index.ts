@@ -42,7 +42,20 @@ class DecoderIo {
     this.#post({ type: 'close', id });
   }
 
+  /**
+   * Starts the thread now rather than at the first decode: loading it takes about 0.4 s here,
+   * and more on a loaded machine, which a node's first samples (or a node taking cameras over)
+   * would otherwise wait for.
+   */
+  warm(): void {
+    this.#thread();
+  }
+
   #post(m: ToIo): void {
+    this.#thread().postMessage(m);
+  }
+
+  #thread(): Worker {
     if (!this.#worker) {
       const w = new Worker(IO_URL);
       w.on('message', (r: FromIo) => this.#onMessage(r));
@@ -52,7 +65,7 @@ class DecoderIo {
       w.unref(); // after the listeners: a 'message' listener refs the thread again
       this.#worker = w;
     }
-    this.#worker.postMessage(m);
+    return this.#worker;
   }
 
   #onMessage(r: FromIo): void {

@@ -67,6 +67,7 @@ export class CameraIngest implements KeyframeSink {
   readonly #keys = new Map<string, string>();
   readonly #counters: StageCounters | undefined;
   readonly #gate: DecodeGate | undefined;
+  #startedMs: number | undefined;
 
   readonly #opts: CameraIngestOptions;
 
@@ -134,6 +135,7 @@ export class CameraIngest implements KeyframeSink {
   }
 
   start(): Promise<void> {
+    this.#startedMs = Date.now();
     this.decoders.warm();
     this.fleet.start();
     return Promise.resolve();
@@ -163,7 +165,10 @@ export class CameraIngest implements KeyframeSink {
   addCamera(c: CameraT): void {
     this.#keys.set(c.id, streamKey(c));
     const size = cameraFrameSize(c, this.#opts.config, this.#opts.frameSize);
-    this.sampler.add(c.id, c.sample_period_s, size);
+    // Cameras that come once ingest has run a period (taken over from another node, newly
+    // configured) are sampled at once; those of the start keep random phases, spread out.
+    const atOnce = this.#startedMs !== undefined && Date.now() - this.#startedMs >= this.#opts.config.sample_period_s * 1000;
+    this.sampler.add(c.id, c.sample_period_s, size, atOnce);
     const cam = { id: c.id, url: c.url, username: c.username, password: c.password };
     if (c.type === 'ffmpeg') {
       const cfg = this.#opts.config;

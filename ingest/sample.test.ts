@@ -172,6 +172,31 @@ describe('sampler', () => {
     s.stop();
   });
 
+  it('samples a camera added at once (a hand-over) without waiting for its phase, then keeps its own phase', async () => {
+    vi.useFakeTimers({ toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout'] });
+    try {
+      const got: Sample[] = [];
+      // The phase would put both cameras' first slot 1 s on (random 0.1 of a 10 s period).
+      const s = new Sampler({ defaultPeriodS: 10, decodeBudgetPerS: 100, decoder: fakeDecoder(), random: () => 0.1, onSample: (x) => got.push(x) });
+      const t0 = Date.now();
+      s.add('cold');
+      s.add('handed-over', undefined, undefined, true);
+      for (let t = 0; t < 30_000; t += 250) { // keyframes every second, 250 ms after each
+        if (t % 1000 === 250) for (const id of ['cold', 'handed-over']) s.offerKeyframe(id, key(1, Date.now()));
+        await vi.advanceTimersByTimeAsync(250);
+      }
+      const at = (id: string) => got.filter((g) => g.cameraId === id).map((g) => g.pickedMs - t0);
+      expect(at('cold')).toEqual([1250, 11_250, 21_250]);
+      // At once, then at its phase moved a period on (1 s was under half a period away).
+      expect(at('handed-over')).toEqual([250, 11_250, 21_250]);
+      // The extra slot counts as due, and was on time.
+      expect(s.stats()).toMatchObject({ expected: 6, delivered: 6, onTime: 6 });
+      s.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('moves due times to just before a keyframe once the cadence is steady and divides the period', async () => {
     vi.useFakeTimers({ toFake: ['Date', 'performance', 'setTimeout', 'clearTimeout'] });
     try {

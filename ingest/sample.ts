@@ -92,8 +92,11 @@ interface Schedule extends InLine {
   /** Decoded size; the decoder pool's default when absent. */
   size: FrameSize | undefined;
   firstDueMs: number;
-  /** Last slot a keyframe was taken for. */
+  /** Last slot a keyframe was taken for: -1 none yet; -2 none, and a sample is wanted at once (slot -1, see add()). */
   takenSlot: number;
+  /** When the camera was added: the due time of slot -1; and whether slot -1 was taken. */
+  addedMs: number;
+  tookAtOnce: boolean;
   pending: Pending | undefined;
   /** Capture time of the last keyframe seen, and the keyframe cadence measured from it. */
   lastKeyframeMs: number;
@@ -144,14 +147,23 @@ export class Sampler {
     this.#onTimeMs = opts.onTimeMs ?? 2000;
   }
 
-  add(id: string, periodS?: number, size?: FrameSize): void {
+  /**
+   * Adds a camera with a random phase. `atOnce`: its first keyframe is also taken at once, as an
+   * extra slot (-1) due now: a camera taken over from another node (or newly configured) is
+   * sampled without waiting up to a period for its phase, so a hand-over loses no sample to it.
+   * Its first regular slot then comes at least half a period on (the phase stays uniform).
+   */
+  add(id: string, periodS?: number, size?: FrameSize, atOnce = false): void {
     const periodMs = (periodS ?? this.#opts.defaultPeriodS) * 1000;
     const old = this.#cams.get(id);
     if (old && old.periodMs === periodMs && old.size?.width === size?.width && old.size?.height === size?.height) return;
     if (old) this.#retire(old);
+    const now = Date.now();
+    let firstDueMs = now + (this.#opts.random ?? Math.random)() * periodMs;
+    if (atOnce && firstDueMs - now < periodMs / 2) firstDueMs += periodMs;
     this.#cams.set(id, {
-      id, periodMs, size, firstDueMs: Date.now() + (this.#opts.random ?? Math.random)() * periodMs, takenSlot: -1, pending: undefined,
-      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, queued: undefined, ticket: 0, lastDecodeMs: Date.now(), delivered: 0, onTime: 0, removed: false,
+      id, periodMs, size, firstDueMs, takenSlot: atOnce ? -2 : -1, addedMs: now, tookAtOnce: false, pending: undefined,
+      lastKeyframeMs: Number.NaN, cadenceMs: 0, steady: 0, movedSlot: -1, movedFromMs: 0, queued: undefined, ticket: 0, lastDecodeMs: now, delivered: 0, onTime: 0, removed: false,
     });
   }
 
@@ -166,11 +178,11 @@ export class Sampler {
     this.#line.leave(s);
   }
 
-  /** The slot due now for this camera, or -1 when none is open. */
-  #openSlot(s: Schedule, now: number): number {
-    if (now < s.firstDueMs) return -1;
+  /** The slot due now for this camera (-1: the one taken at once), or undefined when none is open. */
+  #openSlot(s: Schedule, now: number): number | undefined {
+    if (now < s.firstDueMs) return s.takenSlot === -2 ? -1 : undefined;
     const slot = Math.floor((now - s.firstDueMs) / s.periodMs);
-    return slot > s.takenSlot ? slot : -1;
+    return slot > s.takenSlot ? slot : undefined;
   }
 
   /** Every keyframe of an in-process session comes here; only the ones due are copied. */
@@ -180,7 +192,7 @@ export class Sampler {
     const now = Date.now();
     this.#learnCadence(s, au.timeMs);
     const slot = this.#openSlot(s, now);
-    if (slot < 0) return;
+    if (slot === undefined) return;
     const dueMs = this.#take(s, slot, now);
     const decision = this.#opts.gate?.decide(id, au.timeMs, au.data.length) ?? 'decode';
     if (decision === 'skip') { this.#gated++; return; }
@@ -201,7 +213,7 @@ export class Sampler {
     const now = Date.now();
     this.#learnCadence(s, captureTimeMs);
     const slot = this.#openSlot(s, now);
-    if (slot < 0) return;
+    if (slot === undefined) return;
     const dueMs = this.#take(s, slot, now);
     this.#deliver(s, { cameraId: id, captureTimeMs, dueMs, pickedMs: now, width, height, rgb, source: 'ffmpeg' });
   }
@@ -223,6 +235,7 @@ export class Sampler {
   /** Takes `slot` for the keyframe arriving now; returns the slot's due time. */
   #take(s: Schedule, slot: number, now: number): number {
     s.takenSlot = slot;
+    if (slot < 0) { s.tookAtOnce = true; return s.addedMs; }
     const dueMs = s.firstDueMs + slot * s.periodMs;
     this.#align(s, slot, dueMs, now - dueMs);
     return dueMs;
@@ -328,9 +341,13 @@ export class Sampler {
 /** Keyframes that drift less than this against the period per period count as dividing it. */
 const ALIGN_TOLERANCE_MS = 50;
 
-/** How many of the camera's slots are due by time t; a moved slot counts at its old due time. */
+/**
+ * How many of the camera's slots are due by time t; a moved slot counts at its old due time, and
+ * the one taken at once (slot -1) once taken.
+ */
 function dueSlots(s: Schedule, t: number): number {
   let n = t >= s.firstDueMs ? Math.floor((t - s.firstDueMs) / s.periodMs) + 1 : 0;
+  if (s.tookAtOnce && t >= s.addedMs) n++;
   if (s.movedSlot >= 0) n += (t >= s.movedFromMs ? 1 : 0) - (t >= s.firstDueMs + s.movedSlot * s.periodMs ? 1 : 0);
   return n;
 }

@@ -29,7 +29,7 @@ describe('camera assignment', () => {
   });
 });
 
-type Line = { node: string; t: number; owned: string[] };
+type Line = { node: string; t: number; owned: string[]; handedOver: string[] };
 
 /** The longest time any camera was held by two nodes at once, from their ownership reports. */
 function maxDoubleHoldMs(lines: readonly Line[], diedAt: Record<string, number>): number {
@@ -109,6 +109,10 @@ describe(name, () => {
     startNode('node-4');
     const next = ['node-1', 'node-3', 'node-4'];
     await until(waiting('rebalance after join'), () => covered(next) && balanced(next), 20_000);
+    // The joining node took every camera from a node that released it: each comes marked as
+    // handed over (its ingest samples it at once). The first node to claim, on a fresh bucket: none.
+    expect(latest.get('node-4')!.handedOver).toEqual(latest.get('node-4')!.owned);
+    expect(history.find((l) => l.owned.length > 0)!.handedOver).toEqual([]);
     expect(Date.now() - killedAt).toBeLessThan(60_000);
     // From every node's ownership reports: no camera was held by two nodes for longer than one
     // lease period (the killed node's hold ends when it was killed).

@@ -17,8 +17,11 @@ export interface CameraLeasesOptions {
   readonly bucketPrefix?: string;
   /** Copies of the lease buckets in a NATS cluster; 3 survives the loss of one server. */
   readonly replicas?: number;
-  /** Called when this node must start ingesting a camera. */
-  readonly onAcquire: (cameraId: string) => void | Promise<void>;
+  /**
+   * Called when this node must start ingesting a camera; `handedOver`: another node released it
+   * within the lease period (a join, a clean stop, a rebalance), so it was being sampled until now.
+   */
+  readonly onAcquire: (cameraId: string, how: { handedOver: boolean }) => void | Promise<void>;
   /** Called when this node must stop; the lease is released only after this returns. */
   readonly onRelease: (cameraId: string) => void | Promise<void>;
 }
@@ -181,6 +184,9 @@ export class CameraLeases {
 
   async #claim(cam: string): Promise<void> {
     const value = JSON.stringify({ node: this.#o.nodeId });
+    // A release leaves a delete marker, which lives as long as a lease (the bucket's TTL).
+    const before = await this.#leases!.get(key(cam)).catch(() => null);
+    const handedOver = before?.operation === 'DEL' || before?.operation === 'PURGE';
     let revision: number;
     try {
       revision = await this.#leases!.create(key(cam), value);
@@ -197,7 +203,7 @@ export class CameraLeases {
     this.#held.set(cam, { revision });
     this.#moves.inc({ kind: 'acquired' });
     try {
-      await this.#o.onAcquire(cam);
+      await this.#o.onAcquire(cam, { handedOver });
     } catch (err) {
       this.#o.log.error({ camera: cam, err: (err as Error).message }, 'could not start a leased camera');
     }

@@ -58,6 +58,8 @@ export interface CameraPipelinePorts {
 export class CameraPipeline {
   readonly #ports: CameraPipelinePorts;
   readonly #owned = new Set<string>();
+  /** Owned cameras not yet applied that another node sampled until now (their first sample here is at once). */
+  readonly #handedOver = new Set<string>();
   #ingest: CameraIngest | null = null;
   #detectors: DetectorStage | null = null;
   #statusTimer: NodeJS.Timeout | null = null;
@@ -151,10 +153,17 @@ export class CameraPipeline {
     this.#detectors?.setCameras([...city.cameras.values()]);
   }
 
-  /** The lease holder tells which cameras this node ingests; applied in order, never concurrently. */
-  own(cameraId: string, owned: boolean): void {
-    if (owned) (this.#owned.add(cameraId), this.#samples.set(cameraId, { count: 0, firstMs: 0, lastMs: 0 }));
-    else {
+  /**
+   * The lease holder tells which cameras this node ingests; applied in order, never concurrently.
+   * `handedOver`: another node sampled it until now, so its first sample here is taken at once.
+   */
+  own(cameraId: string, owned: boolean, handedOver = false): void {
+    if (owned) {
+      this.#owned.add(cameraId);
+      this.#samples.set(cameraId, { count: 0, firstMs: 0, lastMs: 0 });
+      if (handedOver) this.#handedOver.add(cameraId);
+    } else {
+      this.#handedOver.delete(cameraId);
       const n = this.#samples.get(cameraId);
       if (n) this.#released.set(cameraId, { ...n, releasedMs: Date.now() });
       this.#owned.delete(cameraId);
@@ -179,7 +188,9 @@ export class CameraPipeline {
       const c = this.#ports.city.cameras.get(id);
       if (c?.enabled) cameras.push(c);
     }
-    await this.#ingest.setCameras(cameras);
+    const handedOver = new Set(this.#handedOver);
+    this.#handedOver.clear();
+    await this.#ingest.setCameras(cameras, handedOver);
   }
 
   async #onViolation(v: Violation): Promise<void> {

@@ -271,7 +271,7 @@ export class Engine {
     const leases = this.#leases = new CameraLeases({
       nc: this.bus.nc, nodeId: this.nodeId, cameraIds: enabledCameras, log: this.log.child({ component: 'leases' }), metrics: this.metrics,
       leaseMs: cluster.lease_ms, tickMs: cluster.tick_ms, replicas: cluster.replicas,
-      onAcquire: (id) => (this.#ownedCameras.add(id), pipeline.own(id, true)),
+      onAcquire: (id, how) => (this.#ownedCameras.add(id), pipeline.own(id, true, how.handedOver)),
       onRelease: (id) => (this.#ownedCameras.delete(id), pipeline.own(id, false)),
     });
     await this.#step('camera leases', async () => (await leases.start(), leases), (l) => l.stop());

@@ -149,8 +149,11 @@ export class CameraIngest implements KeyframeSink {
     this.decoders.stop();
   }
 
-  /** Brings the running set to exactly these cameras (disabled ones are removed); no restart. */
-  async setCameras(cameras: Iterable<CameraT>): Promise<void> {
+  /**
+   * Brings the running set to exactly these cameras (disabled ones are removed); no restart.
+   * `atOnce`: cameras another node sampled until now (see addCamera).
+   */
+  async setCameras(cameras: Iterable<CameraT>, atOnce: ReadonlySet<string> = new Set()): Promise<void> {
     const wanted = new Map<string, CameraT>();
     for (const c of cameras) if (c.enabled) wanted.set(c.id, c);
     const removals: Promise<void>[] = [];
@@ -159,15 +162,19 @@ export class CameraIngest implements KeyframeSink {
       if (!c || streamKey(c) !== this.#keys.get(id)) removals.push(this.removeCamera(id));
     }
     await Promise.all(removals);
-    for (const c of wanted.values()) if (!this.#keys.has(c.id)) this.addCamera(c);
+    for (const c of wanted.values()) if (!this.#keys.has(c.id)) this.addCamera(c, atOnce.has(c.id));
   }
 
-  addCamera(c: CameraT): void {
+  /**
+   * Starts a camera. Its first sample is taken at once (not at its random phase, up to a period
+   * on) when another node sampled it until now (`handedOver`), or when it comes once ingest has
+   * run a period (a dead node's camera taken over, a camera newly configured); the cameras of a
+   * start keep random phases only, spread out.
+   */
+  addCamera(c: CameraT, handedOver = false): void {
     this.#keys.set(c.id, streamKey(c));
     const size = cameraFrameSize(c, this.#opts.config, this.#opts.frameSize);
-    // Cameras that come once ingest has run a period (taken over from another node, newly
-    // configured) are sampled at once; those of the start keep random phases, spread out.
-    const atOnce = this.#startedMs !== undefined && Date.now() - this.#startedMs >= this.#opts.config.sample_period_s * 1000;
+    const atOnce = handedOver || (this.#startedMs !== undefined && Date.now() - this.#startedMs >= this.#opts.config.sample_period_s * 1000);
     this.sampler.add(c.id, c.sample_period_s, size, atOnce);
     const cam = { id: c.id, url: c.url, username: c.username, password: c.password };
     if (c.type === 'ffmpeg') {

@@ -15,7 +15,7 @@
  * kinds as the rules take them (size-sweep.ts: the parking rule's vehicles are one, the non-motor
  * rule's bicycles and motorcycles another; `recall_same_label` asks for the very label); false = a
  * detection in the zone matching no object.
- * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: fp32, on).
+ * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: int8 and on, as the engine's).
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
  * Last stdout line: one JSON object.
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
     regions: { type: 'string', default: 'auto' },
     seed: { type: 'string', default: '1' },
     'size-sweep': { type: 'boolean', default: false },
-    precision: { type: 'string', default: 'fp32' },
+    precision: { type: 'string', default: 'int8' },
     'wide-input': { type: 'string', default: 'on' },
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
   },
@@ -211,7 +211,7 @@ const a = summary(region), b = summary(today);
 const ratio = (x: number, y: number): number | null => (y > 0 ? Math.round((x / y) * 100) / 100 : null);
 const result = {
   bench: 'small-objects', samples: all.length, objects: all.reduce((n, s) => n + s.placed.length, 0), frame: `${W}x${H}`, today_frame: `${TODAY.width}x${TODAY.height}`,
-  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: detector.name,
+  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: detector.name, precision: args.precision, wide_input: args['wide-input'] === 'on',
   objects_per_band: region.total,
   region: a, whole_frame_today: b,
   recall_ratio_12_24: ratio(a.recall_12_24, b.recall_12_24), recall_ratio_24_48: ratio(a.recall_24_48, b.recall_24_48),

@@ -185,9 +185,9 @@ export class KeyframeDecoder {
     this.#socketPaths = [inputPath, outputPath];
     const cmd = ffmpeg(`unix:${inputPath}`)
       .inputFormat(this.codec === 'h264' ? 'h264' : 'hevc')
-      .inputOptions(['-listen', '1', ...KEYFRAME_INPUT_OPTIONS])
+      .inputOptions(['-listen', '1', '-timeout', String(LISTEN_TIMEOUT_MS), ...KEYFRAME_INPUT_OPTIONS])
       .output(`unix:${outputPath}`)
-      .outputOptions([...keyframeOutputOptions(width, height), '-listen', '1'])
+      .outputOptions([...keyframeOutputOptions(width, height), '-listen', '1', '-timeout', String(LISTEN_TIMEOUT_MS)])
       .format('rawvideo');
     cmd.on('start', () => {
       this.#pid = (cmd as unknown as { ffmpegProc?: { pid?: number } }).ffmpegProc?.pid;
@@ -338,6 +338,12 @@ function socketPath(end: 'in' | 'out'): string {
 }
 /** How long a new decoder may take to start listening on its output socket. */
 const OUTPUT_CONNECT_MS = 10_000;
+/**
+ * How long ffmpeg waits for the I/O thread to connect to a socket it listens on, then gives up
+ * and exits. Without it, a decoder whose process died between its spawn and the connection (a
+ * SIGKILL, a crash) waited in accept() for ever: one was found orphaned half an hour on.
+ */
+const LISTEN_TIMEOUT_MS = 30_000;
 
 /** A frame not out this long after the decoder went quiet is taken to be held back. */
 const HELD_AFTER_MS = 400;

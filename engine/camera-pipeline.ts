@@ -226,8 +226,9 @@ export class CameraPipeline {
     const now = Date.now();
     const intervalS = (now - this.#lastStatusAt) / 1000;
     if (!only) this.#lastStatusAt = now;
-    for (const s of this.#ingest.status().cameras) {
-      if (only && s.id !== only) continue;
+    // One camera's first picture must not describe every camera: 1,000 of them arrive at a start.
+    const one = only === undefined ? undefined : this.#ingest.cameraStatus(only);
+    for (const s of only === undefined ? this.#ingest.status().cameras : one ? [one] : []) {
       // frameTs is the picture the console can show (the wall reloads a tile when it changes).
       const frameTs = this.#frameTs.get(s.id);
       e.console.cameraStatus({ cameraId: s.id, state: consoleState(s), ...(s.reason ? { reason: String(s.reason) } : {}), ts: now, ...(frameTs ? { frameTs } : {}) });

@@ -201,6 +201,11 @@ export class CameraIngest implements KeyframeSink {
     await this.fleet.remove(id);
   }
 
+  /** One camera's connection state and counters; undefined when it is not ingested here. */
+  cameraStatus(id: string): CameraStatus | undefined {
+    return this.fleet.status(id) ?? this.#ffmpegCams.get(id)?.status();
+  }
+
   status(): CameraIngestStatus {
     return { cameras: [...this.fleet.statuses(), ...[...this.#ffmpegCams.values()].map((f) => f.status())], sampler: this.sampler.stats(), decoders: this.decoders.status() };
   }

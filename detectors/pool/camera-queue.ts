@@ -15,7 +15,7 @@ export class Ring {
   percentile(p: number): number {
     const k = Math.min(this.#n, this.#v.length);
     if (k === 0) return 0;
-    const sorted = Array.from(this.#v.subarray(0, k)).sort((a, b) => a - b);
+    const sorted = this.#v.slice(0, k).sort(); // a typed array sorts by value, without a comparator call per pair
     return Math.round(sorted[Math.min(k - 1, Math.floor(p * k))]! * 10) / 10;
   }
 }

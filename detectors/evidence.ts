@@ -1,4 +1,4 @@
-import { mkdir, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { Detection } from './types.ts';
@@ -36,11 +36,40 @@ function overlay(w: number, h: number, v: Violation, zone: CompiledZone | undefi
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}">${parts.join('')}</svg>`;
 }
 
+/** The sidecar of an evidence JPEG: `<id>-<ms>-clean.jpg` and `-annotated.jpg` share `<id>-<ms>.json`. */
+const sidecarOf = (jpg: string): string => jpg.replace(/-(?:clean|annotated)\.jpg$/, '.json');
+
+interface Sidecar {
+  violation: string;
+  camera: string;
+  capture_time: string;
+  model: { name: string; version: string };
+  clean: string;
+  annotated: string;
+  /** The drawing over the clean frame, made when the violation was confirmed. */
+  overlay?: string;
+}
+
+const exifOf = (meta: { violation: string; camera: string; model: { name: string; version: string } } & Record<string, unknown>) => ({
+  IFD0: { ImageDescription: JSON.stringify(meta), Software: `${meta.model.name} ${meta.model.version}`, Artist: `gridwatch camera ${meta.camera}` },
+});
+
+/** Writes `data` to `file` under the data folder through a temporary file, so a reader never sees half of it. */
+async function putAtomic(dataDir: string, file: string, data: Buffer | string): Promise<void> {
+  const tmp = join(dataDir, `${file}.${process.pid}.tmp`);
+  await writeFile(tmp, data);
+  await rename(tmp, join(dataDir, file));
+}
+
 /**
- * Writes the annotated and the clean JPEG of a violation's frame (at the resolution it was
- * decoded at) under
- * `<dataDir>/evidence/<camera>/<yyyy-mm-dd>/`, with capture time, camera and model in the EXIF
- * and in a JSON sidecar. Returns paths relative to the data folder (the console serves them).
+ * Writes the evidence of a violation's frame (at the resolution it was decoded at) under
+ * `<dataDir>/evidence/<camera>/<yyyy-mm-dd>/`: the clean JPEG, with capture time, camera and model
+ * in the EXIF, and a JSON sidecar with the same facts and the overlay (zone, every detection, the
+ * violation's box and a caption). The annotated JPEG is drawn from these two the first time it is
+ * read (`annotatedEvidence`): drawing it took 6.5 of the 10 ms a violation's evidence cost, and a
+ * node confirming 50 parked cars in one second (after a restart, every car timed at once) spent
+ * the detectors' CPU on pictures no operator had opened yet. Returns paths relative to the data
+ * folder (the console serves them).
  */
 export async function writeEvidence(dataDir: string, v: Violation, frame: EvidenceFrame, zone: CompiledZone | undefined, detections: readonly Detection[], space: readonly [number, number] = [frame.width, frame.height]): Promise<{ annotated: string; clean: string }> {
   const day = new Date(v.confirmedMs).toISOString().slice(0, 10);
@@ -48,20 +77,41 @@ export async function writeEvidence(dataDir: string, v: Violation, frame: Eviden
   await mkdir(join(dataDir, rel), { recursive: true });
   const base = `${v.id}-${v.confirmedMs}`;
   const meta = { violation: v.id, rule: v.rule, camera: v.cameraId, zone: v.zoneId, capture_time: new Date(v.confirmedMs).toISOString(), capture_time_ms: v.confirmedMs, model: v.model };
-  const exif = { IFD0: { ImageDescription: JSON.stringify(meta), Software: `${v.model.name} ${v.model.version}`, Artist: `gridwatch camera ${v.cameraId}` } };
-  const raw = { raw: { width: frame.width, height: frame.height, channels: 3 as const } };
   const clean = join(rel, `${base}-clean.jpg`);
   const annotated = join(rel, `${base}-annotated.jpg`);
-  const svg = Buffer.from(overlay(frame.width, frame.height, v, zone, detections, space));
-  const [cleanJpg, annotatedJpg] = await Promise.all([
-    sharp(frame.rgb, raw).withExif(exif).jpeg({ quality: 85 }).toBuffer(),
-    sharp(frame.rgb, raw).composite([{ input: svg, top: 0, left: 0 }]).withExif(exif).jpeg({ quality: 80 }).toBuffer(),
-  ]);
-  const put = async (file: string, data: Buffer | string): Promise<void> => {
-    const tmp = join(dataDir, `${file}.tmp`);
-    await writeFile(tmp, data);
-    await rename(tmp, join(dataDir, file));
-  };
-  await Promise.all([put(clean, cleanJpg), put(annotated, annotatedJpg), put(join(rel, `${base}.json`), `${JSON.stringify({ ...meta, clean, annotated })}\n`)]);
+  const cleanJpg = await sharp(frame.rgb, { raw: { width: frame.width, height: frame.height, channels: 3 } }).withExif(exifOf(meta)).jpeg({ quality: 85 }).toBuffer();
+  const sidecar: Sidecar & typeof meta = { ...meta, clean, annotated, overlay: overlay(frame.width, frame.height, v, zone, detections, space) };
+  // The JPEG first: a sidecar names only files that are there.
+  await putAtomic(dataDir, clean, cleanJpg);
+  await putAtomic(dataDir, sidecarOf(clean), `${JSON.stringify(sidecar)}\n`);
   return { annotated, clean };
+}
+
+/**
+ * The annotated JPEG at `rel` (relative to the data folder): read when it has been drawn, else
+ * drawn now from the clean JPEG and the sidecar's overlay, kept for the next reader, and returned.
+ * Null when there is no such evidence. Concurrent reads of one picture draw it once.
+ */
+export function annotatedEvidence(dataDir: string, rel: string): Promise<Buffer | null> {
+  const key = join(dataDir, rel);
+  let p = drawing.get(key);
+  if (!p) {
+    p = readFile(key).catch(() => draw(dataDir, rel)).finally(() => drawing.delete(key));
+    drawing.set(key, p);
+  }
+  return p;
+}
+
+const drawing = new Map<string, Promise<Buffer | null>>();
+
+async function draw(dataDir: string, rel: string): Promise<Buffer | null> {
+  if (!rel.endsWith('-annotated.jpg')) return null;
+  const side = await readFile(join(dataDir, sidecarOf(rel)), 'utf8').then((t) => JSON.parse(t) as Sidecar, () => null);
+  if (!side?.overlay || typeof side.clean !== 'string') return null;
+  const clean = await readFile(join(dataDir, side.clean)).catch(() => null);
+  if (!clean) return null;
+  const { overlay: _drawing, clean: _c, annotated: _a, ...meta } = side;
+  const jpg = await sharp(clean).composite([{ input: Buffer.from(side.overlay), top: 0, left: 0 }]).withExif(exifOf(meta)).jpeg({ quality: 80 }).toBuffer();
+  await putAtomic(dataDir, rel, jpg);
+  return jpg;
 }

@@ -22,7 +22,7 @@ export { IouTracker } from './rules/tracker.ts';
 export { replay, replayDetections, readMot, type ReplayOptions, type ReplayViolation, type MotDetections } from './replay.ts';
 export { iou as boxIou } from './rules/box.ts';
 export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
-export { writeEvidence } from './evidence.ts';
+export { annotatedEvidence, writeEvidence } from './evidence.ts';
 export { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
 export { RegionDetector, planCrops, mergeDetections, toFrame, greyMap, changeBoxes, WELL_FOUND_PX, type RegionJob, type RegionResult, type RegionSettings, type RegionsMode, type Crop, type Rect, type GreyMap } from './regions/index.ts';
 export { ensureInt8Model, cacheInt8Model, modelCacheDir } from './quantize/index.ts';

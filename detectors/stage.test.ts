@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { Camera, Detectors } from '../config/index.ts';
 import type { CameraT, DetectorsT } from '../config/index.ts';
 import { createMetricsRegistry, HealthRegistry, silentLogger } from '../core/index.ts';
-import { Detector, DetectorStage, detectorOptions, ensureDefaultModel, ensureInt8Model, readVideo, type Violation, type RgbFrame } from './index.ts';
+import { annotatedEvidence, Detector, DetectorStage, detectorOptions, ensureDefaultModel, ensureInt8Model, readVideo, type Violation, type RgbFrame } from './index.ts';
 import { until } from '../test/harness.ts';
 
 const VTEST = '/usr/share/doc/opencv-doc/examples/data/vtest.avi';
@@ -54,9 +54,19 @@ describe('DetectorStage on vtest.avi', () => {
     expect(v!.dwellS).toBeGreaterThanOrEqual(60);
     expect(v!.model.name).toBe('nanodet-g-416');
     expect(v!.box[1] + v!.box[3]).toBeLessThan(140);
-    const meta = await sharp(join(dataDir, v!.evidence!.annotated)).metadata();
-    expect(meta).toMatchObject({ format: 'jpeg', width: 768, height: 576 });
-    expect(existsSync(join(dataDir, v!.evidence!.clean))).toBe(true);
+    // The annotated JPEG is drawn when first read, from the clean one and the sidecar's overlay.
+    expect(existsSync(join(dataDir, v!.evidence!.annotated))).toBe(false);
+    const [drawn, again] = await Promise.all([annotatedEvidence(dataDir, v!.evidence!.annotated), annotatedEvidence(dataDir, v!.evidence!.annotated)]);
+    expect(again).toBe(drawn);
+    expect(await sharp(drawn!).metadata()).toMatchObject({ format: 'jpeg', width: 768, height: 576 });
+    expect(readFileSync(join(dataDir, v!.evidence!.annotated))).toEqual(drawn);
+    const clean = await sharp(join(dataDir, v!.evidence!.clean)).raw().toBuffer();
+    const annotated = await sharp(drawn!).raw().toBuffer();
+    // The caption bar darkens the bottom rows; the zone and boxes are drawn over the rest.
+    const rowMean = (b: Buffer, y: number) => { let t = 0; for (let x = 0; x < 768 * 3; x++) t += b[y * 768 * 3 + x]!; return t / (768 * 3); };
+    expect(rowMean(annotated, 570)).toBeLessThan(rowMean(clean, 570) * 0.7);
+    expect((await sharp(drawn!).metadata()).exif?.toString('latin1')).toContain('gridwatch camera cam-vtest');
+    expect(await annotatedEvidence(dataDir, v!.evidence!.clean.replace(/-clean\.jpg$/, '-nothing.jpg'))).toBeNull();
     const side = JSON.parse(readFileSync(join(dataDir, v!.evidence!.clean.replace(/-clean\.jpg$/, '.json')), 'utf8'));
     expect(side).toMatchObject({ camera: 'cam-vtest', violation: v!.id, model: { name: 'nanodet-g-416' } });
     expect(side.capture_time).toBe(new Date(v!.confirmedMs).toISOString());

@@ -3,6 +3,7 @@ import { isAbsolute, join, normalize, sep } from 'node:path';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { errorMessage, type Logger } from '../core/index.ts';
 import type { City } from '../config/index.ts';
+import { annotatedEvidence } from '../detectors/index.ts';
 import type { AlertArchive as AlertArchivePort, AlertDecision, AlertStatus, ConsoleAlert, ConsoleHub, EvidenceRef } from '../console/index.ts';
 import type { TelemetryStore } from '../telemetry/index.ts';
 
@@ -124,7 +125,9 @@ export class EngineAlertArchive implements AlertArchivePort {
   async #readLocal(path: string): Promise<Uint8Array | null> {
     const rel = normalize(path);
     if (isAbsolute(rel) || !rel.startsWith(`evidence${sep}`) || rel.split(sep).includes('..') || !rel.endsWith('.jpg')) return null;
-    return readFile(join(this.#d.dataDir, rel)).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength), () => null);
+    // An annotated JPEG is drawn the first time anyone asks for it (detectors/evidence.ts).
+    const jpeg = await (rel.endsWith('-annotated.jpg') ? annotatedEvidence(this.#d.dataDir, rel) : readFile(join(this.#d.dataDir, rel)).catch(() => null));
+    return jpeg ? new Uint8Array(jpeg.buffer, jpeg.byteOffset, jpeg.byteLength) : null;
   }
 
   async #load() {

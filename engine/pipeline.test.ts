@@ -24,7 +24,7 @@ describe('camera → detector → event → case, end to end', () => {
     const { writeFileSync } = await import('node:fs');
     const { stringify } = await import('yaml');
     writeFileSync(t.file, stringify(raw));
-    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: {} });
+    engine = new Engine({ addOns: [demoSimulators], city: loadCity(t.file), log: silentLogger(), env: { GRIDWATCH_ADMIN_PASSWORD: 'pipeline-admin-pw' } });
     await engine.start();
   }, 180_000);
   afterAll(async () => engine?.stop());
@@ -44,6 +44,14 @@ describe('camera → detector → event → case, end to end', () => {
     expect(c.reports[0]!.source).toMatchObject({ kind: 'camera', id: 'cam-0001', zone: 'kerb' });
     expect(['car', 'truck', 'bus']).toContain(c.reports[0]!.object!.class);
     expect(c.place.path[c.place.path.length - 1]).toBe(engine.city.cameras.get('cam-0001')!.cell);
+    // The operator's evidence photo: the annotated JPEG, drawn when first asked for, at the decoded size.
+    const login = await fetch(`${engine.httpUrl}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'pipeline-admin-pw' }) });
+    const photo = await fetch(`${engine.httpUrl}/api/alerts/${eventId}/evidence.jpg`, { headers: { cookie: login.headers.get('set-cookie')!.split(';')[0]! } });
+    expect(photo.status).toBe(200);
+    const { default: sharp } = await import('sharp');
+    const meta = await sharp(Buffer.from(await photo.arrayBuffer())).metadata();
+    expect(meta).toMatchObject({ format: 'jpeg', width: 640, height: 360 }); // the farm's stream, decoded whole
+    expect(meta.exif?.toString('latin1')).toContain('gridwatch camera cam-0001');
     // One van, one alert: ten more samples (the detector finds it as car and as truck now and
     // then) raise no second one.
     await new Promise((r) => setTimeout(r, 10_000));

@@ -52,21 +52,30 @@ describe('FrameSnapshots', () => {
     expect(got.map((g) => `${g.cameraId}@${g.captureTimeMs / 1000}`)).toEqual(['a@0', 'a@30', 'a@50', 'a@60', 'a@90', 'b@95']);
   });
 
-  it('rests each camera longer when the node has more cameras than maxPerS allows at the period', async () => {
+  it('rests each camera longer when the node has more cameras than maxPerS allows at the period, and first pictures wait their turn too', async () => {
     const got: FrameSnapshot[] = [];
+    let nowMs = 0;
     // Six cameras at no more than one JPEG per 10 s: each rests 60 s, not 30.
-    const snaps = new FrameSnapshots({ widthPx: 160, periodMs: 30_000, maxPerS: 0.1, watched: (id) => id === 'f', onSnapshot: (s) => got.push(s) });
+    const snaps = new FrameSnapshots({ widthPx: 160, periodMs: 30_000, maxPerS: 0.1, watched: (id) => id === 'f', onSnapshot: (s) => got.push(s), clock: () => nowMs });
     const w = 320, h = 180, rgb = new Uint8Array(w * h * 3).fill(128);
     const ids = ['a', 'b', 'c', 'd', 'e', 'f'];
     const round = async (s: number): Promise<string[]> => {
+      nowMs = s * 1000;
       const n = got.length;
       const made = ids.filter((id) => snaps.offer(id, s * 1000, w, h, rgb));
       await until(`the JPEGs at ${s} s`, () => got.length === n + made.length);
       return made;
     };
-    expect(await round(0)).toEqual(ids); // every camera's first sample
-    expect(await round(30)).toEqual(['f']); // only the watched one: the others rest 60 s
-    expect(await round(50)).toEqual(['f']);
-    expect(await round(60)).toEqual(ids);
+    // A start: every camera's first sample wants a picture, but they share the budget (the
+    // watched one does not wait), so 1,000 cameras do not make 1,000 JPEGs in one period.
+    expect(await round(0)).toEqual(['a', 'f']);
+    expect(await round(10)).toEqual(['b', 'f']);
+    expect(await round(20)).toEqual(['c', 'f']);
+    expect(await round(30)).toEqual(['d', 'f']);
+    expect(await round(40)).toEqual(['e', 'f']);
+    expect(await round(50)).toEqual(['f']); // every camera has one, none is 60 s old
+    expect(await round(60)).toEqual(['a', 'f']);
+    expect(await round(70)).toEqual(['b', 'f']);
+    expect(snaps.counts.rested).toBe(33); // 8 rounds of 5 unwatched cameras, 7 pictures made
   });
 });

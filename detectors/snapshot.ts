@@ -15,7 +15,7 @@ export interface SnapshotCounts {
   made: number;
   /** samples skipped because the camera's previous JPEG was still being made */
   skipped: number;
-  /** samples not made into a JPEG because the camera's last one is younger than the period and nobody is watching it */
+  /** samples not made into a JPEG because nobody is watching the camera and its last one is younger than the period, or the node's JPEGs a second are spent */
   rested: number;
   errors: number;
 }
@@ -45,27 +45,40 @@ export class FrameSnapshots {
   readonly #seen = new Map<string, number>();
   #cameras = 0;
   #countedAt = -Infinity;
+  #tokens: number;
+  #refilledAt: number;
   readonly counts: SnapshotCounts = { made: 0, skipped: 0, rested: 0, errors: 0 };
 
-  constructor(opts: { widthPx: number; quality?: number; periodMs?: number; maxPerS?: number; watched?: (cameraId: string) => boolean; onSnapshot: (s: FrameSnapshot) => void }) {
+  readonly #clock: () => number;
+
+  /** `clock`: milliseconds for the JPEGs-a-second budget (performance.now; tests step it). */
+  constructor(opts: { widthPx: number; quality?: number; periodMs?: number; maxPerS?: number; watched?: (cameraId: string) => boolean; onSnapshot: (s: FrameSnapshot) => void; clock?: () => number }) {
     this.#widthPx = opts.widthPx;
     this.#quality = opts.quality ?? 70;
     this.#periodMs = opts.periodMs ?? 0;
     this.#maxPerS = opts.maxPerS ?? Infinity;
     this.#watched = opts.watched ?? (() => false);
     this.#onSnapshot = opts.onSnapshot;
+    this.#clock = opts.clock ?? (() => performance.now());
+    this.#tokens = Math.max(1, this.#maxPerS);
+    this.#refilledAt = this.#clock();
   }
 
   /** Offers one sample's pixels (RGB, `width`×`height`); returns false when no JPEG is made of it. */
   offer(cameraId: string, captureTimeMs: number, width: number, height: number, rgb: Uint8Array): boolean {
     this.#see(cameraId);
     const last = this.#last.get(cameraId);
-    if (last !== undefined && captureTimeMs >= last && captureTimeMs - last < this.#restMs() && !this.#watched(cameraId)) {
+    const watched = this.#watched(cameraId);
+    if (last !== undefined && captureTimeMs >= last && captureTimeMs - last < this.#restMs() && !watched) {
       this.counts.rested++;
       return false;
     }
     if (this.#busy.has(cameraId)) {
       this.counts.skipped++;
+      return false;
+    }
+    if (!watched && !this.#takeToken()) {
+      this.counts.rested++;
       return false;
     }
     this.#busy.add(cameraId);
@@ -95,6 +108,23 @@ export class FrameSnapshots {
    */
   #restMs(): number {
     return Math.max(this.#periodMs, (1000 * this.#cameras) / this.#maxPerS);
+  }
+
+  /**
+   * One of the `maxPerS` JPEGs a second that unwatched cameras share (a second's worth may be
+   * saved up). The rests above keep the rate on average; this holds it in a burst: at a start,
+   * every camera's first sample wants its first picture, and 1,000 of them in the first period
+   * took a third of a core from decoding and detection (each waits its turn now, so the wall
+   * fills over `cameras / maxPerS` seconds; a tile an operator opens gets its camera's next sample).
+   */
+  #takeToken(): boolean {
+    if (!Number.isFinite(this.#maxPerS)) return true;
+    const now = this.#clock();
+    this.#tokens = Math.min(Math.max(1, this.#maxPerS), this.#tokens + ((now - this.#refilledAt) / 1000) * this.#maxPerS);
+    this.#refilledAt = now;
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
   }
 
   /** Counts the cameras offering samples now (one that moved to another node drops out after SEEN_MS). */

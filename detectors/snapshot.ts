@@ -115,7 +115,8 @@ export class FrameSnapshots {
    * saved up). The rests above keep the rate on average; this holds it in a burst: at a start,
    * every camera's first sample wants its first picture, and 1,000 of them in the first period
    * took a third of a core from decoding and detection (each waits its turn now, so the wall
-   * fills over `cameras / maxPerS` seconds; a tile an operator opens gets its camera's next sample).
+   * fills over `cameras / maxPerS` seconds; a camera an operator opens, in the zone editor or on the
+   * map, is watched and gets one from its next sample).
    */
   #takeToken(): boolean {
     if (!Number.isFinite(this.#maxPerS)) return true;

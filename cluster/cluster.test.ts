@@ -54,6 +54,24 @@ function maxDoubleHoldMs(lines: readonly Line[], diedAt: Record<string, number>)
   return worst;
 }
 
+/**
+ * For each camera `node` came to own after another node had it: how long after that node's
+ * report without it `node` first reported it (the hand-over's gap, from the ownership lines).
+ */
+function handOverGapsMs(lines: readonly Line[], node: string): Map<string, number> {
+  const releasedAt = new Map<string, number>();
+  const held = new Map<string, Set<string>>();
+  const gaps = new Map<string, number>();
+  for (const l of [...lines].sort((a, b) => a.t - b.t)) {
+    const before = held.get(l.node) ?? new Set<string>();
+    const now = new Set(l.owned);
+    if (l.node !== node) for (const cam of before) if (!now.has(cam)) releasedAt.set(cam, l.t);
+    if (l.node === node) for (const cam of now) if (!before.has(cam) && releasedAt.has(cam)) gaps.set(cam, l.t - releasedAt.get(cam)!);
+    held.set(l.node, now);
+  }
+  return gaps;
+}
+
 /** The same scenario on one nats-server and on a 3-server NATS cluster (nodes on different servers). */
 function leaseScenario(name: string, startNats: () => Promise<{ urls: string[]; stop(): Promise<void> }>, replicas: number): void {
 describe(name, () => {
@@ -109,9 +127,15 @@ describe(name, () => {
     startNode('node-4');
     const next = ['node-1', 'node-3', 'node-4'];
     await until(waiting('rebalance after join'), () => covered(next) && balanced(next), 20_000);
-    // The joining node took every camera from a node that released it: each comes marked as
-    // handed over (its ingest samples it at once). The first node to claim, on a fresh bucket: none.
-    expect(latest.get('node-4')!.handedOver).toEqual(latest.get('node-4')!.owned);
+    // The joining node took every camera from a node that released it: each it claimed while the
+    // release's delete marker lived (one lease period) comes marked as handed over (its ingest
+    // samples it at once). Under a loaded CI machine a claim can come later; those are not marked.
+    const n4 = latest.get('node-4')!;
+    const gaps = handOverGapsMs(history, 'node-4');
+    const inTime = n4.owned.filter((cam) => (gaps.get(cam) ?? Infinity) < LEASE_MS - 500);
+    expect(inTime.length, `hand-over gaps: ${JSON.stringify([...gaps.values()].sort((a, b) => a - b))}`).toBeGreaterThan(n4.owned.length / 2);
+    expect(n4.handedOver.filter((cam) => inTime.includes(cam))).toEqual(inTime);
+    expect(n4.owned).toEqual(expect.arrayContaining(n4.handedOver));
     expect(history.find((l) => l.owned.length > 0)!.handedOver).toEqual([]);
     expect(Date.now() - killedAt).toBeLessThan(60_000);
     // From every node's ownership reports: no camera was held by two nodes for longer than one

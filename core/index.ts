@@ -8,3 +8,4 @@ export { HealthRegistry, type ComponentHealth, type HealthSource, type HealthSta
 export { createMetricsRegistry, stageCounters, Counter, Gauge, Histogram, Registry, type StageCounters } from './metrics.ts';
 export { freePort, waitForPort } from './net.ts';
 export { seededRandom } from './random.ts';
+export { TokenBucket } from './token-bucket.ts';

@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { TokenBucket } from '../core/index.ts';
 
 /** The latest sampled frame of a camera as a small JPEG (for the console's camera wall and zone editor). */
 export interface FrameSnapshot {
@@ -45,11 +46,10 @@ export class FrameSnapshots {
   readonly #seen = new Map<string, number>();
   #cameras = 0;
   #countedAt = -Infinity;
-  #tokens: number;
-  #refilledAt: number;
   readonly counts: SnapshotCounts = { made: 0, skipped: 0, rested: 0, errors: 0 };
 
-  readonly #clock: () => number;
+  /** The JPEGs a second unwatched cameras share (see offer()). */
+  readonly #budget: TokenBucket;
 
   /** `clock`: milliseconds for the JPEGs-a-second budget (performance.now; tests step it). */
   constructor(opts: { widthPx: number; quality?: number; periodMs?: number; maxPerS?: number; watched?: (cameraId: string) => boolean; onSnapshot: (s: FrameSnapshot) => void; clock?: () => number }) {
@@ -59,9 +59,7 @@ export class FrameSnapshots {
     this.#maxPerS = opts.maxPerS ?? Infinity;
     this.#watched = opts.watched ?? (() => false);
     this.#onSnapshot = opts.onSnapshot;
-    this.#clock = opts.clock ?? (() => performance.now());
-    this.#tokens = Math.max(1, this.#maxPerS);
-    this.#refilledAt = this.#clock();
+    this.#budget = new TokenBucket(this.#maxPerS, opts.clock);
   }
 
   /** Offers one sample's pixels (RGB, `width`×`height`); returns false when no JPEG is made of it. */
@@ -77,7 +75,12 @@ export class FrameSnapshots {
       this.counts.skipped++;
       return false;
     }
-    if (!watched && !this.#takeToken()) {
+    // The rests above keep unwatched cameras at `maxPerS` JPEGs a second on average; the budget
+    // holds it in a burst: at a start every camera's first sample wants its first picture, and
+    // 1,000 of them in the first period took a third of a core from decoding and detection. Each
+    // waits its turn now, so the wall fills over `cameras / maxPerS` seconds; a camera an operator
+    // opens, in the zone editor or on the map, is watched and gets one from its next sample.
+    if (!watched && !this.#budget.take()) {
       this.counts.rested++;
       return false;
     }
@@ -108,24 +111,6 @@ export class FrameSnapshots {
    */
   #restMs(): number {
     return Math.max(this.#periodMs, (1000 * this.#cameras) / this.#maxPerS);
-  }
-
-  /**
-   * One of the `maxPerS` JPEGs a second that unwatched cameras share (a second's worth may be
-   * saved up). The rests above keep the rate on average; this holds it in a burst: at a start,
-   * every camera's first sample wants its first picture, and 1,000 of them in the first period
-   * took a third of a core from decoding and detection (each waits its turn now, so the wall
-   * fills over `cameras / maxPerS` seconds; a camera an operator opens, in the zone editor or on the
-   * map, is watched and gets one from its next sample).
-   */
-  #takeToken(): boolean {
-    if (!Number.isFinite(this.#maxPerS)) return true;
-    const now = this.#clock();
-    this.#tokens = Math.min(Math.max(1, this.#maxPerS), this.#tokens + ((now - this.#refilledAt) / 1000) * this.#maxPerS);
-    this.#refilledAt = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
   }
 
   /** Counts the cameras offering samples now (one that moved to another node drops out after SEEN_MS). */

@@ -1,6 +1,6 @@
 import type { AccessUnit, VideoCodec } from './rtsp/depacketizer.ts';
 import type { DecoderPool, FrameSize } from './decoder-pool.ts';
-import { errorMessage } from '../core/index.ts';
+import { errorMessage, TokenBucket } from '../core/index.ts';
 import type { CameraSample } from '../domain/index.ts';
 import { DecodeLine, type InLine } from './decode-line.ts';
 
@@ -129,8 +129,7 @@ export class Sampler {
   readonly #cams = new Map<string, Schedule>();
   /** Cameras with a keyframe waiting for a decoder; urgent: the rules are timing them, or they are due a reverify or starved. */
   readonly #line = new DecodeLine<Schedule>();
-  #tokens: number;
-  #lastRefill = performance.now();
+  readonly #budget: TokenBucket;
   #inFlight = 0;
   #timer: NodeJS.Timeout | undefined;
   readonly #dropped = { superseded: 0, decode: 0 };
@@ -143,7 +142,7 @@ export class Sampler {
 
   constructor(opts: SamplerOptions) {
     this.#opts = opts;
-    this.#tokens = Math.max(1, opts.decodeBudgetPerS);
+    this.#budget = new TokenBucket(opts.decodeBudgetPerS);
     this.#onTimeMs = opts.onTimeMs ?? 2000;
   }
 
@@ -301,21 +300,18 @@ export class Sampler {
 
   #pump(): void {
     const max = this.#opts.maxDecodesInFlight ?? 8;
-    const now = performance.now();
     const rate = this.#opts.decodeBudgetPerS;
-    this.#tokens = Math.min(Math.max(1, rate), this.#tokens + ((now - this.#lastRefill) / 1000) * rate);
-    this.#lastRefill = now;
     const nowMs = Date.now();
     const down = this.#opts.downstream;
     const full = (): boolean => down !== undefined && down.waiting() >= down.limit;
     const late = (s: Schedule): boolean => s.pending !== undefined && s.pending.dueMs + this.#onTimeMs < nowMs;
-    while (this.#line.size > 0 && this.#tokens >= 1 && this.#inFlight < max && !full()) {
+    while (this.#line.size > 0 && this.#budget.ready && this.#inFlight < max && !full()) {
       const s = this.#line.next(late);
       if (!s) break;
       const p = s.pending;
       s.pending = undefined;
       if (!p) continue;
-      this.#tokens -= 1;
+      this.#budget.take();
       this.#inFlight++;
       s.lastDecodeMs = nowMs;
       // Time left before this sample is late, less a margin for decoding itself.
@@ -331,9 +327,10 @@ export class Sampler {
         this.#pump();
       });
     }
-    if (this.#line.size > 0 && !this.#timer && (this.#tokens < 1 || full())) {
+    const spent = !this.#budget.ready;
+    if (this.#line.size > 0 && !this.#timer && (spent || full())) {
       // Out of budget, or the detectors are full (their results wake() it sooner).
-      this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, this.#tokens < 1 ? Math.ceil(1000 / Math.max(rate, 0.001)) : 50);
+      this.#timer = setTimeout(() => { this.#timer = undefined; this.#pump(); }, spent ? Math.ceil(1000 / Math.max(rate, 0.001)) : 50);
     }
   }
 }

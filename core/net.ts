@@ -1,7 +1,23 @@
 import { createServer } from 'node:net';
 
-/** A free TCP port on 127.0.0.1, chosen by the kernel, so that two runs never clash. */
-export function freePort(): Promise<number> {
+/** Ports this process has handed out: the kernel may offer a closed one again at once. */
+const handedOut = new Set<number>();
+
+/**
+ * A free TCP port on 127.0.0.1, chosen by the kernel, so that two runs never clash; never one
+ * this process has handed out before (a city's HTTP and MQTT ports once came out the same).
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 1; ; tries++) {
+    const port = await kernelPort();
+    if (!handedOut.has(port) || tries >= 50) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.unref();

@@ -3,7 +3,7 @@
  * and tracked objects) against today's whole-frame detector (the frame decoded at 640×360 and
  * squeezed into the model's input), side by side on the same scenes.
  *
- *   npm run bench -- small-objects [--samples 60] [--objects 6] [--max-crops 8] [--min-object-px 12] [--regions auto|zones] [--seed 1] [--precision fp32|int8] [--wide-input on|off] [--size-sweep]
+ *   npm run bench -- small-objects [--samples 60] [--objects 6] [--max-crops 8] [--min-object-px 12] [--regions auto|zones] [--seed 1] [--precision fp32|int8] [--wide-input on|off] [--model nanodet-g-416|yolov5s] [--size-sweep]
  *
  * Scenes: the objects NanoDet-g finds at full size in darknet's dog.jpg and person.jpg and in
  * frames of vtest.avi, shrunk so that their longer side is 12–96 px (one third in each band:
@@ -15,13 +15,15 @@
  * kinds as the rules take them (size-sweep.ts: the parking rule's vehicles are one, the non-motor
  * rule's bicycles and motorcycles another; `recall_same_label` asks for the very label); false = a
  * detection in the zone matching no object.
- * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: int8 and on, as the engine's).
+ * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: int8 and on, as the engine's);
+ * `--model yolov5s` runs the region detector on YOLOv5s (fp32) instead, beside today's NanoDet-g whole frame
+ * (`--precision` is then today's; `--size-sweep` measures YOLOv5s).
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
  * Last stdout line: one JSON object.
  */
 import { parseArgs } from 'node:util';
-import { Detector, detectorOptions, ensureDefaultModel, RegionDetector, type Crop, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
+import { Detector, detectorOptions, ensureDefaultModel, ensureYolov5s, RegionDetector, type Crop, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
 import { collectObjects, ios, iou, jpegRoundTrip, place, plazaBackground, resize, rng, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
 import { kindsOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
 
@@ -37,6 +39,7 @@ const { values: args } = parseArgs({
     'size-sweep': { type: 'boolean', default: false },
     precision: { type: 'string', default: 'int8' },
     'wide-input': { type: 'string', default: 'on' },
+    model: { type: 'string', default: 'nanodet-g-416' },
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
   },
 });
@@ -51,9 +54,14 @@ const CLIP = 4;
 // Set-up.
 ensureDefaultModel(args['data-dir']!);
 if (!['fp32', 'int8'].includes(args.precision!) || !['on', 'off'].includes(args['wide-input']!)) throw new Error('--precision fp32|int8, --wide-input on|off');
+if (!['nanodet-g-416', 'yolov5s'].includes(args.model!)) throw new Error('--model nanodet-g-416|yolov5s');
+// Today's detector: the engine's default model on the whole 640×360 frame.
 const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: args.precision as 'fp32' | 'int8', wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1));
-const regions = new RegionDetector(detector);
-const detectWhole = async (f: RgbFrame): Promise<Detection[]> => (await detector.detect(f)).detections;
+// The region detector's model: the same, or YOLOv5s (fp32, square and 416×256).
+if (args.model === 'yolov5s') ensureYolov5s(args['data-dir']!);
+const regionModel = args.model === 'yolov5s' ? await Detector.load(detectorOptions({ type: 'yolov5', score_threshold: 0.3, iou_threshold: 0.5, wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1)) : detector;
+const regions = new RegionDetector(regionModel);
+const detectWhole = async (f: RgbFrame): Promise<Detection[]> => (await regionModel.detect(f)).detections;
 // The objects are collected by the fp32 model on its square input whatever is measured, so that
 // runs with other settings place the same objects.
 const reference = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, wide_input: false }, args['data-dir']!, 1));
@@ -211,7 +219,7 @@ const a = summary(region), b = summary(today);
 const ratio = (x: number, y: number): number | null => (y > 0 ? Math.round((x / y) * 100) / 100 : null);
 const result = {
   bench: 'small-objects', samples: all.length, objects: all.reduce((n, s) => n + s.placed.length, 0), frame: `${W}x${H}`, today_frame: `${TODAY.width}x${TODAY.height}`,
-  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: detector.name, precision: args.precision, wide_input: args['wide-input'] === 'on',
+  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: regionModel.name, today_model: detector.name, precision: args.precision, wide_input: args['wide-input'] === 'on',
   objects_per_band: region.total,
   region: a, whole_frame_today: b,
   recall_ratio_12_24: ratio(a.recall_12_24, b.recall_12_24), recall_ratio_24_48: ratio(a.recall_24_48, b.recall_24_48),
@@ -220,4 +228,5 @@ const result = {
   note: 'CPU ms on a shared 2-core machine; compare the two columns of one run only',
 };
 await detector.release();
+if (regionModel !== detector) await regionModel.release();
 process.stdout.write(`${JSON.stringify(result)}\n`);

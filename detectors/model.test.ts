@@ -132,7 +132,8 @@ describe('model loading errors', () => {
 
   it('refuses NanoDet under the yolov8 or yolov5 adapter, with the shapes', async () => {
     for (const type of ['yolov8', 'yolov5'] as const) {
-      const err = await Detector.load(detectorOptions({ ...base, type }, DATA)).catch((e: unknown) => e);
+      // The NanoDet file named: without a path, yolov5 means the built-in YOLOv5s.
+      const err = await Detector.load(detectorOptions({ ...base, type, path: ensureDefaultModel(DATA) }, DATA)).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ModelLoadError);
       expect((err as Error).message).toMatch(new RegExp(`a ${type} model has`));
     }

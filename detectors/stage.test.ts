@@ -157,5 +157,23 @@ describe('DetectorStage on vtest.avi', () => {
     expect(auto.status.inferences).toBeGreaterThan(auto.status.inferred);
     expect(auto.metric).toBe(auto.status.inferences);
   }, 180_000);
+
+  it('with detectors.model.type yolov5 and no path runs YOLOv5s, on the whole frame and on region crops', async () => {
+    const frames: RgbFrame[] = [];
+    for await (const f of readVideo(VTEST, 1, 2)) frames.push(f);
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-yolov5s-'));
+    const camera = Value.Default(Camera, { id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4, detect: { regions: 'auto' },
+      zones: [{ id: 'top-curb', type: 'no_parking', dwell_s: 60, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] }] }) as CameraT;
+    const results: { detections: { label: string }[]; inferences: number }[] = [];
+    const stage = new DetectorStage({ cameras: [camera], config: Value.Default(Detectors, { workers: 1, gate_threshold: 0, model: { type: 'yolov5' } }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir }, onViolation: () => undefined, onDetections: (r) => { results.push(r); } });
+    await stage.start();
+    expect(stage.status().pool.model).toMatchObject({ name: 'yolov5s' });
+    frames.forEach((f, i) => stage.submit({ cameraId: 'cam-vtest', captureTimeMs: 1_700_000_000_000 + i * 1000, width: f.width, height: f.height, rgb: f.rgb.slice() }));
+    await until('two results', () => results.length === 2, 60_000);
+    await stage.stop();
+    expect(results.every((r) => r.inferences > 1)).toBe(true);
+    // The plaza's walkers.
+    expect(results.every((r) => r.detections.filter((d) => d.label === 'person').length >= 3)).toBe(true);
+  }, 120_000);
 });
 

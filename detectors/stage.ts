@@ -6,7 +6,7 @@ import { errorMessage, type ComponentHealth, type HealthRegistry, type Logger, t
 import { STALL_CLASSES, VEHICLE_CLASSES, type CameraT, type DetectorsT } from '../config/index.ts';
 import type { RegionSettings } from './regions/index.ts';
 import type { Detection } from './types.ts';
-import { ensureDefaultModel } from './convert/index.ts';
+import { ensureDefaultModel, ensureYolov5s } from './convert/index.ts';
 import { ensureInt8Model } from './quantize/index.ts';
 import { writeEvidence } from './evidence.ts';
 import { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
@@ -98,7 +98,9 @@ export class DetectorStage {
   }
 
   async start(): Promise<void> {
-    if (this.#opts.config.model.path === undefined) {
+    if (this.#opts.config.model.path === undefined && this.#opts.config.model.type === 'yolov5') {
+      ensureYolov5s(this.#opts.ctx.dataDir);
+    } else if (this.#opts.config.model.path === undefined) {
       ensureDefaultModel(this.#opts.ctx.dataDir);
       if (this.#opts.config.model.precision === 'int8') {
         try {

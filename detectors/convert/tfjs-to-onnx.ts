@@ -1,12 +1,13 @@
 import { ModelConvertError } from '../errors.ts';
 import { DataType, encodeModel, type OnnxAttr, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnx-proto.ts';
+import { optimise } from './peephole.ts';
 import type { ConstTensor, TfAttr, TfGraph, TfNode } from './tfjs-graph.ts';
 
 /** The TF ops the converter handles; anything else is refused by name. */
 export const SUPPORTED_OPS = [
   'Placeholder', 'Const', 'Identity', 'SparseToDense',
   'Add', 'AddV2', 'Sub', 'Mul', 'RealDiv',
-  'Conv2D', 'DepthwiseConv2dNative', 'MaxPool', 'AvgPool',
+  'Conv2D', '_FusedConv2D', 'DepthwiseConv2dNative', 'MaxPool', 'AvgPool',
   'Pad', 'PadV2', 'Transpose', 'Reshape', 'ConcatV2', 'SplitV', 'Split',
   'ResizeBilinear', 'ResizeNearestNeighbor',
   'Relu', 'Relu6', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Softmax',
@@ -55,6 +56,21 @@ function topoSort(nodes: TfNode[]): TfNode[] {
   return out;
 }
 
+/** The nodes the outputs depend on. */
+function needed(nodes: TfNode[], outputs: string[]): TfNode[] {
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const keep = new Set<string>();
+  const stack = outputs.map((o) => o.split(':')[0]!);
+  while (stack.length) {
+    const name = stack.pop()!;
+    const n = byName.get(name);
+    if (!n || keep.has(name)) continue;
+    keep.add(name);
+    for (const i of n.input ?? []) stack.push(ref(i).split(':')[0]!);
+  }
+  return nodes.filter((n) => keep.has(n.name));
+}
+
 function broadcastBinary(a: ConstTensor, b: ConstTensor, f: (x: number, y: number) => number): ConstTensor {
   const big = size(a.dims) >= size(b.dims) ? a : b;
   const n = size(big.dims);
@@ -71,8 +87,13 @@ function broadcastBinary(a: ConstTensor, b: ConstTensor, f: (x: number, y: numbe
 export interface ConvertOptions {
   producerVersion?: string;
   metadata?: Record<string, string>;
-  /** Another input size than the graph's NCHW own: every fixed resize size is scaled with it (must come out whole). */
+  /** Another input size than the graph's own: every fixed resize size is scaled with it (must come out whole). */
   input?: { width: number; height: number };
+  /**
+   * Graph tensors to stop at instead of the signature's outputs; only what they need is
+   * converted (e.g. YOLOv5's three head convolutions, leaving its fixed-size box decoding out).
+   */
+  outputs?: string[];
 }
 
 /**
@@ -113,14 +134,19 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
   /** A data input: a tensor made by another node, or a constant turned into an initializer. */
   const data = (input: string): string => {
     const c = constOf(input);
-    return c ? addInit(ref(input), c) : ref(input);
+    if (c) return addInit(ref(input), c);
+    return nhwcInput && ref(input) === graph.inputs[0]!.name ? `${ref(input)}/__nhwc` : ref(input);
   };
   const emit = (opType: string, inputs: string[], outputs: string[], attrs: OnnxAttr[] = [], name?: string): void => {
     nodes.push({ name: name ?? `${outputs[0]}/${opType}`, opType, inputs, outputs, attrs });
   };
   const tmp = (base: string): string => `${base}/__${serial++}`;
-  const [, , baseH = -1, baseW = -1] = graph.inputs[0]?.dims ?? [];
-  if (options.input && (graph.inputs.length !== 1 || baseH <= 0 || baseW <= 0)) throw new ModelConvertError(`another input size needs one fixed NCHW input; the graph has ${graph.inputs.length}`);
+  // An NHWC image input (TF's own layout, e.g. YOLOv5's export) becomes an NCHW one, transposed back inside.
+  const nhwcInput = graph.inputs.length === 1 && graph.inputs[0]!.dims.length === 4 && graph.inputs[0]!.dims[3] === 3 && graph.inputs[0]!.dims[1] !== 3;
+  const inputDims = nhwcInput ? [0, 3, 1, 2].map((k) => graph.inputs[0]!.dims[k]!) : graph.inputs[0]?.dims ?? [];
+  const [, , baseH = -1, baseW = -1] = inputDims;
+  if (options.input && (graph.inputs.length !== 1 || baseH <= 0 || baseW <= 0)) throw new ModelConvertError(`another input size needs one fixed image input; the graph has ${graph.inputs.length}`);
+  if (nhwcInput) emit('Transpose', [graph.inputs[0]!.name], [`${graph.inputs[0]!.name}/__nhwc`], [{ name: 'perm', ints: TO_NHWC }]);
   /** A fixed [h, w] of the graph's own input size, at the requested one (a fully convolutional network, e.g. NanoDet-g at 416×256). */
   const scaledHw = (node: TfNode, hw: number[]): number[] => {
     const out = options.input ? [hw[0]! * (options.input.height / baseH), hw[1]! * (options.input.width / baseW)] : hw;
@@ -136,7 +162,8 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
     emit('Transpose', [y], [node.name], [{ name: 'perm', ints: TO_NHWC }]);
   };
 
-  for (const node of topoSort(graph.nodes)) {
+  const outputs = (options.outputs ?? graph.outputs).map((o) => ref(o));
+  for (const node of topoSort(needed(graph.nodes, outputs))) {
     const inputs = (node.input ?? []).filter((i) => !i.startsWith('^'));
     const allConst = inputs.length > 0 && inputs.every((i) => constOf(i));
     const attr = node.attr ?? {};
@@ -219,6 +246,7 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
         break;
       }
       case 'Conv2D':
+      case '_FusedConv2D':
       case 'DepthwiseConv2dNative': {
         if (str(attr['data_format']) && str(attr['data_format']) !== 'NHWC') throw new ModelConvertError(`${node.op} ${node.name}: only NHWC is handled`);
         const w = needConst(node, 1);
@@ -247,7 +275,16 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
         if (padding === 'SAME') attrs.push({ name: 'auto_pad', s: 'SAME_UPPER' });
         else if (padding === 'VALID') attrs.push({ name: 'pads', ints: [0, 0, 0, 0] });
         else throw new ModelConvertError(`${node.op} ${node.name}: padding ${padding} is not handled`);
-        wrapNhwc(node, 'Conv', (x) => [x, wName], attrs);
+        if (node.op !== '_FusedConv2D') {
+          wrapNhwc(node, 'Conv', (x) => [x, wName], attrs);
+          break;
+        }
+        // TF's grappler fused the bias in: a conv, then an Add the peephole pass folds back into it.
+        const fused = (attr['fused_ops']?.list?.s ?? []).map((v) => Buffer.from(v, 'base64').toString());
+        if (fused.length !== 1 || fused[0] !== 'BiasAdd') throw new ModelConvertError(`_FusedConv2D ${node.name}: fused ops [${fused}] are not handled, only [BiasAdd]`);
+        const conv = tmp(node.name);
+        wrapNhwc({ ...node, name: conv }, 'Conv', (x) => [x, wName], attrs);
+        emit('Add', [conv, data(inputs[2]!)], [node.name]);
         break;
       }
       case 'MaxPool':
@@ -269,9 +306,11 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
         const bilinear = node.op === 'ResizeBilinear';
         const attrs: OnnxAttr[] = [
           { name: 'mode', s: bilinear ? 'linear' : 'nearest' },
-          { name: 'coordinate_transformation_mode', s: align ? 'align_corners' : half ? (bilinear ? 'half_pixel' : 'tf_half_pixel_for_nn') : 'asymmetric' },
+          { name: 'coordinate_transformation_mode', s: align ? 'align_corners' : half ? 'half_pixel' : 'asymmetric' },
         ];
-        if (!bilinear) attrs.push({ name: 'nearest_mode', s: align ? 'round_prefer_ceil' : 'floor' });
+        // TF's half-pixel nearest, floor((x + 0.5)·in/out), is ONNX's half_pixel rounded half up
+        // (its own tf_half_pixel_for_nn is deprecated, and onnxruntime warns at every load).
+        if (!bilinear) attrs.push({ name: 'nearest_mode', s: align || half ? 'round_prefer_ceil' : 'floor' });
         // sizes over all four NHWC axes, N and C taken from the input's shape at run time
         // (ORT's transpose optimiser mishandles Resize with `axes`).
         const x = data(inputs[0]!);
@@ -291,7 +330,6 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
     }
   }
 
-  const outputs = graph.outputs.map((o) => ref(o));
   optimise(nodes, initializers, new Set(outputs));
   return {
     irVersion: 8,
@@ -301,95 +339,10 @@ export function convertTfjsGraph(graph: TfGraph, options: ConvertOptions = {}): 
     graphName: 'converted',
     nodes,
     initializers: [...initializers.values()].filter((t) => nodes.some((n) => n.inputs.includes(t.name))),
-    inputs: graph.inputs.map((i) => ({ name: i.name, elemType: DataType.FLOAT, dims: (options.input ? [i.dims[0]!, i.dims[1]!, options.input.height, options.input.width] : i.dims).map((d) => (d < 0 ? 'batch' : d)) })),
+    inputs: graph.inputs.map((i) => ({ name: i.name, elemType: DataType.FLOAT, dims: (options.input ? [inputDims[0]!, inputDims[1]!, options.input.height, options.input.width] : inputDims).map((d) => (d < 0 ? 'batch' : d)) })),
     outputs: outputs.map((name) => ({ name, elemType: DataType.FLOAT, dims: null })),
     metadata: options.metadata ?? {},
   };
-}
-
-function permOf(n: OnnxNode): number[] {
-  const a = n.attrs.find((x) => x.name === 'perm');
-  return a && 'ints' in a ? a.ints : [];
-}
-
-/** Peephole passes: compose transposes, drop identities, fold bias adds and zero pads into convs. */
-function optimise(nodes: OnnxNode[], inits: Map<string, OnnxTensor>, graphOutputs: Set<string>): void {
-  const producer = (): Map<string, OnnxNode> => new Map(nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
-  const consumers = (): Map<string, OnnxNode[]> => {
-    const m = new Map<string, OnnxNode[]>();
-    for (const n of nodes) for (const i of n.inputs) { if (!m.has(i)) m.set(i, []); m.get(i)!.push(n); }
-    return m;
-  };
-  const rename = (from: string, to: string): void => {
-    for (const n of nodes) n.inputs = n.inputs.map((i) => (i === from ? to : i));
-  };
-  const remove = (n: OnnxNode): void => { nodes.splice(nodes.indexOf(n), 1); };
-  const single = (c: Map<string, OnnxNode[]>, t: string): boolean => (c.get(t)?.length ?? 0) === 1 && !graphOutputs.has(t);
-
-  for (let changed = true; changed;) {
-    changed = false;
-    const prod = producer();
-    const cons = consumers();
-    for (const n of nodes) {
-      if (n.opType !== 'Transpose') continue;
-      const p = prod.get(n.inputs[0]!);
-      if (!p || p.opType !== 'Transpose' || !single(cons, p.outputs[0]!)) continue;
-      const p1 = permOf(p);
-      const p2 = permOf(n);
-      const composed = p2.map((i) => p1[i]!);
-      remove(p);
-      if (composed.every((v, i) => v === i) && !graphOutputs.has(n.outputs[0]!)) {
-        remove(n);
-        rename(n.outputs[0]!, p.inputs[0]!);
-      } else {
-        n.inputs = [p.inputs[0]!];
-        n.attrs = [{ name: 'perm', ints: composed }];
-      }
-      changed = true;
-      break;
-    }
-    if (changed) continue;
-    // Conv -> Transpose(NHWC) -> Add(bias[C]) -> Transpose(NCHW)  =>  Conv with bias.
-    for (const add of nodes) {
-      if (add.opType !== 'Add') continue;
-      const ti = add.inputs.findIndex((i) => prod.get(i)?.opType === 'Transpose');
-      if (ti < 0) continue;
-      const t1 = prod.get(add.inputs[ti]!)!;
-      const bias = inits.get(add.inputs[1 - ti]!);
-      const conv = prod.get(t1.inputs[0]!);
-      const after = cons.get(add.outputs[0]!) ?? [];
-      if (!conv || conv.opType !== 'Conv' || conv.inputs.length !== 2 || !bias || bias.dims.length !== 1) continue;
-      if (permOf(t1).join() !== TO_NHWC.join() || !single(cons, conv.outputs[0]!) || !single(cons, t1.outputs[0]!)) continue;
-      if (after.length !== 1 || after[0]!.opType !== 'Transpose' || permOf(after[0]!).join() !== TO_NCHW.join() || graphOutputs.has(add.outputs[0]!)) continue;
-      const t2 = after[0]!;
-      conv.inputs.push(bias.name);
-      remove(t1);
-      remove(add);
-      remove(t2);
-      if (graphOutputs.has(t2.outputs[0]!)) conv.outputs = [t2.outputs[0]!];
-      else rename(t2.outputs[0]!, conv.outputs[0]!);
-      changed = true;
-      break;
-    }
-    if (changed) continue;
-    // Pad with zeros on H and W only, feeding a Conv  =>  Conv pads.
-    for (const pad of nodes) {
-      if (pad.opType !== 'Pad' || pad.inputs.length !== 2) continue;
-      const next = cons.get(pad.outputs[0]!) ?? [];
-      if (next.length !== 1 || next[0]!.opType !== 'Conv' || graphOutputs.has(pad.outputs[0]!)) continue;
-      const conv = next[0]!;
-      const padsT = inits.get(pad.inputs[1]!);
-      const convPads = conv.attrs.find((a) => a.name === 'pads');
-      if (!padsT || !convPads || !('ints' in convPads) || convPads.ints.some((v) => v !== 0)) continue;
-      const p = Array.from(new BigInt64Array(padsT.raw.slice().buffer), Number);
-      if (p.length !== 8 || p[0] || p[1] || p[4] || p[5]) continue;
-      convPads.ints = [p[2]!, p[3]!, p[6]!, p[7]!];
-      conv.inputs[0] = pad.inputs[0]!;
-      remove(pad);
-      changed = true;
-      break;
-    }
-  }
 }
 
 export { encodeModel };

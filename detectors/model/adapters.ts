@@ -217,9 +217,63 @@ function yolov8(model: string, inputs: readonly TensorInfo[], outputs: readonly 
   };
 }
 
-/** YOLOv5 export: one output [1, N, 5+nc]: cx,cy,w,h, objectness, class scores. */
+/** YOLOv5's own anchors (w, h in input pixels) for strides 8, 16 and 32, three per stride. */
+export const YOLOV5_ANCHORS: readonly (readonly number[])[] = [[10, 13, 16, 30, 33, 23], [30, 61, 62, 45, 59, 119], [116, 90, 156, 198, 373, 326]];
+
+/**
+ * YOLOv5 cut at its three head convolutions (NHWC [1, H/s, W/s, 3·(5+nc)] for s = 8, 16, 32),
+ * boxes decoded here with YOLOv5's anchors: the network stays fully convolutional, so it runs
+ * at any input that is a multiple of 32 (416×416, 416×256), where the exported graph's own
+ * decoding is fixed to the size it was exported at.
+ */
+function yolov5Heads(model: string, input: InputShape, outputs: readonly TensorInfo[], nc: number): ModelAdapter {
+  const { name: inputName, size, width, height } = input;
+  const per = 3 * (5 + nc);
+  if (width % 32 !== 0 || height % 32 !== 0) throw new ModelLoadError(`${model}: a YOLOv5 head model needs an input that is a multiple of 32; it takes ${width}x${height}`);
+  const levels = [8, 16, 32].map((stride, i) => ({ stride, nx: width / stride, ny: height / stride, anchors: YOLOV5_ANCHORS[i]! }));
+  const cand = new Candidates();
+  const sig = (v: number): number => 1 / (1 + Math.exp(-v));
+  // Raw logits: a cell's objectness must pass the threshold before its classes are looked at.
+  return {
+    type: 'yolov5', inputSize: size, inputWidth: width, inputHeight: height, inputName, defaultResize: 'letterbox', norm: YOLO_NORM,
+    decode(out, t, o) {
+      const minLogit = Math.log(o.scoreThreshold / (1 - o.scoreThreshold));
+      for (const name of outputs.map((x) => x.name)) {
+        const y = out[name]!;
+        const lv = levels.find((l) => l.nx * l.ny * per === y.length);
+        if (!lv) throw new ModelLoadError(`${model}: output ${name} has ${y.length} values, which fits no stride of a ${width}x${height} input with ${nc} classes`);
+        const cells = lv.nx * lv.ny;
+        for (let c = 0; c < cells; c++) {
+          for (let a = 0; a < 3; a++) {
+            const base = c * per + a * (5 + nc);
+            if (y[base + 4]! < minLogit) continue;
+            const obj = sig(y[base + 4]!);
+            let best = -1;
+            let bestScore = o.scoreThreshold;
+            for (let k = 0; k < nc; k++) {
+              const s = obj * sig(y[base + 5 + k]!);
+              if (s > bestScore) { bestScore = s; best = k; }
+            }
+            if (best < 0) continue;
+            const gx = c % lv.nx, gy = (c / lv.nx) | 0;
+            const cx = (sig(y[base]!) * 2 - 0.5 + gx) * lv.stride;
+            const cy = (sig(y[base + 1]!) * 2 - 0.5 + gy) * lv.stride;
+            const w = (sig(y[base + 2]!) * 2) ** 2 * lv.anchors[2 * a]!;
+            const h = (sig(y[base + 3]!) * 2) ** 2 * lv.anchors[2 * a + 1]!;
+            cand.push(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, bestScore, best);
+          }
+        }
+      }
+      return cand.finish(t, o);
+    },
+  };
+}
+
+/** YOLOv5 export: one output [1, N, 5+nc]: cx,cy,w,h, objectness, class scores; or its three head convolutions (yolov5Heads). */
 function yolov5(model: string, inputs: readonly TensorInfo[], outputs: readonly TensorInfo[], nc: number, configured: number | undefined): ModelAdapter {
-  const { name: inputName, size, width, height } = checkInput(model, inputs, configured);
+  const input = checkInput(model, inputs, configured);
+  if (outputs.length === 3 && outputs.every((o) => o.shape.length === 0 || o.shape.length === 4)) return yolov5Heads(model, input, outputs, nc);
+  const { name: inputName, size, width, height } = input;
   const o0 = outputs[0];
   if (outputs.length < 1 || !o0 || o0.shape.length !== 3 || (dim(o0.shape[2]) !== undefined && dim(o0.shape[2]) !== 5 + nc)) {
     throw new ModelLoadError(`${model}: a yolov5 model has an output [1, N, 5+${nc}]; found ${outputs.map((o) => `${o.name} [${o.shape}]`).join(', ')}`);

@@ -5,16 +5,13 @@
  * the quantiser's version and copied from there.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
-import { int8ModelPath, NANODET_INT8_VERSION, wideModelPath, writeModelFile } from '../convert/index.ts';
+import { int8ModelPath, modelCacheDir, NANODET_INT8_VERSION, wideModelPath, writeModelFile } from '../convert/index.ts';
+
+export { modelCacheDir };
 import { quantizeFile } from './calibrate.ts';
 import { calibrationFrames } from './run.ts';
 
-/** `GRIDWATCH_MODEL_CACHE`, else `$XDG_CACHE_HOME/gridwatch/models`, else `~/.cache/gridwatch/models`. */
-export function modelCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  return env['GRIDWATCH_MODEL_CACHE'] ?? join(env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'gridwatch', 'models');
-}
 
 /** Where the cache keeps the files of this quantiser version. */
 function cacheFolder(cacheDir: string): string {

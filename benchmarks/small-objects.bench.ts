@@ -23,7 +23,7 @@
  * Last stdout line: one JSON object.
  */
 import { parseArgs } from 'node:util';
-import { Detector, detectorOptions, ensureDefaultModel, ensureYolov5s, RegionDetector, type Crop, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
+import { Detector, detectorOptions, ensureDefaultModel, ensureYolov5s, RegionDetector, type Crop, type DeferredRegion, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
 import { collectObjects, ios, iou, jpegRoundTrip, place, plazaBackground, resize, rng, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
 import { kindsOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
 
@@ -179,6 +179,7 @@ const cpu = (): number => { const u = process.cpuUsage(); return (u.user + u.sys
 let prevGrey: GreyMap | undefined;
 let tracked: Detection[] = [];
 let cursor = 0;
+let deferred: DeferredRegion[] = [];
 for (let i = 0; i < all.length; i++) {
   const s = all[i]!;
   let c0 = cpu();
@@ -190,13 +191,14 @@ for (let i = 0; i < all.length; i++) {
   score(today, s, todayDets);
 
   c0 = cpu();
-  const r = await regions.detect(s.frame, { settings, tracked: tracked.map((d) => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] })), previousGrey: prevGrey, tileCursor: cursor });
+  const r = await regions.detect(s.frame, { settings, tracked: tracked.map((d) => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] })), previousGrey: prevGrey, tileCursor: cursor, deferred });
   region.cpuMs.push(cpu() - c0);
   region.inferences += r.inferences;
   prevGrey = r.grey;
   // The engine follows the classes its zones use; here, the kinds placed.
   tracked = r.detections.filter((d) => LOOKED_FOR.has(d.label));
   cursor += r.tilesVisited;
+  deferred = r.deferred;
   score(region, s, r.detections, r.crops);
   if ((i + 1) % 10 === 0) log(`${i + 1}/${all.length} samples`);
 }

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, stageCounters, type Registry, type StageCoun
 import { THUMB_H, THUMB_W, thumbDiff, thumbnail } from '../gate.ts';
 import type { Detection } from '../types.ts';
 import { reverifyDue, type CameraSample } from '../../domain/index.ts';
-import type { GreyMap, RegionJob, RegionSettings } from '../regions/index.ts';
+import type { DeferredRegion, GreyMap, RegionJob, RegionSettings } from '../regions/index.ts';
 
 /** The pool's per-camera queue state and the metric handles it is counted with, made once. */
 
@@ -48,6 +48,8 @@ export interface CameraState {
   greyAtMs: number;
   /** Next zone tile to look at (zones with more tiles than the crop budget are covered in turns). */
   tileCursor: number;
+  /** Changes the latest inferred sample's crop budget left out: its next sample crops them first. */
+  deferredChanges: DeferredRegion[];
   times: Ring;
   depth: Gauge.Internal<'camera'> | undefined;
   drops: Counter.Internal | undefined;
@@ -95,7 +97,7 @@ export function newCameraState(id: string, m: PoolMetrics): CameraState {
     id, queue: [], scheduled: false,
     thumb: new Float32Array(THUMB_W * THUMB_H), scratch: new Float32Array(THUMB_W * THUMB_H), hasThumb: false,
     lastInferCaptureMs: -Infinity, lastSampleCaptureMs: -Infinity, lastDetections: [], inflight: 0, deferred: [],
-    received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, inferences: 0, grey: undefined, greyAtMs: -Infinity, tileCursor: 0, times: new Ring(64),
+    received: 0, inferred: 0, gated: 0, dropped: 0, errors: 0, inferences: 0, grey: undefined, greyAtMs: -Infinity, tileCursor: 0, deferredChanges: [], times: new Ring(64),
     depth: m.depth?.labels({ camera: id }),
     drops: m.drops?.labels({ camera: id }),
   };
@@ -118,13 +120,13 @@ export function regionJob(c: CameraState, settings: (RegionSettings & { trackCla
   const tracked = c.lastDetections.filter((d) => !trackClasses || trackClasses.has(d.label)).map((d) => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] }));
   // A copy: two samples of one camera may be in workers at once.
   const previousGrey = c.grey && { ...c.grey, data: c.grey.data.slice() };
-  return { settings: plain, tracked, previousGrey, tileCursor: c.tileCursor };
+  return { settings: plain, tracked, previousGrey, tileCursor: c.tileCursor, deferred: c.deferredChanges };
 }
 
-/** After a result: the zone tiles it looked at, and its grey map unless a later sample's is kept already. */
-export function keepRegionState(c: CameraState, captureTimeMs: number, r: { tilesVisited: number; grey?: GreyMap | undefined }): void {
+/** After a result: the zone tiles it looked at, and its grey map and deferred changes unless a later sample's are kept already. */
+export function keepRegionState(c: CameraState, captureTimeMs: number, r: { tilesVisited: number; grey?: GreyMap | undefined; deferred?: DeferredRegion[] }): void {
   c.tileCursor += r.tilesVisited;
-  if (r.grey && captureTimeMs >= c.greyAtMs) { c.grey = r.grey; c.greyAtMs = captureTimeMs; }
+  if (r.grey && captureTimeMs >= c.greyAtMs) { c.grey = r.grey; c.greyAtMs = captureTimeMs; c.deferredChanges = r.deferred ?? []; }
 }
 
 /**

@@ -43,7 +43,7 @@ port.on('message', (msg: ToWorker) => {
           const r = await regions!.detect({ width: msg.width, height: msg.height, rgb: msg.rgb }, msg.regions);
           const transfer = transferable(msg.rgb);
           if (r.grey) transfer.push(r.grey.data.buffer as ArrayBuffer);
-          send({ type: 'result', job: msg.job, detections: r.detections, inferenceMs: r.inferenceMs, inferences: r.inferences, grey: r.grey, tilesVisited: r.tilesVisited, rgb: msg.rgb }, transfer);
+          send({ type: 'result', job: msg.job, detections: r.detections, inferenceMs: r.inferenceMs, inferences: r.inferences, grey: r.grey, tilesVisited: r.tilesVisited, deferred: r.deferred, rgb: msg.rgb }, transfer);
         } catch (err) {
           send({ type: 'error', job: msg.job, code: err instanceof GridwatchError ? err.code : 'DETECT_INFERENCE', message: err instanceof Error ? err.message : String(err), rgb: msg.rgb }, transferable(msg.rgb));
         }

@@ -1,6 +1,6 @@
 import type { Detection } from '../types.ts';
 import type { DetectorOptions } from '../model/detector.ts';
-import type { GreyMap, RegionJob } from '../regions/index.ts';
+import type { DeferredRegion, GreyMap, RegionJob } from '../regions/index.ts';
 
 /** Messages from the pool to a detector worker. */
 export type ToWorker =
@@ -17,6 +17,6 @@ export type FromWorker =
   | { type: 'boot' }
   | { type: 'ready'; name: string; version: string; warmupMs: number }
   /** `rgb` comes back (transferred) so the pool can hand the frame on, e.g. to evidence. */
-  /** `inferences`: model runs (whole frame and crops); `grey`: the sample's grey map for the camera's next change regions. */
-  | { type: 'result'; job: number; detections: Detection[]; inferenceMs: number; inferences: number; grey?: GreyMap | undefined; tilesVisited: number; rgb: Uint8Array }
+  /** `inferences`: model runs (whole frame and crops); `grey`: the sample's grey map for the camera's next change regions; `deferred`: changes its crop budget left out. */
+  | { type: 'result'; job: number; detections: Detection[]; inferenceMs: number; inferences: number; grey?: GreyMap | undefined; tilesVisited: number; deferred: DeferredRegion[]; rgb: Uint8Array }
   | { type: 'error'; job: number | null; code: string; message: string; rgb?: Uint8Array };

@@ -72,28 +72,41 @@ export function tiles(r: Rect, side: number, width: number, height: number): Rec
   return out;
 }
 
-interface Region { r: Rect; why: 'track' | 'change'; scale: number; side: number }
+/** A change region an earlier sample's crop budget left without a crop, and how many samples it has waited. */
+export interface DeferredRegion extends Rect {
+  age: number;
+}
+
+/** Samples a change region may wait for a crop before it is given up. */
+export const MAX_DEFERRED_SAMPLES = 3;
+
+interface Region { r: Rect; why: 'track' | 'change'; scale: number; side: number; deferred: boolean }
 
 /**
  * Crops around tracked objects and changes: smallest objects first, each crop placed to hold as
  * many other regions as fit in it at its scale (a larger object in a crop scaled for a smaller
  * one is seen all the better, as long as it fits), then crops holding more regions before others.
  */
-function clusterCrops(p: PlanInput, wholeScale: number): Crop[] {
-  const { width, height, inputSize, settings } = p;
+/** Tracked objects, changes and deferred changes that need a crop, smallest objects first. */
+function cropRegions(p: PlanInput, wholeScale: number): Region[] {
+  const { width, height, inputSize } = p;
   const regions: Region[] = [];
-  for (const [list, why] of [[p.tracked, 'track'], [p.changes, 'change']] as const) {
+  for (const [list, why, deferred] of [[p.tracked, 'track', false], [p.changes, 'change', false], [p.deferred ?? [], 'change', true]] as const) {
     for (const r of list) {
       const size = Math.max(r.w, r.h, 1);
       // Objects the whole frame already shows at a good size need no crop.
       if (size * wholeScale >= WELL_FOUND_PX * 1.5) continue;
       const scale = clamp(WELL_FOUND_PX / size, 1, MAX_UPSCALE);
-      regions.push({ r, why, scale, side: Math.min(inputSize / scale, width, height) });
+      regions.push({ r, why, scale, side: Math.min(inputSize / scale, width, height), deferred });
     }
   }
-  regions.sort((a, b) => b.scale - a.scale);
+  return regions.sort((a, b) => b.scale - a.scale);
+}
+
+function clusterCrops(p: PlanInput, regions: Region[]): Crop[] {
+  const { width, height, inputSize, settings } = p;
   const done = new Uint8Array(regions.length);
-  const out: { crop: Crop; members: number }[] = [];
+  const out: { crop: Crop; members: number; waited: number }[] = [];
   for (let i = 0; i < regions.length; i++) {
     if (done[i]) continue;
     const seed = regions[i]!;
@@ -102,11 +115,12 @@ function clusterCrops(p: PlanInput, wholeScale: number): Crop[] {
     const margin = Math.max(seed.r.w, seed.r.h) * 0.25;
     if (Math.max(seed.r.w, seed.r.h) + 2 * margin > seed.side) {
       done[i] = 1;
-      for (const t of tiles(seed.r, inputSize / clamp(WELL_FOUND_PX / settings.minObjectPx, 1, MAX_UPSCALE), width, height)) out.push({ crop: { ...t, why: seed.why, scale: inputSize / t.w }, members: 1 });
+      for (const t of tiles(seed.r, inputSize / clamp(WELL_FOUND_PX / settings.minObjectPx, 1, MAX_UPSCALE), width, height)) out.push({ crop: { ...t, why: seed.why, scale: inputSize / t.w }, members: 1, waited: seed.deferred ? 1 : 0 });
       continue;
     }
     let x0 = seed.r.x - margin, y0 = seed.r.y - margin, x1 = seed.r.x + seed.r.w + margin, y1 = seed.r.y + seed.r.h + margin;
     let members = 1;
+    let waited = seed.deferred ? 1 : 0;
     done[i] = 1;
     for (let j = i + 1; j < regions.length; j++) {
       if (done[j]) continue;
@@ -117,12 +131,14 @@ function clusterCrops(p: PlanInput, wholeScale: number): Crop[] {
       x0 = nx0; y0 = ny0; x1 = nx1; y1 = ny1;
       done[j] = 1;
       members++;
+      if (regions[j]!.deferred) waited++;
     }
     const sq = square((x0 + x1) / 2, (y0 + y1) / 2, seed.side, width, height);
-    out.push({ crop: { ...sq, why: seed.why, scale: inputSize / sq.w }, members });
+    out.push({ crop: { ...sq, why: seed.why, scale: inputSize / sq.w }, members, waited });
   }
-  // Stable: among crops holding as many regions, the smaller objects' first.
-  return out.map((c, k) => ({ ...c, k })).sort((a, b) => b.members - a.members || a.k - b.k).map((c) => c.crop);
+  // Crops for regions that waited first (an earlier sample's budget left them out), then those
+  // holding more regions; stable: among equals, the smaller objects' first.
+  return out.map((c, k) => ({ ...c, k })).sort((a, b) => b.waited - a.waited || b.members - a.members || a.k - b.k).map((c) => c.crop);
 }
 
 export interface PlanInput {
@@ -137,6 +153,8 @@ export interface PlanInput {
   tracked: readonly Rect[];
   /** Which zone tile to start from: zones with more tiles than the budget are covered over several samples. */
   tileCursor: number;
+  /** Change regions earlier samples' budgets left without a crop (`left` of their plans); they go first. */
+  deferred?: readonly DeferredRegion[];
 }
 
 /**
@@ -146,17 +164,20 @@ export interface PlanInput {
  * from `tileCursor` on, while the budget lasts. A region already inside a chosen crop at a
  * scale at least 0.75 of its own gets no crop of its own.
  */
-export function planCrops(p: PlanInput): { crops: Crop[]; zoneTiles: number; tilesVisited: number } {
+export function planCrops(p: PlanInput): { crops: Crop[]; zoneTiles: number; tilesVisited: number; left: Rect[] } {
   const { width, height, inputSize, settings } = p;
   const whole: Crop = { x: 0, y: 0, w: width, h: height, why: 'whole', scale: inputSize / Math.max(width, height) };
-  if (settings.mode === 'whole' || settings.maxCrops <= 0) return { crops: [whole], zoneTiles: 0, tilesVisited: 0 };
+  if (settings.mode === 'whole' || settings.maxCrops <= 0) return { crops: [whole], zoneTiles: 0, tilesVisited: 0, left: [] };
   const crops: Crop[] = [whole];
   const budget = settings.maxCrops;
   const covered = (r: Rect, scale: number, margin: number): boolean => crops.some((c) => c.why !== 'whole' && c.scale >= scale * 0.75 && contains(c, r, margin));
   const add = (c: Crop): void => { if (crops.length <= budget) crops.push(c); };
 
+  let changes: Region[] = [];
   if (settings.mode === 'auto') {
-    for (const c of clusterCrops(p, whole.scale)) add(c);
+    const regions = cropRegions(p, whole.scale);
+    for (const c of clusterCrops(p, regions)) add(c);
+    changes = regions.filter((g) => g.why === 'change');
   }
 
   const zoneScale = clamp(WELL_FOUND_PX / settings.minObjectPx, 1, MAX_UPSCALE);
@@ -166,5 +187,6 @@ export function planCrops(p: PlanInput): { crops: Crop[]; zoneTiles: number; til
     const t = zoneTiles[(p.tileCursor + i) % zoneTiles.length]!;
     if (!covered(t, inputSize / t.w, 0)) add({ ...t, why: 'zone', scale: inputSize / t.w });
   }
-  return { crops, zoneTiles: zoneTiles.length, tilesVisited: i };
+  // Changes no crop took, for the camera's next samples (RegionJob.deferred).
+  return { crops, zoneTiles: zoneTiles.length, tilesVisited: i, left: changes.filter((g) => !covered(g.r, g.scale, 0)).map((g) => g.r) };
 }

@@ -31,6 +31,22 @@ describe('region crops: plan and merge', () => {
     expect(tilesVisited).toBe(2);
   });
 
+  it('defers the changes a full crop budget leaves out, and crops them first at the next sample', () => {
+    const settings: RegionSettings = { mode: 'auto', maxCrops: 2, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [] };
+    // Four small changes far apart: each needs a crop of its own, the budget holds two.
+    const changes = [0, 1, 2, 3].map((k) => ({ x: 100 + k * 450, y: 500, w: 16, h: 20 }));
+    const first = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes, tracked: [], tileCursor: 0 });
+    expect(first.crops.filter((c) => c.why === 'change')).toHaveLength(2);
+    expect(first.left).toHaveLength(2);
+    const inside = (r: { x: number; y: number; w: number; h: number }, c: { x: number; y: number; w: number; h: number }): boolean => r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h;
+    expect(first.left.every((r) => !first.crops.some((c) => c.why !== 'whole' && inside(r, c)))).toBe(true);
+    // Next sample: a new change arrives, and the two that waited go first.
+    const waited = first.left.map((r) => ({ ...r, age: 1 }));
+    const next = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 900, y: 100, w: 16, h: 20 }], tracked: [], tileCursor: 0, deferred: waited });
+    expect(waited.every((r) => next.crops.some((c) => c.why === 'change' && inside(r, c)))).toBe(true);
+    expect(next.left).toEqual([{ x: 900, y: 100, w: 16, h: 20 }]);
+  });
+
   it('merges a vehicle that two tiles cut into one box, across vehicle classes', () => {
     const left = { x: 0, y: 0, w: 208, h: 208, why: 'zone' as const, scale: 2 };
     const right = { x: 156, y: 0, w: 208, h: 208, why: 'zone' as const, scale: 2 };

@@ -16,14 +16,14 @@
  * rule's bicycles and motorcycles another; `recall_same_label` asks for the very label); false = a
  * detection in the zone matching no object.
  * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: int8 and on, as the engine's);
- * `--model yolov5s` runs the region detector on YOLOv5s (fp32) instead, beside today's NanoDet-g whole frame
- * (`--precision` is then today's; `--size-sweep` measures YOLOv5s).
+ * `--model yolov5s` runs the region detector on YOLOv5s instead (at `--precision` too), beside today's
+ * NanoDet-g whole frame (`--size-sweep` then measures YOLOv5s).
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
  * Last stdout line: one JSON object.
  */
 import { parseArgs } from 'node:util';
-import { Detector, detectorOptions, ensureDefaultModel, ensureYolov5s, RegionDetector, type Crop, type DeferredRegion, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
+import { Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, RegionDetector, type Crop, type DeferredRegion, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
 import { collectObjects, ios, iou, jpegRoundTrip, place, plazaBackground, resize, rng, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
 import { kindsOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
 
@@ -57,9 +57,12 @@ if (!['fp32', 'int8'].includes(args.precision!) || !['on', 'off'].includes(args[
 if (!['nanodet-g-416', 'yolov5s'].includes(args.model!)) throw new Error('--model nanodet-g-416|yolov5s');
 // Today's detector: the engine's default model on the whole 640×360 frame.
 const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: args.precision as 'fp32' | 'int8', wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1));
-// The region detector's model: the same, or YOLOv5s (fp32, square and 416×256).
-if (args.model === 'yolov5s') ensureYolov5s(args['data-dir']!);
-const regionModel = args.model === 'yolov5s' ? await Detector.load(detectorOptions({ type: 'yolov5', score_threshold: 0.3, iou_threshold: 0.5, wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1)) : detector;
+// The region detector's model: the same, or YOLOv5s (square and 416×256, at the same precision).
+if (args.model === 'yolov5s') {
+  ensureYolov5s(args['data-dir']!);
+  if (args.precision === 'int8') await ensureInt8Model(args['data-dir']!, undefined, 'yolov5s');
+}
+const regionModel = args.model === 'yolov5s' ? await Detector.load(detectorOptions({ type: 'yolov5', score_threshold: 0.3, iou_threshold: 0.5, precision: args.precision as 'fp32' | 'int8', wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1)) : detector;
 const regions = new RegionDetector(regionModel);
 const detectWhole = async (f: RgbFrame): Promise<Detection[]> => (await regionModel.detect(f)).detections;
 // The objects are collected by the fp32 model on its square input whatever is measured, so that

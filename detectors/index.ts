@@ -4,7 +4,7 @@
  * the `Violation` type.
  */
 export { ModelLoadError, ModelConvertError, FrameInvalidError, ZoneInvalidError, DetectionsFileError, InferenceError } from './errors.ts';
-export { convertFile, defaultModelPath, int8ModelPath, wideModelPath, NANODET_WIDE, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, NANODET_METADATA, LEGACY_NANODET_FILE, SUPPORTED_OPS, ensureYolov5s, yolov5sModelPath, YOLOV5S_NAME, YOLOV5S_VERSION } from './convert/index.ts';
+export { convertFile, defaultModelPath, int8ModelPath, wideModelPath, NANODET_WIDE, ensureDefaultModel, nanodetSourcePath, NANODET_NAME, NANODET_VERSION, NANODET_METADATA, LEGACY_NANODET_FILE, SUPPORTED_OPS, ensureYolov5s, yolov5sModelPath, yolov5sNet, YOLOV5S_NAME, YOLOV5S_VERSION, YOLOV5S_INT8_VERSION } from './convert/index.ts';
 export { verifyAgainstTfjs, type VerifyResult } from './convert/verify.ts';
 export type { Detection, SampleResult, ModelType } from './types.ts';
 export { Detector, detectorOptions, type DetectorOptions } from './model/detector.ts';

@@ -98,13 +98,13 @@ export class DetectorStage {
   }
 
   async start(): Promise<void> {
-    if (this.#opts.config.model.path === undefined && this.#opts.config.model.type === 'yolov5') {
-      ensureYolov5s(this.#opts.ctx.dataDir);
-    } else if (this.#opts.config.model.path === undefined) {
-      ensureDefaultModel(this.#opts.ctx.dataDir);
+    if (this.#opts.config.model.path === undefined) {
+      const yolo = this.#opts.config.model.type === 'yolov5';
+      if (yolo) ensureYolov5s(this.#opts.ctx.dataDir);
+      else ensureDefaultModel(this.#opts.ctx.dataDir);
       if (this.#opts.config.model.precision === 'int8') {
         try {
-          const from = await ensureInt8Model(this.#opts.ctx.dataDir);
+          const from = await ensureInt8Model(this.#opts.ctx.dataDir, undefined, yolo ? 'yolov5s' : 'nanodet-g-416');
           if (from !== 'present') this.#opts.ctx.log.info({ from }, 'int8 model placed in the data folder');
         } catch (err) {
           // Detecting in fp32 beats not detecting: the pool takes the options object as it is at start.

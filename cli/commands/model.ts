@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { frameSize, type FrameSize } from './frame-size.ts';
 
-/** `gridwatch model convert` / `quantize`: converts NanoDet-g 416 (or YOLOv5s) from TF.js to ONNX in the data folder, and quantises NanoDet-g to int8. */
+/** `gridwatch model convert` / `quantize`: converts NanoDet-g 416 (or YOLOv5s) from TF.js to ONNX in the data folder, and quantises it to int8. */
 export function registerModel(program: Command): void {
   const model = program.command('model').description('detector models');
   model
@@ -52,28 +52,31 @@ export function registerModel(program: Command): void {
 function registerQuantize(model: Command): void {
   model
     .command('quantize')
-    .description('quantise the converted NanoDet-g 416 to int8 (static QDQ, per-channel weights) calibrated on the street clip and darknet photos')
+    .description('quantise the converted NanoDet-g 416 (or YOLOv5s) to int8 (static QDQ, per-channel weights) calibrated on the street clip and darknet photos')
     .option('--data-dir <dir>', 'data folder', process.env['GRIDWATCH_DATA_DIR'] ?? './data')
     .option('--force', 'quantise even when the file exists')
     .option('--verify', 'check int8 against fp32 detections (photos + 100 clip frames); fails below 95% agreement')
-    .action(async (opts: { dataDir: string; force?: boolean; verify?: boolean }) => {
-      const { int8ModelPath, wideModelPath, quantizeFile, calibrationFrames, agreementFrames, sixteenByNine, verifyInt8, cacheInt8Model } = await import('../../detectors/index.ts');
+    .option('--model <name>', 'which built-in model: nanodet-g-416 or yolov5s (converted first: `model convert --model yolov5s`)', 'nanodet-g-416')
+    .action(async (opts: { dataDir: string; force?: boolean; verify?: boolean; model: string }) => {
+      const { int8ModelPath, wideModelPath, quantizeFile, calibrationFrames, agreementFrames, sixteenByNine, verifyInt8, cacheInt8Model, yolov5sModelPath, yolov5sNet } = await import('../../detectors/index.ts');
       const { detectorOptions } = await import('../../detectors/index.ts');
       const { existsSync } = await import('node:fs');
-      const out = int8ModelPath(opts.dataDir);
-      const wideOut = wideModelPath(opts.dataDir, 'int8');
+      if (opts.model !== 'nanodet-g-416' && opts.model !== 'yolov5s') throw new Error(`--model ${opts.model}: the built-in models are nanodet-g-416 and yolov5s`);
+      const yolo = opts.model === 'yolov5s';
+      const out = yolo ? yolov5sModelPath(opts.dataDir, false, 'int8') : int8ModelPath(opts.dataDir);
+      const wideOut = yolo ? yolov5sModelPath(opts.dataDir, true, 'int8') : wideModelPath(opts.dataDir, 'int8');
       if (opts.force || !existsSync(out) || !existsSync(wideOut)) {
         const t0 = performance.now();
-        const r = await quantizeFile(out, calibrationFrames(), { wideOut });
+        const r = await quantizeFile(out, calibrationFrames(), { wideOut, net: yolo ? yolov5sNet() : undefined });
         // The next data folder on this machine copies them instead (detectors/quantize/ensure.ts).
-        cacheInt8Model(opts.dataDir);
+        cacheInt8Model(opts.dataDir, undefined, opts.model);
         process.stdout.write(`quantized -> ${out} and ${wideOut}: ${r.convs} Conv, ${r.qdqNodes} Q/DQ nodes, kept in float: ${r.keptFloat.join(', ') || 'none'} (${Math.round(performance.now() - t0)} ms)\n`);
       } else {
         process.stdout.write(`${out} exists (use --force to quantise again)\n`);
       }
       if (opts.verify) {
         // Each input on frames it runs: the photos and clip frames as they are (4:3, square input), and cut to 16:9 (wide input).
-        const model = { type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 } as const;
+        const model = { type: yolo ? 'yolov5' : 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 } as const;
         const square = await verifyInt8(detectorOptions({ ...model, wide_input: false, precision: 'fp32' }, opts.dataDir), detectorOptions({ ...model, wide_input: false, precision: 'int8' }, opts.dataDir));
         const wide = await verifyInt8(detectorOptions({ ...model, precision: 'fp32' }, opts.dataDir), detectorOptions({ ...model, precision: 'int8' }, opts.dataDir), sixteenByNine(agreementFrames()));
         for (const [input, v] of [['416x416', square], ['416x256', wide]] as const) {

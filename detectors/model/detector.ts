@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelT } from '../../config/index.ts';
-import { defaultModelPath, int8ModelPath, NANODET_INT8_VERSION, NANODET_NAME, NANODET_VERSION, wideModelPath, yolov5sModelPath, YOLOV5S_NAME, YOLOV5S_VERSION } from '../convert/index.ts';
+import { defaultModelPath, int8ModelPath, NANODET_INT8_VERSION, NANODET_NAME, NANODET_VERSION, wideModelPath, yolov5sModelPath, YOLOV5S_INT8_VERSION, YOLOV5S_NAME, YOLOV5S_VERSION } from '../convert/index.ts';
 import { FrameInvalidError, ModelLoadError } from '../errors.ts';
 import type { Detection, ModelType } from '../types.ts';
 import { createAdapter, type ModelAdapter, type TensorInfo } from './adapters.ts';
@@ -30,12 +30,12 @@ export interface DetectorOptions {
 
 /**
  * Turns the `detectors.model` config section into detector options. Without a `path` the model
- * is a built-in one: NanoDet-g 416 (any type but yolov5; int8 or fp32) or, with `type: yolov5`,
- * YOLOv5s (fp32 only), each with its 416×256 variant unless `wide_input` is off.
+ * is a built-in one: NanoDet-g 416 (any type but yolov5) or, with `type: yolov5`, YOLOv5s; each
+ * int8 or fp32, with its 416×256 variant unless `wide_input` is off.
  */
 export function detectorOptions(model: Omit<ModelT, 'precision' | 'wide_input'> & Partial<Pick<ModelT, 'precision' | 'wide_input'>>, dataDir: string, intraOpThreads = 1): DetectorOptions {
   const builtIn = model.path === undefined ? (model.type === 'yolov5' ? 'yolov5s' : 'nanodet') : undefined;
-  const int8 = builtIn === 'nanodet' && model.precision === 'int8';
+  const int8 = builtIn !== undefined && model.precision === 'int8';
   const wide = model.wide_input !== false;
   let path = model.path, variants = model.variants ?? [], name = model.name, version = model.version;
   if (builtIn === 'nanodet') {
@@ -44,10 +44,11 @@ export function detectorOptions(model: Omit<ModelT, 'precision' | 'wide_input'> 
     name ??= NANODET_NAME;
     version ??= int8 ? NANODET_INT8_VERSION : NANODET_VERSION;
   } else if (builtIn === 'yolov5s') {
-    path = yolov5sModelPath(dataDir);
-    variants = wide ? [yolov5sModelPath(dataDir, true)] : [];
+    const precision = int8 ? 'int8' : 'fp32';
+    path = yolov5sModelPath(dataDir, false, precision);
+    variants = wide ? [yolov5sModelPath(dataDir, true, precision)] : [];
     name ??= YOLOV5S_NAME;
-    version ??= YOLOV5S_VERSION;
+    version ??= int8 ? YOLOV5S_INT8_VERSION : YOLOV5S_VERSION;
   }
   return {
     type: model.type,
@@ -95,7 +96,7 @@ class Head {
 
   static async load(opts: DetectorOptions, path: string): Promise<Head> {
     if (!existsSync(path)) {
-      const hint = opts.name === NANODET_NAME ? '; run `gridwatch model convert` / `gridwatch model quantize` (or `npm run setup`)' : opts.name === YOLOV5S_NAME ? '; run `gridwatch model convert --model yolov5s` (or `npm run setup`)' : '';
+      const hint = opts.name === NANODET_NAME ? '; run `gridwatch model convert` / `gridwatch model quantize` (or `npm run setup`)' : opts.name === YOLOV5S_NAME ? '; run `gridwatch model convert --model yolov5s` / `gridwatch model quantize --model yolov5s` (or `npm run setup`)' : '';
       throw new ModelLoadError(`model file ${path} is missing${hint}`, { details: { path } });
     }
     let session: ort.InferenceSession;

@@ -158,22 +158,30 @@ describe('DetectorStage on vtest.avi', () => {
     expect(auto.metric).toBe(auto.status.inferences);
   }, 180_000);
 
-  it('with detectors.model.type yolov5 and no path runs YOLOv5s, on the whole frame and on region crops', async () => {
+  it('with detectors.region_model { type: yolov5 } runs region cameras on YOLOv5s and whole-frame ones on NanoDet-g, and stamps each violation with its model', async () => {
     const frames: RgbFrame[] = [];
-    for await (const f of readVideo(VTEST, 1, 2)) frames.push(f);
-    const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-yolov5s-'));
-    const camera = Value.Default(Camera, { id: 'cam-vtest', url: 'rtsp://127.0.0.1:8554/vtest', lat: 31.2, lon: 121.4, detect: { regions: 'auto' },
-      zones: [{ id: 'top-curb', type: 'no_parking', dwell_s: 60, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] }] }) as CameraT;
-    const results: { detections: { label: string }[]; inferences: number }[] = [];
-    const stage = new DetectorStage({ cameras: [camera], config: Value.Default(Detectors, { workers: 1, gate_threshold: 0, model: { type: 'yolov5' } }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir }, onViolation: () => undefined, onDetections: (r) => { results.push(r); } });
+    for await (const f of readVideo(VTEST, 1, 8)) frames.push(f);
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-stage-region-model-'));
+    const zones = [{ id: 'top-curb', type: 'no_parking', dwell_s: 30, polygon: [[600, 10], [768, 10], [768, 140], [600, 140], [600, 10]] }];
+    const cameras = (['whole', 'auto'] as const).map((regions) => Value.Default(Camera, { id: `cam-${regions}`, url: `rtsp://127.0.0.1:8554/${regions}`, lat: 31.2, lon: 121.4, detect: { regions }, zones }) as CameraT);
+    const results: { cameraId: string; detections: { label: string }[]; inferences: number }[] = [];
+    const got: Violation[] = [];
+    const stage = new DetectorStage({ cameras, config: Value.Default(Detectors, { workers: 1, gate_threshold: 0, region_model: { type: 'yolov5' } }) as DetectorsT, ctx: { log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }), health: new HealthRegistry(), dataDir }, onViolation: (v) => { got.push(v); }, onDetections: (r) => { results.push(r); } });
     await stage.start();
-    expect(stage.status().pool.model).toMatchObject({ name: 'yolov5s' });
-    frames.forEach((f, i) => stage.submit({ cameraId: 'cam-vtest', captureTimeMs: 1_700_000_000_000 + i * 1000, width: f.width, height: f.height, rgb: f.rgb.slice() }));
-    await until('two results', () => results.length === 2, 60_000);
+    expect(stage.status().pool).toMatchObject({ model: { name: 'nanodet-g-416' }, regionModel: { name: 'yolov5s' } });
+    for (let i = 0; i < frames.length; i++) {
+      for (const c of cameras) stage.submit({ cameraId: c.id, captureTimeMs: 1_700_000_000_000 + i * 6000, width: frames[i]!.width, height: frames[i]!.height, rgb: frames[i]!.rgb.slice() });
+      await until(`sample ${i}`, () => results.length === 2 * (i + 1), 30_000);
+    }
     await stage.stop();
-    expect(results.every((r) => r.inferences > 1)).toBe(true);
+    const of = (id: string) => results.filter((r) => r.cameraId === id);
+    expect(of('cam-whole').every((r) => r.inferences === 1)).toBe(true);
+    expect(of('cam-auto').every((r) => r.inferences > 1)).toBe(true);
     // The plaza's walkers.
-    expect(results.every((r) => r.detections.filter((d) => d.label === 'person').length >= 3)).toBe(true);
+    expect(of('cam-auto').every((r) => r.detections.filter((d) => d.label === 'person').length >= 3)).toBe(true);
+    // The van parked at the top, once per camera, each stamped with the model that saw it.
+    const raised = got.filter((v) => v.state === 'new');
+    expect(raised.map((v) => [v.cameraId, v.model.name]).sort()).toEqual([['cam-auto', 'yolov5s'], ['cam-whole', 'nanodet-g-416']]);
   }, 120_000);
 });
 

@@ -19,7 +19,7 @@ export const Ingest = Section({
 }, { description: 'camera ingest' });
 
 /** The detector model; `type` picks the adapter. */
-export const Model = Section({
+const MODEL = {
   type: Type.Enum(['nanodet', 'yolov8', 'yolov5'], { default: 'nanodet', description: 'the adapter; without `path`, yolov5 runs the built-in YOLOv5s (finds 24-48 px objects in region crops NanoDet-g misses, at 1.7x its CPU with int8), any other type NanoDet-g 416' }),
   path: Type.Optional(Type.String({ minLength: 1, description: 'an .onnx file; a built-in model converted in the data folder when absent (NanoDet-g 416, or YOLOv5s with type yolov5)' })),
   name: Type.Optional(Type.String()),
@@ -32,10 +32,12 @@ export const Model = Section({
   precision: Type.Enum(['fp32', 'int8'], { default: 'int8', description: 'the built-in models only (no path): int8 runs the QDQ model `gridwatch model quantize [--model yolov5s]` writes (NanoDet-g 1.8x the frames per second of fp32, 95-96% of its boxes; YOLOv5s 1.5-1.7x, 96-97%)' }),
   wide_input: Type.Boolean({ default: true, description: 'the built-in models only: frames and crops at least as wide as 16:10 (16:9 cameras) run on the model converted for a 416x256 input (0.61x the work of 416x416), not stretched into the square' }),
   variants: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 4, description: 'with `path`: the same model converted for other input shapes (.onnx, same longest side); each frame or crop runs on the shape nearest its aspect ratio that is no wider than it' })),
-});
+};
+export const Model = Section(MODEL);
 
 export const Detectors = Section({
   model: Model,
+  region_model: Type.Optional(Strict(MODEL, { description: 'the model region cameras (detect.regions zones or auto) run on, whole frame and crops, when it should be another than `model`: e.g. { type: yolov5 } for the built-in YOLOv5s, which finds small objects NanoDet-g misses, while whole-frame cameras stay on NanoDet-g; each worker then holds both' })),
   workers: Type.Optional(Type.Integer({ minimum: 1, description: 'as many as cores when absent' })),
   intra_op_threads: Type.Integer({ minimum: 1, default: 1 }),
   queue_per_camera: Type.Integer({ minimum: 1, default: 2 }),

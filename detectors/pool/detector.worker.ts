@@ -1,13 +1,25 @@
 import { parentPort } from 'node:worker_threads';
-import { Detector } from '../model/detector.ts';
+import { Detector, type DetectorOptions } from '../model/detector.ts';
 import { RegionDetector } from '../regions/index.ts';
 import { GridwatchError } from '../../core/index.ts';
 import type { FromWorker, ToWorker } from './protocol.ts';
 
 // Handles the pool's messages only; the model lives in ../model.
 const port = parentPort!;
-let detector: Detector | undefined;
-let regions: RegionDetector | undefined;
+/** Whole-frame samples run on `main`; samples with region crops on `region` (another model, or the same). */
+let main: RegionDetector | undefined;
+let region: RegionDetector | undefined;
+
+/** Loads a model and warms each input shape on a frame of its own size. */
+async function load(options: DetectorOptions, warmupRuns: number): Promise<Detector> {
+  const detector = await Detector.load(options);
+  for (const shape of detector.inputs) {
+    const [width, height] = shape.split('x').map(Number) as [number, number];
+    const warm = { width, height, rgb: new Uint8Array(width * height * 3).fill(114) };
+    for (let i = 0; i < warmupRuns; i++) await detector.detect(warm);
+  }
+  return detector;
+}
 
 function send(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
@@ -23,15 +35,11 @@ port.on('message', (msg: ToWorker) => {
       void (async () => {
         try {
           const t0 = performance.now();
-          detector = await Detector.load(msg.options);
-          regions = new RegionDetector(detector);
-          // Each input shape warms on a frame of its own size.
-          for (const shape of detector.inputs) {
-            const [width, height] = shape.split('x').map(Number) as [number, number];
-            const warm = { width, height, rgb: new Uint8Array(width * height * 3).fill(114) };
-            for (let i = 0; i < msg.warmupRuns; i++) await detector.detect(warm);
-          }
-          send({ type: 'ready', name: detector.name, version: detector.version, warmupMs: performance.now() - t0 });
+          const detector = await load(msg.options, msg.warmupRuns);
+          const other = msg.regionOptions ? await load(msg.regionOptions, msg.warmupRuns) : undefined;
+          main = new RegionDetector(detector);
+          region = other ? new RegionDetector(other) : main;
+          send({ type: 'ready', name: detector.name, version: detector.version, region: other && { name: other.name, version: other.version }, warmupMs: performance.now() - t0 });
         } catch (err) {
           send({ type: 'error', job: null, code: err instanceof GridwatchError ? err.code : 'DETECT_MODEL_LOAD', message: err instanceof Error ? err.message : String(err) });
         }
@@ -40,7 +48,7 @@ port.on('message', (msg: ToWorker) => {
     case 'infer':
       void (async () => {
         try {
-          const r = await regions!.detect({ width: msg.width, height: msg.height, rgb: msg.rgb }, msg.regions);
+          const r = await (msg.regions ? region : main)!.detect({ width: msg.width, height: msg.height, rgb: msg.rgb }, msg.regions);
           const transfer = transferable(msg.rgb);
           if (r.grey) transfer.push(r.grey.data.buffer as ArrayBuffer);
           send({ type: 'result', job: msg.job, detections: r.detections, inferenceMs: r.inferenceMs, inferences: r.inferences, grey: r.grey, tilesVisited: r.tilesVisited, deferred: r.deferred, rgb: msg.rgb }, transfer);

@@ -12,6 +12,8 @@ const STAGE = 'detectors';
 
 export interface PoolOptions {
   detector: DetectorOptions;
+  /** The model region cameras' samples (whole frame and crops) run on, when not `detector` (`detectors.region_model`). */
+  regionDetector?: DetectorOptions | undefined;
   /** Worker threads; as many as cores when absent. */
   workers?: number;
   queuePerCamera: number;
@@ -40,6 +42,8 @@ export interface PoolStatus extends CameraStatus {
   state: 'stopped' | 'starting' | 'ready' | 'stopping';
   workers: WorkerStatus[];
   model: { name: string; version: string } | null;
+  /** The region cameras' model, when it is another one. */
+  regionModel: { name: string; version: string } | null;
   restarts: number;
   /** Share of samples not inferred thanks to change gating, 0..1. */
   gatingSaved: number;
@@ -68,6 +72,7 @@ export class DetectorPool {
     this.#m = poolMetrics(opts.metrics);
     this.#workers = new DetectorWorkers({
       detector: opts.detector,
+      regionDetector: opts.regionDetector,
       count: opts.workers ?? availableParallelism(),
       warmupRuns: opts.warmupRuns,
       inferTimeoutMs: opts.inferTimeoutMs,
@@ -92,7 +97,7 @@ export class DetectorPool {
       throw err;
     }
     this.#state = 'ready';
-    this.#log.info({ workers: this.#workers.size, model: this.#workers.model }, 'detector pool ready');
+    this.#log.info({ workers: this.#workers.size, model: this.#workers.model, ...(this.#workers.regionModel ? { regionModel: this.#workers.regionModel } : {}) }, 'detector pool ready');
   }
 
   #camera(id: string): CameraState {
@@ -252,6 +257,7 @@ export class DetectorPool {
     return {
       state: this.#state,
       model: this.#workers.model,
+      regionModel: this.#workers.regionModel,
       workers: this.#workers.status(),
       queued,
       ...this.#totals,

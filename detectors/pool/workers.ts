@@ -23,6 +23,8 @@ export interface WorkerStatus {
 
 export interface WorkersOptions {
   detector: DetectorOptions;
+  /** The model for samples with region crops, when it is another one. */
+  regionDetector?: DetectorOptions | undefined;
   /** Worker threads to keep. */
   count: number;
   warmupRuns: number;
@@ -59,6 +61,7 @@ export class DetectorWorkers {
   readonly #opts: WorkersOptions;
   readonly #slots: WorkerSlot[] = [];
   #model: { name: string; version: string } | null = null;
+  #regionModel: { name: string; version: string } | null = null;
   #nextJob = 1;
   #watchdog: NodeJS.Timeout | null = null;
   #restarts = 0;
@@ -103,10 +106,11 @@ export class DetectorWorkers {
     switch (msg.type) {
       case 'boot':
         slot.state = 'warming';
-        this.#post(worker, { type: 'init', options: this.#opts.detector, warmupRuns: this.#opts.warmupRuns });
+        this.#post(worker, { type: 'init', options: this.#opts.detector, regionOptions: this.#opts.regionDetector, warmupRuns: this.#opts.warmupRuns });
         return;
       case 'ready':
         this.#model = { name: msg.name, version: msg.version };
+        this.#regionModel = msg.region ?? null;
         slot.state = 'idle';
         slot.onReady?.();
         slot.onReady = null;
@@ -221,6 +225,11 @@ export class DetectorWorkers {
   /** The model the workers loaded; null until one is ready. */
   get model(): { name: string; version: string } | null {
     return this.#model;
+  }
+
+  /** The region cameras' model, when it is another one; null until one is ready, or without one. */
+  get regionModel(): { name: string; version: string } | null {
+    return this.#regionModel;
   }
 
   /** Hands a sample to the first idle worker; the caller checks `idle` first. */

@@ -23,7 +23,7 @@
  * Last stdout line: one JSON object.
  */
 import { parseArgs } from 'node:util';
-import { Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, RegionDetector, type Crop, type DeferredRegion, type Detection, type GreyMap, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
+import { Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, RegionDetector, RegionSequence, type Crop, type Detection, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
 import { collectObjects, ios, iou, jpegRoundTrip, place, plazaBackground, resize, rng, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
 import { kindsOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
 
@@ -179,10 +179,8 @@ function score(t: Tally, s: Scene, dets: Detection[], crops: Crop[] = []): void 
 }
 
 const cpu = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
-let prevGrey: GreyMap | undefined;
-let tracked: Detection[] = [];
-let cursor = 0;
-let deferred: DeferredRegion[] = [];
+// The engine follows the classes its zones use; here, the kinds placed.
+const sequence = new RegionSequence(regions, settings, (d) => LOOKED_FOR.has(d.label));
 for (let i = 0; i < all.length; i++) {
   const s = all[i]!;
   let c0 = cpu();
@@ -194,14 +192,9 @@ for (let i = 0; i < all.length; i++) {
   score(today, s, todayDets);
 
   c0 = cpu();
-  const r = await regions.detect(s.frame, { settings, tracked: tracked.map((d) => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] })), previousGrey: prevGrey, tileCursor: cursor, deferred });
+  const r = await sequence.next(s.frame);
   region.cpuMs.push(cpu() - c0);
   region.inferences += r.inferences;
-  prevGrey = r.grey;
-  // The engine follows the classes its zones use; here, the kinds placed.
-  tracked = r.detections.filter((d) => LOOKED_FOR.has(d.label));
-  cursor += r.tilesVisited;
-  deferred = r.deferred;
   score(region, s, r.detections, r.crops);
   if ((i + 1) % 10 === 0) log(`${i + 1}/${all.length} samples`);
 }

@@ -22,6 +22,25 @@ describe('gridwatch detect', () => {
     expect(lines[1].time_ms).toBe(1000);
   });
 
+  it('runs the region detector over a video as the engine does (--regions auto), on the built-in YOLOv5s int8', () => {
+    const r = run('/usr/share/doc/opencv-doc/examples/data/vtest.avi', '--type', 'yolov5', '--precision', 'int8', '--regions', 'auto', '--zone', '0,200,768,376', '--max-frames', '2');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toHaveLength(2);
+    for (const l of lines) {
+      expect(l.model.version).toMatch(/^yolov5s\/.*\/int8-1$/);
+      // The whole frame and full-resolution crops.
+      expect(l.inferences).toBeGreaterThan(1);
+      expect(l.detections.filter((d: { class: string }) => d.class === 'person').length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('refuses a zone that is not x,y,w,h, saying so', () => {
+    const r = run('/usr/share/darknet/data/dog.jpg', '--regions', 'zones', '--zone', '10,20,0,5');
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--zone "10,20,0,5": expected x,y,w,h in frame pixels, w and h above 0/);
+  });
+
   it('names a file it cannot decode', () => {
     const r = run('/etc/hostname.jpg');
     expect(r.status).toBe(1);

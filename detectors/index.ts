@@ -24,6 +24,6 @@ export { iou as boxIou } from './rules/box.ts';
 export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
 export { annotatedEvidence, writeEvidence } from './evidence.ts';
 export { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';
-export { RegionDetector, planCrops, mergeDetections, toFrame, greyMap, changeBoxes, WELL_FOUND_PX, type RegionJob, type RegionResult, type RegionSettings, type RegionsMode, type Crop, type Rect, type GreyMap, type DeferredRegion } from './regions/index.ts';
+export { RegionDetector, RegionSequence, planCrops, mergeDetections, toFrame, greyMap, changeBoxes, WELL_FOUND_PX, type RegionJob, type RegionResult, type RegionSettings, type RegionsMode, type Crop, type Rect, type GreyMap, type DeferredRegion } from './regions/index.ts';
 export { ensureInt8Model, cacheInt8Model, modelCacheDir } from './quantize/index.ts';
 export { quantizeFile, verifyInt8, calibrationFrames, agreementFrames, sixteenByNine, agreement, KEEP_FLOAT, type VerifyInt8Result, type AgreementResult } from './quantize/index.ts';

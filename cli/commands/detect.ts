@@ -20,27 +20,53 @@ export function registerDetect(program: Command): void {
     .option('--score <s>', 'score threshold', positive, 0.3)
     .option('--fps <f>', 'frames per second to sample from a video', positive, 1)
     .option('--max-frames <n>', 'at most this many video frames', positive, 1000)
-    .action(async (file: string, opts: { dataDir: string; model?: string; type: string; score: number; fps: number; maxFrames: number }) => {
-      const { Detector, detectorOptions, readImage, readVideo } = await import('../../detectors/index.ts');
+    .option('--precision <p>', 'fp32 or int8 (the built-in models; the engine runs int8)', 'fp32')
+    .option('--regions <mode>', 'whole (the frame squeezed into the model input), zones (plus full-resolution tiles over --zone) or auto (plus crops around changes and objects of the previous frame, as the engine does)', 'whole')
+    .option('--zone <x,y,w,h>', 'a zone\'s bounding box in frame pixels, for --regions zones|auto (repeat for more; default: the whole frame)', zoneBox, [])
+    .option('--max-crops <n>', 'crops per frame besides the whole frame', positive, 8)
+    .option('--min-object-px <n>', 'longer side of the smallest objects zone tiles are cut for', positive, 12)
+    .option('--crop-vehicle-min-score <s>', 'least score of a vehicle found in a crop', (v) => Number(v), 0.5)
+    .action(async (file: string, opts: DetectOptions) => {
+      const { Detector, detectorOptions, readImage, readVideo, RegionDetector, RegionSequence } = await import('../../detectors/index.ts');
       if (!['nanodet', 'yolov8', 'yolov5'].includes(opts.type)) throw new Error(`unknown --type ${opts.type}`);
-      const detector = await Detector.load(detectorOptions({ type: opts.type as 'nanodet', path: opts.model, score_threshold: opts.score, iou_threshold: 0.5 }, opts.dataDir));
+      if (!['fp32', 'int8'].includes(opts.precision)) throw new Error(`unknown --precision ${opts.precision}: fp32 or int8`);
+      if (!['whole', 'zones', 'auto'].includes(opts.regions)) throw new Error(`unknown --regions ${opts.regions}: whole, zones or auto`);
+      const detector = await Detector.load(detectorOptions({ type: opts.type as 'nanodet', path: opts.model, score_threshold: opts.score, iou_threshold: 0.5, precision: opts.precision as 'fp32' }, opts.dataDir));
       const model = { name: detector.name, version: detector.version };
       const line = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
+      const regions = new RegionDetector(detector);
+      // One stream in order, as the pool runs a camera: changes and objects carry from frame to frame.
+      const sequence = (width: number, height: number) => new RegionSequence(regions, {
+        mode: opts.regions as 'whole', maxCrops: opts.maxCrops, minObjectPx: opts.minObjectPx, cropVehicleMinScore: opts.cropVehicleMinScore,
+        zones: opts.zone.length ? opts.zone : [{ x: 0, y: 0, w: width, h: height }],
+      });
       try {
         if (VIDEO.test(file)) {
+          let seq: InstanceType<typeof RegionSequence> | undefined;
           for await (const f of readVideo(file, opts.fps, opts.maxFrames)) {
-            const r = await detector.detect(f);
-            line({ file, frame: f.index, time_ms: Math.round(f.timeMs), width: f.width, height: f.height, model, detections: r.detections.map(out) });
+            seq ??= sequence(f.width, f.height);
+            const r = await seq.next(f);
+            line({ file, frame: f.index, time_ms: Math.round(f.timeMs), width: f.width, height: f.height, model, inferences: r.inferences, detections: r.detections.map(out) });
           }
         } else {
           const img = await readImage(file);
-          const r = await detector.detect(img);
-          line({ file, width: img.width, height: img.height, model, inference_ms: Math.round(r.inferenceMs), detections: r.detections.map(out) });
+          const r = await sequence(img.width, img.height).next(img);
+          line({ file, width: img.width, height: img.height, model, inference_ms: Math.round(r.inferenceMs), inferences: r.inferences, detections: r.detections.map(out) });
         }
       } finally {
         await detector.release();
       }
     });
+}
+
+interface DetectOptions { dataDir: string; model?: string; type: string; score: number; fps: number; maxFrames: number; precision: string; regions: string; zone: Box[]; maxCrops: number; minObjectPx: number; cropVehicleMinScore: number }
+interface Box { x: number; y: number; w: number; h: number }
+
+/** `x,y,w,h` (frame pixels), collected over repeats. */
+function zoneBox(v: string, prev: Box[]): Box[] {
+  const n = v.split(',').map(Number);
+  if (n.length !== 4 || !n.every((x) => Number.isFinite(x) && x >= 0) || n[2]! <= 0 || n[3]! <= 0) throw new Error(`--zone ${JSON.stringify(v)}: expected x,y,w,h in frame pixels, w and h above 0`);
+  return [...prev, { x: n[0]!, y: n[1]!, w: n[2]!, h: n[3]! }];
 }
 
 function out(d: { label: string; classId: number; score: number; box: number[] }): Record<string, unknown> {

@@ -3,3 +3,4 @@ export { planCrops, tiles, WELL_FOUND_PX, MAX_UPSCALE, MAX_DEFERRED_SAMPLES, TIL
 export { greyMap, changeBoxes, MOTION_BLOCK, MOTION_THRESHOLD, type GreyMap } from './motion.ts';
 export { keptFromCrop, mergeDetections, toFrame, type CropDetection } from './merge.ts';
 export { RegionDetector, type RegionJob, type RegionResult } from './region-detector.ts';
+export { RegionSequence } from './sequence.ts';

@@ -13,7 +13,7 @@
  * issue 20.
  *
  *   npx tsx benchmarks/node-capacity.bench.ts --cameras 1000 --duration-s 180 [--static-share 0.5]
- *     [--precision default|fp32|int8] [--gating default|off] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline] [--cpu-prof DIR]
+ *     [--precision default|fp32|int8] [--gating default|off] [--region-model default|yolov5s] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline] [--cpu-prof DIR]
  *   npx tsx benchmarks/node-capacity.bench.ts --sweep 200,400,600 --static-share 0 --duration-s 180
  *     (the measured run alone at each count, smallest first, until one misses a target: the
  *     largest count that meets them all is the sizing figure)
@@ -51,6 +51,8 @@ const durationS = arg('duration-s', 60);
 const staticShare = arg('static-share', 0.5);
 const precision = word('precision', ['default', 'fp32', 'int8'] as const, 'default');
 const gating = word('gating', ['default', 'off'] as const, 'default');
+// --region-model yolov5s: the cameras (all region cameras, `detect.regions` auto) run on the built-in YOLOv5s (detectors.region_model).
+const regionModel = word('region-model', ['default', 'yolov5s'] as const, 'default');
 const dwellS = arg('dwell-s', 30);
 const warmupMaxS = arg('warmup-max-s', 90);
 const baseline = !process.argv.includes('--no-baseline');
@@ -89,7 +91,10 @@ const cityFile = async (name: string, n: number, settings: Settings): Promise<st
 };
 // The measured run: the engine's defaults, but for what --precision and --gating set.
 const defaults: Settings = {
-  detectors: { ...(precision === 'default' ? {} : { model: { precision } }), ...(gating === 'off' ? GATING_OFF.detectors : {}) },
+  detectors: {
+    ...(precision === 'default' ? {} : { model: { precision } }), ...(gating === 'off' ? GATING_OFF.detectors : {}),
+    ...(regionModel === 'yolov5s' ? { region_model: { type: 'yolov5', ...(precision === 'default' ? {} : { precision }) } } : {}),
+  },
   ingest: gating === 'off' ? GATING_OFF.ingest : {},
 };
 const farmCity = await cityFile('farm', cameras, { detectors: {}, ingest: {} });
@@ -128,7 +133,7 @@ try {
 
 const ratio = (x: number | null | undefined, y: number | null | undefined) => (x != null && y ? Math.round((x / y) * 1000) / 1000 : null);
 const headline = (s: RunSummary, n: number) => ({
-  sample_period_s: s.sample_period_s, reverify_s: s.reverify_s, precision: s.precision, gate_threshold: s.gate_threshold, gate_before_decode: s.gate_before_decode,
+  sample_period_s: s.sample_period_s, reverify_s: s.reverify_s, precision: s.precision, region_model: regionModel, gate_threshold: s.gate_threshold, gate_before_decode: s.gate_before_decode,
   samples_due: s.samples_due, samples_decoded: s.samples_decoded, samples_inferred: s.samples_inferred, samples_gated: s.samples_gated, samples_gated_before_decode: s.samples_gated_before_decode,
   gated_pct: s.gated_pct, inferences_per_sample: s.inferences_per_sample, dropped_pct: s.dropped_pct, on_time_pct: s.on_time_pct,
   violations: s.violations, capture_to_event_p50_ms: s.capture_to_event_p50_ms, capture_to_event_p99_ms: s.capture_to_event_p99_ms,

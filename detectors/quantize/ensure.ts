@@ -7,11 +7,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { int8ModelPath, modelCacheDir, NANODET_INT8_VERSION, wideModelPath, writeModelFile, yolov5sModelPath, yolov5sNet, YOLOV5S_INT8_VERSION } from '../convert/index.ts';
-
-export { modelCacheDir };
 import { quantizeFile } from './calibrate.ts';
 import { calibrationFrames } from './run.ts';
 
+export { modelCacheDir };
 
 /** Where the cache keeps the files of one quantiser version. */
 function cacheFolder(cacheDir: string, version = NANODET_INT8_VERSION): string {

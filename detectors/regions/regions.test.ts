@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
-import { keptFromCrop, mergeDetections, planCrops, RegionDetector, toFrame, type CropDetection, type RegionSettings } from './index.ts';
+import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, toFrame, type CropDetection, type RegionSettings } from './index.ts';
 import { cut as cutOut, place, plazaBackground } from '../../benchmarks/lib/small-objects.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
@@ -116,6 +116,30 @@ describe('region detector with NanoDet-g 416', () => {
     const w = await regions.detect(frame, { settings: { ...settings, mode: 'whole' }, tracked: [], tileCursor: 0 });
     expect(w.inferences).toBe(1);
     expect(w.detections).toEqual(whole.detections);
+  }, 60_000);
+
+  it('looks again, mirrored, where a crop cut for a small object found nothing, and counts the look', async () => {
+    const photo = await readImage('/usr/share/darknet/data/person.jpg');
+    const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
+    const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
+    const placed = await place(frame, person, 20, 1300, 700);
+    const [x, y, w, h] = placed.box;
+    // Changes that waited for a crop: the small walker, a patch of empty plaza beside it (one crop
+    // holds both) and one far from it. Both crops show nothing on an empty patch: both get a second
+    // look, and the mirrored look at the walker's crop sees the walker too.
+    const waiting = [{ x, y, w, h, age: 1 }, { x: x + 40, y, w: 16, h: 16, age: 1 }, { x: 500, y: 700, w: 16, h: 16, age: 1 }];
+    const settings: RegionSettings = { mode: 'auto', maxCrops: 8, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [] };
+    const r = await new RegionDetector(detector).detect(frame, { settings, tracked: [], tileCursor: 0, deferred: waiting });
+    const small = r.crops.filter((c) => c.why !== 'whole' && c.scale >= SECOND_LOOK_MIN_SCALE);
+    expect(small.length).toBe(2);
+    expect(r.inferences).toBe(r.crops.length + 2);
+    // The walker once, where it is: the mirrored look's box is mirrored back onto the first look's and merges
+    // with it; none where a box left unmirrored would lie (the walker's place reflected in its crop).
+    const walker = r.detections.filter((d) => d.label === 'person' && iou(d.box, placed.box) >= 0.5);
+    expect(walker).toHaveLength(1);
+    const crop = small.find((c) => c.x <= x && x + w <= c.x + c.w)!;
+    const reflected = [crop.x + crop.w - (x - crop.x) - w, y, w, h];
+    expect(r.detections.filter((d) => iou(d.box, reflected) >= 0.3)).toEqual([]);
   }, 60_000);
 
   it('does not take the clutter of an empty plaza, upscaled in zone tiles, for a vehicle', async () => {

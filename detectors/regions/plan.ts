@@ -82,11 +82,6 @@ export const MAX_DEFERRED_SAMPLES = 3;
 
 interface Region { r: Rect; why: 'track' | 'change'; scale: number; side: number; deferred: boolean }
 
-/**
- * Crops around tracked objects and changes: smallest objects first, each crop placed to hold as
- * many other regions as fit in it at its scale (a larger object in a crop scaled for a smaller
- * one is seen all the better, as long as it fits), then crops holding more regions before others.
- */
 /** Tracked objects, changes and deferred changes that need a crop, smallest objects first. */
 function cropRegions(p: PlanInput, wholeScale: number): Region[] {
   const { width, height, inputSize } = p;
@@ -103,6 +98,11 @@ function cropRegions(p: PlanInput, wholeScale: number): Region[] {
   return regions.sort((a, b) => b.scale - a.scale);
 }
 
+/**
+ * Crops around tracked objects and changes: smallest objects first, each crop placed to hold as
+ * many other regions as fit in it at its scale (a larger object in a crop scaled for a smaller
+ * one is seen all the better, as long as it fits), then crops holding more regions before others.
+ */
 function clusterCrops(p: PlanInput, regions: Region[]): Crop[] {
   const { width, height, inputSize, settings } = p;
   const done = new Uint8Array(regions.length);

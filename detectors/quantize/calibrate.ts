@@ -2,7 +2,7 @@
 import * as ort from 'onnxruntime-node';
 import { convertTfjsGraph, encodeModel, type ConvertOptions } from '../convert/tfjs-to-onnx.ts';
 import type { ModelType } from '../types.ts';
-import { readTfjsGraph } from '../convert/tfjs-graph.ts';
+import { readTfjsGraph, type TfGraph } from '../convert/tfjs-graph.ts';
 import { NANODET_INT8_VERSION, NANODET_NAME, NANODET_WIDE, nanodetSourcePath, writeModelFile } from '../convert/index.ts';
 import { Preprocessor, type RgbFrame } from '../model/preprocess.ts';
 import { createAdapter } from '../model/adapters.ts';
@@ -48,8 +48,8 @@ export async function calibrate(fp32: ReturnType<typeof convertTfjsGraph>, frame
 
 /** Which network to quantise; NanoDet-g 416 when absent. */
 export interface QuantizeNet {
-  /** The TF.js graph it is converted from. */
-  source: string;
+  /** The TF.js graph it is converted from, read already. */
+  graph: TfGraph;
   type: ModelType;
   /** Conversion options besides the input size (e.g. where to cut the graph). */
   convert: Omit<ConvertOptions, 'input' | 'metadata'>;
@@ -78,7 +78,7 @@ export interface QuantizeFileOptions {
 /** Calibrates and writes the int8 model atomically; returns its Conv count and what stayed float. */
 export async function quantizeFile(outFile: string, frames: AsyncIterable<RgbFrame> | Iterable<RgbFrame>, opts: QuantizeFileOptions = {}): Promise<{ convs: number; keptFloat: string[]; qdqNodes: number }> {
   const net = opts.net;
-  const graph = readTfjsGraph(net?.source ?? opts.source ?? nanodetSourcePath());
+  const graph = net?.graph ?? readTfjsGraph(opts.source ?? nanodetSourcePath());
   const fp32 = convertTfjsGraph(graph, net ? { ...net.convert, input: net.square } : {});
   const ranges = await calibrate(fp32, frames, net?.type);
   const keepFloat = opts.keepFloat ?? new Set(KEEP_FLOAT);

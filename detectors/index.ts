@@ -12,7 +12,8 @@ export { createAdapter, nms, type ModelAdapter, type TensorInfo } from './model/
 export { COCO_CLASSES } from './model/coco.ts';
 export { Preprocessor, type RgbFrame, type Normalisation, type InputTransform } from './model/preprocess.ts';
 export { readImage } from './image.ts';
-export { readVideo, type VideoFrame } from './video.ts';
+export { readVideo, probeVideo, type VideoFrame } from './video.ts';
+export { ReferenceCheck, MATCH_IOU, type ReferenceCheckOptions, type FrameCheck, type CheckSummary } from './reference-check.ts';
 export { DetectorPool, type PoolOptions, type PoolStatus } from './pool/pool.ts';
 export type { CameraStatus } from './pool/camera-queue.ts';
 export { thumbnail, thumbDiff } from './gate.ts';

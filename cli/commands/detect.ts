@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { VEHICLE_CLASSES } from '../../config/index.ts';
 
 const VIDEO = /\.(avi|mp4|mkv|mov|webm|ts|h264|h265|hevc|m4v)$/i;
 
@@ -26,8 +27,15 @@ export function registerDetect(program: Command): void {
     .option('--max-crops <n>', 'crops per frame besides the whole frame', positive, 8)
     .option('--min-object-px <n>', 'longer side of the smallest objects zone tiles are cut for', positive, 12)
     .option('--crop-vehicle-min-score <s>', 'least score of a vehicle found in a crop', (v) => Number(v), 0.5)
+    .option('--reference <det.txt>', 'score each frame against another detector\'s boxes over the same video (MOTChallenge: frame,id,left,top,width,height,conf,class, COCO classes), and print a summary line last')
+    .option('--reference-fps <f>', 'the reference\'s frame rate (default: the video\'s)', positive)
+    .option('--reference-first-frame <n>', 'the reference\'s number for the video\'s first frame', (v) => Number(v), 1)
+    .option('--reference-min-score <s>', 'reference boxes scored under this are left out (Ultralytics predicts at 0.25)', (v) => Number(v), 0.25)
+    .option('--classes <list>', 'the classes --reference checks, one kind (default: the vehicles)', (v) => v.split(',').map((c) => c.trim()).filter(Boolean))
     .action(async (file: string, opts: DetectOptions) => {
       const { Detector, detectorOptions, readImage, readVideo, RegionDetector, RegionSequence } = await import('../../detectors/index.ts');
+      if (opts.reference && !VIDEO.test(file)) throw new Error('--reference scores a video; this is an image');
+      const check = opts.reference ? await referenceCheck(file, opts) : undefined;
       if (!['nanodet', 'yolov8', 'yolov5'].includes(opts.type)) throw new Error(`unknown --type ${opts.type}`);
       if (!['fp32', 'int8'].includes(opts.precision)) throw new Error(`unknown --precision ${opts.precision}: fp32 or int8`);
       if (!['whole', 'zones', 'auto'].includes(opts.regions)) throw new Error(`unknown --regions ${opts.regions}: whole, zones or auto`);
@@ -46,7 +54,13 @@ export function registerDetect(program: Command): void {
           for await (const f of readVideo(file, opts.fps, opts.maxFrames)) {
             seq ??= sequence(f.width, f.height);
             const r = await seq.next(f);
-            line({ file, frame: f.index, time_ms: Math.round(f.timeMs), width: f.width, height: f.height, model, inferences: r.inferences, detections: r.detections.map(out) });
+            const scored = check?.frame(f.timeMs, r.detections);
+            line({ file, frame: f.index, time_ms: Math.round(f.timeMs), width: f.width, height: f.height, model, inferences: r.inferences, detections: r.detections.map(out), ...(scored ? { reference: { frame: scored.referenceFrame, boxes: scored.reference, found: scored.found, false_boxes: scored.falseBoxes } } : {}) });
+          }
+          if (check) {
+            const summary = check.summary();
+            line({ file, summary: { ...summary, reference: opts.reference, classes: opts.classes ?? [...VEHICLE_CLASSES], model } });
+            process.stderr.write(`against ${opts.reference}: found ${summary.found} of ${summary.reference_boxes} boxes (recall ${summary.recall}, mean IoU ${summary.mean_iou}), ${summary.false_boxes} false boxes over ${summary.frames} frames (${summary.false_boxes_per_10_frames} per 10 frames)\n`);
           }
         } else {
           const img = await readImage(file);
@@ -59,7 +73,24 @@ export function registerDetect(program: Command): void {
     });
 }
 
-interface DetectOptions { dataDir: string; model?: string; type: string; score: number; fps: number; maxFrames: number; precision: string; regions: string; zone: Box[]; maxCrops: number; minObjectPx: number; cropVehicleMinScore: number }
+interface DetectOptions {
+  dataDir: string; model?: string; type: string; score: number; fps: number; maxFrames: number; precision: string;
+  regions: string; zone: Box[]; maxCrops: number; minObjectPx: number; cropVehicleMinScore: number;
+  reference?: string; referenceFps?: number; referenceFirstFrame: number; referenceMinScore: number; classes?: string[];
+}
+
+/** The check against `--reference`: its boxes read, its frame rate probed unless given, the classes known. */
+async function referenceCheck(file: string, opts: DetectOptions) {
+  const { COCO_CLASSES, ReferenceCheck, probeVideo, readMot } = await import('../../detectors/index.ts');
+  const classes = opts.classes ?? [...VEHICLE_CLASSES];
+  const unknown = classes.filter((c) => !COCO_CLASSES.includes(c));
+  if (unknown.length || !classes.length) throw new Error(`--classes: ${unknown.length ? `${unknown.map((c) => JSON.stringify(c)).join(', ')} not COCO classes` : 'none given'}`);
+  if (!Number.isInteger(opts.referenceFirstFrame)) throw new Error(`--reference-first-frame must be a whole number; got ${opts.referenceFirstFrame}`);
+  if (!(opts.referenceMinScore >= 0)) throw new Error(`--reference-min-score must be 0 or more; got ${opts.referenceMinScore}`);
+  const fps = opts.referenceFps ?? (await probeVideo(file)).fps;
+  if (!(fps > 0)) throw new Error(`${file}: no frame rate to match --reference's frames by; give --reference-fps`);
+  return new ReferenceCheck(readMot(opts.reference!), { fps, first: opts.referenceFirstFrame, classes: new Set(classes), minScore: opts.referenceMinScore });
+}
 interface Box { x: number; y: number; w: number; h: number }
 
 /** `x,y,w,h` (frame pixels), collected over repeats. */

@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   try {
     await waitForPort(port, '127.0.0.1', 120_000);
     const config: IngestT = { sample_period_s: periodS, max_connects_in_flight: 64, stall_timeout_s: 10, backoff_initial_ms: 1000, backoff_max_ms: 30_000, frame_width: 416, frame_height: 234, max_frame_width: 1920, max_frame_height: 1080, decode_budget_per_s: 200, decoders_per_codec: arg('decoders', 2), connect_timeout_ms: 5000, gate_before_decode: false };
-    const cam = (i: number, type: 'rtsp' | 'ffmpeg'): CameraT => ({ id: `${type}-${farmCameraPath(i)}`, type, url: `rtsp://127.0.0.1:${port}/${farmCameraPath(i)}`, lat: 0, lon: 0, heading_deg: 0, enabled: true, zones: [], detect: { regions: 'whole', max_crops: 0, min_object_px: 12, crop_vehicle_min_score: 0.5 } });
+    const cam = (i: number, type: 'rtsp' | 'ffmpeg'): CameraT => ({ id: `${type}-${farmCameraPath(i)}`, type, url: `rtsp://127.0.0.1:${port}/${farmCameraPath(i)}`, lat: 0, lon: 0, heading_deg: 0, enabled: true, zones: [], detect: { regions: 'whole', max_crops: 0, min_object_px: 12, crop_vehicle_min_score: 0.5, second_opinion: true } });
     const lateness: number[] = [];
     // Where a sample's time goes: waiting for the first keyframe after it is due, then decoding.
     const waits: number[] = [];

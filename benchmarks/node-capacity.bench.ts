@@ -13,7 +13,7 @@
  * issue 20.
  *
  *   npx tsx benchmarks/node-capacity.bench.ts --cameras 1000 --duration-s 180 [--static-share 0.5]
- *     [--precision default|fp32|int8] [--gating default|off] [--region-model default|yolov5s] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline] [--cpu-prof DIR]
+ *     [--precision default|fp32|int8] [--gating default|off] [--region-model default|yolov5s] [--second-opinion on|off] [--dwell-s 30] [--warmup-max-s 90] [--no-baseline] [--cpu-prof DIR]
  *   npx tsx benchmarks/node-capacity.bench.ts --sweep 200,400,600 --static-share 0 --duration-s 180
  *     (the measured run alone at each count, smallest first, until one misses a target: the
  *     largest count that meets them all is the sizing figure)
@@ -53,6 +53,8 @@ const precision = word('precision', ['default', 'fp32', 'int8'] as const, 'defau
 const gating = word('gating', ['default', 'off'] as const, 'default');
 // --region-model yolov5s: the cameras (all region cameras, `detect.regions` auto) run on the built-in YOLOv5s (detectors.region_model).
 const regionModel = word('region-model', ['default', 'yolov5s'] as const, 'default');
+// --second-opinion off: region crops that show nothing get no second opinion from NanoDet-g (camera `detect.second_opinion`).
+const secondOpinion = word('second-opinion', ['on', 'off'] as const, 'on');
 const dwellS = arg('dwell-s', 30);
 const warmupMaxS = arg('warmup-max-s', 90);
 const baseline = !process.argv.includes('--no-baseline');
@@ -75,6 +77,7 @@ const raw = generateCity({ cameras, terminals: 0, cameraFarmPort: farmPort }) as
 const allIds: string[] = raw.cameras.map((c: { id: string }) => c.id);
 const staticIds = new Set(assignScenes(allIds.map((path) => ({ path })), staticShare).filter((c) => c.scene === 'static').map((c) => c.path));
 for (const c of raw.cameras) for (const z of c.zones) z.dwell_s = dwellS;
+if (secondOpinion === 'off') for (const c of raw.cameras) c.detect = { ...c.detect, second_opinion: false };
 /** Detector and ingest settings of one run; the engine's defaults for whatever is left out. */
 type Settings = { detectors: Record<string, unknown>; ingest: Record<string, unknown> };
 /** Both gates off: the pixel gate before inference, and the P-frame gate before decoding. */
@@ -133,7 +136,7 @@ try {
 
 const ratio = (x: number | null | undefined, y: number | null | undefined) => (x != null && y ? Math.round((x / y) * 1000) / 1000 : null);
 const headline = (s: RunSummary, n: number) => ({
-  sample_period_s: s.sample_period_s, reverify_s: s.reverify_s, precision: s.precision, region_model: regionModel, gate_threshold: s.gate_threshold, gate_before_decode: s.gate_before_decode,
+  sample_period_s: s.sample_period_s, reverify_s: s.reverify_s, precision: s.precision, region_model: regionModel, second_opinion: regionModel === 'yolov5s' ? secondOpinion : null, gate_threshold: s.gate_threshold, gate_before_decode: s.gate_before_decode,
   samples_due: s.samples_due, samples_decoded: s.samples_decoded, samples_inferred: s.samples_inferred, samples_gated: s.samples_gated, samples_gated_before_decode: s.samples_gated_before_decode,
   gated_pct: s.gated_pct, inferences_per_sample: s.inferences_per_sample, dropped_pct: s.dropped_pct, on_time_pct: s.on_time_pct,
   violations: s.violations, capture_to_event_p50_ms: s.capture_to_event_p50_ms, capture_to_event_p99_ms: s.capture_to_event_p99_ms,

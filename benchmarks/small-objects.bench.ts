@@ -3,7 +3,7 @@
  * and tracked objects) against today's whole-frame detector (the frame decoded at 640×360 and
  * squeezed into the model's input), side by side on the same scenes.
  *
- *   npm run bench -- small-objects [--samples 60] [--objects 6] [--max-crops 8] [--min-object-px 12] [--regions auto|zones] [--seed 1] [--precision fp32|int8] [--wide-input on|off] [--model nanodet-g-416|yolov5s] [--size-sweep]
+ *   npm run bench -- small-objects [--samples 60] [--objects 6] [--max-crops 8] [--min-object-px 12] [--regions auto|zones] [--seed 1] [--precision fp32|int8] [--wide-input on|off] [--model nanodet-g-416|yolov5s] [--second-opinion on|off] [--size-sweep]
  *
  * Scenes: the objects NanoDet-g finds at full size in darknet's dog.jpg and person.jpg and in
  * frames of vtest.avi, shrunk so that their longer side is 12–96 px (one third in each band:
@@ -17,7 +17,8 @@
  * detection in the zone matching no object.
  * `--precision fp32|int8` and `--wide-input on|off` pick the model (defaults: int8 and on, as the engine's);
  * `--model yolov5s` runs the region detector on YOLOv5s instead (at `--precision` too), beside today's
- * NanoDet-g whole frame (`--size-sweep` then measures YOLOv5s).
+ * NanoDet-g whole frame (`--size-sweep` then measures YOLOv5s), with NanoDet-g's second opinion on
+ * crops that show nothing (region-detector.ts SECOND_OPINION_MIN_SCORE; `--second-opinion off`: without).
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
  * To see why objects are missed: SMALL_OBJECTS_DEBUG=B (band 0, 1 or 2) logs each region-detector
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     precision: { type: 'string', default: 'int8' },
     'wide-input': { type: 'string', default: 'on' },
     model: { type: 'string', default: 'nanodet-g-416' },
+    'second-opinion': { type: 'string', default: 'on' },
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
   },
 });
@@ -58,6 +60,7 @@ const CLIP = 4;
 ensureDefaultModel(args['data-dir']!);
 if (!['fp32', 'int8'].includes(args.precision!) || !['on', 'off'].includes(args['wide-input']!)) throw new Error('--precision fp32|int8, --wide-input on|off');
 if (!['nanodet-g-416', 'yolov5s'].includes(args.model!)) throw new Error('--model nanodet-g-416|yolov5s');
+if (!['on', 'off'].includes(args['second-opinion']!)) throw new Error('--second-opinion on|off');
 // Today's detector: the engine's default model on the whole 640×360 frame.
 const detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5, precision: args.precision as 'fp32' | 'int8', wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1));
 // The region detector's model: the same, or YOLOv5s (square and 416×256, at the same precision).
@@ -66,7 +69,8 @@ if (args.model === 'yolov5s') {
   if (args.precision === 'int8') await ensureInt8Model(args['data-dir']!, undefined, 'yolov5s');
 }
 const regionModel = args.model === 'yolov5s' ? await Detector.load(detectorOptions({ type: 'yolov5', score_threshold: 0.3, iou_threshold: 0.5, precision: args.precision as 'fp32' | 'int8', wide_input: args['wide-input'] === 'on' }, args['data-dir']!, 1)) : detector;
-const regions = new RegionDetector(regionModel);
+// With YOLOv5s, NanoDet-g gives its second opinion on crops that show nothing, as in a worker with detectors.region_model.
+const regions = new RegionDetector(regionModel, regionModel !== detector && args['second-opinion'] === 'on' ? detector : undefined);
 const detectWhole = async (f: RgbFrame): Promise<Detection[]> => (await regionModel.detect(f)).detections;
 // The objects are collected by the fp32 model on its square input whatever is measured, so that
 // runs with other settings place the same objects.
@@ -221,7 +225,7 @@ const a = summary(region), b = summary(today);
 const ratio = (x: number, y: number): number | null => (y > 0 ? Math.round((x / y) * 100) / 100 : null);
 const result = {
   bench: 'small-objects', samples: all.length, objects: all.reduce((n, s) => n + s.placed.length, 0), frame: `${W}x${H}`, today_frame: `${TODAY.width}x${TODAY.height}`,
-  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: regionModel.name, today_model: detector.name, precision: args.precision, wide_input: args['wide-input'] === 'on',
+  regions: settings.mode, max_crops: settings.maxCrops, min_object_px: settings.minObjectPx, crop_vehicle_min_score: settings.cropVehicleMinScore, model: regionModel.name, second_opinion: regionModel !== detector && args['second-opinion'] === 'on' ? detector.name : null, today_model: detector.name, precision: args.precision, wide_input: args['wide-input'] === 'on',
   objects_per_band: region.total,
   region: a, whole_frame_today: b,
   recall_ratio_12_24: ratio(a.recall_12_24, b.recall_12_24), recall_ratio_24_48: ratio(a.recall_24_48, b.recall_24_48),

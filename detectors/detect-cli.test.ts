@@ -80,6 +80,8 @@ describe('gridwatch detect', () => {
     expect(lines).toHaveLength(2);
     for (const l of lines) {
       expect(l.model.version).toMatch(/^yolov5s\/.*\/int8-1$/);
+      // NanoDet-g's second opinion where a crop shows nothing, as a worker with detectors.region_model.
+      expect(l.model.second_opinion).toMatchObject({ name: 'nanodet-g-416' });
       // The whole frame and full-resolution crops.
       expect(l.inferences).toBeGreaterThan(1);
       expect(l.detections.filter((d: { class: string }) => d.class === 'person').length).toBeGreaterThanOrEqual(3);

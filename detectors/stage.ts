@@ -168,7 +168,7 @@ export class DetectorStage {
         return { x, y, w: Math.max(...xs) - x, h: Math.max(...ys) - y };
       }).filter((r) => r.w > 0 && r.h > 0);
       const classes = cam.zones.length === 0 ? [...VEHICLE_CLASSES, 'person'] : cam.zones.flatMap((z) => z.type === 'no_parking' ? z.classes ?? VEHICLE_CLASSES : [...(z.classes ?? ['person']), ...(z.stall_classes ?? STALL_CLASSES)]);
-      settings = { mode: cam.detect.regions, maxCrops: cam.detect.max_crops, minObjectPx: cam.detect.min_object_px * Math.min(sx, sy), cropVehicleMinScore: cam.detect.crop_vehicle_min_score, zones, trackClasses: new Set(classes) };
+      settings = { mode: cam.detect.regions, maxCrops: cam.detect.max_crops, minObjectPx: cam.detect.min_object_px * Math.min(sx, sy), cropVehicleMinScore: cam.detect.crop_vehicle_min_score, secondOpinion: cam.detect.second_opinion, zones, trackClasses: new Set(classes) };
     }
     this.#regions.set(cameraId, { key, settings });
     return settings;

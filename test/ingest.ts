@@ -7,7 +7,7 @@ import type { CameraT, IngestT } from '../config/index.ts';
 export const DATA_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'data');
 
 export function testCamera(id: string, url: string, extra: Partial<CameraT> = {}): CameraT {
-  return { id, type: 'rtsp', url, lat: 43.87, lon: 125.3, heading_deg: 0, enabled: true, zones: [], detect: { regions: 'auto', max_crops: 8, min_object_px: 12, crop_vehicle_min_score: 0.5 }, ...extra };
+  return { id, type: 'rtsp', url, lat: 43.87, lon: 125.3, heading_deg: 0, enabled: true, zones: [], detect: { regions: 'auto', max_crops: 8, min_object_px: 12, crop_vehicle_min_score: 0.5, second_opinion: true }, ...extra };
 }
 
 /** Fast settings so that faults show within seconds. */

@@ -16,14 +16,18 @@ describe('ProcessTree (the node-capacity benchmark\'s CPU and memory by process)
     expect(Math.abs(own.cpuS.engine - (used.user + used.system) / 1e6)).toBeLessThan(0.08);
     expect(own.rssMb.engine).toBeGreaterThan(20);
 
-    // A child that burns about 0.6 s of CPU and lives on a little: counted as `other`, by name.
-    const child = spawn(process.execPath, ['-e', 'const e = Date.now() + 600; let x = 0; while (Date.now() < e) x++; setTimeout(() => {}, 1500);']);
+    // A child that burns 0.6 s of CPU (its own count, so a busy machine only makes it slower),
+    // says so, and lives on a little: counted as `other`, by name.
+    const child = spawn(process.execPath, ['-e', 'const spent = () => { const u = process.cpuUsage(); return u.user + u.system; }; let x = 0; while (spent() < 600_000) for (let i = 0; i < 1e5; i++) x++; process.stdout.write("burnt\\n"); setTimeout(() => {}, 3000);']);
     try {
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('burnt')) resolve(); });
+        child.on('exit', () => reject(new Error('the child exited before it had burnt its CPU')));
+      });
       const r = tree.read();
       expect(r.processes.other).toBe(1);
       expect(r.otherNames).toEqual(['node']);
-      expect(r.cpuS.other).toBeGreaterThan(0.4);
+      expect(r.cpuS.other).toBeGreaterThan(0.55);
       expect(r.cpuS.other).toBeLessThan(1.2);
     } finally {
       child.kill();

@@ -27,6 +27,7 @@ export function registerDetect(program: Command): void {
     .option('--max-crops <n>', 'crops per frame besides the whole frame', positive, 8)
     .option('--min-object-px <n>', 'longer side of the smallest objects zone tiles are cut for', positive, 12)
     .option('--crop-vehicle-min-score <s>', 'least score of a vehicle found in a crop', (v) => Number(v), 0.5)
+    .option('--second-opinion <model>', 'nanodet or none: the model also asked where a region crop shows nothing (default: nanodet with --type yolov5 and --regions zones|auto, as a worker with detectors.region_model does; otherwise none)')
     .option('--reference <det.txt>', 'score each frame against another detector\'s boxes over the same video (MOTChallenge: frame,id,left,top,width,height,conf,class, COCO classes), and print a summary line last')
     .option('--reference-fps <f>', 'the reference\'s frame rate (default: the video\'s)', positive)
     .option('--reference-first-frame <n>', 'the reference\'s number for the video\'s first frame', (v) => Number(v), 1)
@@ -39,10 +40,14 @@ export function registerDetect(program: Command): void {
       if (!['nanodet', 'yolov8', 'yolov5'].includes(opts.type)) throw new Error(`unknown --type ${opts.type}`);
       if (!['fp32', 'int8'].includes(opts.precision)) throw new Error(`unknown --precision ${opts.precision}: fp32 or int8`);
       if (!['whole', 'zones', 'auto'].includes(opts.regions)) throw new Error(`unknown --regions ${opts.regions}: whole, zones or auto`);
+      // As a worker with detectors.region_model { type: yolov5 }: NanoDet-g's second opinion on region crops that show nothing.
+      const opinion = opts.secondOpinion ?? (opts.type === 'yolov5' && !opts.model && opts.regions !== 'whole' ? 'nanodet' : 'none');
+      if (!['nanodet', 'none'].includes(opinion)) throw new Error(`unknown --second-opinion ${opinion}: nanodet or none`);
       const detector = await Detector.load(detectorOptions({ type: opts.type as 'nanodet', path: opts.model, score_threshold: opts.score, iou_threshold: 0.5, precision: opts.precision as 'fp32' }, opts.dataDir));
-      const model = { name: detector.name, version: detector.version };
+      const second = opinion === 'nanodet' ? await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: opts.score, iou_threshold: 0.5, precision: opts.precision as 'fp32' }, opts.dataDir)) : undefined;
+      const model = { name: detector.name, version: detector.version, ...(second ? { second_opinion: { name: second.name, version: second.version } } : {}) };
       const line = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
-      const regions = new RegionDetector(detector);
+      const regions = new RegionDetector(detector, second);
       // One stream in order, as the pool runs a camera: changes and objects carry from frame to frame.
       const sequence = (width: number, height: number) => new RegionSequence(regions, {
         mode: opts.regions as 'whole', maxCrops: opts.maxCrops, minObjectPx: opts.minObjectPx, cropVehicleMinScore: opts.cropVehicleMinScore,
@@ -69,13 +74,14 @@ export function registerDetect(program: Command): void {
         }
       } finally {
         await detector.release();
+        await second?.release();
       }
     });
 }
 
 interface DetectOptions {
   dataDir: string; model?: string; type: string; score: number; fps: number; maxFrames: number; precision: string;
-  regions: string; zone: Box[]; maxCrops: number; minObjectPx: number; cropVehicleMinScore: number;
+  regions: string; zone: Box[]; maxCrops: number; minObjectPx: number; cropVehicleMinScore: number; secondOpinion?: string;
   reference?: string; referenceFps?: number; referenceFirstFrame: number; referenceMinScore: number; classes?: string[];
 }
 

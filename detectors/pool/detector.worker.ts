@@ -38,7 +38,8 @@ port.on('message', (msg: ToWorker) => {
           const detector = await load(msg.options, msg.warmupRuns);
           const other = msg.regionOptions ? await load(msg.regionOptions, msg.warmupRuns) : undefined;
           main = new RegionDetector(detector);
-          region = other ? new RegionDetector(other) : main;
+          // Region cameras on the region model, with the whole-frame model's second opinion on crops that show nothing.
+          region = other ? new RegionDetector(other, detector) : main;
           send({ type: 'ready', name: detector.name, version: detector.version, region: other && { name: other.name, version: other.version }, warmupMs: performance.now() - t0 });
         } catch (err) {
           send({ type: 'error', job: null, code: err instanceof GridwatchError ? err.code : 'DETECT_MODEL_LOAD', message: err instanceof Error ? err.message : String(err) });

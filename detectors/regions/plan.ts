@@ -31,6 +31,8 @@ export interface RegionSettings {
   zones: Rect[];
   /** Least score of a vehicle found in a crop; the whole frame keeps the model's threshold. */
   cropVehicleMinScore: number;
+  /** Whether a crop that shows nothing where it should asks the second-opinion model too, when there is one (default: yes). */
+  secondOpinion?: boolean;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
-import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, toFrame, type CropDetection, type RegionSettings } from './index.ts';
+import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type RegionSettings } from './index.ts';
 import { cut as cutOut, place, plazaBackground } from '../../benchmarks/lib/small-objects.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
@@ -140,6 +140,33 @@ describe('region detector with NanoDet-g 416', () => {
     const crop = small.find((c) => c.x <= x && x + w <= c.x + c.w)!;
     const reflected = [crop.x + crop.w - (x - crop.x) - w, y, w, h];
     expect(r.detections.filter((d) => iou(d.box, reflected) >= 0.3)).toEqual([]);
+  }, 60_000);
+
+  it('asks the second-opinion model where a crop found nothing, keeps its boxes from 0.4, and counts the look; not when the camera says no', async () => {
+    const photo = await readImage('/usr/share/darknet/data/person.jpg');
+    const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
+    const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
+    const placed = await place(frame, person, 36, 1300, 700);
+    const [x, y, w, h] = placed.box;
+    // The region model here misses the walker: the same network, held to a score of 0.99.
+    const strict = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.99, iou_threshold: 0.5 }, DATA, 1));
+    try {
+      const regions = new RegionDetector(strict, detector);
+      const settings: RegionSettings = { mode: 'auto', maxCrops: 8, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [] };
+      const job = { settings, tracked: [], tileCursor: 0, deferred: [{ x, y, w, h, age: 1 }] };
+      const walker = (dets: Detection[]): Detection[] => dets.filter((d) => d.label === 'person' && iou(d.box, placed.box) >= 0.5);
+      const asked = await regions.detect(frame, job);
+      // The whole frame and one crop (scaled under 2: no mirrored look), and the second opinion on that crop.
+      expect(asked.crops).toHaveLength(2);
+      expect(asked.inferences).toBe(3);
+      expect(walker(asked.detections)).toHaveLength(1);
+      expect(walker(asked.detections)[0]!.score).toBeGreaterThanOrEqual(SECOND_OPINION_MIN_SCORE);
+      const alone = await regions.detect(frame, { ...job, settings: { ...settings, secondOpinion: false } });
+      expect(alone.inferences).toBe(2);
+      expect(walker(alone.detections)).toEqual([]);
+    } finally {
+      await strict.release();
+    }
   }, 60_000);
 
   it('does not take the clutter of an empty plaza, upscaled in zone tiles, for a vehicle', async () => {

@@ -82,7 +82,8 @@ export interface DeferredRegion extends Rect {
 /** Samples a change region may wait for a crop before it is given up. */
 export const MAX_DEFERRED_SAMPLES = 3;
 
-interface Region { r: Rect; why: 'track' | 'change'; scale: number; side: number; deferred: boolean }
+/** A region to crop: `age` is how many samples a deferred change has waited (0 for the others). */
+interface Region { r: Rect; why: 'track' | 'change'; scale: number; side: number; deferred: boolean; age: number }
 
 /** Tracked objects, changes and deferred changes that need a crop, smallest objects first. */
 function cropRegions(p: PlanInput, wholeScale: number): Region[] {
@@ -94,7 +95,7 @@ function cropRegions(p: PlanInput, wholeScale: number): Region[] {
       // Objects the whole frame already shows at a good size need no crop.
       if (size * wholeScale >= WELL_FOUND_PX * 1.5) continue;
       const scale = clamp(WELL_FOUND_PX / size, 1, MAX_UPSCALE);
-      regions.push({ r, why, scale, side: Math.min(inputSize / scale, width, height), deferred });
+      regions.push({ r, why, scale, side: Math.min(inputSize / scale, width, height), deferred, age: deferred ? (r as DeferredRegion).age : 0 });
     }
   }
   return regions.sort((a, b) => b.scale - a.scale);
@@ -166,7 +167,7 @@ export interface PlanInput {
  * from `tileCursor` on, while the budget lasts. A region already inside a chosen crop at a
  * scale at least 0.75 of its own gets no crop of its own.
  */
-export function planCrops(p: PlanInput): { crops: Crop[]; zoneTiles: number; tilesVisited: number; left: Rect[] } {
+export function planCrops(p: PlanInput): { crops: Crop[]; zoneTiles: number; tilesVisited: number; left: DeferredRegion[] } {
   const { width, height, inputSize, settings } = p;
   const whole: Crop = { x: 0, y: 0, w: width, h: height, why: 'whole', scale: inputSize / Math.max(width, height) };
   if (settings.mode === 'whole' || settings.maxCrops <= 0) return { crops: [whole], zoneTiles: 0, tilesVisited: 0, left: [] };
@@ -190,5 +191,5 @@ export function planCrops(p: PlanInput): { crops: Crop[]; zoneTiles: number; til
     if (!covered(t, inputSize / t.w, 0)) add({ ...t, why: 'zone', scale: inputSize / t.w });
   }
   // Changes no crop took, for the camera's next samples (RegionJob.deferred).
-  return { crops, zoneTiles: zoneTiles.length, tilesVisited: i, left: changes.filter((g) => !covered(g.r, g.scale, 0)).map((g) => g.r) };
+  return { crops, zoneTiles: zoneTiles.length, tilesVisited: i, left: changes.filter((g) => !covered(g.r, g.scale, 0)).map((g) => ({ x: g.r.x, y: g.r.y, w: g.r.w, h: g.r.h, age: g.age })) };
 }

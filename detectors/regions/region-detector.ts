@@ -84,7 +84,7 @@ export class RegionDetector {
     // A region still changing is this sample's change; one that stopped changing still waits.
     const waiting = (job.deferred ?? []).filter((d) => !changes.some((c) => overlaps(c, d)));
     const plan = planCrops({ width: frame.width, height: frame.height, inputSize: this.#detector.adapter.inputSize, settings: job.settings, changes, tracked: job.tracked, tileCursor: job.tileCursor, deferred: waiting });
-    const deferred = plan.left.map((r) => ({ x: r.x, y: r.y, w: r.w, h: r.h, age: ('age' in r ? (r as DeferredRegion).age : 0) + 1 })).filter((r) => r.age <= MAX_DEFERRED_SAMPLES);
+    const deferred = plan.left.map((r) => ({ ...r, age: r.age + 1 })).filter((r) => r.age <= MAX_DEFERRED_SAMPLES);
     const all: CropDetection[] = [];
     const regions = [...changes, ...waiting, ...job.tracked];
     const opinion = job.settings.secondOpinion === false ? undefined : this.#secondOpinion;

@@ -44,7 +44,7 @@ describe('region crops: plan and merge', () => {
     const waited = first.left.map((r) => ({ ...r, age: 1 }));
     const next = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 900, y: 100, w: 16, h: 20 }], tracked: [], tileCursor: 0, deferred: waited });
     expect(waited.every((r) => next.crops.some((c) => c.why === 'change' && inside(r, c)))).toBe(true);
-    expect(next.left).toEqual([{ x: 900, y: 100, w: 16, h: 20 }]);
+    expect(next.left).toEqual([{ x: 900, y: 100, w: 16, h: 20, age: 0 }]);
   });
 
   it('merges a vehicle that two tiles cut into one box, across vehicle classes', () => {

@@ -6,6 +6,7 @@ import { keptFromCrop, mergeDetections, toFrame, type CropDetection } from './me
 import { MAX_DEFERRED_SAMPLES, planCrops, type Crop, type DeferredRegion, type Rect, type RegionSettings } from './plan.ts';
 
 const overlaps = (a: Rect, b: Rect): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+const asRect = (d: Detection): Rect => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] });
 const inside = (outer: Rect, r: Rect): boolean => r.x >= outer.x && r.y >= outer.y && r.x + r.w <= outer.x + outer.w && r.y + r.h <= outer.y + outer.h;
 
 /**
@@ -22,12 +23,14 @@ export const SECOND_LOOK_MIN_SCALE = 2;
 /**
  * Where a region detector has a second-opinion model (the worker's whole-frame model, NanoDet-g,
  * beside YOLOv5s as `detectors.region_model`), a crop of any scale where a region it was cut for
- * shows nothing is run through it too, before the mirrored look; its boxes count from this score.
- * Two differently trained networks miss different small objects. Small-objects seeds 1–6,
- * YOLOv5s int8: 12–24 px recall 0.425 / 0.363 / 0.35 / 0.438 / 0.438 / 0.413 → 0.45 / 0.425 /
- * 0.425 / 0.575 / 0.475 / 0.413, 24–48 px 0.65 / 0.688 / 0.663 / 0.488 / 0.75 / 0.85 → 0.675 /
- * 0.725 / 0.675 / 0.575 / 0.788 / 0.888, for about 2 more model runs a sample there (a NanoDet-g
- * run costs half a YOLOv5s run). From 0.35 the false detections rose; from 0.5 most of the gain was gone.
+ * shows nothing is run through it too, before the mirrored look; its boxes count from this score,
+ * and only inside those regions (elsewhere in the crop it calls cones and posts people: on
+ * vtest.avi that doubled the person boxes YOLOv5s fp32 does not have). Two differently trained
+ * networks miss different small objects. Small-objects seeds 1–6, YOLOv5s int8: 12–24 px recall
+ * 0.425 / 0.363 / 0.35 / 0.438 / 0.438 / 0.413 → 0.45 / 0.425 / 0.425 / 0.55 / 0.5 / 0.413,
+ * 24–48 px 0.65 / 0.688 / 0.663 / 0.488 / 0.75 / 0.85 → 0.65 / 0.725 / 0.675 / 0.55 / 0.788 /
+ * 0.888, for about 2 more model runs a sample there (a NanoDet-g run costs half a YOLOv5s run).
+ * From 0.35 the false detections rose; from 0.5 most of the gain was gone.
  */
 export const SECOND_OPINION_MIN_SCORE = 0.4;
 
@@ -95,15 +98,18 @@ export class RegionDetector {
       const keep = (ds: CropDetection[]): void => { for (const d of ds) if (keptFromCrop(d, crop, job.settings.cropVehicleMinScore)) all.push(d); };
       keep(found);
       if (crop.why === 'whole') continue;
-      // A region the crop was cut for (a change, a waiting change, an object seen last time) where it found nothing.
-      const missed = (): boolean => regions.some((g) => inside(crop, g) && !found.some((d) => overlaps(g, { x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] })));
-      if (opinion && missed()) {
+      // The regions the crop was cut for (changes, waiting changes, objects seen last time) where it found nothing.
+      const missed = (): Rect[] => regions.filter((g) => inside(crop, g) && !found.some((d) => overlaps(g, asRect(d))));
+      const unseen = opinion ? missed() : [];
+      if (opinion && unseen.length) {
         secondLooks++;
-        const more = toFrame((await opinion.detect(input)).detections.filter((d) => d.score >= SECOND_OPINION_MIN_SCORE), crop, frame.width, frame.height);
+        // Only what it sees in those regions: elsewhere in the crop it would add its own false boxes (cones taken for people).
+        const more = toFrame((await opinion.detect(input)).detections.filter((d) => d.score >= SECOND_OPINION_MIN_SCORE), crop, frame.width, frame.height)
+          .filter((d) => unseen.some((g) => overlaps(g, asRect(d))));
         keep(more);
         found.push(...more);
       }
-      if (crop.scale < SECOND_LOOK_MIN_SCALE || !missed()) continue;
+      if (crop.scale < SECOND_LOOK_MIN_SCALE || !missed().length) continue;
       // Still nothing there: look again, mirrored.
       secondLooks++;
       const mirrored = (await this.#detector.detect(this.#mirror(input))).detections.map((d) => ({ ...d, box: [input.width - d.box[0] - d.box[2], d.box[1], d.box[2], d.box[3]] as Detection['box'] }));

@@ -142,11 +142,13 @@ describe('region detector with NanoDet-g 416', () => {
     expect(r.detections.filter((d) => iou(d.box, reflected) >= 0.3)).toEqual([]);
   }, 60_000);
 
-  it('asks the second-opinion model where a crop found nothing, keeps its boxes from 0.4, and counts the look; not when the camera says no', async () => {
+  it('asks the second-opinion model where a crop found nothing, keeps its boxes from 0.4 in that region, and counts the look; not when the camera says no', async () => {
     const photo = await readImage('/usr/share/darknet/data/person.jpg');
     const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
     const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
     const placed = await place(frame, person, 36, 1300, 700);
+    // A second walker in the same crop, where no change or object called for a look.
+    const other = await place(frame, person, 36, 1420, 700);
     const [x, y, w, h] = placed.box;
     // The region model here misses the walker: the same network, held to a score of 0.99.
     const strict = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.99, iou_threshold: 0.5 }, DATA, 1));
@@ -160,6 +162,11 @@ describe('region detector with NanoDet-g 416', () => {
       expect(asked.crops).toHaveLength(2);
       expect(asked.inferences).toBe(3);
       expect(walker(asked.detections)).toHaveLength(1);
+      // The second opinion answers for the region it was asked about, not for the rest of the crop.
+      const crop = asked.crops[1]!;
+      expect(other.box[0] >= crop.x && other.box[0] + other.box[2] <= crop.x + crop.w).toBe(true);
+      expect((await detector.detect(cutOut(frame, [crop.x, crop.y, crop.w, crop.h]))).detections.some((d) => d.label === 'person' && d.box[0] + crop.x > x + w)).toBe(true);
+      expect(asked.detections.filter((d) => iou(d.box, other.box) >= 0.3)).toEqual([]);
       expect(walker(asked.detections)[0]!.score).toBeGreaterThanOrEqual(SECOND_OPINION_MIN_SCORE);
       const alone = await regions.detect(frame, { ...job, settings: { ...settings, secondOpinion: false } });
       expect(alone.inferences).toBe(2);

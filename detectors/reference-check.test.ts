@@ -24,6 +24,8 @@ describe('ReferenceCheck', () => {
     expect(check.frame(2400, [det('bus', [0, 0, 50, 50])])).toMatchObject({ referenceFrame: 25, reference: 0, found: 0, falseBoxes: 1 });
     const s = check.summary();
     expect(s).toMatchObject({ frames: 2, reference_boxes: 2, found: 2, recall: 1, false_boxes: 2, false_boxes_per_10_frames: 10 });
+    // Their truck is 40 px long, their car 30: both in the 24–48 px band.
+    expect(s.by_size).toEqual({ '<12': { found: 0, boxes: 0, recall: 0 }, '12-24': { found: 0, boxes: 0, recall: 0 }, '24-48': { found: 2, boxes: 2, recall: 1 }, '>48': { found: 0, boxes: 0, recall: 0 } });
     expect(s.mean_iou).toBeGreaterThan(0.9);
     expect(s.mean_iou).toBeLessThan(1);
   });
@@ -32,7 +34,7 @@ describe('ReferenceCheck', () => {
     const check = new ReferenceCheck(reference({ 1: [det('car', [0, 0, 20, 20], 0.12), det('car', [100, 0, 20, 20], 0.6)] }), { fps: 10, first: 1, classes: VEHICLES, minScore: 0.25 });
     // Shifted by half its width: IoU 1/3, not found, and false.
     expect(check.frame(0, [det('car', [110, 0, 20, 20])])).toEqual({ referenceFrame: 1, reference: 1, found: 0, falseBoxes: 1 });
-    expect(check.summary()).toMatchObject({ recall: 0, mean_iou: 0 });
+    expect(check.summary()).toMatchObject({ recall: 0, mean_iou: 0, by_size: { '12-24': { found: 0, boxes: 1, recall: 0 } } });
   });
 
   it('refuses a frame rate that is not above 0', () => {

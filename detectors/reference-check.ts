@@ -29,11 +29,16 @@ export interface FrameCheck {
   falseBoxes: number;
 }
 
+/** Size bands of the reference's boxes, by their longer side in pixels: where the misses are. */
+export const SIZE_BANDS = [['<12', 0, 12], ['12-24', 12, 24], ['24-48', 24, 48], ['>48', 48, Infinity]] as const;
+
 export interface CheckSummary {
   frames: number;
   reference_boxes: number;
   found: number;
   recall: number;
+  /** Per size band of the reference's boxes: found, of how many, and the recall. */
+  by_size: Record<string, { found: number; boxes: number; recall: number }>;
   false_boxes: number;
   false_boxes_per_10_frames: number;
   /** Mean IoU of the found boxes with theirs. */
@@ -50,6 +55,7 @@ export class ReferenceCheck {
   #found = 0;
   #false = 0;
   #iouSum = 0;
+  readonly #bands = SIZE_BANDS.map(() => ({ found: 0, boxes: 0 }));
 
   constructor(reference: MotDetections, opts: ReferenceCheckOptions) {
     if (!(opts.fps > 0)) throw new RangeError(`reference frame rate must be above 0; got ${opts.fps}`);
@@ -78,6 +84,12 @@ export class ReferenceCheck {
       usedTheirs.add(p.j);
       this.#iouSum += p.o;
     }
+    theirs.forEach((d, j) => {
+      const side = Math.max(d.box[2], d.box[3]);
+      const band = this.#bands[SIZE_BANDS.findIndex(([, lo, hi]) => side >= lo && side < hi)]!;
+      band.boxes++;
+      if (usedTheirs.has(j)) band.found++;
+    });
     const found = usedTheirs.size;
     this.#frames++;
     this.#reference += theirs.length;
@@ -93,6 +105,10 @@ export class ReferenceCheck {
       reference_boxes: this.#reference,
       found: this.#found,
       recall: r3(this.#found / Math.max(1, this.#reference)),
+      by_size: Object.fromEntries(SIZE_BANDS.map(([name], i) => {
+        const b = this.#bands[i]!;
+        return [name, { ...b, recall: r3(b.found / Math.max(1, b.boxes)) }];
+      })),
       false_boxes: this.#false,
       false_boxes_per_10_frames: r3((this.#false * 10) / Math.max(1, this.#frames)),
       mean_iou: r3(this.#iouSum / Math.max(1, this.#found)),

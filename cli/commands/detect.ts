@@ -65,7 +65,8 @@ export function registerDetect(program: Command): void {
           if (check) {
             const summary = check.summary();
             line({ file, summary: { ...summary, reference: opts.reference, classes: opts.classes ?? [...VEHICLE_CLASSES], model } });
-            process.stderr.write(`against ${opts.reference}: found ${summary.found} of ${summary.reference_boxes} boxes (recall ${summary.recall}, mean IoU ${summary.mean_iou}), ${summary.false_boxes} false boxes over ${summary.frames} frames (${summary.false_boxes_per_10_frames} per 10 frames)\n`);
+            const bands = Object.entries(summary.by_size).filter(([, b]) => b.boxes).map(([k, b]) => `${k} px ${b.found}/${b.boxes}`).join(', ');
+            process.stderr.write(`against ${opts.reference}: found ${summary.found} of ${summary.reference_boxes} boxes (recall ${summary.recall}; ${bands || 'none'}; mean IoU ${summary.mean_iou}), ${summary.false_boxes} false boxes over ${summary.frames} frames (${summary.false_boxes_per_10_frames} per 10 frames)\n`);
           }
         } else {
           const img = await readImage(file);

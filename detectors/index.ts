@@ -22,6 +22,7 @@ export { compileZones, inZone, type CompiledZone, type Rule } from './rules/zone
 export { IouTracker } from './rules/tracker.ts';
 export { replay, replayDetections, readMot, type ReplayOptions, type ReplayViolation, type MotDetections } from './replay.ts';
 export { iou as boxIou } from './rules/box.ts';
+export { greedyMatch } from './rules/match.ts';
 export { DetectorStage, type DetectorStageOptions, type StageStatus } from './stage.ts';
 export { annotatedEvidence, writeEvidence } from './evidence.ts';
 export { FrameSnapshots, type FrameSnapshot, type SnapshotCounts } from './snapshot.ts';

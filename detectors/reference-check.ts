@@ -1,5 +1,6 @@
 import type { MotDetections } from './replay.ts';
 import { iou } from './rules/box.ts';
+import { greedyMatch } from './rules/match.ts';
 import type { Detection } from './types.ts';
 
 /**
@@ -76,14 +77,7 @@ export class ReferenceCheck {
         if (o >= MATCH_IOU) pairs.push({ i, j, o });
       }
     }
-    pairs.sort((a, b) => b.o - a.o);
-    const usedMine = new Set<number>(), usedTheirs = new Set<number>();
-    for (const p of pairs) {
-      if (usedMine.has(p.i) || usedTheirs.has(p.j)) continue;
-      usedMine.add(p.i);
-      usedTheirs.add(p.j);
-      this.#iouSum += p.o;
-    }
+    const usedTheirs = greedyMatch(pairs, (a, b) => b.o - a.o, (p) => p.i, (p) => p.j, (p) => { this.#iouSum += p.o; });
     theirs.forEach((d, j) => {
       const side = Math.max(d.box[2], d.box[3]);
       const band = this.#bands[SIZE_BANDS.findIndex(([, lo, hi]) => side >= lo && side < hi)]!;

@@ -1,4 +1,4 @@
-import { boxIou, type MotDetections } from '../../detectors/index.ts';
+import { boxIou, greedyMatch, type MotDetections } from '../../detectors/index.ts';
 import type { FlaggedBoxes } from './roadtrack.ts';
 
 type Box = [number, number, number, number];
@@ -27,15 +27,7 @@ export function iouBaseline(dets: MotDetections, opts: { windowFrames: number; e
       const last = t.boxes[t.boxes.length - 1]!.box;
       boxes.forEach((b, i) => { const o = boxIou(last, b); if (o >= 0.3) pairs.push({ t, i, o }); });
     }
-    pairs.sort((a, b) => b.o - a.o);
-    const usedT = new Set<Track>();
-    const usedB = new Set<number>();
-    for (const p of pairs) {
-      if (usedT.has(p.t) || usedB.has(p.i)) continue;
-      usedT.add(p.t);
-      usedB.add(p.i);
-      step(p.t, f, boxes[p.i]!, opts.windowFrames);
-    }
+    const usedB = greedyMatch(pairs, (a, b) => b.o - a.o, (p) => p.t, (p) => p.i, (p) => step(p.t, f, boxes[p.i]!, opts.windowFrames));
     boxes.forEach((b, i) => { if (!usedB.has(i)) tracks.push({ boxes: [{ frame: f, box: b }], lastFrame: f, flagged: null, flagBox: null }); });
     for (let k = tracks.length - 1; k >= 0; k--) {
       if (f - tracks[k]!.lastFrame > maxAge) { const [t] = tracks.splice(k, 1); if (t!.flagged) done.push(t!.flagged); }

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
 import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type RegionSettings } from './index.ts';
-import { cut as cutOut, place, plazaBackground } from '../../benchmarks/lib/small-objects.ts';
+import { cut as cutOut, place, plazaBackground, type ObjectPatch } from '../../benchmarks/lib/small-objects.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
 const VEHICLES = new Set(['car', 'truck', 'bus', 'motorcycle']);
@@ -93,15 +93,17 @@ describe('region crops: plan and merge', () => {
 describe('region detector with NanoDet-g 416', () => {
   let detector: Detector;
   let bg: RgbFrame;
+  /** The walker of darknet's person.jpg, as found at full size (score 0.74), to paste into the plaza. */
+  let person: ObjectPatch;
   beforeAll(async () => {
+    const photo = await readImage('/usr/share/darknet/data/person.jpg');
+    person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276], ...cutOut(photo, [187, 100, 92, 276]) };
     ensureDefaultModel(DATA);
     detector = await Detector.load(detectorOptions({ type: 'nanodet', score_threshold: 0.3, iou_threshold: 0.5 }, DATA, 1));
     bg = await plazaBackground(1920, 1080);
   }, 120_000);
 
   it('finds a distant person that the whole frame squeezed into the model misses', async () => {
-    const photo = await readImage('/usr/share/darknet/data/person.jpg');
-    const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
     const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
     const placed = await place(frame, person, 36, 1300, 700);
     const found = (dets: Detection[]): boolean => dets.some((d) => d.label === 'person' && iou(d.box, placed.box) >= 0.5);
@@ -119,8 +121,6 @@ describe('region detector with NanoDet-g 416', () => {
   }, 60_000);
 
   it('looks again, mirrored, where a crop cut for a small object found nothing, and counts the look', async () => {
-    const photo = await readImage('/usr/share/darknet/data/person.jpg');
-    const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
     const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
     const placed = await place(frame, person, 20, 1300, 700);
     const [x, y, w, h] = placed.box;
@@ -143,8 +143,6 @@ describe('region detector with NanoDet-g 416', () => {
   }, 60_000);
 
   it('asks the second-opinion model where a crop found nothing, keeps its boxes from 0.4 in that region, and counts the look; not when the camera says no', async () => {
-    const photo = await readImage('/usr/share/darknet/data/person.jpg');
-    const person = { label: 'person', source: 'person.jpg', score: 0.74, box: [187, 100, 92, 276] as [number, number, number, number], ...cutOut(photo, [187, 100, 92, 276]) };
     const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
     const placed = await place(frame, person, 36, 1300, 700);
     // A second walker in the same crop, where no change or object called for a look.

@@ -3,6 +3,7 @@ import type { Detection } from '../types.ts';
 import { inZone, type CompiledZone, type Rule } from './zones.ts';
 import { IouTracker } from './tracker.ts';
 import { bottomCentre, iou } from './box.ts';
+import { greedyMatch } from './match.ts';
 import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { StoppedVehicles, type Stop, type StoppedSnapshot } from './stopped.ts';
 import { StreetOrderRules } from './street-order.ts';
@@ -207,20 +208,14 @@ export class DwellRules {
         if (dist <= z.tolerance && rw > 0.6 && rw < 1.67 && rh > 0.6 && rh < 1.67) pairs.push({ s, d, i, dist });
       }
     }
-    pairs.sort((a, b) => a.dist - b.dist);
-    const usedS = new Set<Spot>();
-    const usedD = new Set<Detection>();
-    for (const p of pairs) {
-      if (usedS.has(p.s) || usedD.has(p.d)) continue;
-      usedS.add(p.s);
-      usedD.add(p.d);
+    const usedD = greedyMatch(pairs, (a, b) => a.dist - b.dist, (p) => p.s, (p) => p.d, (p) => {
       const s = p.s;
       s.lastSeenMs = t;
       s.trackId = ids[p.i]!;
       s.box = [...p.d.box];
       if (p.d.score >= s.score) { s.score = p.d.score; s.cls = p.d.label; }
       s.history?.push([t, ...p.d.box]);
-    }
+    });
     for (let k = 0; k < objects.length; k++) {
       const d = objects[k]!;
       if (usedD.has(d)) continue;

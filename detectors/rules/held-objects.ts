@@ -1,5 +1,6 @@
 import type { Detection } from '../types.ts';
 import { bottomCentre, iou } from './box.ts';
+import { greedyMatch } from './match.ts';
 import type { CompiledZone } from './zones.ts';
 
 type Box = [number, number, number, number];
@@ -54,17 +55,12 @@ export class HeldObjects {
         if (dist <= z.tolerance && rw > 0.6 && rw < 1.67 && rh > 0.6 && rh < 1.67) pairs.push({ h, d, dist });
       }
     }
-    pairs.sort((a, b) => a.dist - b.dist);
-    const usedH = new Set<Held>(), usedD = new Set<Detection>();
-    for (const p of pairs) {
-      if (usedH.has(p.h) || usedD.has(p.d)) continue;
-      usedH.add(p.h);
-      usedD.add(p.d);
+    const usedD = greedyMatch(pairs, (a, b) => a.dist - b.dist, (p) => p.h, (p) => p.d, (p) => {
       p.h.lastSeenMs = t;
       p.h.box = [...p.d.box];
       p.h.seen++;
       if (p.d.score >= p.h.score) (p.h.score = p.d.score), (p.h.cls = p.d.label);
-    }
+    });
     for (const h of this.#objects) h.samples++;
     for (const d of objs) {
       if (usedD.has(d)) continue;

@@ -1,5 +1,6 @@
 import type { Detection } from '../types.ts';
 import { bottomCentre, iou } from './box.ts';
+import { greedyMatch } from './match.ts';
 import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { ruleViolationId, watched, type RuleOptions, type ZoneRuleFactory, type ZoneRuleState } from './zone-rule.ts';
 import type { CompiledZone } from './zones.ts';
@@ -66,12 +67,7 @@ class MobileVendors implements ZoneRuleState {
         if (dist <= z.maxStep && rw > 0.5 && rw < 2 && rh > 0.5 && rh < 2) pairs.push({ v, d, dist });
       }
     }
-    pairs.sort((a, b) => a.dist - b.dist);
-    const usedV = new Set<Vendor>(), usedD = new Set<Detection>();
-    for (const p of pairs) {
-      if (usedV.has(p.v) || usedD.has(p.d)) continue;
-      usedV.add(p.v);
-      usedD.add(p.d);
+    const usedD = greedyMatch(pairs, (a, b) => a.dist - b.dist, (p) => p.v, (p) => p.d, (p) => {
       const v = p.v;
       v.pos = bottomCentre(p.d.box);
       v.box = [...p.d.box];
@@ -79,7 +75,7 @@ class MobileVendors implements ZoneRuleState {
       v.moved = Math.max(v.moved, Math.hypot(v.pos[0] - v.start[0], v.pos[1] - v.start[1]) / scaleOf(v.size));
       if (p.d.score >= v.score) (v.score = p.d.score), (v.cls = p.d.label);
       v.history?.push([t, ...p.d.box]);
-    }
+    });
     for (const d of stalls) {
       if (usedD.has(d)) continue;
       const at = bottomCentre(d.box);

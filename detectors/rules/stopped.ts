@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Detection } from '../types.ts';
 import { homographyGround, PerspectiveFit, type GroundModel } from './ground.ts';
 import { bottomCentre, iou } from './box.ts';
+import { greedyMatch } from './match.ts';
 import { atPlaceSince, mergeVehicles, VehicleTracker, type VehicleSighting, type VehicleTrack } from './vehicle-tracker.ts';
 import { r1, violationStep, type Violation, type ViolationState } from './violation.ts';
 import { inZone, type CompiledZone } from './zones.ts';
@@ -173,15 +174,11 @@ export class StoppedVehicles {
         if (o >= AT_SPOT_IOU) pairs.push({ stop, s, o });
       }
     }
-    pairs.sort((a, b) => b.o - a.o);
     const held = new Set<Stop>();
-    const used = new Set<VehicleSighting>();
-    for (const p of pairs) {
-      if (held.has(p.stop) || used.has(p.s)) continue;
+    const used = greedyMatch(pairs, (a, b) => b.o - a.o, (p) => p.stop, (p) => p.s, (p) => {
       held.add(p.stop);
-      used.add(p.s);
       this.#hold(p.stop, p.s, t);
-    }
+    });
     for (const s of inside) {
       if (used.has(s) || driving(s)) continue;
       const slow = s.track.slowSince.get(z.maxSpeedMs);

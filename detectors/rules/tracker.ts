@@ -1,5 +1,6 @@
 import type { Detection } from '../types.ts';
 import { iou } from './box.ts';
+import { greedyMatch } from './match.ts';
 
 interface Track {
   id: number;
@@ -49,13 +50,9 @@ export class IouTracker {
         if (v >= 0.3) pairs.push({ ti, di, v });
       }
     }
-    pairs.sort((a, b) => b.v - a.v);
     const ids = new Int32Array(dets.length);
     const moved = new Float64Array(dets.length).fill(NaN);
-    const usedT = new Uint8Array(this.#tracks.length);
-    for (const p of pairs) {
-      if (usedT[p.ti] || ids[p.di]) continue;
-      usedT[p.ti] = 1;
+    greedyMatch(pairs, (a, b) => b.v - a.v, (p) => p.ti, (p) => p.di, (p) => {
       const tr = this.#tracks[p.ti]!;
       if (t - tr.lastMs > gapReset) {
         // Re-found after a gap: possibly another object on the same place, so a new identity
@@ -76,7 +73,7 @@ export class IouTracker {
         break;
       }
       this.#push(tr, t, d);
-    }
+    });
     for (let di = 0; di < dets.length; di++) {
       if (ids[di]) continue;
       const tr: Track = { id: this.#nextId++, box: [0, 0, 0, 0], lastMs: t, hist: new Float64Array(HIST * 3), n: 0 };

@@ -1,6 +1,7 @@
 import type { Detection } from '../types.ts';
 import type { GroundModel } from './ground.ts';
 import { iou } from './box.ts';
+import { greedyMatch } from './match.ts';
 import { PlaneKalman } from './kalman.ts';
 
 type Box = [number, number, number, number];
@@ -108,14 +109,10 @@ export class VehicleTracker {
         pairs.push({ ti, si, cost: dist - o });
       }
     }
-    pairs.sort((a, b) => a.cost - b.cost);
-    const usedT = new Uint8Array(this.tracks.length);
     const out: VehicleSighting[] = new Array(sightings.length);
-    for (const p of pairs) {
-      if (usedT[p.ti] || out[p.si]) continue;
-      usedT[p.ti] = 1;
+    greedyMatch(pairs, (a, b) => a.cost - b.cost, (p) => p.ti, (p) => p.si, (p) => {
       out[p.si] = { ...sightings[p.si]!, track: this.#follow(this.tracks[p.ti]!, t, sightings[p.si]!.box) };
-    }
+    });
     for (let si = 0; si < sightings.length; si++) {
       if (!out[si]) out[si] = { ...sightings[si]!, track: this.#start(t, sightings[si]!.box) };
     }

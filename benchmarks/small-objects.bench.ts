@@ -22,7 +22,7 @@
  * `--size-sweep` first measures recall by object size in model-input pixels (plan.ts WELL_FOUND_PX).
  * CPU ms are process CPU time around each sample's detection, one onnxruntime thread.
  * To see why objects are missed: SMALL_OBJECTS_DEBUG=B (band 0, 1 or 2) logs each region-detector
- * miss in that band, with the crops it lay inside and the nearest detection; SMALL_OBJECTS_DEBUG_FP=1
+ * miss in that band, with the crops it lay inside (or the sample's crops) and the nearest detection; SMALL_OBJECTS_DEBUG_FP=1
  * logs its false detections.
  * Last stdout line: one JSON object.
  */
@@ -168,7 +168,8 @@ function score(t: Tally, s: Scene, dets: Detection[], crops: Crop[] = []): void 
     else if (process.env['SMALL_OBJECTS_DEBUG'] && crops.length && s.band[i] === Number(process.env['SMALL_OBJECTS_DEBUG'])) {
       const best = dets.map((d) => ({ d, o: iou(d.box, p.box) })).sort((a, b) => b.o - a.o)[0];
       const inCrop = crops.filter((c) => c.why !== 'whole' && x >= c.x && y >= c.y && x + w <= c.x + c.w && y + h <= c.y + c.h).map((c) => `${c.why}×${c.scale.toFixed(1)}`);
-      log(`miss ${p.label} ${p.box.join(',')} in ${inCrop.join(' ') || 'no crop'}; best ${best ? `${best.d.label} ${best.d.score} ${best.d.box.map(Math.round).join(',')} iou ${best.o.toFixed(2)}` : '-'}`);
+      const cropList = inCrop.length ? inCrop.join(' ') : `no crop (the sample's: ${crops.filter((c) => c.why !== 'whole').map((c) => `${c.why} ${c.x},${c.y} ${c.w}px`).join('; ')})`;
+      log(`miss ${p.label} ${p.box.join(',')} in ${cropList}; best ${best ? `${best.d.label} ${best.d.score} ${best.d.box.map(Math.round).join(',')} iou ${best.o.toFixed(2)}` : '-'}`);
     }
   });
   dets.forEach((d, k) => {

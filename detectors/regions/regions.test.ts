@@ -20,7 +20,7 @@ describe('region crops: plan and merge', () => {
 
   it('crops around a small change at the scale that brings it to 40 px, and tiles zones in turns within the budget', () => {
     const settings: RegionSettings = { mode: 'auto', maxCrops: 3, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [{ x: 0, y: 500, w: 1920, h: 400 }] };
-    const { crops, zoneTiles, tilesVisited } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 1000, y: 200, w: 16, h: 20 }], tracked: [], tileCursor: 5 });
+    const { crops, zoneTiles, tilesVisited } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 1000, y: 600, w: 16, h: 20 }], tracked: [], tileCursor: 5 });
     expect(crops).toHaveLength(4);
     const change = crops.find((c) => c.why === 'change')!;
     expect(change.scale).toBeCloseTo(2, 1);
@@ -45,6 +45,22 @@ describe('region crops: plan and merge', () => {
     const next = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 900, y: 100, w: 16, h: 20 }], tracked: [], tileCursor: 0, deferred: waited });
     expect(waited.every((r) => next.crops.some((c) => c.why === 'change' && inside(r, c)))).toBe(true);
     expect(next.left).toEqual([{ x: 900, y: 100, w: 16, h: 20, age: 0 }]);
+  });
+
+  it('crops around objects and changes in a zone, not around those outside every zone', () => {
+    const zone = { x: 0, y: 400, w: 1920, h: 500 };
+    const settings: RegionSettings = { mode: 'auto', maxCrops: 8, minObjectPx: 40, cropVehicleMinScore: 0.5, zones: [zone] };
+    // A car parked in the background above the zone, a walker in it, a change across its edge.
+    const parked = { x: 1800, y: 20, w: 60, h: 40 }, walker = { x: 900, y: 600, w: 14, h: 30 }, edge = { x: 300, y: 390, w: 20, h: 20 };
+    const { crops } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [edge], tracked: [parked, walker], tileCursor: 0 });
+    const holds = (r: typeof walker): boolean => crops.some((c) => c.why !== 'whole' && r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h);
+    expect(crops.filter((c) => c.why === 'track')).toHaveLength(1);
+    expect(holds(walker)).toBe(true);
+    expect(crops.filter((c) => c.why === 'change')).toHaveLength(1);
+    expect(holds(parked)).toBe(false);
+    // A camera without zones looks everywhere.
+    const open = planCrops({ width: 1920, height: 1080, inputSize: 416, settings: { ...settings, zones: [] }, changes: [], tracked: [parked], tileCursor: 0 });
+    expect(open.crops.filter((c) => c.why === 'track')).toHaveLength(1);
   });
 
   it('merges a vehicle that two tiles cut into one box, across vehicle classes', () => {
@@ -142,6 +158,30 @@ describe('region detector with NanoDet-g 416', () => {
     expect(r.detections.filter((d) => iou(d.box, reflected) >= 0.3)).toEqual([]);
   }, 60_000);
 
+  it('looks closer, at twice the scale, where a crop cut for a larger object found nothing, and keeps only what lies in that region', async () => {
+    const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
+    const placed = await place(frame, person, 18, 400, 800);
+    const [x, y, w, h] = placed.box;
+    // A 40 px change around an 18 px walker: its crop is cut at scale 1, where the walker is 18 px.
+    const region = { x: Math.round(x + w / 2 - 20), y: Math.round(y + h / 2 - 20), w: 40, h: 40, age: 1 };
+    const settings: RegionSettings = { mode: 'auto', maxCrops: 8, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [] };
+    const r = await new RegionDetector(detector).detect(frame, { settings, tracked: [], tileCursor: 0, deferred: [region] });
+    expect(r.crops).toHaveLength(2);
+    const crop = r.crops[1]!;
+    expect(crop.scale).toBe(1);
+    const walker = (dets: Detection[], dx = 0, dy = 0): Detection[] => dets.filter((d) => d.label === 'person' && iou([d.box[0] + dx, d.box[1] + dy, d.box[2], d.box[3]], placed.box) >= 0.5);
+    const first = (await detector.detect(cutOut(frame, [crop.x, crop.y, crop.w, crop.h]))).detections;
+    expect(walker(first, crop.x, crop.y)).toEqual([]);
+    expect(r.inferences).toBe(3);
+    expect(walker(r.detections)).toHaveLength(1);
+    // Everything else it kept the whole frame or the first crop found: the closer look adds only what lies in the region.
+    const whole = (await detector.detect(frame)).detections;
+    const known = [...whole, ...first.map((d) => ({ ...d, box: [d.box[0] + crop.x, d.box[1] + crop.y, d.box[2], d.box[3]] as Detection['box'] }))];
+    const added = r.detections.filter((d) => !known.some((k) => k.label === d.label && iou(k.box, d.box) >= 0.5));
+    expect(added.length).toBeGreaterThan(0);
+    for (const d of added) expect(d.box[0] < region.x + region.w && region.x < d.box[0] + d.box[2] && d.box[1] < region.y + region.h && region.y < d.box[1] + d.box[3]).toBe(true);
+  }, 60_000);
+
   it('asks the second-opinion model where a crop found nothing, keeps its boxes from 0.4 in that region, and counts the look; not when the camera says no', async () => {
     const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
     const placed = await place(frame, person, 36, 1300, 700);
@@ -166,8 +206,9 @@ describe('region detector with NanoDet-g 416', () => {
       expect((await detector.detect(cutOut(frame, [crop.x, crop.y, crop.w, crop.h]))).detections.some((d) => d.label === 'person' && d.box[0] + crop.x > x + w)).toBe(true);
       expect(asked.detections.filter((d) => iou(d.box, other.box) >= 0.3)).toEqual([]);
       expect(walker(asked.detections)[0]!.score).toBeGreaterThanOrEqual(SECOND_OPINION_MIN_SCORE);
+      // Without it: the crop, then a closer look, as strict as the first.
       const alone = await regions.detect(frame, { ...job, settings: { ...settings, secondOpinion: false } });
-      expect(alone.inferences).toBe(2);
+      expect(alone.inferences).toBe(3);
       expect(walker(alone.detections)).toEqual([]);
     } finally {
       await strict.release();

@@ -141,10 +141,17 @@ export class EmbeddedBroker {
       if (client.clean && !(aedes as unknown as { clients: Record<string, Client> }).clients[client.id]) this.#clientIds.release(client.id);
     });
     const server = createServer((socket) => this.#accept(socket, aedes));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new BrokerListenError(this.#opts.host, this.#opts.port, err)));
-      server.listen(this.#opts.port, this.#opts.host, () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (err) => reject(new BrokerListenError(this.#opts.host, this.#opts.port, err)));
+        server.listen(this.#opts.port, this.#opts.host, () => resolve());
+      });
+    } catch (err) {
+      // aedes runs its own timers from creation: left open, they kept a refused engine alive for good.
+      this.#aedes = null;
+      await new Promise<void>((r) => aedes.close(() => r()));
+      throw err;
+    }
     this.#server = server;
     const addr = server.address();
     this.#port = typeof addr === 'object' && addr ? addr.port : this.#opts.port;

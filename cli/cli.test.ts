@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { tempDir, until, writeTestCity } from '../test/harness.ts';
@@ -58,6 +59,30 @@ describe('gridwatch command', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^routing\.default_department: unknown department "nobody"$/m);
   });
+
+  it('exits 1 naming the component when its MQTT port is taken, and leaves nothing running', async () => {
+    const { file, raw } = await writeTestCity();
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(raw.services.mqtt.port, '127.0.0.1', () => r()));
+    try {
+      const child = spawn(process.execPath, [BIN, 'start', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (b) => (out += b));
+      child.stderr.on('data', (b) => (out += b));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // Before the fix the aedes timers kept it alive after the fatal line, for good.
+      const code = await Promise.race([exited, new Promise<'still running'>((r) => setTimeout(() => r('still running'), 45_000))]);
+      if (code === 'still running') child.kill('SIGKILL');
+      expect(code, out).toBe(1);
+      expect(out).toMatch(new RegExp(`cannot start embedded MQTT broker: .*127\\.0\\.0\\.1:${raw.services.mqtt.port}: listen EADDRINUSE`));
+      // The nats-server it had started went with it.
+      const natsPid = Number(/"msg":"embedded nats-server up"/.test(out) && /"port":\d+,"pid":(\d+),"store"/.exec(out)?.[1]);
+      expect(natsPid, out).toBeGreaterThan(0);
+      expect(existsSync(`/proc/${natsPid}`) && !readFileSync(`/proc/${natsPid}/stat`, 'utf8').includes(') Z')).toBe(false);
+    } finally {
+      await new Promise<void>((r) => taken.close(() => r()));
+    }
+  }, 60_000);
 
   it('starts, reports healthy, and on SIGTERM stops every component and exits 0', async () => {
     const { file, raw } = await writeTestCity();

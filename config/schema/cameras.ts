@@ -49,7 +49,7 @@ export const Homography = Strict({
 export const CameraDetect = Section({
   regions: Type.Enum(['whole', 'zones', 'auto'], { default: 'auto' }),
   max_crops: Type.Integer({ minimum: 0, maximum: 64, default: 8, description: 'crops per sample besides the whole frame; each costs one model run' }),
-  min_object_px: Type.Number({ minimum: 4, maximum: 1000, default: 12, description: 'longer side, in frame pixels, of the smallest objects zone tiles are scaled for' }),
+  min_object_px: Type.Number({ minimum: 4, maximum: 1000, default: 12, description: 'longer side, in frame pixels, of the smallest objects zone tiles are scaled for; boxes found in crops under 0.8 of it are dropped' }),
   crop_vehicle_min_score: Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'least score of a vehicle found in a crop (not the whole frame): upscaled clutter passes for a truck at 0.3-0.4' }),
   second_opinion: Type.Boolean({ default: true, description: 'with detectors.region_model set: a crop where a change or a tracked object shows nothing is run again through detectors.model (NanoDet-g beside YOLOv5s), whose boxes count from a score of 0.4 and only in those regions: 12-24 px recall 0.35-0.43 -> 0.43-0.45 (small-objects), for 2 (small-objects) to 4.7 (the demo city) more model runs a sample, 0.09 more on a node that sheds crops under load' }),
 }, { description: 'region detection' });

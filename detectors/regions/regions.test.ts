@@ -94,15 +94,21 @@ describe('region crops: plan and merge', () => {
     expect(mergeDetections(rider, 0.5, 100).map((d) => d.label)).toEqual(['person', 'bicycle']);
   });
 
-  it('keeps vehicles found in crops only from the least score, and the whole frame\'s as the model gives them', () => {
+  it('keeps vehicles found in crops only from the least score, and boxes only from 0.8 of the smallest object size; the whole frame\'s as the model gives them', () => {
     const crop = { x: 400, y: 300, w: 208, h: 208, why: 'zone' as const, scale: 2 };
     const whole = { x: 0, y: 0, w: 1920, h: 1080, why: 'whole' as const, scale: 416 / 1920 };
     const [truck] = toFrame([{ classId: 7, label: 'truck', score: 0.42, box: [50, 50, 30, 20] }], crop, 1920, 1080);
     const [person] = toFrame([{ classId: 0, label: 'person', score: 0.42, box: [50, 50, 10, 30] }], crop, 1920, 1080);
-    expect(keptFromCrop(truck!, crop, 0.5)).toBe(false);
-    expect(keptFromCrop({ ...truck!, score: 0.5 }, crop, 0.5)).toBe(true);
-    expect(keptFromCrop(truck!, whole, 0.5)).toBe(true);
-    expect(keptFromCrop(person!, crop, 0.5)).toBe(true);
+    const camera = { cropVehicleMinScore: 0.5, minObjectPx: 12 };
+    expect(keptFromCrop(truck!, crop, camera)).toBe(false);
+    expect(keptFromCrop({ ...truck!, score: 0.5 }, crop, camera)).toBe(true);
+    expect(keptFromCrop(truck!, whole, camera)).toBe(true);
+    expect(keptFromCrop(person!, crop, camera)).toBe(true);
+    // Boxes under 0.8 × min_object_px (9.6 px here) found in a crop are dropped; the whole frame's are kept.
+    const tiny = { ...person!, box: [450, 350, 4, 9] as Detection['box'] };
+    expect(keptFromCrop(tiny, crop, camera)).toBe(false);
+    expect(keptFromCrop({ ...tiny, box: [450, 350, 4, 10] }, crop, camera)).toBe(true);
+    expect(keptFromCrop(tiny, whole, camera)).toBe(true);
   });
 });
 

@@ -23,7 +23,7 @@ const SAME_THING_IOU = 0.7;
  */
 export const SMALLEST_BOX_SHARE = 0.8;
 
-/** Whether a crop's detection is kept: vehicles found in crops need the camera's least score, and every box found in a crop SMALLEST_BOX_SHARE of `min_object_px`. */
+/** Whether a crop's detection is kept: a box found in a crop needs a longer side of SMALLEST_BOX_SHARE × `minObjectPx`, a vehicle the camera's least score too. */
 export function keptFromCrop(d: CropDetection, crop: Crop, settings: Pick<RegionSettings, 'cropVehicleMinScore' | 'minObjectPx'>): boolean {
   if (crop.why === 'whole') return true;
   if (Math.max(d.box[2], d.box[3]) < SMALLEST_BOX_SHARE * settings.minObjectPx) return false;

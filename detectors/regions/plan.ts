@@ -98,7 +98,6 @@ function cropRegions(p: PlanInput, wholeScale: number): Region[] {
   const regions: Region[] = [];
   for (const [list, why, deferred] of [[p.tracked, 'track', false], [p.changes, 'change', false], [p.deferred ?? [], 'change', true]] as const) {
     for (const r of list) {
-      // The rules look only inside zones: an object or change outside all of them is not worth a crop.
       if (p.settings.zones.length && !p.settings.zones.some((z) => overlaps(z, r))) continue;
       const size = Math.max(r.w, r.h, 1);
       // Objects the whole frame already shows at a good size need no crop.
@@ -171,8 +170,8 @@ export interface PlanInput {
 
 /**
  * The crops of one sample: the whole frame first; in `auto`, one crop around each tracked object
- * and each change in a zone (smallest objects first, as they gain most), each scaled to bring its object to
- * WELL_FOUND_PX; then, in `zones` and `auto`, the zones' tiles at the scale `minObjectPx` needs,
+ * and each change in a zone (smallest objects first, as they gain most), each scaled to bring its
+ * object to WELL_FOUND_PX; then, in `zones` and `auto`, the zones' tiles at the scale `minObjectPx` needs,
  * from `tileCursor` on, while the budget lasts. A region already inside a chosen crop at a
  * scale at least 0.75 of its own gets no crop of its own.
  */

@@ -57,7 +57,8 @@ export function square(cx: number, cy: number, side: number, width: number, heig
 
 export const overlaps = (a: Rect, b: Rect): boolean => a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
 
-const contains = (outer: Rect, r: Rect, margin = 0): boolean =>
+/** Whether `r`, grown by `margin` on every side, lies inside `outer`. */
+export const contains = (outer: Rect, r: Rect, margin = 0): boolean =>
   r.x - margin >= outer.x && r.y - margin >= outer.y && r.x + r.w + margin <= outer.x + outer.w && r.y + r.h + margin <= outer.y + outer.h;
 
 /** Square tiles of side `side` covering `r` (inside the frame), overlapping by TILE_OVERLAP. */

@@ -3,9 +3,8 @@ import type { Detection } from '../types.ts';
 import type { RgbFrame } from '../model/preprocess.ts';
 import { changeBoxes, greyMap, type GreyMap } from './motion.ts';
 import { keptFromCrop, mergeDetections, toFrame, type CropDetection } from './merge.ts';
-import { MAX_DEFERRED_SAMPLES, MAX_UPSCALE, overlaps, planCrops, square, type Crop, type DeferredRegion, type Rect, type RegionSettings } from './plan.ts';
+import { contains, MAX_DEFERRED_SAMPLES, MAX_UPSCALE, overlaps, planCrops, square, type Crop, type DeferredRegion, type Rect, type RegionSettings } from './plan.ts';
 const asRect = (d: Detection): Rect => ({ x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] });
-const inside = (outer: Rect, r: Rect): boolean => r.x >= outer.x && r.y >= outer.y && r.x + r.w <= outer.x + outer.w && r.y + r.h <= outer.y + outer.h;
 
 /**
  * Crops scaled at least this much (cut for objects of 20 px or less, which the models find 58–78%
@@ -109,7 +108,7 @@ export class RegionDetector {
       keep(found);
       if (crop.why === 'whole') continue;
       // The regions the crop was cut for (changes, waiting changes, objects seen last time) where it found nothing.
-      const missed = (): Rect[] => regions.filter((g) => inside(crop, g) && !found.some((d) => overlaps(g, asRect(d))));
+      const missed = (): Rect[] => regions.filter((g) => contains(crop, g) && !found.some((d) => overlaps(g, asRect(d))));
       const unseen = opinion ? missed() : [];
       if (opinion && unseen.length) {
         secondLooks++;

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
-import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type RegionSettings } from './index.ts';
+import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type Rect, type RegionSettings } from './index.ts';
 import { cut as cutOut, place, plazaBackground, type ObjectPatch } from '../../benchmarks/lib/small-objects.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
@@ -10,6 +10,8 @@ const iou = (a: readonly number[], b: readonly number[]): number => {
   const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
   return w <= 0 || h <= 0 ? 0 : (w * h) / (a[2]! * a[3]! + b[2]! * b[3]! - w * h);
 };
+
+const inside = (r: Rect, c: Rect): boolean => r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h;
 
 describe('region crops: plan and merge', () => {
   it('keeps `whole` to one look at the whole frame, as before', () => {
@@ -38,7 +40,6 @@ describe('region crops: plan and merge', () => {
     const first = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes, tracked: [], tileCursor: 0 });
     expect(first.crops.filter((c) => c.why === 'change')).toHaveLength(2);
     expect(first.left).toHaveLength(2);
-    const inside = (r: { x: number; y: number; w: number; h: number }, c: { x: number; y: number; w: number; h: number }): boolean => r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h;
     expect(first.left.every((r) => !first.crops.some((c) => c.why !== 'whole' && inside(r, c)))).toBe(true);
     // Next sample: a new change arrives, and the two that waited go first.
     const waited = first.left.map((r) => ({ ...r, age: 1 }));
@@ -53,7 +54,7 @@ describe('region crops: plan and merge', () => {
     // A car parked in the background above the zone, a walker in it, a change across its edge.
     const parked = { x: 1800, y: 20, w: 60, h: 40 }, walker = { x: 900, y: 600, w: 14, h: 30 }, edge = { x: 300, y: 390, w: 20, h: 20 };
     const { crops } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [edge], tracked: [parked, walker], tileCursor: 0 });
-    const holds = (r: typeof walker): boolean => crops.some((c) => c.why !== 'whole' && r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h);
+    const holds = (r: Rect): boolean => crops.some((c) => c.why !== 'whole' && inside(r, c));
     expect(crops.filter((c) => c.why === 'track')).toHaveLength(1);
     expect(holds(walker)).toBe(true);
     expect(crops.filter((c) => c.why === 'change')).toHaveLength(1);

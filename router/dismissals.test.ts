@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { silentLogger } from '../core/index.ts';
 import { startNatsServer, tempDir, until, type Service } from '../test/harness.ts';
 import type { City } from '../config/index.ts';
 import { CaseRouter, dispatchSubject } from './index.ts';
+import { DISMISSALS_BUCKET } from './dismissals.ts';
 import { routerTestCity, testEvent, cellCentre, offset } from '../test/router.ts';
 
 /**
@@ -108,5 +110,24 @@ describe('dismissals', () => {
     await until('b joined', () => active.get(id)?.report_count === 2, 10_000);
     expect(await active.dismissEvent(a.id, { actor: 'op', reason: 'shadow' })).toEqual([]);
     expect(active.get(id)!.state).toBe('dispatched');
+  });
+
+  // Last: it stops both nodes' watches of the bucket.
+  it("before the event was routed, when the other node's dismissal has not come through the watch: never dispatched", async () => {
+    // Another node's dismissal reaches the active node by a KV watch, which can lag behind the
+    // event under load. Removing the watches' consumers on the server holds that lag open.
+    const jsm = await jetstreamManager(conns[0]!);
+    const stream = `KV_${DISMISSALS_BUCKET}`;
+    for await (const c of jsm.consumers.list(stream)) await jsm.consumers.delete(stream, c.name);
+    const e = event();
+    const orders: string[] = [];
+    const sub = conns[0]!.subscribe(dispatchSubject('*'), { callback: (_err, m) => { if (!m.subject.startsWith('gw.dispatch.ack')) orders.push(m.string()); } });
+    expect(await standby.dismissEvent(e.id, { actor: 'op', reason: 'shadow' })).toEqual([]);
+    await active.publish(e);
+    const id = await until('the case', () => active.casesOfEvent(e.id)[0], 10_000);
+    expect(active.get(id)!.history.map((t) => t.action)).toEqual(['report', 'invalidate']);
+    await new Promise((r) => setTimeout(r, 300));
+    sub.unsubscribe();
+    expect(orders.filter((o) => o.includes(id))).toEqual([]);
   });
 });

@@ -39,7 +39,8 @@ const INVALIDATE_FROM: ReadonlySet<string | null> = new Set<string | null>(CASE_
  * anything else, and every node keeps the bucket in memory (a KV watch). Then whichever comes
  * second makes the case invalid: the dismissal (its cases, as the view holds them, are
  * invalidated at once) or the event (intake creates its case invalid, never dispatched, or
- * invalidates it right after the write when the dismissal came in between). A dismissal written
+ * invalidates it right after the write when the dismissal came in between; before making a case
+ * intake reads the bucket itself, as another node's dismissal may not have reached its watch). A dismissal written
  * on another node reaches the active router by the watch, which invalidates the cases it holds;
  * a new active router goes through every dismissal once. Invalidation is a compare-and-set with
  * retries on conflicts, and a case another report joined stays (it is real whatever the alert
@@ -73,8 +74,22 @@ export class Dismissals {
     w?.stop();
   }
 
-  /** The dismissal of an event, if an operator dismissed its alert. */
+  /** The dismissal of an event, if an operator dismissed its alert, as this node's watch holds it. */
   get(eventId: string): Dismissal | undefined {
+    return this.#byEvent.get(eventId);
+  }
+
+  /**
+   * The dismissal of an event, read from the bucket itself when the watch has none: a dismissal
+   * another node wrote a moment ago may not have reached this node's watch yet. Intake asks this
+   * once per new case, so that an alert dismissed before its event came is never dispatched.
+   */
+  async lookup(eventId: string): Promise<Dismissal | undefined> {
+    const known = this.#byEvent.get(eventId);
+    if (known || !this.#kv) return known;
+    const e = await this.#kv.get(kvKey(eventId));
+    if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
+    this.#remember(e.json<Dismissal>());
     return this.#byEvent.get(eventId);
   }
 

@@ -208,6 +208,9 @@ export class Intake {
     // itself; otherwise the case waits, reported, for the supervision centre to file or reject it.
     const auto = this.#city.categories.get(e.category)?.auto_file.includes(e.source.kind) ?? true;
     const repeated = this.#view.findRepeated(e, this.#city.config.routing.repeat_window_s * 1000);
+    // An operator dismissed the alert before its event came (on this node or another): the case is
+    // made invalid, not dispatched.
+    const dismissed = await this.#dismissals.lookup(e.id);
     await Promise.all(depts.map(async (dept, i) => {
       const id = ids[i]!;
       let entry = this.#view.entry(id) ?? null;
@@ -215,8 +218,6 @@ export class Intake {
         const policy = slaPolicy(this.#city, e.category, dept);
         let c = newCase(id, ids, e, dept, rules.length ? rules : ['default'], policy.id, at);
         if (repeated) c = { ...c, repeat_of: repeated.id };
-        // An operator dismissed the alert before its event came: the case is made invalid, not dispatched.
-        const dismissed = this.#dismissals.get(e.id);
         if (dismissed) {
           const out = applyAction(c, { action: 'invalidate', actor: dismissed.actor, at, reason: `alert dismissed: ${dismissed.reason}`, event_id: e.id });
           if (!out.ok) throw new Error(out.reason);

@@ -5,7 +5,8 @@ import { silentLogger } from '../core/index.ts';
 import { loadCity } from '../config/index.ts';
 import { Engine } from '../engine/index.ts';
 import { writeBeaconCity, connectTerminal, metricValue, until, centre, type BeaconCtx } from '../test/beacon-cases.ts';
-import { payloadInputs, rawInputs, sendRaw, varint } from '../test/mqtt-fuzz.ts';
+import { payloadInputs, rawInputs, sendRaw } from '../test/mqtt-fuzz.ts';
+import { varint } from '../test/mqtt-packets.ts';
 
 const MB = 1024 * 1024;
 const RAW_INPUTS = 400;

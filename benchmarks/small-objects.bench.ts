@@ -27,8 +27,9 @@
  * Last stdout line: one JSON object.
  */
 import { parseArgs } from 'node:util';
-import { Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, RegionDetector, RegionSequence, type Crop, type Detection, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
-import { collectObjects, ios, iou, jpegRoundTrip, place, plazaBackground, resize, rng, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
+import { boxIou as iou, Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, RegionDetector, RegionSequence, type Crop, type Detection, type RegionSettings, type RgbFrame } from '../detectors/index.ts';
+import { collectObjects, ios, jpegRoundTrip, place, plazaBackground, resize, type ObjectPatch, type PlacedObject } from './lib/small-objects.ts';
+import { seededRandom as rng } from '../core/index.ts';
 import { kindsOf, sameKind, sizeSweep } from './lib/size-sweep.ts';
 
 const { values: args } = parseArgs({

@@ -1,23 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
 import { createMetricsRegistry, silentLogger } from '../core/index.ts';
-import { startNatsServer, type Service } from '../test/harness.ts';
+import { natsForSuite } from '../test/nats-suite.ts';
 import { CameraLeases, Leadership } from './index.ts';
 
 describe('nodes whose lease_ms disagrees', () => {
-  let nats: Service;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const suite = natsForSuite();
 
   it('the buckets keep the first node\'s TTL; a node with a longer lease_ms fences on it and says so in health', async () => {
+    const { nc } = suite;
     const leases = (nodeId: string, leaseMs: number) => new CameraLeases({
       nc, nodeId, cameraIds: ['cam-1', 'cam-2'], leaseMs, tickMs: 300, bucketPrefix: 'ttl', log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }),
       onAcquire: () => undefined, onRelease: () => undefined,
@@ -38,6 +28,7 @@ describe('nodes whose lease_ms disagrees', () => {
   });
 
   it('the same for the router role\'s leader bucket', async () => {
+    const { nc } = suite;
     const role = (nodeId: string, leaseMs: number) => new Leadership({
       nc, role: 'router', nodeId, leaseMs, tickMs: 300, bucket: 'ttl_leaders', log: silentLogger(), metrics: createMetricsRegistry({ defaults: false }),
       onLead: () => undefined, onFollow: () => undefined,

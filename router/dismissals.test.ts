@@ -52,18 +52,24 @@ describe('dismissals', () => {
     expect(c.history.at(-1)).toMatchObject({ action: 'invalidate', actor: 'op', reason: 'alert dismissed: shadow' });
   });
 
-  it('before the event was routed: its case is made invalid and never dispatched', async () => {
+  /** The standby dismisses an event's alert, then the event comes: its case must never be dispatched. */
+  async function dismissBeforeRouting(): Promise<string> {
     const e = event();
     const orders: string[] = [];
     const sub = conns[0]!.subscribe(dispatchSubject('*'), { callback: (_err, m) => { if (!m.subject.startsWith('gw.dispatch.ack')) orders.push(m.string()); } });
     expect(await standby.dismissEvent(e.id, { actor: 'op', reason: 'shadow' })).toEqual([]);
     await active.publish(e);
     const id = await until('the case', () => active.casesOfEvent(e.id)[0], 10_000);
-    await until('the case invalid on the standby too', () => standby.get(id)?.state === 'invalid', 5000);
     expect(active.get(id)!.history.map((t) => t.action)).toEqual(['report', 'invalidate']);
     await new Promise((r) => setTimeout(r, 300));
     sub.unsubscribe();
     expect(orders.filter((o) => o.includes(id))).toEqual([]);
+    return id;
+  }
+
+  it('before the event was routed: its case is made invalid and never dispatched', async () => {
+    const id = await dismissBeforeRouting();
+    await until('the case invalid on the standby too', () => standby.get(id)?.state === 'invalid', 5000);
   });
 
   it('at the same time, either order, from either node: every case ends invalid', async () => {
@@ -119,15 +125,6 @@ describe('dismissals', () => {
     const jsm = await jetstreamManager(conns[0]!);
     const stream = `KV_${DISMISSALS_BUCKET}`;
     for await (const c of jsm.consumers.list(stream)) await jsm.consumers.delete(stream, c.name);
-    const e = event();
-    const orders: string[] = [];
-    const sub = conns[0]!.subscribe(dispatchSubject('*'), { callback: (_err, m) => { if (!m.subject.startsWith('gw.dispatch.ack')) orders.push(m.string()); } });
-    expect(await standby.dismissEvent(e.id, { actor: 'op', reason: 'shadow' })).toEqual([]);
-    await active.publish(e);
-    const id = await until('the case', () => active.casesOfEvent(e.id)[0], 10_000);
-    expect(active.get(id)!.history.map((t) => t.action)).toEqual(['report', 'invalidate']);
-    await new Promise((r) => setTimeout(r, 300));
-    sub.unsubscribe();
-    expect(orders.filter((o) => o.includes(id))).toEqual([]);
+    await dismissBeforeRouting();
   });
 });

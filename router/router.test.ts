@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { handleHttpErrors, silentLogger } from '../core/index.ts';
 import { startNatsServer, until, type Service } from '../test/harness.ts';
+import { natsForSuite, subjectCounts } from '../test/nats-suite.ts';
 import type { City } from '../config/index.ts';
 import { DispatchSimulator } from '../sim/index.ts';
 import { CaseRouter, registerRouterApi, DISPATCH_STREAM, CASE_LOG_STREAM, NOTIFY_STREAM, dispatchDurable, type DispatchOrder } from './index.ts';
@@ -12,12 +13,6 @@ import { routerTestCity, testEvent, cellCentre, offset } from '../test/router.ts
 async function ack(nc: NatsConnection, department: string, body: object): Promise<{ status: string; code?: string; reason?: string; state?: string; revision?: number }> {
   const m = await nc.request(`gw.dispatch.ack.${department}`, JSON.stringify(body), { timeout: 5000 });
   return JSON.parse(m.string());
-}
-
-async function subjectCounts(nc: NatsConnection, stream: string): Promise<Record<string, number>> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(stream, { subjects_filter: '>' });
-  return (info.state.subjects ?? {}) as Record<string, number>;
 }
 
 // 12:00 in Asia/Shanghai: the daytime parking rule sends it to the traffic police.
@@ -308,20 +303,10 @@ describe('deadlines with a short SLA', () => {
 });
 
 describe('retention of closed cases', () => {
-  let nats: Service;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const suite = natsForSuite();
 
   it('removes a closed case from the bucket and from every node after keep_closed_days; open cases stay', async () => {
+    const { nc } = suite;
     const city = routerTestCity((raw) => {
       raw.routing.keep_closed_days = 1.5 / 86_400; // 1.5 s
     });

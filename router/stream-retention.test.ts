@@ -1,30 +1,16 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { silentLogger } from '../core/index.ts';
-import { startNatsServer, until, type Service } from '../test/harness.ts';
+import { until } from '../test/harness.ts';
+import { natsForSuite, subjectCounts } from '../test/nats-suite.ts';
 import { CaseRouter, CASE_LOG_STREAM, DISPATCH_STREAM, NOTIFY_STREAM } from './index.ts';
 import { routerTestCity, testEvent, cellCentre } from '../test/router.ts';
 
-async function subjectCounts(nc: NatsConnection, stream: string): Promise<Record<string, number>> {
-  const info = await (await jetstreamManager(nc)).streams.info(stream, { subjects_filter: '>' });
-  return (info.state.subjects ?? {}) as Record<string, number>;
-}
-
 describe("the router's streams keep what the cases keep", () => {
-  let nats: Service;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await nats?.stop();
-  });
+  const suite = natsForSuite();
 
   it('gives existing dispatch and notice streams keep_closed_days as max age, and drops the log of every removed case', async () => {
+    const { nc } = suite;
     // Streams as an older gridwatch made them: no max age, an order and the log of a case long gone.
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: DISPATCH_STREAM, subjects: ['gw.dispatch.*'], duplicate_window: 600e9 });

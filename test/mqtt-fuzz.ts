@@ -5,34 +5,7 @@
  */
 import { connect } from 'node:net';
 import { seededRandom } from '../core/index.ts';
-
-export function varint(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
-
-const str = (s: string | Buffer) => {
-  const b = Buffer.isBuffer(s) ? s : Buffer.from(s);
-  return Buffer.concat([Buffer.from([b.length >> 8, b.length & 255]), b]);
-};
-
-/** An MQTT 3.1.1 CONNECT with user name and password, clean session, keepalive 60 s. */
-export function connectPacket(clientId: string, username: string, password: string): Buffer {
-  const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 60]), str(clientId), str(username), str(password)]);
-  return Buffer.concat([Buffer.from([0x10]), varint(body.length), body]);
-}
-
-/** A QoS 0 PUBLISH. */
-export function publishPacket(topic: string, payload: Buffer): Buffer {
-  const body = Buffer.concat([str(topic), payload]);
-  return Buffer.concat([Buffer.from([0x30]), varint(body.length), body]);
-}
+import { connectPacket, publishPacket, varint } from './mqtt-packets.ts';
 
 /** One input: bytes, or a log-in and what follows once the broker has answered it. */
 export type RawInput = Buffer | readonly [Buffer, Buffer];

@@ -5,6 +5,7 @@
  * real terminals, each on its own phone, would leave them.
  */
 import { connect, type Socket } from 'node:net';
+import { connectPacket, varint } from '../../test/mqtt-packets.ts';
 
 export interface LeanTerminalOptions {
   readonly url: string;
@@ -15,24 +16,6 @@ export interface LeanTerminalOptions {
 }
 
 const CONNACK = 2, PUBACK = 4, PINGRESP = 13;
-
-function remainingLength(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return out;
-}
-
-function str(s: string): Buffer {
-  const b = Buffer.from(s, 'utf8');
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b]);
-}
 
 export class LeanTerminal {
   inflight = 0;
@@ -111,8 +94,7 @@ export class LeanTerminal {
         this.#rx = off >= this.#rx.length ? Buffer.alloc(0) : this.#rx.subarray(off);
       });
       socket.once('connect', () => {
-        const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0x80 | 0x40 | 0x02, keepalive >> 8, keepalive & 0xff]), str(this.#o.clientId), str(this.#o.username), str(this.#o.password)]);
-        socket.write(Buffer.concat([Buffer.from([0x10, ...remainingLength(body.length)]), body]));
+        socket.write(connectPacket(this.#o.clientId, this.#o.username, this.#o.password, keepalive));
         this.#ping = setInterval(() => socket.write(Buffer.from([0xc0, 0])), (keepalive * 1000) / 2);
         this.#ping.unref();
       });
@@ -123,7 +105,7 @@ export class LeanTerminal {
   publish(topic: string, payload: string): void {
     const t = Buffer.byteLength(topic), p = Buffer.byteLength(payload);
     const rl = 2 + t + 2 + p;
-    const head = remainingLength(rl);
+    const head = varint(rl);
     const buf = Buffer.allocUnsafe(1 + head.length + rl);
     let o = 0;
     buf[o++] = 0x32;

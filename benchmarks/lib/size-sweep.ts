@@ -1,6 +1,7 @@
 import { NON_MOTOR_CLASSES, VEHICLE_CLASSES } from '../../config/index.ts';
-import type { Detection, RgbFrame } from '../../detectors/index.ts';
-import { cut, iou, jpegRoundTrip, place, rng, type ObjectPatch } from './small-objects.ts';
+import { boxIou as iou, type Detection, type RgbFrame } from '../../detectors/index.ts';
+import { cut, jpegRoundTrip, place, type ObjectPatch } from './small-objects.ts';
+import { seededRandom as rng } from '../../core/index.ts';
 
 /**
  * Kinds, as the rules use them: the parking rule's vehicles are one kind (it takes any of them),

@@ -29,18 +29,6 @@ export interface PlacedObject {
   box: [number, number, number, number];
 }
 
-/** Deterministic random numbers (mulberry32), so every run builds the same scenes. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function cut(frame: RgbFrame, box: readonly number[]): RgbFrame {
   const x0 = Math.max(0, Math.round(box[0]!)), y0 = Math.max(0, Math.round(box[1]!));
   const w = Math.min(frame.width - x0, Math.round(box[2]!)), h = Math.min(frame.height - y0, Math.round(box[3]!));
@@ -127,10 +115,3 @@ export function ios(a: readonly number[], b: readonly number[]): number {
   return (w * h) / Math.min(a[2]! * a[3]!, b[2]! * b[3]!);
 }
 
-export function iou(a: readonly number[], b: readonly number[]): number {
-  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
-  if (w <= 0 || h <= 0) return 0;
-  const i = w * h;
-  return i / (a[2]! * a[3]! + b[2]! * b[3]! - i);
-}

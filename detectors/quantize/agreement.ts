@@ -1,14 +1,7 @@
 import type { Detection } from '../types.ts';
+import { iou } from '../rules/box.ts';
 
 export interface AgreementResult { fp32Boxes: number; matched: number; share: number }
-
-function iou(a: Detection['box'], b: Detection['box']): number {
-  const x0 = Math.max(a[0], b[0]), y0 = Math.max(a[1], b[1]);
-  const x1 = Math.min(a[0] + a[2], b[0] + b[2]), y1 = Math.min(a[1] + a[3], b[1] + b[3]);
-  const inter = Math.max(0, x1 - x0) * Math.max(0, y1 - y0);
-  const union = a[2] * a[3] + b[2] * b[3] - inter;
-  return union > 0 ? inter / union : 0;
-}
 
 /** Share of fp32's boxes (already above the score threshold) that int8 finds too: same class, IoU ≥ minIou, each int8 box used once. */
 export function agreement(pairs: readonly { fp32: Detection[]; int8: Detection[] }[], minIou = 0.5): AgreementResult {

@@ -1,15 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
+import { boxIou as iou, Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
 import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type Rect, type RegionSettings } from './index.ts';
 import { cut as cutOut, place, plazaBackground, type ObjectPatch } from '../../benchmarks/lib/small-objects.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
 const VEHICLES = new Set(['car', 'truck', 'bus', 'motorcycle']);
-const iou = (a: readonly number[], b: readonly number[]): number => {
-  const w = Math.min(a[0]! + a[2]!, b[0]! + b[2]!) - Math.max(a[0]!, b[0]!);
-  const h = Math.min(a[1]! + a[3]!, b[1]! + b[3]!) - Math.max(a[1]!, b[1]!);
-  return w <= 0 || h <= 0 ? 0 : (w * h) / (a[2]! * a[3]! + b[2]! * b[3]! - w * h);
-};
 
 const inside = (r: Rect, c: Rect): boolean => r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h;
 

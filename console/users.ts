@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Logger } from '../core/index.ts';
+import { writeFileAtomicSync, type Logger } from '../core/index.ts';
 import { ConsolePasswordChangeError, ConsoleUsersFileError } from './errors.ts';
 import { HashGate, hashPassword, isWeakHash, verifyPassword } from './password.ts';
 import { ROLES, type Actor, type Role } from './types.ts';
@@ -137,9 +137,7 @@ export class UserStore {
 
   #save(): void {
     mkdirSync(dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ users: [...this.#users.values()] }, null, 2), { mode: 0o600 });
-    renameSync(tmp, this.file);
+    writeFileAtomicSync(this.file, JSON.stringify({ users: [...this.#users.values()] }, null, 2), { mode: 0o600 });
   }
 }
 

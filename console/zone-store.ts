@@ -1,6 +1,7 @@
-import { chmodSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseDocument } from 'yaml';
+import { writeFileAtomicSync } from '../core/index.ts';
 import { ConfigInvalidError, formatIssue, validateCity, type City } from '../config/index.ts';
 import { ConsoleNotFoundError, ConsoleZoneInvalidError } from './errors.ts';
 import type { ZoneStore } from './types.ts';
@@ -41,13 +42,9 @@ export class CityFileZoneStore implements ZoneStore {
       throw err;
     }
     doc.setIn(['cameras', index, 'zones'], doc.createNode(zones));
-    // The city file holds passwords: the new one keeps the old one's mode, and the temp file is
-    // private from its first byte (not the umask's 0644 until the rename).
-    const mode = statSync(this.file).mode & 0o777;
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, doc.toString(), { mode: 0o600 });
-    chmodSync(tmp, mode);
-    renameSync(tmp, this.file);
+    // The city file holds passwords: the new one keeps the old one's mode from its first byte
+    // (not the umask's 0644 until the rename).
+    writeFileAtomicSync(this.file, doc.toString(), { mode: statSync(this.file).mode & 0o777 });
     this.#onSaved(city);
     return city.cameras.get(cameraId)!.zones;
   }

@@ -1,4 +1,5 @@
 export { GridwatchError, errorMessage } from './errors.ts';
+export { writeFileAtomic, writeFileAtomicSync, type AtomicWriteOptions } from './atomic-file.ts';
 export {
   HTTP_ERROR_SCHEMA, httpErrorBody, sendHttpError, httpErrorAnswer, httpErrorHandler, httpNotFoundHandler, handleHttpErrors,
   type HttpErrorBody, type HttpErrorAnswer,

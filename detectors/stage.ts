@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { errorMessage, type ComponentHealth, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
+import { errorMessage, writeFileAtomic, type ComponentHealth, type HealthRegistry, type Logger, type Registry } from '../core/index.ts';
 import { STALL_CLASSES, VEHICLE_CLASSES, type CameraT, type DetectorsT } from '../config/index.ts';
 import type { RegionSettings } from './regions/index.ts';
 import type { Detection } from './types.ts';
@@ -67,6 +67,7 @@ export class DetectorStage {
   readonly #chains = new Map<string, Promise<void>>();
   #dirty = false;
   #saver: NodeJS.Timeout | null = null;
+  #saving: Promise<void> = Promise.resolve();
   #raised = 0;
   #evidenceErrors = 0;
   #model = { name: '', version: '' };
@@ -249,15 +250,21 @@ export class DetectorStage {
     }
   }
 
-  /** Saves dwell state (atomically) when it changed. */
-  async save(): Promise<void> {
+  /**
+   * Saves dwell state (atomically) when it changed. Saves run one after another, so that the
+   * timer's save still writing when `stop` saves cannot land after it with older state.
+   */
+  save(): Promise<void> {
+    this.#saving = this.#saving.then(() => this.#saveNow());
+    return this.#saving;
+  }
+
+  async #saveNow(): Promise<void> {
     if (!this.#dirty) return;
     this.#dirty = false;
     try {
       await mkdir(join(this.#opts.ctx.dataDir, 'detectors'), { recursive: true });
-      const tmp = `${this.#stateFile}.tmp`;
-      await writeFile(tmp, JSON.stringify(this.#rules.snapshot()));
-      await rename(tmp, this.#stateFile);
+      await writeFileAtomic(this.#stateFile, JSON.stringify(this.#rules.snapshot()));
     } catch (err) {
       this.#dirty = true;
       this.#opts.ctx.log.warn({ file: this.#stateFile, err: errorMessage(err) }, 'dwell state not saved');

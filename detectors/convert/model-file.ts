@@ -1,13 +1,12 @@
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { writeFileAtomicSync } from '../../core/index.ts';
 
 /** Writes a model file whole: a reader (another process, a worker) never sees half of one. */
 export function writeModelFile(outFile: string, bytes: Uint8Array): void {
   mkdirSync(dirname(outFile), { recursive: true });
-  const tmp = `${outFile}.${process.pid}.tmp`;
-  writeFileSync(tmp, bytes);
-  renameSync(tmp, outFile);
+  writeFileAtomicSync(outFile, bytes);
 }
 
 /** The machine's model cache, shared by data folders: `GRIDWATCH_MODEL_CACHE`, else `$XDG_CACHE_HOME/gridwatch/models`, else `~/.cache/gridwatch/models`. */

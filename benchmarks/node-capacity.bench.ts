@@ -140,7 +140,7 @@ const headline = (s: RunSummary, n: number) => ({
   samples_due: s.samples_due, samples_decoded: s.samples_decoded, samples_inferred: s.samples_inferred, samples_gated: s.samples_gated, samples_gated_before_decode: s.samples_gated_before_decode,
   gated_pct: s.gated_pct, inferences_per_sample: s.inferences_per_sample, dropped_pct: s.dropped_pct, on_time_pct: s.on_time_pct,
   violations: s.violations, capture_to_event_p50_ms: s.capture_to_event_p50_ms, capture_to_event_p99_ms: s.capture_to_event_p99_ms,
-  cores_total: s.cores.total, cores_engine: s.cores.engine, cores_decoders: s.cores.decoders, cores_nats: s.cores.nats, rss_mb_peak: s.rss_mb_peak.total,
+  cores_total: s.cores.total, cores_engine: s.cores.engine, cores_decoders: s.cores.decoders, cores_nats: s.cores.nats, rss_mb_peak: s.rss_mb_peak.total, stop_s: s.stop_s, stop_slowest: s.stop_slowest,
   max_inference_gap_s: s.max_inference_gap_s, cameras_per_core: s.cores.total > 0 ? Math.round(n / s.cores.total) : null,
   meets_cores: s.targets.cores, meets_dropped: s.targets.dropped, meets_p99: s.targets.capture_to_event_p99, meets_rss: s.targets.rss, meets_reverify: s.targets.reverify, meets_targets: s.targets.all,
 });

@@ -33,6 +33,12 @@ export interface EngineOptions {
 
 type Step = { name: string; stop: () => Promise<void> };
 
+/** How long a stop took, in all and per component (in the order they stopped). */
+export interface StopTimes {
+  readonly ms: number;
+  readonly steps: readonly { readonly component: string; readonly ms: number }[];
+}
+
 /**
  * The composition root. Starts NATS, MQTT, ClickHouse and HTTP in order (embedded ones when no
  * URL is configured) and stops them in reverse, so that nothing accepted is lost on shutdown.
@@ -278,18 +284,29 @@ export class Engine {
     this.health.register('cluster', leases);
   }
 
-  /** Stops every started component in reverse order; each gets its own chance even if one fails. */
-  async stop(): Promise<void> {
+  /**
+   * Stops every started component in reverse order; each gets its own chance even if one fails.
+   * Returns how long each took (logged too, the slowest first), for the ops engineer whose
+   * supervisor kills a stop that runs past its grace period.
+   */
+  async stop(): Promise<StopTimes> {
     this.#abort.abort();
     const steps = this.#started.reverse();
     this.#started = [];
+    const t0 = performance.now();
+    const took: { component: string; ms: number }[] = [];
     for (const s of steps) {
+      const t = performance.now();
       try {
         await s.stop();
       } catch (err) {
         this.log.error({ component: s.name, err: (err as Error).message }, 'error while stopping');
       }
+      took.push({ component: s.name, ms: Math.round(performance.now() - t) });
     }
+    const times: StopTimes = { ms: Math.round(performance.now() - t0), steps: took };
+    if (took.length) this.log.info({ ms: times.ms, slowest: [...took].sort((a, b) => b.ms - a.ms).slice(0, 3) }, 'components stopped');
+    return times;
   }
 }
 

@@ -9,7 +9,7 @@
  */
 import { silentLogger } from '../../core/index.ts';
 import { loadCity } from '../../config/index.ts';
-import { Engine } from '../../engine/index.ts';
+import { Engine, type StopTimes } from '../../engine/index.ts';
 
 /** One reading of the engine's counters; all are totals since the engine started. */
 export interface EngineFigures {
@@ -43,7 +43,7 @@ export interface EngineFigures {
 export type HostMessage =
   | { type: 'ready'; natsUrl: string; pid: number; startMs: number }
   | { type: 'figures'; id: number; figures: EngineFigures }
-  | { type: 'stopped' }
+  | { type: 'stopped'; times: StopTimes }
   | { type: 'failed'; message: string };
 
 export type HostRequest = { type: 'figures'; id: number } | { type: 'stop' };
@@ -84,7 +84,7 @@ async function main(): Promise<void> {
     if (m.type === 'figures') void figures().then((f) => send({ type: 'figures', id: m.id, figures: f }), (err: Error) => send({ type: 'failed', message: err.message }));
     if (m.type === 'stop' && !stopping) {
       stopping = true;
-      void engine.stop().then(() => { send({ type: 'stopped' }); process.exit(0); }, (err: Error) => { send({ type: 'failed', message: err.message }); process.exit(1); });
+      void engine.stop().then((times) => { send({ type: 'stopped', times }); process.exit(0); }, (err: Error) => { send({ type: 'failed', message: err.message }); process.exit(1); });
     }
   });
   // The bench gone (killed, crashed) or Ctrl-C: stop the engine, and with it its nats-server and

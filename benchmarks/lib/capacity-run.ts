@@ -6,6 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { StopTimes } from '../../engine/index.ts';
 import type { EngineFigures, HostMessage, HostRequest } from './capacity-engine.ts';
 import { ProcessTree, PROC_KINDS, type ProcKind, type TreeReading } from './proc-tree.ts';
 
@@ -40,6 +41,8 @@ export interface RunResult {
   /** Per camera: the longest time without an inference in the window, s (window edges count). */
   maxGapS: Record<string, number>;
   engineStartMs: number;
+  /** The engine's stop at the end of the run (null: it did not stop within 60 s and was killed). */
+  stop: StopTimes | null;
   warmupS: number;
 }
 
@@ -58,7 +61,7 @@ class Host {
   #next = 1;
   readonly #waiting = new Map<number, (f: EngineFigures) => void>();
   #onReady: ((m: Extract<HostMessage, { type: 'ready' }>) => void) | undefined;
-  #onStopped: (() => void) | undefined;
+  #onStopped: ((times: StopTimes) => void) | undefined;
   readonly #failure = new Set<(err: Error) => void>();
 
   constructor(cityFile: string, cpuProfDir?: string) {
@@ -68,7 +71,7 @@ class Host {
     this.child.on('message', (m: HostMessage) => {
       if (m.type === 'ready') this.#onReady?.(m);
       else if (m.type === 'figures') { this.#waiting.get(m.id)?.(m.figures); this.#waiting.delete(m.id); }
-      else if (m.type === 'stopped') this.#onStopped?.();
+      else if (m.type === 'stopped') this.#onStopped?.(m.times);
       else for (const f of [...this.#failure]) f(new Error(`engine: ${m.message}`));
     });
     this.child.on('exit', (code) => { for (const f of [...this.#failure]) f(new Error(`engine process exited with code ${code}`)); });
@@ -89,19 +92,24 @@ class Host {
     this.child.send({ type: 'figures', id } satisfies HostRequest);
     return this.#guard(p, ms, 'figures');
   }
-  /** Asks the engine to stop; one that does not within `ms` is killed with its children (nats-server, decoders), each by pid. */
-  async stop(ms = 60_000): Promise<void> {
+  /**
+   * Asks the engine to stop; one that does not within `ms` is killed with its children
+   * (nats-server, decoders), each by pid. Returns the engine's stop times, null when it did not stop.
+   */
+  async stop(ms = 60_000): Promise<StopTimes | null> {
     const pid = this.child.pid;
-    if (this.child.exitCode !== null || this.child.signalCode !== null || !pid) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null || !pid) return null;
     const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
-    const stopped = new Promise<void>((r) => { this.#onStopped = r; });
+    const stopped = new Promise<StopTimes>((r) => { this.#onStopped = r; });
+    let times: StopTimes | null = null;
     try {
       this.child.send({ type: 'stop' } satisfies HostRequest);
-      await this.#guard(stopped, ms, 'stop');
+      times = await this.#guard(stopped, ms, 'stop');
     } catch { /* gone or wedged */ }
     await Promise.race([exited, sleep(10_000)]);
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return times;
     for (const p of new ProcessTree(pid).pids().reverse()) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    return times;
   }
 }
 
@@ -195,7 +203,10 @@ export async function runEngine(o: RunOptions): Promise<RunResult> {
     for (const id of o.cameraIds) {
       maxGapS[id] = r1(Math.max(maxGapMs.get(id) ?? 0, prev.atMs - (lastInferAt.get(id) ?? t0)) / 1000);
     }
-    return { rows, first, last: prev, tree: prevTree, wallS, captureToEventMs: events.filter((e) => e.at <= prev.atMs).map((e) => e.ms), maxGapS, engineStartMs: ready.startMs, warmupS: r1(warmupS) };
+    await nc?.close().catch(() => undefined);
+    nc = undefined;
+    const stop = await host.stop();
+    return { rows, first, last: prev, tree: prevTree, wallS, captureToEventMs: events.filter((e) => e.at <= prev.atMs).map((e) => e.ms), maxGapS, engineStartMs: ready.startMs, warmupS: r1(warmupS), stop };
   } finally {
     await nc?.close().catch(() => undefined);
     await host.stop();

@@ -19,6 +19,9 @@ export interface RunSummary {
   reverify_s: number;
   engine_start_ms: number;
   warmup_s: number;
+  /** The engine's stop after the run, s, and its slowest components (null: killed after 60 s). */
+  stop_s: number | null;
+  stop_slowest: { component: string; ms: number }[];
   window_s: number;
   cameras_streaming: number;
   samples_due: number;
@@ -89,7 +92,7 @@ export function summarise(r: RunResult, staticIds: ReadonlySet<string>, cameraId
     reverify: r.wallS >= limit && over === 0,
   };
   return {
-    precision: b.precision, gate_threshold: b.gateThreshold, gate_before_decode: b.gateBeforeDecode, sample_period_s: b.samplePeriodS, reverify_s: b.reverifyS, engine_start_ms: r.engineStartMs, warmup_s: r.warmupS, window_s: Math.round(r.wallS * 10) / 10,
+    precision: b.precision, gate_threshold: b.gateThreshold, gate_before_decode: b.gateBeforeDecode, sample_period_s: b.samplePeriodS, reverify_s: b.reverifyS, engine_start_ms: r.engineStartMs, warmup_s: r.warmupS, stop_s: r.stop ? Math.round(r.stop.ms / 100) / 10 : null, stop_slowest: r.stop ? [...r.stop.steps].sort((a, b) => b.ms - a.ms).slice(0, 3) : [], window_s: Math.round(r.wallS * 10) / 10,
     cameras_streaming: b.streaming,
     samples_due: due, samples_decoded: b.decoded - a.decoded, samples_inferred: inferred, inferences,
     inferences_per_sample: inferred > 0 ? r3(inferences / inferred) : null,

@@ -110,6 +110,11 @@ describe('gridwatch command', () => {
     const code = await Promise.race([exited, new Promise<'late'>((r) => setTimeout(() => r('late'), 15_000))]);
     expect(code, out).toBe(0);
     expect(out).toMatch(/"msg":"stopped"/);
+    // How long the stop took, and its slowest components, for the ops engineer.
+    const times = JSON.parse(out.split('\n').find((l) => l.includes('"msg":"components stopped"'))!) as { ms: number; slowest: { component: string; ms: number }[] };
+    expect(times.ms).toBeLessThan(15_000);
+    expect(times.slowest.map((s) => s.component)).toHaveLength(3);
+    expect(times.slowest[0]!.ms).toBeGreaterThanOrEqual(times.slowest[2]!.ms);
     // The embedded nats-server went with it.
     await new Promise((r) => setTimeout(r, 200));
     expect(existsSync(`/proc/${natsPid}`) && !readFileSync(`/proc/${natsPid}/stat`, 'utf8').includes(') Z')).toBe(false);

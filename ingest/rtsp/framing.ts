@@ -74,6 +74,11 @@ export class RtspFraming {
         continue;
       }
       if (c >= 0x41 && c <= 0x5a) { // 'A'..'Z': an RTSP response or a server request
+        // Junk that only starts with a capital letter is skipped now, not waited on for 64 KiB.
+        if (!plausibleHead(b, pos, end)) {
+          pos = this.#resync(pos + 1, end);
+          continue;
+        }
         const headEnd = findHeaderEnd(b, pos, end);
         if (headEnd < 0) {
           if (end - pos > MAX_HEADER_BYTES) throw new RtspOversizeError('an RTSP header', end - pos, MAX_HEADER_BYTES, { cameraId: this.#cameraId });
@@ -101,14 +106,44 @@ export class RtspFraming {
     return pos;
   }
 
-  /** Skips garbage up to the next plausible interleaved frame header. */
+  /**
+   * Skips garbage up to the next plausible interleaved frame header or RTSP response: a camera
+   * that sends junk before an answer (seen from the fuzz test's hostile camera) is still
+   * answered, instead of timing out the request the answer was for.
+   */
   #resync(from: number, end: number): number {
     const b = this.#rx;
     let p = from;
-    while (p < end && !(b[p] === DOLLAR && (p + 1 >= end || b[p + 1]! <= 3))) p++;
+    while (p < end && !(b[p] === DOLLAR && (p + 1 >= end || b[p + 1]! <= 3)) && !(b[p] === R && startsResponse(b, p, end))) p++;
     this.garbageBytes += p - from;
     return p;
   }
+}
+
+const R = 0x52;
+const RESPONSE = [0x52, 0x54, 0x53, 0x50, 0x2f]; // 'RTSP/'
+
+/** Whether an RTSP message starts at `p` (`RTSP/`, or a method name and a space), or could once more bytes come. */
+function plausibleHead(b: Uint8Array, p: number, end: number): boolean {
+  if (startsResponse(b, p, end)) return true;
+  for (let i = p; i < end; i++) {
+    const c = b[i]!;
+    if (c === 0x20) return i > p;
+    if (!((c >= 0x41 && c <= 0x5a) || c === 0x5f) || i - p >= MAX_METHOD_LENGTH) return false;
+  }
+  return true;
+}
+
+/** GET_PARAMETER, SET_PARAMETER, ANNOUNCE, REDIRECT: the longest method names a server sends are 13 letters. */
+const MAX_METHOD_LENGTH = 20;
+
+/** Whether `RTSP/` starts at `p`, or could once more bytes come. */
+function startsResponse(b: Uint8Array, p: number, end: number): boolean {
+  for (let i = 0; i < RESPONSE.length; i++) {
+    if (p + i >= end) return true;
+    if (b[p + i] !== RESPONSE[i]) return false;
+  }
+  return true;
 }
 
 function findHeaderEnd(b: Uint8Array, from: number, end: number): number {

@@ -40,11 +40,11 @@ const INVALIDATE_FROM: ReadonlySet<string | null> = new Set<string | null>(CASE_
  * second makes the case invalid: the dismissal (its cases, as the view holds them, are
  * invalidated at once) or the event (intake creates its case invalid, never dispatched, or
  * invalidates it right after the write when the dismissal came in between; before making a case
- * intake reads the bucket itself, as another node's dismissal may not have reached its watch). A dismissal written
- * on another node reaches the active router by the watch, which invalidates the cases it holds;
- * a new active router goes through every dismissal once. Invalidation is a compare-and-set with
- * retries on conflicts, and a case another report joined stays (it is real whatever the alert
- * was): a case is invalidated only when every report in it was dismissed.
+ * intake reads the bucket itself, as another node's dismissal may not have reached its watch).
+ * A dismissal written on another node reaches the active router by the watch, which invalidates
+ * the cases it holds; a new active router goes through every dismissal once. Invalidation is a
+ * compare-and-set with retries on conflicts, and a case another report joined stays (it is real
+ * whatever the alert was): a case is invalidated only when every report in it was dismissed.
  */
 export class Dismissals {
   readonly #d: DismissalsDeps;
@@ -89,7 +89,11 @@ export class Dismissals {
     if (known || !this.#kv) return known;
     const e = await this.#kv.get(kvKey(eventId));
     if (!e || e.operation !== 'PUT' || e.value.length === 0) return undefined;
-    this.#remember(e.json<Dismissal>());
+    try {
+      this.#remember(e.json<Dismissal>());
+    } catch {
+      return undefined; // not a dismissal gridwatch wrote: the case goes on as if none
+    }
     return this.#byEvent.get(eventId);
   }
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { convertFile, defaultModelPath, ensureDefaultModel, ensureYolov5s, LEGACY_NANODET_FILE, NANODET_NAME, NANODET_VERSION, nanodetSourcePath, yolov5sModelPath, YOLOV5S_VERSION } from './index.ts';
@@ -87,6 +88,24 @@ describe('TF.js to ONNX converter', () => {
     expect(await labels('/usr/share/darknet/data/person.jpg')).toEqual(['dog', 'horse', 'person']);
     await detector.release();
   }, 120_000);
+
+  it('two set-ups fetching YOLOv5s at once into one empty model cache both convert it', async () => {
+    // Two data folders on one machine (a test run beside `npm start`) share the model cache.
+    const root = mkdtempSync(join(tmpdir(), 'gw-conv-race-'));
+    const env = { ...process.env, GRIDWATCH_MODEL_CACHE: join(root, 'cache') };
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'gridwatch.mjs');
+    const run = (dir: string) => new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(process.execPath, [bin, 'model', 'convert', '--model', 'yolov5s', '--data-dir', join(root, dir)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (b) => (err += b));
+      child.on('exit', (code) => resolve({ code, err }));
+    });
+    const [a, b] = await Promise.all([run('a'), run('b')]);
+    expect(a.code, a.err).toBe(0);
+    expect(b.code, b.err).toBe(0);
+    for (const d of ['a', 'b']) expect(readFileSync(yolov5sModelPath(join(root, d))).toString('latin1')).toContain(YOLOV5S_VERSION);
+    rmSync(root, { recursive: true, force: true });
+  }, 180_000);
 
   it('names the default model NanoDet-g 416, and converts it anew beside a nanodet-m-416.onnx of an earlier release', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-conv-'));

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { writeModelFile } from './model-file.ts';
@@ -88,7 +88,7 @@ export function ensureDefaultModel(dataDir: string, force = false): string {
     source = nanodetSourcePath();
   } catch (err) {
     if (force || !existsSync(legacy)) throw err;
-    copyFileSync(legacy, out);
+    writeModelFile(out, readFileSync(legacy));
     return out;
   }
   convertFile(source, out, NANODET_METADATA);

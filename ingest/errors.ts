@@ -28,7 +28,7 @@ export class RtspStatusError extends IngestError {
   constructor(status: number, method: string, url: string, options: { cameraId?: string } = {}) {
     const reason: FailReason = status === 401 ? '401' : status === 404 ? '404' : status === 403 ? '403' : `rtsp ${status}`;
     const hint = status === 401 ? 'check the camera username and password' : status === 404 ? 'check the camera URL path' : 'see the camera documentation';
-    super('INGEST_RTSP_STATUS', reason, `${method} ${url} answered ${status}: ${hint}`, { ...options, details: { status, method, url } });
+    super('INGEST_RTSP_STATUS', reason, `camera ${options.cameraId ?? '?'}: ${method} ${url} answered ${status}: ${hint}`, { ...options, details: { status, method, url } });
     this.status = status;
   }
 }

@@ -68,7 +68,7 @@ describe('RTSP: a hostile camera', () => {
         if (o.error) {
           expect(o.error, `${o.damage}: ${o.error.message}`).toBeInstanceOf(IngestError);
           expect((o.error as IngestError).code).toMatch(/^INGEST_RTSP_/);
-          expect(`${o.error.message} ${(o.error as IngestError).cameraId ?? ''}`).toMatch(/hostile-\d+|rtsp:\/\/127\.0\.0\.1/);
+          expect(o.error.message, o.damage).toMatch(/camera hostile-\d+/);
         }
         // Nothing hangs: the request timeout bounds every step.
         expect(o.settledMs, o.damage).toBeLessThan(8000);

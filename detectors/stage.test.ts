@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Value } from 'typebox/value';
@@ -35,11 +35,14 @@ describe('DetectorStage on vtest.avi', () => {
         await new Promise((r) => setTimeout(r, 5));
       }
     };
-    const a = new DetectorStage({ cameras: [camera], config: cfg, ctx: ctx(), onViolation: (v) => { got.push(v); } });
+    // Dwell state saved every millisecond: the timer's saves overlap each other and stop's.
+    const a = new DetectorStage({ cameras: [camera], config: cfg, ctx: ctx(), onViolation: (v) => { got.push(v); }, saveEveryMs: 1 });
     await a.start();
     await feed(a, 0, 7);
     await a.stop();
     expect(got).toEqual([]);
+    expect(readdirSync(join(dataDir, 'detectors'))).toEqual(['dwell.json']);
+    expect(JSON.parse(readFileSync(join(dataDir, 'detectors', 'dwell.json'), 'utf8'))).toBeTypeOf('object');
     expect(a.status().zoneErrors['cam-vtest']).toMatch(/zone bad: polygon point \[2000, 0\] lies outside the 768x576 image/);
     expect(existsSync(join(dataDir, 'detectors', 'dwell.json'))).toBe(true);
 

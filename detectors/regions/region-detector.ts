@@ -104,7 +104,7 @@ export class RegionDetector {
     for (const crop of plan.crops) {
       const input = crop.why === 'whole' ? frame : this.#cut(frame, crop);
       const found = toFrame((await this.#detector.detect(input)).detections, crop, frame.width, frame.height);
-      const keep = (ds: CropDetection[]): void => { for (const d of ds) if (keptFromCrop(d, crop, job.settings)) all.push(d); };
+      const keep = (ds: CropDetection[], from: Crop = crop): void => { for (const d of ds) if (keptFromCrop(d, from, job.settings)) all.push(d); };
       keep(found);
       if (crop.why === 'whole') continue;
       // The regions the crop was cut for (changes, waiting changes, objects seen last time) where it found nothing.
@@ -129,7 +129,7 @@ export class RegionDetector {
         const closer: Crop = { ...rect, why: crop.why, scale: this.#detector.adapter.inputSize / rect.w };
         const seen = toFrame((await this.#detector.detect(this.#cut(frame, closer))).detections, closer, frame.width, frame.height)
           .filter((d) => still.some((r) => overlaps(r, asRect(d))));
-        for (const d of seen) if (keptFromCrop(d, closer, job.settings)) all.push(d);
+        keep(seen, closer);
         continue;
       }
       // Still nothing there: look again, mirrored.

@@ -2,11 +2,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { boxIou as iou, Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
 import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type Rect, type RegionSettings } from './index.ts';
 import { cut as cutOut, place, plazaBackground, type ObjectPatch } from '../../benchmarks/lib/small-objects.ts';
+import { contains, overlaps } from './plan.ts';
 
 const DATA = process.env['GRIDWATCH_DATA_DIR'] ?? './data';
 const VEHICLES = new Set(['car', 'truck', 'bus', 'motorcycle']);
-
-const inside = (r: Rect, c: Rect): boolean => r.x >= c.x && r.y >= c.y && r.x + r.w <= c.x + c.w && r.y + r.h <= c.y + c.h;
 
 describe('region crops: plan and merge', () => {
   it('keeps `whole` to one look at the whole frame, as before', () => {
@@ -35,11 +34,11 @@ describe('region crops: plan and merge', () => {
     const first = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes, tracked: [], tileCursor: 0 });
     expect(first.crops.filter((c) => c.why === 'change')).toHaveLength(2);
     expect(first.left).toHaveLength(2);
-    expect(first.left.every((r) => !first.crops.some((c) => c.why !== 'whole' && inside(r, c)))).toBe(true);
+    expect(first.left.every((r) => !first.crops.some((c) => c.why !== 'whole' && contains(c, r)))).toBe(true);
     // Next sample: a new change arrives, and the two that waited go first.
     const waited = first.left.map((r) => ({ ...r, age: 1 }));
     const next = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 900, y: 100, w: 16, h: 20 }], tracked: [], tileCursor: 0, deferred: waited });
-    expect(waited.every((r) => next.crops.some((c) => c.why === 'change' && inside(r, c)))).toBe(true);
+    expect(waited.every((r) => next.crops.some((c) => c.why === 'change' && contains(c, r)))).toBe(true);
     expect(next.left).toEqual([{ x: 900, y: 100, w: 16, h: 20, age: 0 }]);
   });
 
@@ -49,7 +48,7 @@ describe('region crops: plan and merge', () => {
     // A car parked in the background above the zone, a walker in it, a change across its edge.
     const parked = { x: 1800, y: 20, w: 60, h: 40 }, walker = { x: 900, y: 600, w: 14, h: 30 }, edge = { x: 300, y: 390, w: 20, h: 20 };
     const { crops } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [edge], tracked: [parked, walker], tileCursor: 0 });
-    const holds = (r: Rect): boolean => crops.some((c) => c.why !== 'whole' && inside(r, c));
+    const holds = (r: Rect): boolean => crops.some((c) => c.why !== 'whole' && contains(c, r));
     expect(crops.filter((c) => c.why === 'track')).toHaveLength(1);
     expect(holds(walker)).toBe(true);
     expect(crops.filter((c) => c.why === 'change')).toHaveLength(1);
@@ -181,7 +180,7 @@ describe('region detector with NanoDet-g 416', () => {
     const known = [...whole, ...first.map((d) => ({ ...d, box: [d.box[0] + crop.x, d.box[1] + crop.y, d.box[2], d.box[3]] as Detection['box'] }))];
     const added = r.detections.filter((d) => !known.some((k) => k.label === d.label && iou(k.box, d.box) >= 0.5));
     expect(added.length).toBeGreaterThan(0);
-    for (const d of added) expect(d.box[0] < region.x + region.w && region.x < d.box[0] + d.box[2] && d.box[1] < region.y + region.h && region.y < d.box[1] + d.box[3]).toBe(true);
+    for (const d of added) expect(overlaps(region, { x: d.box[0], y: d.box[1], w: d.box[2], h: d.box[3] })).toBe(true);
   }, 60_000);
 
   it('asks the second-opinion model where a crop found nothing, keeps its boxes from 0.4 in that region, and counts the look; not when the camera says no', async () => {

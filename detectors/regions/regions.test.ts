@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { boxIou as iou, Detector, detectorOptions, ensureDefaultModel, readImage, type Detection, type RgbFrame } from '../index.ts';
-import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, type CropDetection, type Rect, type RegionSettings } from './index.ts';
+import { keptFromCrop, mergeDetections, planCrops, RegionDetector, SECOND_LOOK_MIN_SCALE, SECOND_OPINION_MIN_SCORE, toFrame, WELL_FOUND_PX, type CropDetection, type Rect, type RegionSettings } from './index.ts';
 import { cut as cutOut, place, plazaBackground, type ObjectPatch } from '../../benchmarks/lib/small-objects.ts';
 import { contains, overlaps } from './plan.ts';
 
@@ -14,12 +14,12 @@ describe('region crops: plan and merge', () => {
     expect(crops).toEqual([{ x: 0, y: 0, w: 1920, h: 1080, why: 'whole', scale: 416 / 1920 }]);
   });
 
-  it('crops around a small change at the scale that brings it to 40 px, and tiles zones in turns within the budget', () => {
+  it('crops around a small change at the scale that brings it to WELL_FOUND_PX, and tiles zones in turns within the budget', () => {
     const settings: RegionSettings = { mode: 'auto', maxCrops: 3, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [{ x: 0, y: 500, w: 1920, h: 400 }] };
     const { crops, zoneTiles, tilesVisited } = planCrops({ width: 1920, height: 1080, inputSize: 416, settings, changes: [{ x: 1000, y: 600, w: 16, h: 20 }], tracked: [], tileCursor: 5 });
     expect(crops).toHaveLength(4);
     const change = crops.find((c) => c.why === 'change')!;
-    expect(change.scale).toBeCloseTo(2, 1);
+    expect(change.scale).toBeCloseTo(WELL_FOUND_PX / 20, 1);
     expect(change.x).toBeLessThanOrEqual(1000);
     expect(change.x + change.w).toBeGreaterThanOrEqual(1016);
     expect(crops.filter((c) => c.why === 'zone')).toHaveLength(2);
@@ -163,8 +163,9 @@ describe('region detector with NanoDet-g 416', () => {
     const frame = { width: 1920, height: 1080, rgb: bg.rgb.slice() };
     const placed = await place(frame, person, 18, 400, 800);
     const [x, y, w, h] = placed.box;
-    // A 40 px change around an 18 px walker: its crop is cut at scale 1, where the walker is 18 px.
-    const region = { x: Math.round(x + w / 2 - 20), y: Math.round(y + h / 2 - 20), w: 40, h: 40, age: 1 };
+    // A change of WELL_FOUND_PX around an 18 px walker: its crop is cut at scale 1, where the walker is 18 px.
+    const side = WELL_FOUND_PX;
+    const region = { x: Math.round(x + w / 2 - side / 2), y: Math.round(y + h / 2 - side / 2), w: side, h: side, age: 1 };
     const settings: RegionSettings = { mode: 'auto', maxCrops: 8, minObjectPx: 12, cropVehicleMinScore: 0.5, zones: [] };
     const r = await new RegionDetector(detector).detect(frame, { settings, tracked: [], tileCursor: 0, deferred: [region] });
     expect(r.crops).toHaveLength(2);

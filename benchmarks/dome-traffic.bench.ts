@@ -2,7 +2,7 @@
  * Dome traffic: the region detector on a real highway dome camera's traffic, as the dome check of
  * issue 19 scores it (`gridwatch detect --reference`), where the check's own recordings are not here.
  *
- *   npm run bench -- dome-traffic [--data ../shared/data/roadtrack-dev] [--per-camera 2] [--samples 60]
+ *   npm run bench -- dome-traffic [--data ../shared/data/roadtrack-dev] [--per-camera 2] [--samples 60] [--keep DIR]
  *
  * RoadTrack's development split holds YOLO11m's boxes over real dome cameras (640×540, 10 fps), the
  * very reference the dome check uses, but not the video. So the traffic is real (where each
@@ -24,12 +24,15 @@
  * one), and, apart from how any model sees the borrowed look, `inside_a_crop`: the share of the
  * reference's boxes that lay wholly inside a crop (not the whole frame), by size. Last stdout
  * line: one JSON object. DOME_TRAFFIC_DEBUG=1 logs each false vehicle box with the reference's boxes.
+ * `--keep DIR` keeps each sequence's recording (`DIR/SEQ.mp4`) and the boxes it shows as a
+ * MOTChallenge reference (`DIR/SEQ.det.txt`), for the dome check itself: `gridwatch detect
+ * DIR/SEQ.mp4 --fps 1 --precision int8 --regions auto --reference DIR/SEQ.det.txt`.
  */
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { boxIou, Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, readImage, readVideo, ReferenceCheck, RegionDetector, RegionSequence, type CheckSummary, type Detection } from '../detectors/index.ts';
+import { boxIou, COCO_CLASSES, Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, readImage, readVideo, ReferenceCheck, RegionDetector, RegionSequence, type CheckSummary, type Detection } from '../detectors/index.ts';
 import { VEHICLE_CLASSES } from '../config/index.ts';
 import { cut, DOG, resize, VTEST, type ObjectPatch } from './lib/small-objects.ts';
 import { readRoadtrack, type RoadSequence } from './lib/roadtrack.ts';
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     data: { type: 'string', default: '../shared/data/roadtrack-dev' },
     'per-camera': { type: 'string', default: '2' },
     samples: { type: 'string', default: '60' },
+    keep: { type: 'string' },
     'data-dir': { type: 'string', default: process.env['GRIDWATCH_DATA_DIR'] ?? './data' },
   },
 });
@@ -145,6 +149,14 @@ function encode(name: string, frames: readonly Uint8Array[]): string {
   return video;
 }
 
+/** The recording and the boxes it shows, as `gridwatch detect --reference` reads them (frames from 1, COCO class numbers). */
+function keep(into: string, name: string, video: string, frames: ReadonlyMap<number, readonly Detection[]>): void {
+  mkdirSync(into, { recursive: true });
+  copyFileSync(video, join(into, `${name}.mp4`));
+  const lines = [...frames].flatMap(([k, ds]) => ds.map((d) => [k, -1, ...d.box, d.score, COCO_CLASSES.indexOf(d.label)].join(',')));
+  writeFileSync(join(into, `${name}.det.txt`), lines.map((l) => `${l}\n`).join(''));
+}
+
 type Box = [number, number, number, number];
 const overlap = (a: Box, b: Box): number => Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0])) * Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
 
@@ -192,6 +204,7 @@ for (const seq of chosen) {
   }
   drawnFrames += samples;
   const video = encode(seq.name, raw);
+  if (args.keep) keep(args.keep, seq.name, video, frames);
   const reference = { frames, first: 1, last: samples };
   for (const c of configs) {
     const t = tallies[c.name]!;

@@ -150,7 +150,7 @@ function encode(name: string, frames: readonly Uint8Array[]): string {
 }
 
 /** The recording and the boxes it shows, as `gridwatch detect --reference` reads them (frames from 1, COCO class numbers). */
-function keep(into: string, name: string, video: string, frames: ReadonlyMap<number, readonly Detection[]>): void {
+function keepRecording(into: string, name: string, video: string, frames: ReadonlyMap<number, readonly Detection[]>): void {
   mkdirSync(into, { recursive: true });
   copyFileSync(video, join(into, `${name}.mp4`));
   const lines = [...frames].flatMap(([k, ds]) => ds.map((d) => [k, -1, ...d.box, d.score, COCO_CLASSES.indexOf(d.label)].join(',')));
@@ -204,7 +204,7 @@ for (const seq of chosen) {
   }
   drawnFrames += samples;
   const video = encode(seq.name, raw);
-  if (args.keep) keep(args.keep, seq.name, video, frames);
+  if (args.keep) keepRecording(args.keep, seq.name, video, frames);
   const reference = { frames, first: 1, last: samples };
   for (const c of configs) {
     const t = tallies[c.name]!;

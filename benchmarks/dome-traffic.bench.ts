@@ -32,7 +32,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { boxIou, COCO_CLASSES, Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, readImage, readVideo, ReferenceCheck, RegionDetector, RegionSequence, type CheckSummary, type Detection } from '../detectors/index.ts';
+import { boxIou, Detector, detectorOptions, ensureDefaultModel, ensureInt8Model, ensureYolov5s, readImage, readVideo, ReferenceCheck, RegionDetector, RegionSequence, type CheckSummary, type Detection } from '../detectors/index.ts';
 import { VEHICLE_CLASSES } from '../config/index.ts';
 import { cut, DOG, resize, VTEST, type ObjectPatch } from './lib/small-objects.ts';
 import { readRoadtrack, type RoadSequence } from './lib/roadtrack.ts';
@@ -153,7 +153,7 @@ function encode(name: string, frames: readonly Uint8Array[]): string {
 function keepRecording(into: string, name: string, video: string, frames: ReadonlyMap<number, readonly Detection[]>): void {
   mkdirSync(into, { recursive: true });
   copyFileSync(video, join(into, `${name}.mp4`));
-  const lines = [...frames].flatMap(([k, ds]) => ds.map((d) => [k, -1, ...d.box, d.score, COCO_CLASSES.indexOf(d.label)].join(',')));
+  const lines = [...frames].flatMap(([k, ds]) => ds.map((d) => [k, -1, ...d.box, d.score, d.classId].join(',')));
   writeFileSync(join(into, `${name}.det.txt`), lines.map((l) => `${l}\n`).join(''));
 }
 
